@@ -1,0 +1,30 @@
+"""arv-mount: Arvados collections, projects and tags as a read-only filesystem.
+
+Architecture (one responsibility per module):
+
+- `operations`  the llfuse adapter: the only place that releases the llfuse
+                lock around network calls and maps errors to errno values.
+- `inodes`      inode numbers -> entries, freed only when the kernel forgets.
+- model, testable without a kernel: `directory` (Directory, merge),
+                `collection`, `magic` (by_id), `project`, `tags`, `shared`,
+                `files` (File, StreamReaderFile, StringFile, ObjectFile),
+                `fresh` (FreshBase), `names` (sanitize_filename).
+                A directory refreshes as `fetch()` (network, lock released)
+                then `apply()` (no network, lock held).
+- `manifest`    manifest text -> tree of files made of block pieces.
+- `readpath`    file offsets -> Keep blocks, with prefetch.
+- `safeapi`     SafeApi: every API and Keep call goes through it.
+- `arguments`, `command`, `mountpoint`  the arv-mount command and lifecycle.
+"""
+
+__version__ = '3.2.1.post1'
+
+from .collection import CollectionDirectory, CollectionSubdirectory
+from .directory import Directory
+from .files import File, ObjectFile, StreamReaderFile, StringFile
+from .fresh import FreshBase, convertTime, convert_time
+from .inodes import Inodes
+from .magic import MagicDirectory
+from .names import sanitize_filename
+from .operations import FileHandle, Operations
+from .safeapi import SafeApi

@@ -1,0 +1,106 @@
+"""The arv-mount command line: the seed's options plus the read-only subset
+of what today's upstream arv-mount accepts."""
+
+import argparse
+
+from . import __version__
+
+DEFAULT_RETRIES = 10
+DEFAULT_REFRESH = 15
+# The SDK's default RAM block cache; enough for a sequential reader with
+# prefetch (two 64 MiB blocks ahead) plus the block being read.
+DEFAULT_FILE_CACHE = 256 * 1024 * 1024
+DEFAULT_DIRECTORY_CACHE = 128 * 1024 * 1024
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    def __init__(self):
+        super(ArgumentParser, self).__init__(
+            prog='arv-mount',
+            description='Mount Keep data under the local filesystem (read-only).  Default mode is --all.',
+            epilog="""
+Note: When using the --exec feature, you must either specify the
+mountpoint before --exec, or mark the end of your --exec arguments
+with "--".
+""")
+        self.add_argument('--version', action='version', version='%(prog)s ' + __version__)
+        self.add_argument('mountpoint', type=str, help='Mount point.')
+        self.add_argument('--allow-other', action='store_true', help='Let other users read the mount.')
+        self.add_argument('--subtype', type=str, default=None,
+                          help='Filesystem subtype shown in /proc/mounts (e.g. "arv-mount" -> fuse.arv-mount).')
+
+        modes = self.add_argument_group('Mount modes').add_mutually_exclusive_group()
+        modes.add_argument('--all', action='store_const', const='all', dest='mode',
+                           help='Mount a subdirectory for each mode: home, shared, by_tag, by_id (default).')
+        modes.add_argument('--custom', action='store_const', const='custom', dest='mode',
+                           help='Mount a top-level directory with only the --mount-* subdirectories.')
+        modes.add_argument('--home', action='store_const', const='home', dest='mode',
+                           help='Mount your home project.')
+        modes.add_argument('--shared', action='store_const', const='shared', dest='mode',
+                           help='Mount a subdirectory for each project shared with you.')
+        modes.add_argument('--by-tag', action='store_const', const='by_tag', dest='mode',
+                           help='Mount subdirectories listed by tag.')
+        modes.add_argument('--by-id', action='store_const', const='by_id', dest='mode',
+                           help='Mount subdirectories listed by portable data hash or uuid.')
+        modes.add_argument('--by-pdh', action='store_const', const='by_pdh', dest='mode',
+                           help='Mount subdirectories listed by portable data hash.')
+        modes.add_argument('--project', type=str, metavar='UUID', help='Mount the specified project.')
+        modes.add_argument('--collection', type=str, metavar='UUID_OR_PDH', help='Mount only the specified collection.')
+
+        custom = self.add_argument_group('Custom mount options')
+        for name, what in (('home', 'your home project'), ('shared', 'projects shared with you'),
+                           ('by-id', 'the by_id magic directory'), ('by-pdh', 'the by_pdh magic directory'),
+                           ('by-tag', 'the by_tag directory')):
+            custom.add_argument('--mount-' + name, metavar='PATH', action='append', default=[],
+                                help='Mount %s at PATH under the mount point (implies --custom).' % what)
+        custom.add_argument('--mount-tmp', metavar='PATH', action='append', default=[],
+                            help='Refused: this arv-mount is read-only.')
+
+        self.add_argument('--filters', type=str, default=None, metavar='JSON',
+                          help='Extra API filters for project, shared and tag listings: a JSON list, '
+                               'a file holding one, or "-" for standard input.')
+
+        self.add_argument('--debug', action='store_true', help='Debug logging.')
+        self.add_argument('--logfile', type=str, help='Write debug logs and errors to FILE.')
+        self.add_argument('--foreground', action='store_true', default=False,
+                          help='Stay in the foreground (default: daemonize once mounted).')
+        self.add_argument('--encoding', type=str, default='utf-8',
+                          help='Character encoding of file names (default utf-8).')
+        self.add_argument('--retries', type=int, metavar='N', default=DEFAULT_RETRIES,
+                          help='Retries of failed API and Keep requests (default %d).' % DEFAULT_RETRIES)
+        self.add_argument('--refresh-time', type=float, metavar='SECONDS', default=DEFAULT_REFRESH,
+                          help='Longest time a uuid-addressed object may be stale (default %d).' % DEFAULT_REFRESH)
+        self.add_argument('--disable-event-listening', action='store_true', default=False,
+                          help="Don't subscribe to change events; rely on --refresh-time polling.")
+        self.add_argument('--crunchstat-interval', type=float, metavar='SECONDS', default=0,
+                          help='Write read statistics to stderr every SECONDS.')
+        self.add_argument('--read-write', action='store_true', default=False,
+                          help='Refused: this arv-mount is read-only.')
+        self.add_argument('--read-only', action='store_true', default=True,
+                          help='Mount read-only (the only mode; accepted for compatibility).')
+
+        cache = self.add_argument_group('Caching')
+        cache.add_argument('--file-cache', type=int, metavar='BYTES', default=None,
+                           help='Block cache size (default %d in RAM, or a share of free space on disk).'
+                           % DEFAULT_FILE_CACHE)
+        kind = cache.add_mutually_exclusive_group()
+        kind.add_argument('--ram-cache', action='store_false', dest='disk_cache', default=False,
+                          help='Keep cached blocks in RAM (default).')
+        kind.add_argument('--disk-cache', action='store_true', dest='disk_cache',
+                          help='Keep cached blocks on disk, under --disk-cache-dir.')
+        cache.add_argument('--disk-cache-dir', type=str, default=None,
+                           help='Disk cache location (default ~/.cache/arvados/keep).')
+        cache.add_argument('--directory-cache', type=int, metavar='BYTES', default=DEFAULT_DIRECTORY_CACHE,
+                           help='Accepted for compatibility; directory entries are kept until the kernel forgets them.')
+
+        unmount = self.add_argument_group('Unmounting')
+        unmount.add_argument('--exec', type=str, nargs=argparse.REMAINDER, dest='exec_args', metavar='CMD',
+                             help='Mount, run CMD (all the remaining arguments), unmount, exit with its status.')
+        unmount.add_argument('--unmount', action='store_true', default=False,
+                             help='Forcefully unmount the mount point and exit.')
+        unmount.add_argument('--unmount-all', action='store_true', default=False,
+                             help='Forcefully unmount every arv-mount at or below the mount point and exit.')
+        unmount.add_argument('--replace', action='store_true', default=False,
+                             help='Unmount anything already mounted at the mount point first.')
+        unmount.add_argument('--unmount-timeout', type=float, default=2.0,
+                             help='Seconds to wait for a clean unmount before aborting the connection (default 2).')

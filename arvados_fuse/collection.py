@@ -1,0 +1,221 @@
+"""A collection as a directory tree (CollectionDirectory).
+
+The record comes from the API by uuid or portable data hash; a PDH that the
+API does not know is read from Keep as a manifest block (a manifest stored
+only in Keep, as the seed allowed).  The manifest is parsed outside the llfuse
+lock (`fetch`), and the tree of entries is built under it (`apply`).
+
+A collection addressed by PDH can never change: its files are marked
+immutable, and it is only re-fetched to renew the Keep permission signatures
+before they expire, which swaps locators in its block table without touching
+any inode, so open files and the kernel's page cache stay valid.
+"""
+
+import json
+import logging
+import time
+
+from . import manifest as manifest_parser
+from .directory import Directory
+from .errors import NotFound
+from .files import ObjectFile, StreamReaderFile
+from .fresh import convert_time
+from .names import sanitize_filename
+from .readpath import BlockSource, BlockTable, FileReader
+from .uuids import collection_uuid_pattern, keep_locator_pattern, strip_hints
+
+_logger = logging.getLogger('arvados.arvados_fuse')
+
+COLLECTION_RECORD_FILE = '.arvados#collection'
+
+
+class CollectionSubdirectory(Directory):
+    """A directory inside a collection; takes its times from the collection."""
+
+    def __init__(self, parent_inode, inodes, collection):
+        super(CollectionSubdirectory, self).__init__(parent_inode, inodes)
+        self.collection = collection
+        self.fresh()
+
+    def stale(self):
+        return False
+
+    def mtime(self):
+        return self.collection.mtime()
+
+    def immutable(self):
+        return self.collection.immutable()
+
+
+class CollectionDirectory(Directory):
+    """Represents the root of a directory tree holding a collection."""
+
+    def __init__(self, parent_inode, inodes, api, num_retries, collection, poll=True, poll_time=15):
+        super(CollectionDirectory, self).__init__(parent_inode, inodes)
+        self.api = api
+        self.num_retries = num_retries
+        self.collection_object_file = None
+        self.collection_object = None
+        self._block_table = None
+        self._loaded_pdh = None
+        self._signatures_renewed = 0
+        if isinstance(collection, dict):
+            self.collection_locator = collection['uuid']
+            # A listing record has no manifest, but its times and names are
+            # good enough for `ls -l` of the parent without loading anything.
+            self._listing_record = collection
+        else:
+            self.collection_locator = collection
+            self._listing_record = None
+        self._by_pdh = bool(keep_locator_pattern.match(self.collection_locator))
+        self._poll = poll and not self._by_pdh
+        self._poll_time = poll_time
+
+    def describe(self):
+        return 'collection %s' % self.collection_locator
+
+    def same(self, i):
+        return i['uuid'] == self.collection_locator or i['portable_data_hash'] == self.collection_locator
+
+    def immutable(self):
+        return self._by_pdh
+
+    def want_event_subscribe(self):
+        return not self._by_pdh
+
+    def event_uuids(self):
+        return (self.collection_locator,)
+
+    def record(self):
+        return self.collection_object or self._listing_record
+
+    def stale(self):
+        if self._by_pdh and self.collection_object is not None and not self._stale:
+            # Renew signatures at half their lifetime, as upstream does.
+            return time.time() > self._signatures_renewed + self._renew_interval
+        return super(CollectionDirectory, self).stale()
+
+    @property
+    def _renew_interval(self):
+        try:
+            return max(self.api.blob_signature_ttl() // 2, 60)
+        except Exception:
+            return 3600
+
+    # -- refresh -----------------------------------------------------------
+    def fetch(self):
+        """Record and parsed manifest.  Network; no shared state changed."""
+        api = self.api
+        try:
+            record = dict(api.get_collection(self.collection_locator, num_retries=self.num_retries))
+        except Exception as e:
+            if not (self._by_pdh and isinstance(e, NotFound)):
+                raise
+            # Not in the API: maybe a manifest stored only in Keep.
+            text = api.get_keep_block(self.collection_locator, num_retries=self.num_retries)
+            try:
+                text = bytes(text).decode('utf-8')
+            except UnicodeDecodeError:
+                raise manifest_parser.ManifestError('Keep block %s is not a manifest (not UTF-8)'
+                                                    % strip_hints(self.collection_locator))
+            pdh = strip_hints(self.collection_locator)
+            record = {'uuid': pdh, 'portable_data_hash': pdh, 'manifest_text': text}
+        parsed = manifest_parser.parse(record.get('manifest_text') or '')
+        return record, parsed
+
+    def apply(self, snapshot):
+        record, parsed = snapshot
+        self.collection_object = record
+        if self.collection_object_file is not None:
+            self.collection_object_file.update(self._object_for_file())
+        pdh = record.get('portable_data_hash')
+        if self._block_table is not None and pdh == self._loaded_pdh:
+            self._block_table.renew(parsed.blocks)
+        else:
+            self.new_collection(record, parsed)
+        self._signatures_renewed = time.time()
+        self.fresh()
+        return True
+
+    def new_collection(self, new_collection_object, parsed):
+        """Replace the whole tree with the one `parsed` describes."""
+        self.collection_object = new_collection_object
+        self.clear()
+        self._block_table = BlockTable(parsed.blocks)
+        self._loaded_pdh = new_collection_object.get('portable_data_hash')
+        source = BlockSource(self.api.localkeep(), self.num_retries)
+        self._build(self, parsed.root, source)
+        self._mtime = self.mtime()
+
+    def _build(self, target, mdir, source):
+        # Directories win over files when sanitizing makes two names equal;
+        # within a kind, sorted order decides.  Deterministic either way.
+        for name in sorted(mdir.dirs):
+            clean = sanitize_filename(name)
+            if clean in target._entries:
+                _logger.info('%s: %r clashes with another name after sanitizing; left out', self.describe(), name)
+                continue
+            sub = self.inodes.add_entry(CollectionSubdirectory(target.inode, self.inodes, self))
+            target._entries[clean] = sub
+            self._build(sub, mdir.dirs[name], source)
+        for name in sorted(mdir.files):
+            clean = sanitize_filename(name)
+            if clean in target._entries:
+                _logger.info('%s: %r clashes with another name after sanitizing; left out', self.describe(), name)
+                continue
+            reader = FileReader(mdir.files[name], self._block_table, source)
+            target._entries[clean] = self.inodes.add_entry(
+                StreamReaderFile(target.inode, reader, self.mtime(), immutable=self._by_pdh))
+
+    def update(self):
+        """The seed's synchronous refresh; returns True on success."""
+        try:
+            self.apply(self.fetch())
+            return True
+        except Exception as e:
+            _logger.warning('could not load %s: %s', self.describe(), e)
+            return False
+
+    def clear(self):
+        # The record file survives a reload: it is not a listed entry.
+        super(CollectionDirectory, self).clear()
+
+    # -- special entries -----------------------------------------------------
+    def _object_for_file(self):
+        obj = dict(self.record() or {'uuid': self.collection_locator})
+        obj.setdefault('uuid', self.collection_locator)
+        return obj
+
+    def entry(self, name):
+        if name == COLLECTION_RECORD_FILE:
+            if self.collection_object_file is None:
+                self.collection_object_file = self.inodes.add_entry(ObjectFile(self.inode, self._object_for_file()))
+            return self.collection_object_file
+        return super(CollectionDirectory, self).entry(name)
+
+    def __getitem__(self, item):
+        self.checkupdate()
+        if item == COLLECTION_RECORD_FILE:
+            return self.entry(item)
+        return super(CollectionDirectory, self).__getitem__(item)
+
+    def __contains__(self, k):
+        if k == COLLECTION_RECORD_FILE:
+            return True
+        return super(CollectionDirectory, self).__contains__(k)
+
+    # -- attributes -------------------------------------------------------
+    def mtime(self):
+        rec = self.record()
+        return convert_time(rec.get('modified_at')) if rec else 0
+
+    def xattrs(self):
+        rec = self.record() or {}
+        out = {'user.arvados.uuid': rec.get('uuid', self.collection_locator)}
+        if rec.get('portable_data_hash'):
+            out['user.arvados.portable_data_hash'] = rec['portable_data_hash']
+        if rec.get('owner_uuid'):
+            out['user.arvados.owner_uuid'] = rec['owner_uuid']
+        if rec.get('properties') is not None:
+            out['user.arvados.properties'] = json.dumps(rec['properties'], sort_keys=True)
+        return out

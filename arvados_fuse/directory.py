@@ -1,0 +1,170 @@
+"""The directory base class and the seed's `merge`.
+
+Every directory refreshes in two steps so that the network is never touched
+while the llfuse lock is held:
+
+    snapshot = directory.fetch()     # network only; mutates nothing shared
+    directory.apply(snapshot)        # no network; builds entries, under the lock
+
+The llfuse adapter runs `fetch` with the lock released and `apply` with it
+held.  `update()` (the seed's name) does both in one call for code that runs
+without a kernel, such as the model's own tests.
+"""
+
+import logging
+import stat
+import time
+
+from .fresh import FreshBase
+from .names import sanitize_filename
+
+_logger = logging.getLogger('arvados.arvados_fuse')
+
+DIR_MODE = 0o555
+
+
+class Directory(FreshBase):
+    """Generic directory: `_entries` maps a name to a File or Directory."""
+
+    def __init__(self, parent_inode, inodes=None):
+        super(Directory, self).__init__()
+        self.inode = None
+        if not isinstance(parent_inode, int):
+            raise Exception("parent_inode should be an int")
+        self.parent_inode = parent_inode
+        self.inodes = inodes
+        self._entries = {}
+        self._mtime = time.time()
+
+    # -- refresh protocol ------------------------------------------------
+    def fetch(self):
+        """Load what the directory should contain.  Network allowed; must not
+        change shared state.  Returns a snapshot for `apply`."""
+        return None
+
+    def apply(self, snapshot):
+        """Make the entries match `snapshot`.  No network."""
+        self.fresh()
+
+    def update(self):
+        self.apply(self.fetch())
+
+    def checkupdate(self):
+        if self.stale():
+            try:
+                self.update()
+            except Exception as e:
+                _logger.warning('could not refresh %s: %s', self.describe(), e)
+
+    def describe(self):
+        return type(self).__name__
+
+    def loaded(self):
+        """True once the directory has been filled at least once."""
+        return not self._stale or bool(self._entries)
+
+    # -- names that are not listed but can be looked up (by_id) ----------
+    def fetch_missing(self, name):
+        """Network half of looking up a name absent from `_entries`.
+        Returns a snapshot for `apply_missing`, or None: no such name."""
+        return None
+
+    def apply_missing(self, name, snapshot):
+        return None
+
+    # -- access without refresh (what the adapter uses) ------------------
+    def entry(self, name):
+        return self._entries.get(name)
+
+    def listing(self):
+        return list(self._entries.items())
+
+    # -- the seed's accessors: refresh first ------------------------------
+    def __getitem__(self, item):
+        self.checkupdate()
+        return self._entries[item]
+
+    def items(self):
+        self.checkupdate()
+        return self._entries.items()
+
+    def __iter__(self):
+        self.checkupdate()
+        return iter(list(self._entries))
+
+    def __contains__(self, k):
+        self.checkupdate()
+        return k in self._entries
+
+    def merge(self, items, fn, same, new_entry):
+        """Make the entries match `items`, keeping entries that are `same`.
+
+        items: the new contents, in priority order: when two items get the
+          same name, the first one wins and the later ones are left out
+          (logged), so the result does not depend on chance.
+        fn: item -> name, or None to skip the item.
+        same: (existing entry, item) -> True to keep the existing entry.
+        new_entry: item -> new File/Directory (or None to skip).
+        """
+        oldentries = self._entries
+        self._entries = {}
+        changed = False
+        for i in items:
+            name = sanitize_filename(fn(i))
+            if not name:
+                continue
+            if name in self._entries:
+                _logger.info('%s: name %r is taken by an earlier entry; left out', self.describe(), name)
+                continue
+            if name in oldentries and same(oldentries[name], i):
+                self._entries[name] = oldentries.pop(name)
+            else:
+                ent = new_entry(i)
+                if ent is not None:
+                    self._entries[name] = self.inodes.add_entry(ent)
+                    changed = True
+        for name, ent in oldentries.items():
+            self.inodes.notify('entry', self.inode, name)
+            self.inodes.del_entry(ent)
+            changed = True
+        if changed:
+            self._mtime = time.time()
+        self.fresh()
+        return changed
+
+    def clear(self):
+        """Delete all entries (and, through the inode table, their children)."""
+        oldentries = self._entries
+        self._entries = {}
+        for name, ent in oldentries.items():
+            self.inodes.notify('entry', self.inode, name)
+            self.inodes.del_entry(ent)
+        self.invalidate()
+
+    # -- attributes --------------------------------------------------------
+    def size(self):
+        return 0
+
+    def mtime(self):
+        return self._mtime
+
+    def st_mode(self):
+        return stat.S_IFDIR | DIR_MODE
+
+    def xattrs(self):
+        return {}
+
+    def immutable(self):
+        """True when the contents can never change (a PDH collection)."""
+        return False
+
+    def want_event_subscribe(self):
+        return False
+
+    def event_uuids(self):
+        """Object uuids whose change events should invalidate this dir."""
+        return ()
+
+    def release(self):
+        """Called when the inode is finally freed."""
+        pass

@@ -1,0 +1,115 @@
+"""Change events from the cluster's websocket service, turned into
+invalidations of the directories that show the changed objects.
+
+Written here rather than taken from `arvados.events` because the SDK's
+clients end the whole process (`interrupt_main`) after a run of failures; a
+mount must outlive a websocket outage.  While the socket is down nothing is
+lost: every mutable directory also goes stale after --refresh-time, so the
+outage only delays freshness to that bound.
+"""
+
+import json
+import logging
+import ssl
+import threading
+import urllib.parse
+
+import arvados.util
+import websockets.sync.client
+
+_logger = logging.getLogger('arvados.arvados_fuse')
+
+SUBSCRIBE = {'method': 'subscribe', 'filters': [['event_type', 'in', ['create', 'update', 'delete']]]}
+# Reconnect backoff: quick at first (a restart of the service), then at
+# most once a minute for a long outage.
+BACKOFF_START = 0.5
+BACKOFF_MAX = 60
+
+
+class EventListener(object):
+    """Background thread: websocket -> operations.on_event."""
+
+    def __init__(self, api, operations, poll_time=15):
+        self.api = api
+        self.operations = operations
+        self.poll_time = poll_time
+        self._stop = threading.Event()
+        self._thread = None
+        self._socket = None
+        self.connected = threading.Event()
+
+    def start(self):
+        url = self.api.discovery().get('websocketUrl')
+        if not url:
+            _logger.info('the cluster has no websocket service; relying on --refresh-time polling')
+            return
+        self._url = url
+        self._thread = threading.Thread(target=self._run, name='events', daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+        sock = self._socket
+        if sock is not None:
+            try:
+                sock.close()
+            except Exception:
+                pass
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def _ssl_context(self):
+        ctx = ssl.create_default_context(cafile=arvados.util.ca_certs_path())
+        insecure = self.api._api_kwargs.get('insecure')
+        if insecure:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+
+    def _connect(self):
+        sep = '&' if '?' in self._url else '?'
+        url = self._url + sep + 'api_token=' + urllib.parse.quote(self.api.api_token, safe='/')
+        kwargs = {'ssl': self._ssl_context()} if url.startswith('wss:') else {}
+        return websockets.sync.client.connect(url, open_timeout=10, max_size=2 ** 24, proxy=None, **kwargs)
+
+    def _run(self):
+        backoff = BACKOFF_START
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                with self._connect() as sock:
+                    self._socket = sock
+                    sock.send(json.dumps(SUBSCRIBE))
+                    if failures:
+                        _logger.warning('event stream reconnected')
+                        # Changes made during the outage were not seen.
+                        self.operations.on_reconnect()
+                    failures = 0
+                    backoff = BACKOFF_START
+                    self.connected.set()
+                    for message in sock:
+                        self._handle(message)
+            except Exception as e:
+                if self._stop.is_set():
+                    break
+                failures += 1
+                if failures == 1:
+                    _logger.warning('event stream lost (%s); retrying, directories refresh every %gs meanwhile',
+                                    e, self.poll_time)
+            finally:
+                self._socket = None
+                self.connected.clear()
+            self._stop.wait(backoff)
+            backoff = min(backoff * 2, BACKOFF_MAX)
+
+    def _handle(self, message):
+        try:
+            ev = json.loads(message)
+        except ValueError:
+            _logger.debug('ignored a malformed event message')
+            return
+        if isinstance(ev, dict) and ev.get('event_type'):
+            try:
+                self.operations.on_event(ev)
+            except Exception as e:
+                _logger.warning('event handling failed: %s', e)

@@ -1,0 +1,109 @@
+"""File entries: the seed's File, StreamReaderFile, StringFile, ObjectFile.
+
+Plain objects with no llfuse import.  `readfrom` of a StreamReaderFile goes
+to Keep and may block: the adapter calls it with the llfuse lock released."""
+
+import json
+import stat
+
+from .fresh import FreshBase, convert_time
+
+# Scripts kept in collections must run from the mount, so collection files
+# are executable; generated text (README, JSON records) is not.
+DATA_FILE_MODE = 0o555
+TEXT_FILE_MODE = 0o444
+
+
+class File(FreshBase):
+    """Base for file objects."""
+
+    mode = TEXT_FILE_MODE
+    # Content that can never change (it belongs to a PDH) may be cached by
+    # the kernel for as long as it likes.
+    immutable = False
+
+    def __init__(self, parent_inode, _mtime=0):
+        super(File, self).__init__()
+        self.inode = None
+        self.parent_inode = parent_inode
+        self._mtime = _mtime
+
+    def size(self):
+        return 0
+
+    def readfrom(self, off, size):
+        return b''
+
+    def mtime(self):
+        return self._mtime
+
+    def st_mode(self):
+        return stat.S_IFREG | self.mode
+
+    def xattrs(self):
+        return {}
+
+
+class StreamReaderFile(File):
+    """A file of a collection; `reader` has size() and readfrom(off, size)."""
+
+    mode = DATA_FILE_MODE
+
+    def __init__(self, parent_inode, reader, _mtime, immutable=False):
+        super(StreamReaderFile, self).__init__(parent_inode, _mtime)
+        self.reader = reader
+        self.immutable = immutable
+
+    def size(self):
+        return self.reader.size()
+
+    def readfrom(self, off, size):
+        return self.reader.readfrom(off, size)
+
+    def stale(self):
+        return False
+
+    def xattrs(self):
+        if hasattr(self.reader, 'block_locators'):
+            bare = ['+'.join(loc.split('+')[:2]) for loc in self.reader.block_locators()]
+            return {'user.arvados.blocks': ' '.join(bare)}
+        return {}
+
+
+class StringFile(File):
+    """A string (or bytes) as a file."""
+
+    def __init__(self, parent_inode, contents, _mtime):
+        super(StringFile, self).__init__(parent_inode, _mtime)
+        self.contents = contents
+
+    @property
+    def contents(self):
+        return self._contents
+
+    @contents.setter
+    def contents(self, value):
+        self._contents = value.encode('utf-8') if isinstance(value, str) else bytes(value)
+
+    def size(self):
+        return len(self._contents)
+
+    def readfrom(self, off, size):
+        return self._contents[off:(off + size)]
+
+
+class ObjectFile(StringFile):
+    """An API record as sorted, indented JSON."""
+
+    def __init__(self, parent_inode, obj):
+        super(ObjectFile, self).__init__(parent_inode, b'', 0)
+        self.uuid = obj['uuid']
+        self.update(obj)
+
+    def update(self, obj):
+        self._mtime = convert_time(obj.get('modified_at'))
+        self.contents = json.dumps(obj, indent=4, sort_keys=True) + '\n'
+        self.fresh()
+
+    def xattrs(self):
+        return {'user.arvados.uuid': self.uuid}

@@ -1,0 +1,56 @@
+"""Freshness bookkeeping shared by every file and directory, and the
+timestamp parser (API times are RFC 3339 UTC with fractional seconds)."""
+
+import calendar
+import re
+import time
+
+_TIME_RE = re.compile(r'^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z$')
+
+
+def convert_time(t):
+    """Arvados timestamp -> unix time as a float; 0 when missing or unparsable."""
+    if not isinstance(t, str):
+        return 0
+    m = _TIME_RE.match(t)
+    if not m:
+        return 0
+    try:
+        whole = calendar.timegm(time.strptime(m.group(1), '%Y-%m-%dT%H:%M:%S'))
+    except ValueError:
+        return 0
+    return whole + (float(m.group(2)) if m.group(2) else 0.0)
+
+
+convertTime = convert_time  # the seed's name
+
+
+class FreshBase(object):
+    """Tracks when an object was last loaded and whether it must be reloaded.
+
+    `invalidate()` marks it stale (an event said it changed); with polling on,
+    it also goes stale `_poll_time` seconds after the last load."""
+
+    def __init__(self):
+        self._stale = True
+        self._poll = False
+        self._last_update = time.time()
+        self._atime = time.time()
+        self._poll_time = 60
+
+    def invalidate(self):
+        self._stale = True
+
+    def stale(self):
+        if self._stale:
+            return True
+        if self._poll:
+            return (self._last_update + self._poll_time) < time.time()
+        return False
+
+    def fresh(self):
+        self._stale = False
+        self._last_update = time.time()
+
+    def atime(self):
+        return self._atime

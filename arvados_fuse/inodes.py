@@ -1,0 +1,92 @@
+"""The inode table: numbers the kernel uses -> file and directory objects.
+
+An entry removed from its directory is only *detached*; it stays in the table
+until the kernel has forgotten every reference it was given (lookup counts),
+so a process that still holds it open or cached never sees EIO or a reused
+number.  Guarded by the llfuse lock (every caller holds it)."""
+
+import itertools
+import logging
+
+_logger = logging.getLogger('arvados.arvados_fuse')
+
+ROOT_INODE = 1  # == llfuse.ROOT_INODE; kept here so the model needs no llfuse
+
+
+class Inodes(object):
+    """Maps inode numbers to entries; counts kernel references."""
+
+    def __init__(self, notifier=None):
+        self._entries = {}
+        self._lookups = {}
+        self._detached = set()
+        self._counter = itertools.count(ROOT_INODE)
+        # notifier(kind, *args) forwards invalidations to the kernel; None
+        # when no kernel is attached (tests of the model).
+        self.notifier = notifier
+
+    def __getitem__(self, item):
+        return self._entries[item]
+
+    def __setitem__(self, key, item):
+        self._entries[key] = item
+
+    def __iter__(self):
+        return iter(list(self._entries))
+
+    def __len__(self):
+        return len(self._entries)
+
+    def items(self):
+        return list(self._entries.items())
+
+    def get(self, inode):
+        return self._entries.get(inode)
+
+    def __contains__(self, k):
+        return k in self._entries
+
+    def add_entry(self, entry):
+        entry.inode = next(self._counter)
+        self._entries[entry.inode] = entry
+        return entry
+
+    def del_entry(self, entry):
+        """Detach `entry`: freed now if the kernel holds no reference,
+        otherwise when it forgets the last one.  Children go with it."""
+        if entry.inode is None or entry.inode not in self._entries:
+            return
+        for child in list(getattr(entry, '_entries', {}).values()):
+            self.del_entry(child)
+        self.notify('inode', entry.inode)
+        if self._lookups.get(entry.inode, 0) > 0:
+            self._detached.add(entry.inode)
+        else:
+            self._free(entry.inode)
+
+    def remember(self, inode):
+        """The kernel was handed a reference (lookup)."""
+        self._lookups[inode] = self._lookups.get(inode, 0) + 1
+
+    def forget(self, inode, nlookup):
+        n = self._lookups.get(inode, 0) - nlookup
+        if n > 0:
+            self._lookups[inode] = n
+            return
+        self._lookups.pop(inode, None)
+        if inode in self._detached:
+            self._free(inode)
+
+    def _free(self, inode):
+        self._detached.discard(inode)
+        self._lookups.pop(inode, None)
+        entry = self._entries.pop(inode, None)
+        if entry is not None and hasattr(entry, 'release'):
+            entry.release()
+
+    def notify(self, kind, *args):
+        if self.notifier is not None:
+            try:
+                self.notifier(kind, *args)
+            except Exception as e:
+                _logger.debug('kernel invalidation failed: %s', e)

@@ -1,0 +1,444 @@
+"""The llfuse adapter: kernel requests in, model calls out.
+
+This is the only module that imports llfuse besides the command, and the only
+place that maps errors to errno values and releases the llfuse lock.
+
+llfuse runs every handler under one global lock.  The rule here:
+- model methods that may touch the network (`Directory.fetch`,
+  `Directory.fetch_missing`, `File.readfrom`) run inside
+  `with llfuse.lock_released`, so one slow server cannot freeze the mount;
+- everything that changes the model (`apply`, the inode table) runs with the
+  lock held, so the model needs no locks of its own.
+A handler never lets an exception escape into llfuse (which would end the
+main loop): unexpected errors are logged and answered with EIO.
+
+Path of a `lookup(parent, name)`: decode name -> refresh parent if stale
+(fetch unlocked, apply locked) -> `parent.entry(name)` -> if absent,
+`fetch_missing`/`apply_missing` (by_id) -> count the kernel's reference ->
+attributes.  Path of a `read(fh, off, size)`: handle -> entry -> unlocked
+`readfrom` -> FileReader -> block cache / Keep.
+"""
+
+import collections
+import errno
+import functools
+import itertools
+import logging
+import os
+import threading
+import time
+
+import llfuse
+
+from .directory import Directory
+from .errors import NotFound
+from .inodes import Inodes
+from .names import NAME_MAX, NameEncoder
+
+_logger = logging.getLogger('arvados.arvados_fuse')
+
+# How long the kernel may cache names and attributes of things that can never
+# change (PDH collections): long, so re-reads never reach us.
+IMMUTABLE_TIMEOUT = 86400
+# st_blksize: tools such as cp and cat size their reads by it; FUSE sends at
+# most 128 KiB per read on this kernel (libfuse 2), so ask for that.
+BLOCK_SIZE_HINT = 128 * 1024
+# A thread that finds a directory already being refreshed by another waits at
+# most this long for it, then serves what it has.
+REFRESH_WAIT = 600
+
+
+def handler(fn):
+    """Wrap a request handler: FUSEError passes through, anything else is
+    logged once and becomes EIO, so the llfuse main loop never dies."""
+
+    @functools.wraps(fn)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return fn(self, *args, **kwargs)
+        except llfuse.FUSEError:
+            raise
+        except Exception:
+            _logger.exception('unexpected error in %s', fn.__name__)
+            raise llfuse.FUSEError(errno.EIO)
+    return wrapper
+
+
+def read_only(fn):
+    @functools.wraps(fn)
+    def refuse(self, *args, **kwargs):
+        raise llfuse.FUSEError(errno.EROFS)
+    return refuse
+
+
+class FileHandle(object):
+    """Connects a numeric file handle to an open File, or to a directory
+    listing snapshot taken at opendir."""
+
+    def __init__(self, fh, entry):
+        self.fh = fh
+        self.entry = entry
+
+
+class Operations(llfuse.Operations):
+    """The llfuse.Operations subclass serving the model in `self.inodes`."""
+
+    def __init__(self, uid, gid, encoding='utf-8', *, refresh_time=15):
+        super(Operations, self).__init__()
+        self.inodes = Inodes(notifier=self._queue_invalidation)
+        self.uid = uid
+        self.gid = gid
+        self.encoding = encoding
+        self.names = NameEncoder(encoding)
+        self.refresh_time = refresh_time
+        self._filehandles = {}
+        self._fh_counter = itertools.count(1)
+        # inode -> Event set when the refresh in flight for it ends.
+        self._refreshing = {}
+        # Kernel invalidations go through our own queue and thread: llfuse's
+        # queue is bounded and its put blocks, and we must never block while
+        # holding the llfuse lock.
+        self._invalidations = collections.deque()
+        self._invalidation_ready = threading.Condition(threading.Lock())
+        self._mounted = False
+        # Other threads that need to wait until the fuse driver is fully
+        # initialized should wait() on this event object.
+        self.initlock = threading.Event()
+
+    # -- lifecycle ---------------------------------------------------------
+    def init(self):
+        self._mounted = True
+        threading.Thread(target=self._invalidation_loop, name='kernel-invalidations', daemon=True).start()
+        self.initlock.set()
+
+    def destroy(self):
+        self._mounted = False
+        with self._invalidation_ready:
+            self._invalidations.append(None)
+            self._invalidation_ready.notify()
+
+    def _queue_invalidation(self, kind, *args):
+        if not self._mounted:
+            return
+        with self._invalidation_ready:
+            self._invalidations.append((kind, args))
+            self._invalidation_ready.notify()
+
+    def _invalidation_loop(self):
+        while True:
+            with self._invalidation_ready:
+                while not self._invalidations:
+                    self._invalidation_ready.wait()
+                item = self._invalidations.popleft()
+            if item is None:
+                return
+            kind, args = item
+            try:
+                if kind == 'entry':
+                    parent, name = args
+                    raw = self.names.encode(name)
+                    if raw is not None:
+                        llfuse.invalidate_entry(parent, raw)
+                elif kind == 'inode':
+                    llfuse.invalidate_inode(args[0])
+            except Exception as e:
+                _logger.debug('kernel invalidation %s%r failed: %s', kind, args, e)
+
+    # -- helpers -------------------------------------------------------------
+    def _entry(self, inode):
+        entry = self.inodes.get(inode)
+        if entry is None:
+            raise llfuse.FUSEError(errno.ENOENT)
+        return entry
+
+    def _refresh(self, entry):
+        """Bring a stale directory up to date: fetch with the lock released,
+        apply with it held; one refresh per directory at a time."""
+        if not isinstance(entry, Directory) or not entry.stale():
+            return
+        inflight = self._refreshing.get(entry.inode)
+        if inflight is not None:
+            with llfuse.lock_released:
+                inflight.wait(REFRESH_WAIT)
+            return
+        done = threading.Event()
+        self._refreshing[entry.inode] = done
+        try:
+            try:
+                with llfuse.lock_released:
+                    snapshot = entry.fetch()
+            except NotFound:
+                _logger.warning('%s: not found', entry.describe())
+                if not entry.loaded():
+                    raise llfuse.FUSEError(errno.ENOENT)
+                return
+            except Exception as e:
+                _logger.warning('%s: could not refresh: %s', entry.describe(), _one_line(e))
+                if not entry.loaded():
+                    raise llfuse.FUSEError(errno.EIO)
+                return
+            entry.apply(snapshot)
+        finally:
+            del self._refreshing[entry.inode]
+            done.set()
+
+    def _lookup_missing(self, parent, name):
+        try:
+            with llfuse.lock_released:
+                snapshot = parent.fetch_missing(name)
+        except NotFound:
+            return None
+        except Exception as e:
+            _logger.warning('%s: lookup of %r failed: %s', parent.describe(), name, _one_line(e))
+            raise llfuse.FUSEError(errno.EIO)
+        if snapshot is None:
+            return None
+        return parent.apply_missing(name, snapshot)
+
+    def _timeout(self, entry):
+        immutable = entry.immutable() if isinstance(entry, Directory) else getattr(entry, 'immutable', False)
+        return IMMUTABLE_TIMEOUT if immutable else self.refresh_time
+
+    def _attributes(self, entry):
+        attr = llfuse.EntryAttributes()
+        attr.st_ino = entry.inode
+        attr.generation = 0
+        attr.entry_timeout = attr.attr_timeout = self._timeout(entry)
+        attr.st_mode = entry.st_mode()
+        attr.st_nlink = 2 if isinstance(entry, Directory) else 1
+        attr.st_uid = self.uid
+        attr.st_gid = self.gid
+        attr.st_rdev = 0
+        size = entry.size()
+        attr.st_size = size
+        attr.st_blksize = BLOCK_SIZE_HINT
+        attr.st_blocks = (size + 511) // 512
+        mtime_ns = int(entry.mtime() * 1e9)
+        attr.st_atime_ns = int(entry.atime() * 1e9)
+        attr.st_mtime_ns = mtime_ns
+        attr.st_ctime_ns = mtime_ns
+        return attr
+
+    # -- reading the tree ------------------------------------------------------
+    @handler
+    def getattr(self, inode, ctx=None):
+        return self._attributes(self._entry(inode))
+
+    @handler
+    def lookup(self, parent_inode, name, ctx=None):
+        parent = self._entry(parent_inode)
+        if name == b'.':
+            entry = parent
+        elif name == b'..':
+            entry = self._entry(parent.parent_inode)
+        else:
+            if not isinstance(parent, Directory):
+                raise llfuse.FUSEError(errno.ENOTDIR)
+            if len(name) > NAME_MAX:
+                raise llfuse.FUSEError(errno.ENAMETOOLONG)
+            text = self.names.decode(name)
+            if text is None:
+                raise llfuse.FUSEError(errno.ENOENT)
+            self._refresh(parent)
+            entry = parent.entry(text)
+            if entry is None:
+                entry = self._lookup_missing(parent, text)
+            if entry is None:
+                raise llfuse.FUSEError(errno.ENOENT)
+        self.inodes.remember(entry.inode)
+        return self._attributes(entry)
+
+    @handler
+    def forget(self, inode_list):
+        for inode, nlookup in inode_list:
+            self.inodes.forget(inode, nlookup)
+
+    @handler
+    def open(self, inode, flags, ctx=None):
+        entry = self._entry(inode)
+        if isinstance(entry, Directory):
+            raise llfuse.FUSEError(errno.EISDIR)
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_TRUNC | os.O_APPEND | os.O_CREAT):
+            raise llfuse.FUSEError(errno.EROFS)
+        fh = next(self._fh_counter)
+        self._filehandles[fh] = FileHandle(fh, entry)
+        return fh
+
+    @handler
+    def read(self, fh, off, size):
+        handle = self._filehandles.get(fh)
+        if handle is None:
+            raise llfuse.FUSEError(errno.EBADF)
+        entry = handle.entry
+        entry._atime = time.time()
+        try:
+            with llfuse.lock_released:
+                return entry.readfrom(off, size)
+        except Exception as e:
+            _logger.warning('read of inode %d at %d failed: %s', entry.inode, off, _one_line(e))
+            raise llfuse.FUSEError(errno.EIO)
+
+    @handler
+    def release(self, fh):
+        self._filehandles.pop(fh, None)
+
+    @handler
+    def opendir(self, inode, ctx=None):
+        entry = self._entry(inode)
+        if not isinstance(entry, Directory):
+            raise llfuse.FUSEError(errno.ENOTDIR)
+        self._refresh(entry)
+        parent = self.inodes.get(entry.parent_inode, entry)
+        entry._atime = time.time()
+        listing = [(b'.', entry), (b'..', parent)]
+        for name, child in sorted(entry.listing()):
+            raw = self.names.encode(name)
+            if raw is not None:
+                listing.append((raw, child))
+        fh = next(self._fh_counter)
+        self._filehandles[fh] = FileHandle(fh, listing)
+        return fh
+
+    @handler
+    def readdir(self, fh, off):
+        handle = self._filehandles.get(fh)
+        if handle is None:
+            raise llfuse.FUSEError(errno.EBADF)
+        return self._readdir_entries(handle.entry, off)
+
+    def _readdir_entries(self, listing, off):
+        # A generator, so a huge directory is only turned into attributes as
+        # far as the kernel's buffer reaches.
+        for i in range(off, len(listing)):
+            name, child = listing[i]
+            if child.inode is None or child.inode not in self.inodes:
+                continue
+            try:
+                attr = self._attributes(child)
+            except Exception as e:
+                _logger.warning('readdir: attributes of %r failed: %s', name, _one_line(e))
+                continue
+            yield (name, attr, i + 1)
+
+    @handler
+    def releasedir(self, fh):
+        self._filehandles.pop(fh, None)
+
+    @handler
+    def statfs(self, ctx=None):
+        st = llfuse.StatvfsData()
+        st.f_bsize = BLOCK_SIZE_HINT
+        st.f_frsize = BLOCK_SIZE_HINT
+        st.f_blocks = 0
+        st.f_bfree = 0
+        st.f_bavail = 0
+        st.f_files = len(self.inodes)
+        st.f_ffree = 0
+        st.f_favail = 0
+        st.f_namemax = NAME_MAX
+        return st
+
+    @handler
+    def getxattr(self, inode, name, ctx=None):
+        value = self._entry(inode).xattrs().get(name.decode('utf-8', 'replace'))
+        if value is None:
+            raise llfuse.FUSEError(llfuse.ENOATTR)
+        return value.encode('utf-8')
+
+    @handler
+    def listxattr(self, inode, ctx=None):
+        return [k.encode('utf-8') for k in sorted(self._entry(inode).xattrs())]
+
+    @handler
+    def access(self, inode, mode, ctx=None):
+        self._entry(inode)
+        if mode & os.W_OK:
+            raise llfuse.FUSEError(errno.EROFS)
+        return True
+
+    # -- everything that would change something: read-only -------------------
+    @read_only
+    def setattr(self, inode, attr, fields, fh, ctx):
+        pass
+
+    @read_only
+    def setxattr(self, inode, name, value, ctx):
+        pass
+
+    @read_only
+    def removexattr(self, inode, name, ctx):
+        pass
+
+    @read_only
+    def write(self, fh, off, buf):
+        pass
+
+    @read_only
+    def create(self, parent_inode, name, mode, flags, ctx):
+        pass
+
+    @read_only
+    def mkdir(self, parent_inode, name, mode, ctx):
+        pass
+
+    @read_only
+    def mknod(self, parent_inode, name, mode, rdev, ctx):
+        pass
+
+    @read_only
+    def unlink(self, parent_inode, name, ctx):
+        pass
+
+    @read_only
+    def rmdir(self, parent_inode, name, ctx):
+        pass
+
+    @read_only
+    def rename(self, parent_inode_old, name_old, parent_inode_new, name_new, ctx):
+        pass
+
+    @read_only
+    def symlink(self, parent_inode, name, target, ctx):
+        pass
+
+    @read_only
+    def link(self, inode, new_parent_inode, new_name, ctx):
+        pass
+
+    # -- change events --------------------------------------------------------
+    def invalidate_uuids(self, uuids):
+        """Mark every directory that shows one of `uuids` stale.  Caller
+        holds the llfuse lock."""
+        wanted = {u for u in uuids if u}
+        if not wanted:
+            return 0
+        n = 0
+        for inode, entry in self.inodes.items():
+            if isinstance(entry, Directory) and wanted.intersection(entry.event_uuids()):
+                entry.invalidate()
+                self._queue_invalidation('inode', inode)
+                n += 1
+        return n
+
+    def on_reconnect(self):
+        """The event stream was down: anything may have changed meanwhile."""
+        with llfuse.lock:
+            for _inode, entry in self.inodes.items():
+                if isinstance(entry, Directory) and not entry.immutable():
+                    entry.invalidate()
+
+    def on_event(self, ev):
+        """Websocket/poll event callback (runs in the events thread)."""
+        if ev.get('event_type') not in ('create', 'update', 'delete'):
+            return
+        props = ev.get('properties') or {}
+        old = props.get('old_attributes') or {}
+        new = props.get('new_attributes') or {}
+        uuids = [ev.get('object_uuid'), ev.get('object_owner_uuid'), old.get('owner_uuid'), new.get('owner_uuid')]
+        with llfuse.lock:
+            self.invalidate_uuids(uuids)
+
+
+def _one_line(exc):
+    text = str(exc).strip().splitlines()
+    return (type(exc).__name__ + ': ' + (text[0] if text else '')).strip()[:400]

@@ -1,0 +1,125 @@
+"""The read path: file bytes from Keep blocks, with prefetch.
+
+A `FileReader` maps a file offset to (block, offset in block) through the
+pieces the manifest parser produced, and fetches whole blocks through a
+`BlockSource` (the SDK's KeepClient and its block cache, which already gives
+single-flight fetches and MD5 verification).  Nothing here holds the llfuse
+lock: the adapter releases it before calling `readfrom`.
+
+Prefetch: every FUSE read is 128 KiB and Keep blocks are up to 64 MiB, so a
+sequential reader stalls for a whole block fetch at each block boundary unless
+the next blocks are already on their way.  A reader that keeps reading forward
+asks for the next `PREFETCH_BLOCKS` blocks of its file; a seek resets the
+window so random readers do not pull in data nobody asked for.
+"""
+
+import bisect
+import threading
+
+# Two blocks ahead keeps one 64 MiB block in flight while the previous one is
+# being consumed; more only helps when Keep latency exceeds the time to read
+# a block, and costs cache space (the default RAM cache is 256 MiB).
+PREFETCH_BLOCKS = 2
+
+
+class BlockTable(object):
+    """The blocks of one collection: index -> current locator.  The locators
+    carry permission signatures that expire, so the collection directory
+    replaces them (`renew`) without touching the files that use them.
+    Guarded by its own lock: readers run without the llfuse lock."""
+
+    def __init__(self, locators):
+        self._locators = list(locators)
+        self._lock = threading.Lock()
+
+    def locator(self, index):
+        with self._lock:
+            return self._locators[index]
+
+    def renew(self, locators):
+        with self._lock:
+            if len(locators) != len(self._locators):
+                raise ValueError('block table size changed on renewal')
+            self._locators = list(locators)
+
+    def bare(self):
+        with self._lock:
+            return ['+'.join(loc.split('+')[:2]) for loc in self._locators]
+
+
+class FileReader(object):
+    """Reads one file of a collection.  `readfrom(off, size)` returns bytes;
+    it may block on the network, so callers must not hold the llfuse lock."""
+
+    def __init__(self, manifest_file, block_table, block_source):
+        self._pieces = manifest_file.pieces
+        self._size = manifest_file.size
+        self._blocks = block_table
+        self._source = block_source
+        self._starts = []
+        pos = 0
+        for _idx, _off, length in self._pieces:
+            self._starts.append(pos)
+            pos += length
+        self._next_expected = 0
+        self._lock = threading.Lock()
+
+    def size(self):
+        return self._size
+
+    def block_locators(self):
+        return [self._blocks.locator(idx) for idx, _o, _l in self._pieces]
+
+    def readfrom(self, off, size):
+        if off >= self._size or size <= 0:
+            return b''
+        size = min(size, self._size - off)
+        i = bisect.bisect_right(self._starts, off) - 1
+        self._maybe_prefetch(off, off + size, i)
+        out = []
+        while size > 0 and i < len(self._pieces):
+            idx, block_off, length = self._pieces[i]
+            in_piece = off - self._starts[i]
+            n = min(length - in_piece, size)
+            data = self._source.get(self._blocks.locator(idx))
+            start = block_off + in_piece
+            if len(data) < start + n:
+                raise IOError('block %s is shorter than its manifest says' % self._blocks.locator(idx)[:40])
+            out.append(data[start:start + n])
+            off += n
+            size -= n
+            i += 1
+        return out[0] if len(out) == 1 else b''.join(out)
+
+    def _maybe_prefetch(self, off, end, piece):
+        with self._lock:
+            sequential = off == self._next_expected or off == 0
+            self._next_expected = end
+        if not sequential:
+            return
+        seen = set()
+        ahead = []
+        for idx, _o, _l in self._pieces[piece:]:
+            if idx not in seen:
+                seen.add(idx)
+                ahead.append(idx)
+                if len(ahead) > PREFETCH_BLOCKS:
+                    break
+        for idx in ahead[1:]:
+            self._source.prefetch(self._blocks.locator(idx))
+
+
+class BlockSource(object):
+    """Whole blocks by locator, through the SDK's KeepClient (cache,
+    single-flight, retries, MD5 check).  `keep_factory` returns a KeepClient
+    for the calling thread; KeepClient is thread-safe, so one is shared."""
+
+    def __init__(self, keep_client, num_retries):
+        self._keep = keep_client
+        self._num_retries = num_retries
+
+    def get(self, locator):
+        return self._keep.get(locator, num_retries=self._num_retries)
+
+    def prefetch(self, locator):
+        self._keep.block_prefetch(locator)

@@ -1,0 +1,102 @@
+"""Manifest parsing: pure logic, no cluster."""
+
+import hashlib
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from arvados_fuse import manifest
+from arvados_fuse.manifest import ManifestError, parse
+
+
+def loc(data):
+    return '%s+%d' % (hashlib.md5(data).hexdigest(), len(data))
+
+
+def read_file(parsed, mfile, blocks_by_hash):
+    out = b''
+    for idx, off, length in mfile.pieces:
+        data = blocks_by_hash[parsed.blocks[idx].split('+')[0]]
+        out += data[off:off + length]
+    return out
+
+
+def test_streams_files_and_escapes():
+    b1, b2 = b'hello world', b'0123456789'
+    text = ('. %s 0:5:hello 5:6:space\\040name\n'
+            './sub\\040dir %s %s 0:21:joined 11:0:empty 3:4:caf\\303\\251\n'
+            './empty %s 0:0:\\056\n' % (loc(b1), loc(b1), loc(b2), manifest.EMPTY_BLOCK))
+    p = parse(text)
+    blocks = {loc(b1).split('+')[0]: b1, loc(b2).split('+')[0]: b2}
+    assert sorted(p.root.files) == ['hello', 'space name']
+    assert read_file(p, p.root.files['space name'], blocks) == b' world'
+    sub = p.root.dirs['sub dir']
+    assert read_file(p, sub.files['joined'], blocks) == b1 + b2
+    assert sub.files['empty'].size == 0
+    assert read_file(p, sub.files['café'], blocks) == b'lo w'
+    assert p.root.dirs['empty'].files == {} and p.root.dirs['empty'].dirs == {}
+
+
+def test_signed_locators_are_kept_and_expiry_read():
+    signed = 'acbd18db4cc2f85cedef654fccc4a4d8+3+A' + 'a' * 40 + '@65f00000'
+    p = parse('. %s 0:3:foo\n' % signed)
+    assert p.blocks == [signed]
+    assert p.bare_blocks == ['acbd18db4cc2f85cedef654fccc4a4d8+3']
+    assert manifest.signature_expiry(signed) == 0x65f00000
+
+
+def test_file_in_several_segments_and_names_with_slashes():
+    b = b'abcdefghij'
+    p = parse('. %s 0:2:f 5:3:f 0:1:d/inner\n' % loc(b))
+    assert read_file(p, p.root.files['f'], {loc(b).split('+')[0]: b}) == b'abfgh'
+    assert 'inner' in p.root.dirs['d'].files
+
+
+@pytest.mark.parametrize('text, why', [
+    ('foo %s 0:1:a\n' % manifest.EMPTY_BLOCK, 'does not start'),
+    ('. 0:1:a\n', 'no block locator'),
+    ('. %s\n' % manifest.EMPTY_BLOCK, 'no file segment'),
+    ('. %s 0:1:a\n' % manifest.EMPTY_BLOCK, 'past the end'),
+    ('. %s zz:1:a\n' % manifest.EMPTY_BLOCK, 'bad file segment'),
+    ('. %s 0:0:a 0:0:a/b\n' % manifest.EMPTY_BLOCK, 'both a file and a directory'),
+])
+def test_malformed_manifests_are_refused_with_a_reason(text, why):
+    with pytest.raises(ManifestError, match=why):
+        parse(text)
+
+
+names = st.text(alphabet=st.characters(blacklist_categories=('Cs',), blacklist_characters='/\x00'),
+                min_size=1, max_size=12).filter(lambda s: s not in ('.', '..'))
+
+
+def escape(name):
+    """As the SDK writes names: bytes up to space, ':' and '\\' as octal;
+    everything else (non-ASCII included) raw."""
+    return ''.join('\\%03o' % ord(c) if (c <= ' ' or c in ':\\') else c for c in name)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(names, st.binary(max_size=40), min_size=1, max_size=8), st.integers(1, 17))
+def test_round_trip_any_files_any_block_size(files, block_size):
+    """Whatever files and block boundaries, parsing gives back every byte."""
+    data = b''.join(files.values())
+    blocks = [data[i:i + block_size] for i in range(0, len(data), block_size)] or [b'']
+    store = {hashlib.md5(b).hexdigest(): b for b in blocks}
+    segs, pos = [], 0
+    for name, content in files.items():
+        segs.append('%d:%d:%s' % (pos, len(content), escape(name)))
+        pos += len(content)
+    text = '. %s %s\n' % (' '.join(loc(b) for b in blocks), ' '.join(segs))
+    p = parse(text)
+    assert set(p.root.files) == set(files)
+    for name, content in files.items():
+        assert read_file(p, p.root.files[name], store) == content
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300))
+def test_garbage_never_crashes_the_parser(text):
+    try:
+        parse(text)
+    except ManifestError:
+        pass

@@ -1,0 +1,104 @@
+"""The directory/file model against a fake cluster: no network, no kernel."""
+
+import json
+
+from arvados_fuse import CollectionDirectory, Inodes, MagicDirectory, StreamReaderFile
+from arvados_fuse.inodes import ROOT_INODE
+
+from fakes import FakeApi, put_block
+
+PDH = 'ffffffffffffffffffffffffffffffff+10'
+
+
+def make_collection(api, manifest, uuid='zzzzz-4zz18-aaaaaaaaaaaaaaa', pdh=PDH):
+    rec = {'uuid': uuid, 'portable_data_hash': pdh, 'manifest_text': manifest,
+           'modified_at': '2024-01-02T03:04:05.250000000Z', 'owner_uuid': 'zzzzz-tpzed-000000000000000',
+           'properties': {'a': 1}}
+    api.add_collection(rec)
+    return rec
+
+
+def test_collection_tree_names_bytes_and_record_file():
+    api = FakeApi()
+    a = put_block(api.blocks, b'hello ')
+    b = put_block(api.blocks, b'world')
+    make_collection(api, '. %s %s 0:11:greeting 0:5:..\n./dir %s 0:0:\\056 0:5:sub\\072file\n' % (a, b, a))
+    inodes = Inodes()
+    root = inodes.add_entry(CollectionDirectory(ROOT_INODE, inodes, api, 0, 'zzzzz-4zz18-aaaaaaaaaaaaaaa'))
+    assert root.inode == ROOT_INODE
+    assert root.update()
+    assert sorted(n for n, _ in root.listing()) == ['__', 'dir', 'greeting']
+    greeting = root.entry('greeting')
+    assert isinstance(greeting, StreamReaderFile)
+    assert greeting.readfrom(0, 100) == b'hello world'
+    assert greeting.readfrom(4, 3) == b'o w'
+    assert greeting.mtime() == 1704164645.25
+    assert root.entry('dir').entry('sub:file').readfrom(0, 10) == b'hello'
+    record = json.loads(root.entry('.arvados#collection').readfrom(0, 10000))
+    assert record['uuid'] == 'zzzzz-4zz18-aaaaaaaaaaaaaaa'
+    assert '.arvados#collection' not in dict(root.listing())
+    assert root.xattrs()['user.arvados.portable_data_hash'] == PDH
+
+
+def test_reload_with_new_manifest_replaces_entries_and_frees_unreferenced_inodes():
+    api = FakeApi()
+    a = put_block(api.blocks, b'one')
+    make_collection(api, '. %s 0:3:first\n' % a)
+    inodes = Inodes()
+    root = inodes.add_entry(CollectionDirectory(ROOT_INODE, inodes, api, 0, 'zzzzz-4zz18-aaaaaaaaaaaaaaa'))
+    root.update()
+    first = root.entry('first')
+    inodes.remember(first.inode)  # the kernel holds a reference
+    make_collection(api, '. %s 0:3:second\n' % a, pdh='eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee+10')
+    root.invalidate()
+    root.update()
+    assert [n for n, _ in root.listing()] == ['second']
+    assert first.inode in inodes  # still referenced: not freed yet
+    inodes.forget(first.inode, 1)
+    assert first.inode not in inodes
+
+
+def test_pdh_collection_renews_signatures_without_new_inodes():
+    api = FakeApi()
+    a = put_block(api.blocks, b'data')
+    rec = make_collection(api, '. %s+Aaaaa@00000001 0:4:f\n' % a)
+    inodes = Inodes()
+    root = inodes.add_entry(CollectionDirectory(ROOT_INODE, inodes, api, 0, PDH))
+    root.update()
+    f = root.entry('f')
+    rec['manifest_text'] = '. %s+Abbbb@00000002 0:4:f\n' % a
+    root.update()
+    assert root.entry('f') is f
+    assert f.reader.block_locators() == [a + '+Abbbb@00000002']
+    assert f.readfrom(0, 4) == b'data'
+    assert root.immutable() and f.immutable
+
+
+def test_keep_only_manifest_by_pdh():
+    api = FakeApi()
+    a = put_block(api.blocks, b'kept')
+    text = ('. %s 0:4:only-in-keep\n' % a).encode()
+    pdh = put_block(api.blocks, text)
+    inodes = Inodes()
+    root = inodes.add_entry(MagicDirectory(ROOT_INODE, inodes, api, 0))
+    assert sorted(dict(root.listing())) == ['README', 'by_id']
+    assert pdh in root
+    assert root[pdh].entry('only-in-keep').readfrom(0, 10) == b'kept'
+    assert pdh in dict(root.listing())
+    assert 'zzzzz-4zz18-bbbbbbbbbbbbbbb' not in root
+    assert 'not-an-id' not in root
+
+
+def test_merge_keeps_first_of_duplicate_names_and_drops_removed():
+    from arvados_fuse import Directory, StringFile
+    inodes = Inodes()
+    d = inodes.add_entry(Directory(ROOT_INODE, inodes))
+    items = [('x', 'first'), ('x', 'second'), ('y/z', 'slash')]
+    d.merge(items, lambda i: i[0], lambda a, i: a.contents == i[1].encode(),
+            lambda i: StringFile(d.inode, i[1], 0))
+    assert d.entry('x').contents == b'first'
+    assert d.entry('y_z').contents == b'slash'
+    kept = d.entry('x')
+    d.merge([('x', 'first')], lambda i: i[0], lambda a, i: a.contents == i[1].encode(),
+            lambda i: StringFile(d.inode, i[1], 0))
+    assert d.entry('x') is kept and d.entry('y_z') is None
