@@ -1,0 +1,65 @@
+"""``python -m localcluster --data-dir DIR [--demo] [--no-blob-signing] [--keep-servers N]``
+
+Starts the cluster in the foreground; writes DIR/cluster.json and the env
+files (and DIR/demo.json with --demo) and only then prints one line
+``localcluster ready ...`` on stdout. Stops cleanly on SIGINT/SIGTERM.
+Logs go to stderr.
+"""
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from .cluster import Cluster
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m localcluster", description=__doc__.split("\n")[2])
+    p.add_argument("--data-dir", required=True, help="where records, blocks and keys live")
+    p.add_argument("--demo", action="store_true", help="create the sample data (idempotent)")
+    p.add_argument("--no-blob-signing", action="store_true",
+                   help="Keep accepts unsigned locators; manifests are returned unsigned")
+    p.add_argument("--keep-servers", type=int, default=2, help="number of Keep servers (>= 1)")
+    p.add_argument("--blob-signature-ttl", type=int, default=None,
+                   help="seconds a Keep signature stays valid (default 14 days)")
+    p.add_argument("--debug", action="store_true", help="verbose logging on stderr")
+    args = p.parse_args(argv)
+    if args.keep_servers < 1:
+        p.error("--keep-servers must be at least 1")
+    return args
+
+
+async def run(args):
+    kwargs = {}
+    if args.blob_signature_ttl:
+        kwargs["blob_ttl"] = args.blob_signature_ttl
+    cluster = Cluster(args.data_dir, keep_servers=args.keep_servers,
+                      blob_signing=not args.no_blob_signing, **kwargs)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await cluster.start()
+    try:
+        if args.demo:
+            from . import demo
+            await demo.ensure(cluster)
+        print("localcluster ready api=https://%s/ keep=%s data_dir=%s"
+              % (cluster.api_host, ",".join(cluster.keep_urls), cluster.data_dir), flush=True)
+        await stop.wait()
+    finally:
+        await cluster.stop()
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    asyncio.run(run(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
