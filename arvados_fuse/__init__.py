@@ -26,5 +26,8 @@ from .fresh import FreshBase, convertTime, convert_time
 from .inodes import Inodes
 from .magic import MagicDirectory
 from .names import sanitize_filename
+from .project import ProjectDirectory
+from .shared import SharedDirectory
+from .tags import RecursiveInvalidateDirectory, TagDirectory, TagsDirectory
 from .operations import FileHandle, Operations
 from .safeapi import SafeApi

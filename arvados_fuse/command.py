@@ -26,23 +26,25 @@ class Failure(Exception):
 
 
 def _setup_logging(args):
-    root = logging.getLogger('arvados')
+    """Our messages go to stderr (and --logfile) in one format; the SDK's
+    'arvados' logger keeps its own handler, quieted unless --debug."""
+    ours = logging.getLogger('arvados.arvados_fuse')
+    ours.propagate = False
     fmt = logging.Formatter('%(asctime)s arv-mount[%(process)d] %(levelname)s: %(message)s')
-    handlers = []
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setLevel(logging.DEBUG if args.debug else logging.WARNING)
+    handlers = [stderr]
     if args.logfile:
         handlers.append(logging.FileHandler(args.logfile))
-    stderr = logging.StreamHandler(sys.stderr)
-    handlers.append(stderr)
     for h in handlers:
         h.setFormatter(fmt)
-        root.addHandler(h)
-    root.setLevel(logging.DEBUG if args.debug else logging.INFO)
-    # googleapiclient and the SDK are chatty at INFO; keep their warnings.
-    for name in ('googleapiclient', 'arvados.api', 'arvados.keep', 'arvados.events'):
-        logging.getLogger(name).setLevel(logging.DEBUG if args.debug else logging.WARNING)
-    if not args.debug:
-        stderr.setLevel(logging.WARNING)
-    return stderr
+        ours.addHandler(h)
+    ours.setLevel(logging.DEBUG if args.debug else logging.INFO)
+    sdk_level = logging.DEBUG if args.debug else logging.WARNING
+    for name in ('arvados', 'googleapiclient'):
+        logging.getLogger(name).setLevel(sdk_level)
+    if args.logfile:
+        logging.getLogger('arvados').addHandler(handlers[-1])
 
 
 def _check_args(args):
@@ -178,6 +180,10 @@ def _one_line(exc):
 
 def _run_exec(mount, args):
     """Mount, run the command, unmount; exit with the command's status."""
+    # llfuse wakes its workers with SIGUSR1 when the loop ends; without its
+    # own signal handling (main is not in the main thread) that signal would
+    # kill us unless something handles it.
+    signal.signal(signal.SIGUSR1, lambda *_: None)
     loop = threading.Thread(target=mount.serve, kwargs={'handle_signals': False}, name='llfuse-main')
     loop.start()
     mount.operations.initlock.wait(30)

@@ -40,8 +40,8 @@ class Inodes(object):
     def items(self):
         return list(self._entries.items())
 
-    def get(self, inode):
-        return self._entries.get(inode)
+    def get(self, inode, default=None):
+        return self._entries.get(inode, default)
 
     def __contains__(self, k):
         return k in self._entries

@@ -2,12 +2,33 @@
 --collection, ...), with the startup checks that turn a bad token, an
 unreachable host or an unreadable object into one clear error."""
 
+import time
+
 import llfuse
 
 from .collection import CollectionDirectory
+from .directory import Directory
 from .errors import NotFound
+from .files import StringFile
 from .magic import MagicDirectory
-from .uuids import collection_uuid_pattern, keep_locator_pattern
+from .project import ProjectDirectory
+from .shared import SharedDirectory
+from .tags import TagsDirectory
+from .uuids import collection_uuid_pattern, group_uuid_pattern, keep_locator_pattern
+
+README_TEXT = """This is an arv-mount of the Arvados cluster at {host}, as {email}.
+It is read-only.
+
+{lines}
+"""
+
+DIR_DESCRIPTIONS = {
+    'home': 'your home project',
+    'shared': 'projects that other users and groups share with you',
+    'by_tag': 'collections, by tag',
+    'by_id': 'collections and projects by uuid or portable data hash (appear once looked up)',
+    'by_pdh': 'collections by portable data hash (appear once looked up)',
+}
 
 
 class StartupError(Exception):
@@ -45,21 +66,119 @@ def _collection_root(args, inodes, api, user):
     return root
 
 
-def _magic_root(args, inodes, api, user, pdh_only=False):
-    return inodes.add_entry(MagicDirectory(llfuse.ROOT_INODE, inodes, api, args.retries, pdh_only,
-                                           poll_time=args.refresh_time, filters=args.filters))
+def _project_factory(args, inodes, api):
+    def make(parent_inode, record):
+        return ProjectDirectory(parent_inode, inodes, api, args.retries, record,
+                                poll=True, poll_time=args.refresh_time, filters=args.filters)
+    return make
+
+
+def _subdirectory(kind, parent_inode, args, inodes, api, user):
+    """The directory each mode mounts, with `parent_inode` as its parent."""
+    if kind == 'home':
+        return ProjectDirectory(parent_inode, inodes, api, args.retries, user,
+                                poll=True, poll_time=args.refresh_time, filters=args.filters)
+    if kind == 'shared':
+        return SharedDirectory(parent_inode, inodes, api, args.retries, user['uuid'],
+                               poll=True, poll_time=args.refresh_time, filters=args.filters)
+    if kind == 'by_tag':
+        return TagsDirectory(parent_inode, inodes, api, args.retries, poll_time=args.refresh_time,
+                             filters=args.filters)
+    if kind in ('by_id', 'by_pdh'):
+        return MagicDirectory(parent_inode, inodes, api, args.retries, kind == 'by_pdh',
+                              poll_time=args.refresh_time, filters=args.filters,
+                              project_factory=_project_factory(args, inodes, api))
+    raise ValueError(kind)
+
+
+class MountRoot(Directory):
+    """The top of an --all or custom mount: fixed subdirectories and a README."""
+
+    def __init__(self, parent_inode, inodes):
+        super(MountRoot, self).__init__(parent_inode, inodes)
+        self.fresh()
+
+    def stale(self):
+        return False
+
+    def want_event_subscribe(self):
+        return any(e.want_event_subscribe() for e in self._entries.values() if isinstance(e, Directory))
+
+
+def _layout_root(layout, args, inodes, api, user):
+    """`layout`: list of (path under the mount, kind)."""
+    root = inodes.add_entry(MountRoot(llfuse.ROOT_INODE, inodes))
+    lines = []
+    for path, kind in layout:
+        parts = [p for p in path.strip('/').split('/') if p]
+        if not parts or any(p in ('.', '..') for p in parts):
+            raise StartupError('bad path %r for --mount-%s' % (path, kind.replace('_', '-')))
+        parent = root
+        for p in parts[:-1]:
+            sub = parent._entries.get(p)
+            if sub is None:
+                sub = parent._entries[p] = inodes.add_entry(MountRoot(parent.inode, inodes))
+            elif not isinstance(sub, MountRoot):
+                raise StartupError('--mount-* paths overlap at %r' % path)
+            parent = sub
+        if parts[-1] in parent._entries:
+            raise StartupError('--mount-* paths overlap at %r' % path)
+        parent._entries[parts[-1]] = inodes.add_entry(_subdirectory(kind, parent.inode, args, inodes, api, user))
+        lines.append('%-10s %s' % ('/'.join(parts) + '/', DIR_DESCRIPTIONS[kind]))
+    if 'README' not in root._entries:
+        text = README_TEXT.format(host=api.host, email=user.get('email', user['uuid']), lines='\n'.join(lines))
+        root._entries['README'] = inodes.add_entry(StringFile(root.inode, text, time.time()))
+    return root
+
+
+def _all_root(args, inodes, api, user):
+    return _layout_root([('home', 'home'), ('shared', 'shared'), ('by_tag', 'by_tag'), ('by_id', 'by_id')],
+                        args, inodes, api, user)
+
+
+def _custom_root(args, inodes, api, user):
+    layout = []
+    for kind in ('home', 'shared', 'by_id', 'by_pdh', 'by_tag'):
+        for path in getattr(args, 'mount_' + kind):
+            layout.append((path, kind))
+    return _layout_root(layout, args, inodes, api, user)
+
+
+def _single_root(kind):
+    def build(args, inodes, api, user):
+        return inodes.add_entry(_subdirectory(kind, llfuse.ROOT_INODE, args, inodes, api, user))
+    return build
+
+
+def _project_root(args, inodes, api, user):
+    uuid = args.project
+    if not group_uuid_pattern.match(uuid):
+        raise StartupError('--project %s is not a project uuid' % uuid)
+    try:
+        record = api.get_group(uuid)
+    except NotFound:
+        raise StartupError('project %s not found or not readable' % uuid)
+    except Exception as e:
+        raise StartupError('cannot load project %s: %s' % (uuid, _describe_api_error(e)))
+    if record.get('group_class') not in ('project', 'filter'):
+        raise StartupError('%s is a %s group, not a project' % (uuid, record.get('group_class')))
+    return inodes.add_entry(ProjectDirectory(llfuse.ROOT_INODE, inodes, api, args.retries, record,
+                                             poll=True, poll_time=args.refresh_time, filters=args.filters))
 
 
 BUILDERS = {
+    'all': _all_root,
+    'custom': _custom_root,
+    'home': _single_root('home'),
+    'shared': _single_root('shared'),
+    'by_tag': _single_root('by_tag'),
+    'by_id': _single_root('by_id'),
+    'by_pdh': _single_root('by_pdh'),
+    'project': _project_root,
     'collection': _collection_root,
-    'by_id': _magic_root,
-    'by_pdh': lambda args, inodes, api, user: _magic_root(args, inodes, api, user, pdh_only=True),
 }
 
 
 def build_root(args, inodes, api):
     user = current_user(api)
-    builder = BUILDERS.get(args.mode)
-    if builder is None:
-        raise StartupError('mode --%s is not available yet' % args.mode.replace('_', '-'))
-    return builder(args, inodes, api, user)
+    return BUILDERS[args.mode](args, inodes, api, user)

@@ -56,7 +56,7 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
             apiconfig=_config_dict(config if config is not None else arvados.config),
             keep_params=keep, api_params=params, version='v1')
         self.num_retries = num_retries
-        self.host = self._api_kwargs.get('host')
+        self.host = _config_dict(config if config is not None else arvados.config).get('ARVADOS_API_HOST')
         self._discovery = None
 
     @classmethod

@@ -1,0 +1,187 @@
+"""Projects (and a user's home) as directories: subprojects, collections,
+other objects as `name.kind` JSON files, and old-style name links.
+
+When two items want the same name, the winner is chosen deterministically:
+subproject, then collection, then anything else; among equals the oldest,
+then the smallest uuid.  The others stay reachable by uuid in `by_id`.
+"""
+
+import json
+import logging
+
+from .collection import CollectionDirectory
+from .directory import Directory
+from .files import ObjectFile
+from .filters import filters_for
+from .fresh import convert_time
+from .uuids import (collection_uuid_pattern, group_uuid_pattern, keep_locator_pattern,
+                    link_uuid_pattern, user_uuid_pattern)
+
+_logger = logging.getLogger('arvados.arvados_fuse')
+
+PROJECT_RECORD_FILE = '.arvados#project'
+
+
+def _rank(item):
+    uuid = item.get('uuid', '')
+    if group_uuid_pattern.match(uuid):
+        kind = 0
+    elif collection_uuid_pattern.match(uuid) or link_uuid_pattern.match(uuid):
+        kind = 1
+    else:
+        kind = 2
+    return (kind, item.get('created_at') or '', uuid)
+
+
+class ProjectDirectory(Directory):
+    """A special directory that contains the contents of a project."""
+
+    def __init__(self, parent_inode, inodes, api, num_retries, project_object,
+                 poll=False, poll_time=60, *, filters=None):
+        super(ProjectDirectory, self).__init__(parent_inode, inodes)
+        self.api = api
+        self.num_retries = num_retries
+        self.project_object = project_object
+        self.project_object_file = None
+        self.uuid = project_object['uuid']
+        self._poll = poll
+        self._poll_time = poll_time
+        self._filters = filters or []
+        self._ancestors = frozenset()
+
+    def describe(self):
+        return 'project %s' % self.uuid
+
+    def want_event_subscribe(self):
+        return True
+
+    def event_uuids(self):
+        return (self.uuid,)
+
+    def is_filter_group(self):
+        return self.project_object.get('group_class') == 'filter'
+
+    def createDirectory(self, i):
+        uuid = i['uuid']
+        if collection_uuid_pattern.match(uuid):
+            return CollectionDirectory(self.inode, self.inodes, self.api, self.num_retries, i,
+                                       poll=self._poll, poll_time=self._poll_time)
+        elif group_uuid_pattern.match(uuid):
+            child = ProjectDirectory(self.inode, self.inodes, self.api, self.num_retries, i,
+                                     self._poll, self._poll_time, filters=self._filters)
+            child._ancestors = self._ancestors | {self.uuid}
+            return child
+        elif link_uuid_pattern.match(uuid):
+            head = i.get('head_uuid') or ''
+            if i.get('head_kind') == 'arvados#collection' or collection_uuid_pattern.match(head) \
+                    or keep_locator_pattern.match(head):
+                return CollectionDirectory(self.inode, self.inodes, self.api, self.num_retries, head,
+                                           poll=self._poll, poll_time=self._poll_time)
+            return None
+        elif i.get('kind', '').startswith('arvados#'):
+            return ObjectFile(self.inode, i)
+        return None
+
+    create_directory = createDirectory
+
+    @staticmethod
+    def namefn(i):
+        name = i.get('name')
+        if not name:
+            return None
+        uuid = i.get('uuid', '')
+        if collection_uuid_pattern.match(uuid) or group_uuid_pattern.match(uuid):
+            return name
+        if link_uuid_pattern.match(uuid):
+            return name
+        kind = i.get('kind', '')
+        if kind.startswith('arvados#'):
+            return '{}.{}'.format(name, kind[8:])
+        return None
+
+    def samefn(self, a, i):
+        if isinstance(a, CollectionDirectory):
+            if link_uuid_pattern.match(i['uuid']):
+                return a.collection_locator == i.get('head_uuid')
+            if a.collection_locator != i['uuid']:
+                return False
+            old = a.record() or {}
+            a._listing_record = i
+            if a.collection_object is not None and old.get('portable_data_hash') != i.get('portable_data_hash'):
+                a.invalidate()
+            return True
+        elif isinstance(a, ProjectDirectory):
+            if a.uuid != i['uuid']:
+                return False
+            a.project_object = i
+            return True
+        elif isinstance(a, ObjectFile):
+            if a.uuid != i['uuid']:
+                return False
+            if a._mtime != convert_time(i.get('modified_at')):
+                a.update(i)
+                self.inodes.notify('inode', a.inode)
+            return True
+        return False
+
+    # -- refresh ---------------------------------------------------------
+    def fetch(self):
+        api = self.api
+        if group_uuid_pattern.match(self.uuid):
+            record = api.get_group(self.uuid, num_retries=self.num_retries)
+        elif user_uuid_pattern.match(self.uuid):
+            record = api.get_user(self.uuid, num_retries=self.num_retries)
+        else:
+            record = self.project_object
+        contents = api.list_all(api.groups().contents, num_retries=self.num_retries, uuid=self.uuid,
+                                filters=filters_for('groups.contents', self._filters))
+        if not (record.get('group_class') == 'filter'):
+            # Name links are pre-#3036; some clusters still have them.
+            contents += api.list_all(api.links().list, num_retries=self.num_retries,
+                                     filters=[['tail_uuid', '=', self.uuid], ['link_class', '=', 'name']]
+                                     + filters_for('links', self._filters))
+        return record, contents
+
+    def apply(self, snapshot):
+        record, contents = snapshot
+        self.project_object = record
+        if self.project_object_file is not None:
+            self.project_object_file.update(record)
+            self.inodes.notify('inode', self.project_object_file.inode)
+        # A filter group may match itself or an ancestor: showing it would
+        # make an endless tree.
+        skip = self._ancestors | {self.uuid}
+        items = sorted((i for i in contents if i.get('uuid') not in skip), key=_rank)
+        self.merge(items, self.namefn, self.samefn, self.createDirectory)
+        self._mtime = convert_time(record.get('modified_at')) or self._mtime
+
+    # -- special entries -------------------------------------------------
+    def entry(self, name):
+        if name == PROJECT_RECORD_FILE:
+            if self.project_object_file is None:
+                self.project_object_file = self.inodes.add_entry(ObjectFile(self.inode, self.project_object))
+            return self.project_object_file
+        return super(ProjectDirectory, self).entry(name)
+
+    def __getitem__(self, item):
+        self.checkupdate()
+        if item == PROJECT_RECORD_FILE:
+            return self.entry(item)
+        return super(ProjectDirectory, self).__getitem__(item)
+
+    def __contains__(self, k):
+        if k == PROJECT_RECORD_FILE:
+            return True
+        return super(ProjectDirectory, self).__contains__(k)
+
+    def mtime(self):
+        return convert_time(self.project_object.get('modified_at')) or self._mtime
+
+    def xattrs(self):
+        rec = self.project_object
+        out = {'user.arvados.uuid': self.uuid}
+        if rec.get('owner_uuid'):
+            out['user.arvados.owner_uuid'] = rec['owner_uuid']
+        if rec.get('properties') is not None:
+            out['user.arvados.properties'] = json.dumps(rec['properties'], sort_keys=True)
+        return out

@@ -1,0 +1,101 @@
+"""`by_tag`: one directory per tag name, holding the collections with it."""
+
+from .collection import CollectionDirectory
+from .directory import Directory
+from .filters import filters_for
+
+# links.list with select+distinct cannot be keyset-paged (no uuid in the
+# rows), so tag names are paged by offset, this many at a time.
+TAG_PAGE = 1000
+
+
+class RecursiveInvalidateDirectory(Directory):
+    """Invalidating it invalidates everything below it too."""
+
+    def invalidate(self):
+        super(RecursiveInvalidateDirectory, self).invalidate()
+        for entry in self._entries.values():
+            entry.invalidate()
+
+
+class TagsDirectory(RecursiveInvalidateDirectory):
+    """A special directory that contains as subdirectories all tags visible to the user."""
+
+    def __init__(self, parent_inode, inodes, api, num_retries, poll_time=60, *, filters=None):
+        super(TagsDirectory, self).__init__(parent_inode, inodes)
+        self.api = api
+        self.num_retries = num_retries
+        self._poll = True
+        self._poll_time = poll_time
+        self._filters = filters or []
+
+    def describe(self):
+        return 'by_tag'
+
+    def want_event_subscribe(self):
+        return True
+
+    def _link_filters(self, *extra):
+        return [['link_class', '=', 'tag']] + list(extra) + filters_for('links', self._filters)
+
+    def fetch(self):
+        names = []
+        offset = 0
+        while True:
+            page = self.api.links().list(
+                filters=self._link_filters(['name', '!=', '']), select=['name'], distinct=True,
+                limit=TAG_PAGE, offset=offset, count='none').execute(num_retries=self.num_retries)
+            items = page.get('items', [])
+            names.extend(i['name'] for i in items if i.get('name'))
+            if len(items) < TAG_PAGE:
+                break
+            offset += len(items)
+        return sorted(set(names))
+
+    def apply(self, names):
+        self.merge(names, lambda name: name, lambda a, name: a.tag == name, self._tag_directory)
+
+    def _tag_directory(self, name):
+        return TagDirectory(self.inode, self.inodes, self.api, self.num_retries, name,
+                            poll=self._poll, poll_time=self._poll_time, filters=self._filters)
+
+    # A tag added since the last listing is found by name right away.
+    def fetch_missing(self, name):
+        page = self.api.links().list(filters=self._link_filters(['name', '=', name]), limit=1,
+                                     select=['name']).execute(num_retries=self.num_retries)
+        return name if page.get('items') else None
+
+    def apply_missing(self, name, snapshot):
+        if name not in self._entries:
+            self._entries[name] = self.inodes.add_entry(self._tag_directory(name))
+        return self._entries[name]
+
+
+class TagDirectory(Directory):
+    """A special directory that contains as subdirectories all collections visible
+    to the user that are tagged with a particular tag."""
+
+    def __init__(self, parent_inode, inodes, api, num_retries, tag, poll=False, poll_time=60, *, filters=None):
+        super(TagDirectory, self).__init__(parent_inode, inodes)
+        self.api = api
+        self.num_retries = num_retries
+        self.tag = tag
+        self._poll = poll
+        self._poll_time = poll_time
+        self._filters = filters or []
+
+    def describe(self):
+        return 'tag %r' % self.tag
+
+    def fetch(self):
+        links = self.api.list_all(
+            self.api.links().list, num_retries=self.num_retries,
+            filters=[['link_class', '=', 'tag'], ['name', '=', self.tag],
+                     ['head_uuid', 'is_a', 'arvados#collection']] + filters_for('links', self._filters),
+            select=['head_uuid'])
+        return sorted({link['head_uuid'] for link in links})
+
+    def apply(self, heads):
+        self.merge(heads, lambda uuid: uuid, lambda a, uuid: a.collection_locator == uuid,
+                   lambda uuid: CollectionDirectory(self.inode, self.inodes, self.api, self.num_retries, uuid,
+                                                    poll=self._poll, poll_time=self._poll_time))
