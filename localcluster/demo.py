@@ -189,7 +189,8 @@ async def _create(cluster):
 
         projects["filter_group"] = await _group(
             c, "alice", alice, "Fruit filter", group_class="filter",
-            properties={"filters": [["collections.properties.color", "=", "blue"]]})
+            properties={"filters": [["uuid", "is_a", "arvados#collection"],
+                                    ["collections.properties.color", "=", "blue"]]})
 
         # A manifest stored only in Keep (no collection record).
         ko_data = b"only in keep\n"

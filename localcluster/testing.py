@@ -183,6 +183,46 @@ class LocalCluster:
         return arvados.api("v1", host=self.api_host, token=self.token(user), insecure=True,
                            cache=False, **kwargs)
 
+    def request(self, method, path, *, user="alice", params=None, body=None, headers=None,
+                raw_query=None, data=None, url=None, timeout=30):
+        """A raw HTTPS request to the API; returns (status, headers, parsed JSON or bytes).
+
+        ``path`` is below the API root (e.g. "arvados/v1/collections");
+        ``params`` are form-encoded into the query, JSON-encoding lists and
+        dicts as the Python client does; ``body`` is sent as JSON, ``data``
+        raw. ``user=None`` sends no token.
+        """
+        import ssl
+        import urllib.parse
+        query = raw_query
+        if params is not None:
+            query = urllib.parse.urlencode({k: (json.dumps(v) if isinstance(v, (list, dict, bool))
+                                                else v) for k, v in params.items()})
+        target = url or "https://%s/%s" % (self.api_host, path)
+        if query:
+            target += "?" + query
+        hdrs = dict(headers or {})
+        if user is not None:
+            hdrs.setdefault("Authorization", "Bearer " + self.token(user))
+        if body is not None:
+            data = json.dumps(body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        ctx = ssl.create_default_context(cafile=self.ca_file)
+        req = urllib.request.Request(target, method=method, data=data, headers=hdrs)
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}),
+                                             urllib.request.HTTPSHandler(context=ctx))
+        try:
+            r = opener.open(req, timeout=timeout)
+        except urllib.error.HTTPError as e:
+            r = e
+        with r:
+            raw = r.read()
+            try:
+                payload = json.loads(raw)
+            except ValueError:
+                payload = raw
+            return r.status, dict(r.headers), payload
+
     # -- faults ------------------------------------------------------------
 
     def _control(self, method, body=None):
