@@ -12,6 +12,7 @@ import logging
 import signal
 import sys
 
+from . import websocket
 from .cluster import Cluster
 
 
@@ -37,6 +38,7 @@ async def run(args):
         kwargs["blob_ttl"] = args.blob_signature_ttl
     cluster = Cluster(args.data_dir, keep_servers=args.keep_servers,
                       blob_signing=not args.no_blob_signing, **kwargs)
+    cluster.start_hooks.append(websocket.start)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

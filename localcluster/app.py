@@ -9,8 +9,9 @@ POSTs, tokens (``Authorization: Bearer|OAuth2``, ``api_token``,
 ``{"errors": [...], "error_token": ...}`` (never 5xx for expected ones).
 
 Also serves the discovery document, the fault admin endpoint and the
-``/websocket`` hook (a handler installed later by the event service:
-``app["websocket_handler"] = handler``; 404 until then).
+``/websocket`` hook: an event service installs its aiohttp handler with
+``ApiApp.websocket_handler = handler`` (``Cluster.set_websocket_handler``);
+until then ``/websocket`` answers 404.
 """
 
 import json
@@ -90,6 +91,7 @@ class ApiApp:
         self.discovery_settings = discovery_settings    # callable() -> dict of kwargs
         self.max_request_size = max_request_size
         self.admin_handler = admin_handler
+        self.websocket_handler = None   # async handler(request), set by an event service
 
     def make_app(self):
         app = web.Application(
@@ -97,7 +99,6 @@ class ApiApp:
             middlewares=[self._error_middleware,
                          self.faults.middleware("api", lambda s: error_response(
                              s, "fault injected (api)"))])
-        app["websocket_handler"] = None
         app.router.add_route("GET", "/discovery/v1/apis/arvados/v1/rest", self.discovery)
         app.router.add_route("*", "/arvados/v1/{tail:.*}", self.dispatch)
         app.router.add_route("*", ADMIN_PREFIX + "faults", self.admin_handler)
@@ -131,7 +132,7 @@ class ApiApp:
         return web.json_response({"health": "OK"})
 
     async def websocket(self, request):
-        handler = request.app["websocket_handler"]
+        handler = self.websocket_handler
         if handler is None:
             raise ApiError(404, "websocket service not available")
         return await handler(request)

@@ -65,7 +65,11 @@ class Cluster:
         self.listeners = {}     # server name -> Listener
         self.users = {}         # "alice" -> {"uuid", "token", ...}
         self.keep_servers = []
-        self.api_app = None     # the aiohttp app (hook: app["websocket_handler"])
+        self.api_app = None     # the ApiApp (its .websocket_handler serves /websocket)
+        # Extension hooks, for services built on top (e.g. the event service):
+        # ``async hook(cluster)`` run after every server listens, before
+        # the files are written and the ready line is printed.
+        self.start_hooks = []
         self.generated_at = records.now_ts()
 
     # -- setup -----------------------------------------------------------
@@ -167,18 +171,23 @@ class Cluster:
             self.keep_servers.append(ks)
         self.api = Api(self.store, self.perms, self.signer, config=None,
                        keep_services=self.keep_service_records, blob_ttl=self.blob_ttl)
-        api_app = ApiApp(self.api, faults=self.faults, users_by_token=self.user_for_token,
+        self.api_app = api_app = ApiApp(self.api, faults=self.faults, users_by_token=self.user_for_token,
                          discovery_settings=self.discovery_settings,
                          max_request_size=self.max_request_size,
                          admin_handler=self.admin_faults)
-        self.api_app = api_app.make_app()
-        await self._listen("api", self.api_app, tlsfiles.server_context(server_pem))
+        await self._listen("api", api_app.make_app(), tlsfiles.server_context(server_pem))
         control = web.Application(middlewares=[api_app._error_middleware])
         control.router.add_route("*", ADMIN_PREFIX + "faults", self.admin_faults)
         self.control = Listener(control, host=HOST)
         await self.control.start()
         self.api.config = self.config()
+        for hook in self.start_hooks:
+            await hook(self)
         self.write_files()
+
+    def set_websocket_handler(self, handler):
+        """Serve ``wss://<api>/websocket`` with ``async handler(request)``."""
+        self.api_app.websocket_handler = handler
 
     async def _listen(self, name, app, ssl_context=None):
         lst = Listener(app, host=HOST, ssl_context=ssl_context)

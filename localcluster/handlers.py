@@ -101,13 +101,7 @@ class Api(GroupLists):
 
     def trashed(self, rec):
         """True if rec is trashed or inside a trashed project."""
-        seen = 0
-        while rec is not None and seen < 1000:
-            if rec.get("is_trashed"):
-                return True
-            rec = self.store.get(rec.get("owner_uuid"))
-            seen += 1
-        return False
+        return rec["uuid"] in self.perms.trashed()
 
     def visible(self, call, rec, include_trash=False):
         if rec is None or not self.perms.readable(call.user, rec):

@@ -38,6 +38,22 @@ class Permissions:
             self._children = (self.store.generation, idx)
         return idx
 
+    def trashed(self):
+        """Set of uuids that are trashed or inside a trashed project (cached)."""
+        gen, found = getattr(self, "_trashed", (None, None))
+        if gen != self.store.generation:
+            children = self._children_index()
+            stack = [r["uuid"] for t in ("groups", "collections")
+                     for r in self.store.table(t) if r.get("is_trashed")]
+            found = set()
+            while stack:
+                u = stack.pop()
+                if u not in found:
+                    found.add(u)
+                    stack.extend(children.get(u, ()))
+            self._trashed = (self.store.generation, found)
+        return found
+
     def levels(self, user):
         """{uuid: level} of everything ``user`` (a user record) can reach.
 

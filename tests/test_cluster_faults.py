@@ -131,3 +131,13 @@ def test_fault_endpoint_validates(fresh_cluster):
         c.set_fault("keep0", status="bad")
     status, _, _ = c.request("POST", "_localcluster/faults", user="alice", body={"clear": True})
     assert status == 403
+
+
+def test_api_down_refuses_and_control_port_clears_it(fresh_cluster):
+    c = fresh_cluster
+    port = c.info["api_port"]
+    c.set_fault("api", down=True)           # set through the separate control port
+    assert _connect_refused(port)
+    c.clear_faults("api")
+    assert not _connect_refused(port)
+    assert c.api("alice").users().current().execute()["uuid"] == c.users["alice"]["uuid"]
