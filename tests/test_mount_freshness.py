@@ -1,0 +1,102 @@
+"""Freshness through real mounts: changes on the server show up within
+--refresh-time by polling, at once with websocket events; PDH collections
+never need the API again."""
+
+import json
+import os
+import time
+
+import arvados.collection
+import pytest
+
+from mountutil import mounted
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def wait_for(predicate, timeout=20, interval=0.1):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError('condition not met within %ss' % timeout)
+
+
+def new_collection(api, name, files, owner=None):
+    c = arvados.collection.Collection(api_client=api)
+    for path, data in files.items():
+        with c.open(path, 'wb') as f:
+            f.write(data)
+    c.save_new(name=name, owner_uuid=owner)
+    return c
+
+
+def listing(path):
+    try:
+        return sorted(os.listdir(path))
+    except OSError:
+        return None
+
+
+def read(path):
+    try:
+        with open(path, 'rb') as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+@pytest.mark.parametrize('events', [False, True], ids=['polling', 'events'])
+def test_home_sees_create_update_rename_delete(fresh_cluster, events):
+    """With events, --refresh-time is long, so only events can explain a
+    quick change; without them, polling every second must."""
+    api = fresh_cluster.api('alice')
+    opts = ['--home', '--refresh-time', '300'] if events else \
+        ['--home', '--refresh-time', '1', '--disable-event-listening']
+    with mounted(fresh_cluster.full_env('alice'), *opts) as m:
+        assert listing(m.path) == []
+        c = new_collection(api, 'fresh one', {'a.txt': b'first version'})
+        wait_for(lambda: listing(m.path) == ['fresh one'])
+        assert read(m.join('fresh one', 'a.txt')) == b'first version'
+
+        # New content: the file shows the new bytes (never a mix).
+        c.open('a.txt', 'wb').write(b'second, longer version')
+        c.save()
+        wait_for(lambda: read(m.join('fresh one', 'a.txt')) == b'second, longer version')
+
+        api.collections().update(uuid=c.manifest_locator(), body={'name': 'renamed'}).execute()
+        wait_for(lambda: listing(m.path) == ['renamed'])
+
+        record = json.loads(read(m.join('renamed', '.arvados#collection')))
+        assert record['name'] == 'renamed'
+
+        api.collections().delete(uuid=c.manifest_locator()).execute()
+        wait_for(lambda: listing(m.path) == [])
+
+
+def test_project_record_file_is_fresh(fresh_cluster):
+    api = fresh_cluster.api('alice')
+    p = api.groups().create(body={'name': 'proj', 'group_class': 'project'}).execute()
+    with mounted(fresh_cluster.full_env('alice'), '--project', p['uuid'], '--refresh-time', '1',
+                 '--disable-event-listening') as m:
+        assert json.loads(read(m.join('.arvados#project')))['name'] == 'proj'
+        api.groups().update(uuid=p['uuid'], body={'description': 'now described'}).execute()
+        wait_for(lambda: (json.loads(read(m.join('.arvados#project')) or b'{}') or {}).get('description')
+                 == 'now described')
+
+
+def test_pdh_collection_needs_no_api_after_loading(fresh_cluster):
+    api = fresh_cluster.api('alice')
+    c = new_collection(api, 'immutable', {'x/y.txt': b'stays readable'})
+    pdh = c.portable_data_hash()
+    with mounted(fresh_cluster.full_env('alice'), '--by-pdh', '--refresh-time', '1') as m:
+        assert read(m.join(pdh, 'x', 'y.txt')) == b'stays readable'
+        fresh_cluster.set_fault('api', status=500)
+        try:
+            time.sleep(2.5)  # several refresh periods: nothing may go stale
+            assert listing(m.join(pdh)) == ['x']
+            assert read(m.join(pdh, 'x', 'y.txt')) == b'stays readable'
+        finally:
+            fresh_cluster.clear_faults()
