@@ -50,7 +50,8 @@ class CollectionSubdirectory(Directory):
 class CollectionDirectory(Directory):
     """Represents the root of a directory tree holding a collection."""
 
-    def __init__(self, parent_inode, inodes, api, num_retries, collection, poll=True, poll_time=15):
+    def __init__(self, parent_inode, inodes, api, num_retries, collection, poll=True, poll_time=15, *,
+                 listing_record=None):
         super(CollectionDirectory, self).__init__(parent_inode, inodes)
         self.api = api
         self.num_retries = num_retries
@@ -66,7 +67,9 @@ class CollectionDirectory(Directory):
             self._listing_record = collection
         else:
             self.collection_locator = collection
-            self._listing_record = None
+            # What the parent's listing knew (e.g. a name link's times), so
+            # attributes need no load; replaced by the record once loaded.
+            self._listing_record = listing_record
         self._by_pdh = bool(keep_locator_pattern.match(self.collection_locator))
         self._poll = poll and not self._by_pdh
         self._poll_time = poll_time
@@ -88,6 +91,14 @@ class CollectionDirectory(Directory):
 
     def record(self):
         return self.collection_object or self._listing_record
+
+    def relisted(self, record):
+        """The parent listed this collection again with `record` (no
+        manifest): keep its times current and reload if its contents moved."""
+        old = self.record() or {}
+        self._listing_record = record
+        if self.collection_object is not None and old.get('portable_data_hash') != record.get('portable_data_hash'):
+            self.invalidate()
 
     def stale(self):
         if self._by_pdh and self.collection_object is not None and not self._stale:
@@ -128,6 +139,7 @@ class CollectionDirectory(Directory):
         self.collection_object = record
         if self.collection_object_file is not None:
             self.collection_object_file.update(self._object_for_file())
+            self.inodes.notify('inode', self.collection_object_file.inode)
         pdh = record.get('portable_data_hash')
         if self._block_table is not None and pdh == self._loaded_pdh:
             self._block_table.renew(parsed.blocks)
@@ -192,6 +204,9 @@ class CollectionDirectory(Directory):
                 self.collection_object_file = self.inodes.add_entry(ObjectFile(self.inode, self._object_for_file()))
             return self.collection_object_file
         return super(CollectionDirectory, self).entry(name)
+
+    def special_entries(self):
+        return [self.collection_object_file] if self.collection_object_file is not None else []
 
     def __getitem__(self, item):
         self.checkupdate()

@@ -26,6 +26,10 @@ DIR_MODE = 0o555
 class Directory(FreshBase):
     """Generic directory: `_entries` maps a name to a File or Directory."""
 
+    # Set by the inode table when the directory is removed from its parent:
+    # it is then empty for good and never refreshed again.
+    detached = False
+
     def __init__(self, parent_inode, inodes=None):
         super(Directory, self).__init__()
         self.inode = None
@@ -164,6 +168,10 @@ class Directory(FreshBase):
     def event_uuids(self):
         """Object uuids whose change events should invalidate this dir."""
         return ()
+
+    def special_entries(self):
+        """Entries reachable by name but never listed (`.arvados#...`)."""
+        return []
 
     def release(self):
         """Called when the inode is finally freed."""

@@ -52,17 +52,29 @@ class Inodes(object):
         return entry
 
     def del_entry(self, entry):
-        """Detach `entry`: freed now if the kernel holds no reference,
-        otherwise when it forgets the last one.  Children go with it."""
+        """Detach `entry` and everything below it: each is freed now if the
+        kernel holds no reference to it, otherwise when it forgets the last.
+        A detached directory is emptied and marked `detached`, so a process
+        still inside it sees an empty directory that never refreshes (its
+        object was deleted or replaced) instead of dead inode numbers."""
         if entry.inode is None or entry.inode not in self._entries:
             return
-        for child in list(getattr(entry, '_entries', {}).values()):
+        children = getattr(entry, '_entries', None)
+        if children:
+            entry._entries = {}
+            for child in children.values():
+                self.del_entry(child)
+        for child in getattr(entry, 'special_entries', list)():
             self.del_entry(child)
+        entry.detached = True
         self.notify('inode', entry.inode)
         if self._lookups.get(entry.inode, 0) > 0:
             self._detached.add(entry.inode)
         else:
             self._free(entry.inode)
+
+    def is_detached(self, inode):
+        return inode in self._detached
 
     def remember(self, inode):
         """The kernel was handed a reference (lookup)."""

@@ -154,7 +154,7 @@ class Operations(llfuse.Operations):
     def _refresh(self, entry):
         """Bring a stale directory up to date: fetch with the lock released,
         apply with it held; one refresh per directory at a time."""
-        if not isinstance(entry, Directory) or not entry.stale():
+        if not isinstance(entry, Directory) or entry.detached or not entry.stale():
             return
         inflight = self._refreshing.get(entry.inode)
         if inflight is not None:
@@ -183,6 +183,8 @@ class Operations(llfuse.Operations):
             done.set()
 
     def _lookup_missing(self, parent, name):
+        if parent.detached:
+            return None
         try:
             with llfuse.lock_released:
                 snapshot = parent.fetch_missing(name)

@@ -33,6 +33,25 @@ def _rank(item):
     return (kind, item.get('created_at') or '', uuid)
 
 
+def _current(item):
+    """False for what a project must not show even if a server lists it:
+    trashed items, and old versions of a collection (only the current
+    version has a place in its project)."""
+    if item.get('is_trashed'):
+        return False
+    current = item.get('current_version_uuid')
+    return not current or current == item.get('uuid')
+
+
+def _link_listing_record(link):
+    """Attributes for a name link's collection before it is loaded: the
+    link's times (the collection's own arrive when it is loaded)."""
+    head = link.get('head_uuid')
+    return {'uuid': head, 'portable_data_hash': head if keep_locator_pattern.match(head or '') else None,
+            'name': link.get('name'), 'created_at': link.get('created_at'),
+            'modified_at': link.get('modified_at')}
+
+
 class ProjectDirectory(Directory):
     """A special directory that contains the contents of a project."""
 
@@ -76,7 +95,8 @@ class ProjectDirectory(Directory):
             if i.get('head_kind') == 'arvados#collection' or collection_uuid_pattern.match(head) \
                     or keep_locator_pattern.match(head):
                 return CollectionDirectory(self.inode, self.inodes, self.api, self.num_retries, head,
-                                           poll=self._poll, poll_time=self._poll_time)
+                                           poll=self._poll, poll_time=self._poll_time,
+                                           listing_record=_link_listing_record(i))
             return None
         elif i.get('kind', '').startswith('arvados#'):
             return ObjectFile(self.inode, i)
@@ -102,13 +122,14 @@ class ProjectDirectory(Directory):
     def samefn(self, a, i):
         if isinstance(a, CollectionDirectory):
             if link_uuid_pattern.match(i['uuid']):
-                return a.collection_locator == i.get('head_uuid')
+                if a.collection_locator != i.get('head_uuid'):
+                    return False
+                if a.collection_object is None:
+                    a._listing_record = _link_listing_record(i)
+                return True
             if a.collection_locator != i['uuid']:
                 return False
-            old = a.record() or {}
-            a._listing_record = i
-            if a.collection_object is not None and old.get('portable_data_hash') != i.get('portable_data_hash'):
-                a.invalidate()
+            a.relisted(i)
             return True
         elif isinstance(a, ProjectDirectory):
             if a.uuid != i['uuid']:
@@ -151,7 +172,7 @@ class ProjectDirectory(Directory):
         # A filter group may match itself or an ancestor: showing it would
         # make an endless tree.
         skip = self._ancestors | {self.uuid}
-        items = sorted((i for i in contents if i.get('uuid') not in skip), key=_rank)
+        items = sorted((i for i in contents if i.get('uuid') not in skip and _current(i)), key=_rank)
         self.merge(items, self.namefn, self.samefn, self.createDirectory)
         self._mtime = convert_time(record.get('modified_at')) or self._mtime
 
@@ -162,6 +183,9 @@ class ProjectDirectory(Directory):
                 self.project_object_file = self.inodes.add_entry(ObjectFile(self.inode, self.project_object))
             return self.project_object_file
         return super(ProjectDirectory, self).entry(name)
+
+    def special_entries(self):
+        return [self.project_object_file] if self.project_object_file is not None else []
 
     def __getitem__(self, item):
         self.checkupdate()

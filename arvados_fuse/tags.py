@@ -7,6 +7,12 @@ from .filters import filters_for
 # links.list with select+distinct cannot be keyset-paged (no uuid in the
 # rows), so tag names are paged by offset, this many at a time.
 TAG_PAGE = 1000
+# Tagged collections' records are fetched by `uuid in [...]`; this many per
+# request keeps the query string well under URL length limits.
+RECORD_BATCH = 100
+# Enough of a collection record to list it (no manifest: that can be huge).
+LISTING_FIELDS = ['uuid', 'name', 'owner_uuid', 'portable_data_hash', 'created_at', 'modified_at',
+                  'properties', 'is_trashed', 'kind']
 
 
 class RecursiveInvalidateDirectory(Directory):
@@ -88,14 +94,31 @@ class TagDirectory(Directory):
         return 'tag %r' % self.tag
 
     def fetch(self):
+        """The tagged collections' listing records: their times for `ls -l`
+        without loading manifests, and only what is readable, not trashed
+        and passes the collection filters of --filters."""
         links = self.api.list_all(
             self.api.links().list, num_retries=self.num_retries,
             filters=[['link_class', '=', 'tag'], ['name', '=', self.tag],
                      ['head_uuid', 'is_a', 'arvados#collection']] + filters_for('links', self._filters),
             select=['head_uuid'])
-        return sorted({link['head_uuid'] for link in links})
+        heads = sorted({link['head_uuid'] for link in links})
+        records = []
+        for start in range(0, len(heads), RECORD_BATCH):
+            records += self.api.list_all(
+                self.api.collections().list, num_retries=self.num_retries,
+                filters=[['uuid', 'in', heads[start:start + RECORD_BATCH]]]
+                + filters_for('collections', self._filters),
+                select=LISTING_FIELDS)
+        return sorted((r for r in records if not r.get('is_trashed')), key=lambda r: r['uuid'])
 
-    def apply(self, heads):
-        self.merge(heads, lambda uuid: uuid, lambda a, uuid: a.collection_locator == uuid,
-                   lambda uuid: CollectionDirectory(self.inode, self.inodes, self.api, self.num_retries, uuid,
-                                                    poll=self._poll, poll_time=self._poll_time))
+    def apply(self, records):
+        self.merge(records, lambda r: r['uuid'], self._same,
+                   lambda r: CollectionDirectory(self.inode, self.inodes, self.api, self.num_retries, r,
+                                                 poll=self._poll, poll_time=self._poll_time))
+
+    def _same(self, entry, record):
+        if entry.collection_locator != record['uuid']:
+            return False
+        entry.relisted(record)
+        return True

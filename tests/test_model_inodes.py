@@ -1,0 +1,79 @@
+"""The inode table and `merge` against the kernel's lookup counts, without a
+kernel: an entry leaves the table only when no directory shows it and the
+kernel has forgotten every reference it was given."""
+
+from arvados_fuse import Directory, Inodes, StringFile
+from arvados_fuse.inodes import ROOT_INODE
+
+
+def _dir_with(inodes, parent, names):
+    d = inodes.add_entry(Directory(parent, inodes))
+    d.merge(names, lambda n: n, lambda a, n: a.contents == n.encode(), lambda n: StringFile(d.inode, n, 0))
+    return d
+
+
+def test_removed_entry_lives_until_the_kernel_forgets_it():
+    inodes = Inodes()
+    root = _dir_with(inodes, ROOT_INODE, ['a', 'b'])
+    a, b = root.entry('a'), root.entry('b')
+    inodes.remember(a.inode)
+    inodes.remember(a.inode)
+    root.merge([], lambda n: n, lambda e, n: True, lambda n: None)
+    assert root.listing() == []
+    assert b.inode not in inodes          # never referenced: freed at once
+    assert a.inode in inodes and inodes.is_detached(a.inode)
+    inodes.forget(a.inode, 1)
+    assert a.inode in inodes              # one reference left
+    inodes.forget(a.inode, 1)
+    assert a.inode not in inodes
+
+
+def test_forget_of_a_listed_entry_does_not_free_it():
+    inodes = Inodes()
+    root = _dir_with(inodes, ROOT_INODE, ['a'])
+    a = root.entry('a')
+    inodes.remember(a.inode)
+    inodes.forget(a.inode, 1)
+    assert a.inode in inodes and root.entry('a') is a
+
+
+def test_detached_directory_is_emptied_and_its_subtree_freed_with_it():
+    inodes = Inodes()
+    root = inodes.add_entry(Directory(ROOT_INODE, inodes))
+    sub = _dir_with(inodes, root.inode, ['x', 'y'])
+    root._entries['sub'] = sub
+    x = sub.entry('x')
+    inodes.remember(sub.inode)   # a process has its cwd in sub
+    inodes.remember(x.inode)
+    root.merge([], lambda n: n, lambda e, n: True, lambda n: None)
+    assert sub.detached and sub.listing() == []
+    assert sub.inode in inodes and x.inode in inodes
+    assert sub.entry('y') is None
+    inodes.forget(x.inode, 1)
+    inodes.forget(sub.inode, 1)
+    assert len(inodes) == 1      # only the root is left: nothing leaked
+
+
+def test_replaced_entry_of_same_name_gets_a_new_inode_and_the_old_is_freed():
+    inodes = Inodes()
+    root = _dir_with(inodes, ROOT_INODE, ['a'])
+    old = root.entry('a')
+    # Same name, different item: `same` says no, so a new entry replaces it.
+    root.merge(['a'], lambda n: n, lambda e, n: False, lambda n: StringFile(root.inode, 'new', 0))
+    new = root.entry('a')
+    assert new is not old and new.inode != old.inode
+    assert old.inode not in inodes and new.inode in inodes
+
+
+def test_duplicate_names_keep_the_first_item_and_create_nothing_for_the_rest():
+    inodes = Inodes()
+    root = inodes.add_entry(Directory(ROOT_INODE, inodes))
+    made = []
+
+    def make(i):
+        made.append(i)
+        return StringFile(root.inode, i[1], 0)
+    root.merge([('n', 'first'), ('n', 'second')], lambda i: i[0], lambda e, i: False, make)
+    assert root.entry('n').contents == b'first'
+    assert made == [('n', 'first')]
+    assert len(inodes) == 2
