@@ -34,8 +34,16 @@ class File(FreshBase):
     def readfrom(self, off, size):
         return b''
 
+    def read_now(self, off, size):
+        """The bytes if they can be had without blocking, else None."""
+        return None
+
     def mtime(self):
         return self._mtime
+
+    def closed(self):
+        """A handle on this file was released."""
+        pass
 
     def st_mode(self):
         return stat.S_IFREG | self.mode
@@ -59,6 +67,15 @@ class StreamReaderFile(File):
 
     def readfrom(self, off, size):
         return self.reader.readfrom(off, size)
+
+    def read_now(self, off, size):
+        return self.reader.read_now(off, size) if hasattr(self.reader, 'read_now') else None
+
+    def closed(self):
+        # Let go of the block kept for the next read, so memory stays bounded
+        # by the block cache rather than by the number of files ever read.
+        if hasattr(self.reader, 'forget'):
+            self.reader.forget()
 
     def stale(self):
         return False
@@ -90,6 +107,8 @@ class StringFile(File):
 
     def readfrom(self, off, size):
         return self._contents[off:(off + size)]
+
+    read_now = readfrom
 
 
 class ObjectFile(StringFile):

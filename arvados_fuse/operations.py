@@ -274,6 +274,11 @@ class Operations(llfuse.Operations):
         entry = handle.entry
         entry._atime = time.time()
         try:
+            # Most reads are served from memory the file already holds: no
+            # need to give up the lock (and wake other threads) for those.
+            data = entry.read_now(off, size)
+            if data is not None:
+                return data
             with llfuse.lock_released:
                 return entry.readfrom(off, size)
         except Exception as e:
@@ -282,7 +287,9 @@ class Operations(llfuse.Operations):
 
     @handler
     def release(self, fh):
-        self._filehandles.pop(fh, None)
+        handle = self._filehandles.pop(fh, None)
+        if handle is not None:
+            handle.entry.closed()
 
     @handler
     def opendir(self, inode, ctx=None):

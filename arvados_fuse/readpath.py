@@ -49,7 +49,13 @@ class BlockTable(object):
 
 class FileReader(object):
     """Reads one file of a collection.  `readfrom(off, size)` returns bytes;
-    it may block on the network, so callers must not hold the llfuse lock."""
+    it may block on the network, so callers must not hold the llfuse lock.
+
+    Every FUSE read is at most 128 KiB, so a 64 MiB block serves 512 reads
+    in a row: the reader keeps the block it used last and only goes back to
+    the block cache when a read crosses into another block.  That is also
+    the moment to decide on prefetch: moving to the next block in file order
+    (or starting at the beginning) is sequential reading."""
 
     def __init__(self, manifest_file, block_table, block_source):
         self._pieces = manifest_file.pieces
@@ -61,8 +67,9 @@ class FileReader(object):
         for _idx, _off, length in self._pieces:
             self._starts.append(pos)
             pos += length
-        self._next_expected = 0
-        self._lock = threading.Lock()
+        # (piece number, block bytes) of the last block used; replaced
+        # atomically, so concurrent readers need no lock.
+        self._current = None
 
     def size(self):
         return self._size
@@ -70,49 +77,76 @@ class FileReader(object):
     def block_locators(self):
         return [self._blocks.locator(idx) for idx, _o, _l in self._pieces]
 
+    def forget(self):
+        """Drop the reference to the last block (the file was closed), so
+        memory is bounded by the block cache, not by open files."""
+        self._current = None
+
     def readfrom(self, off, size):
         if off >= self._size or size <= 0:
             return b''
         size = min(size, self._size - off)
         i = bisect.bisect_right(self._starts, off) - 1
-        self._maybe_prefetch(off, off + size, i)
         out = []
-        while size > 0 and i < len(self._pieces):
-            idx, block_off, length = self._pieces[i]
+        while size > 0:
+            _idx, block_off, length = self._pieces[i]
             in_piece = off - self._starts[i]
             n = min(length - in_piece, size)
-            data = self._source.get(self._blocks.locator(idx))
+            data = self._piece_block(i)
             start = block_off + in_piece
             if len(data) < start + n:
-                raise IOError('block %s is shorter than its manifest says' % self._blocks.locator(idx)[:40])
+                raise IOError('block %s is shorter than its manifest says'
+                              % self._blocks.locator(self._pieces[i][0])[:40])
             out.append(data[start:start + n])
             off += n
             size -= n
             i += 1
         return out[0] if len(out) == 1 else b''.join(out)
 
-    def _maybe_prefetch(self, off, end, piece):
-        with self._lock:
-            sequential = off == self._next_expected or off == 0
-            self._next_expected = end
-        if not sequential:
-            return
-        seen = set()
-        ahead = []
-        for idx, _o, _l in self._pieces[piece:]:
+    def read_now(self, off, size):
+        """Like readfrom, but only from the block already held; None when
+        that would need the block cache or the network."""
+        current = self._current
+        if current is None or off >= self._size:
+            return None
+        piece, data = current
+        start = self._starts[piece]
+        _idx, block_off, length = self._pieces[piece]
+        if not (start <= off and off + min(size, self._size - off) <= start + length):
+            return None
+        begin = block_off + off - start
+        return data[begin:begin + min(size, self._size - off)]
+
+    def _piece_block(self, piece):
+        current = self._current
+        if current is not None and current[0] == piece:
+            return current[1]
+        idx = self._pieces[piece][0]
+        if current is not None and self._pieces[current[0]][0] == idx:
+            data = current[1]
+        else:
+            if current is None and piece == 0 or current is not None and piece == current[0] + 1:
+                self._prefetch_after(piece)
+            data = self._source.get(self._blocks.locator(idx))
+        self._current = (piece, data)
+        return data
+
+    def _prefetch_after(self, piece):
+        """Ask for the next PREFETCH_BLOCKS distinct blocks after `piece`."""
+        seen = {self._pieces[piece][0]}
+        j = piece + 1
+        while j < len(self._pieces) and len(seen) <= PREFETCH_BLOCKS:
+            idx = self._pieces[j][0]
             if idx not in seen:
                 seen.add(idx)
-                ahead.append(idx)
-                if len(ahead) > PREFETCH_BLOCKS:
-                    break
-        for idx in ahead[1:]:
-            self._source.prefetch(self._blocks.locator(idx))
+                self._source.prefetch(self._blocks.locator(idx))
+            j += 1
 
 
 class BlockSource(object):
     """Whole blocks by locator, through the SDK's KeepClient (cache,
-    single-flight, retries, MD5 check).  `keep_factory` returns a KeepClient
-    for the calling thread; KeepClient is thread-safe, so one is shared."""
+    single-flight, retries, MD5 check).  KeepClient is thread-safe, so one
+    is shared by every reader."""
 
     def __init__(self, keep_client, num_retries):
         self._keep = keep_client
