@@ -8,9 +8,10 @@ lock: the adapter releases it before calling `readfrom`.
 
 Prefetch: every FUSE read is 128 KiB and Keep blocks are up to 64 MiB, so a
 sequential reader stalls for a whole block fetch at each block boundary unless
-the next blocks are already on their way.  A reader that keeps reading forward
-asks for the next `PREFETCH_BLOCKS` blocks of its file; a seek resets the
-window so random readers do not pull in data nobody asked for.
+the next blocks are already on their way.  When a reader starts at the first
+block, or moves on to the next block in file order, the next `PREFETCH_BLOCKS`
+blocks of its file are requested; a reader that jumps around prefetches
+nothing, so random access does not pull in data nobody asked for.
 """
 
 import bisect
