@@ -29,6 +29,16 @@ _logger = logging.getLogger('arvados.arvados_fuse')
 COLLECTION_RECORD_FILE = '.arvados#collection'
 
 
+def _refused(keep_error):
+    """True when every Keep server refused the request (a bare PDH where
+    signatures are enforced, or a bad signature) rather than failing: for
+    this token that block does not exist, which is ENOENT, not EIO."""
+    errors = getattr(keep_error, 'request_errors', None)
+    errors = errors() if callable(errors) else None
+    return bool(errors) and all(getattr(e, 'status_code', None) in (400, 401, 403, 404)
+                                for e in errors.values())
+
+
 class CollectionSubdirectory(Directory):
     """A directory inside a collection; takes its times from the collection."""
 
@@ -123,7 +133,12 @@ class CollectionDirectory(Directory):
             if not (self._by_pdh and isinstance(e, NotFound)):
                 raise
             # Not in the API: maybe a manifest stored only in Keep.
-            text = api.get_keep_block(self.collection_locator, num_retries=self.num_retries)
+            try:
+                text = api.get_keep_block(self.collection_locator, num_retries=self.num_retries)
+            except Exception as keep_error:
+                if _refused(keep_error):
+                    raise NotFound(self.collection_locator)
+                raise
             try:
                 text = bytes(text).decode('utf-8')
             except UnicodeDecodeError:

@@ -166,8 +166,10 @@ def parse(text):
             d = cwd
             for part in dirparts:
                 d = d.subdir(part, where)
-            if leaf == '.' or leaf == '':
+            if leaf == '' or (leaf == '.' and not seg_len):
                 # `0:0:\056` is the empty-directory placeholder: a dir, no file.
+                # A `.` file with bytes (only a Keep-only manifest can hold
+                # one) is a file; the mount shows it as `_`, as the seed did.
                 if seg_len:
                     raise ManifestError('%s: segment %r names a directory' % (where, token[:80]))
                 continue
