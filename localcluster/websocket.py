@@ -16,7 +16,7 @@ arv-mount) expects, as upstream ``services/ws`` v0 sessions do it:
 * every committed change (the store's subscriber hook) becomes one frame
   shaped like the ``logs`` record (``msgID`` counts frames per session),
   sent if any subscription matches and the token's user may read the
-  object (or, for deletes, its owner); filters interpreted are those v0
+  object (or, once it is gone, its owner); filters interpreted are those v0
   interprets: ``["event_type", "in", [...]]`` and
   ``["created_at", op, timestamp]``; other filters are ignored.
 
@@ -207,6 +207,12 @@ class EventService:
         user = self.user_for_token(token) if token else None
         if user is None:
             return False
+        obj = self.store.get(rec["object_uuid"])
+        if obj is not None:
+            # The object as the API would show it (e.g. a permission link
+            # is visible to its tail user, not only to the link's owner).
+            return self.perms.level(user, obj) >= READ
+        # Gone for good: the log record's own rule (its owner is reachable).
         return self.perms.level(user, rec) >= READ
 
     def _on_log(self, rec):
