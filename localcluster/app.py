@@ -25,6 +25,7 @@ from aiohttp import web
 from . import discovery, queries, routes
 from .faults import ADMIN_PREFIX, FaultError
 from .handlers import ApiError, Call
+from .store import StoreError
 
 log = logging.getLogger("localcluster.api")
 
@@ -115,7 +116,7 @@ class ApiApp:
             resp = error_response(e.status, str(e), rid)
         except queries.QueryError as e:
             resp = error_response(422, str(e), rid)
-        except FaultError as e:
+        except (FaultError, StoreError) as e:
             resp = error_response(422, str(e), rid)
         except web.HTTPException as e:
             if e.status < 400:

@@ -13,7 +13,6 @@ from . import manifests, queries, records
 from .permissions import READ, WRITE, MANAGE
 from .records import KINDS, UUID_RE, PDH_RE
 from .grouplists import GroupLists
-from .store import StoreError
 
 
 class ApiError(Exception):
@@ -63,8 +62,9 @@ class Api(GroupLists):
     def present(self, call, rec, select=None, manifest=None):
         """A stored record as the API shows it to call.user.
 
-        manifest: None = show manifest_text (signed) for collections only if
-        selected or for single-object responses; False = never.
+        manifest: True (single-object responses) = include the signed
+        manifest_text unless ``select`` leaves it out; None (lists) = only
+        if selected; False (groups.contents) = never.
         """
         out = dict(rec)
         kind = rec["kind"]
@@ -78,11 +78,8 @@ class Api(GroupLists):
         if kind == "arvados#collection":
             out["current_version_uuid"] = rec["uuid"]
             text = out.pop("manifest_text", "")
-            show = manifest if manifest is not None else (select is not None and (
-                "manifest_text" in select))
-            if select is not None and "manifest_text" in select and manifest is not False:
-                show = True
-            if show:
+            selected = select is not None and "manifest_text" in select
+            if manifest is not False and (selected or (manifest and select is None)):
                 out["manifest_text"] = self.sign_manifest(call, rec, text)
             if select is not None and "unsigned_manifest_text" in select:
                 out["unsigned_manifest_text"] = text
@@ -217,9 +214,14 @@ class Api(GroupLists):
     # -- validation ------------------------------------------------------
 
     def _body_attrs(self, call, table):
+        """The writable attributes from the body.
+
+        Both ``{"collection": {...}}`` and the bare attributes (which the
+        Python SDK sends) are accepted, as upstream does.
+        """
         key = call.route.request_key
         body = call.body if isinstance(call.body, dict) else {}
-        attrs = body.get(key, body if key not in body and call.body else {})
+        attrs = body[key] if key in body else body
         if attrs is None:
             attrs = {}
         if not isinstance(attrs, dict):
@@ -372,7 +374,3 @@ class Api(GroupLists):
 
     def vocabularies_get(self, call):
         return {"strict_tags": False, "tags": {}}
-
-
-def handle_store_error(e):
-    return ApiError(422, str(e)) if isinstance(e, StoreError) else e
