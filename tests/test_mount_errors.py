@@ -1,0 +1,132 @@
+"""Errors through real system calls on a real mount: ENOENT, EISDIR,
+ENOTDIR, EIO when Keep or the API fails (never wrong bytes, never a dead
+mount: the same call works once the fault is cleared), and statfs."""
+
+import errno
+import os
+import time
+
+import arvados
+import pytest
+
+from localcluster.testing import LocalCluster
+from mountutil import mounted
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture(scope='module')
+def fault_cluster(tmp_path_factory):
+    """This module's own cluster: faults set here cannot hurt other tests."""
+    c = LocalCluster(tmp_path_factory.mktemp('errors-cluster'))
+    c.start()
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+def _errno_of(fn):
+    with pytest.raises(OSError) as err:
+        fn()
+    return err.value.errno
+
+
+def _read_all(path):
+    with open(path, 'rb') as f:
+        return f.read()
+
+
+def _read_dir_fd(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.read(fd, 10)
+    finally:
+        os.close(fd)
+
+
+def test_errno_of_names_and_kinds_and_statfs(cluster):
+    demo = cluster.demo
+    with mounted(cluster.full_env('alice')) as m:
+        coll = m.join('home', 'Project A', 'Many files')
+        a_file = os.path.join(coll, 'README.txt')
+        assert _errno_of(lambda: os.stat(os.path.join(coll, 'no such file'))) == errno.ENOENT
+        assert _errno_of(lambda: open(m.join('home', 'no such project'))) == errno.ENOENT
+        assert _errno_of(lambda: os.listdir(m.join('by_id', 'zzzzz-4zz18-000000000000000'))) == errno.ENOENT
+        assert _errno_of(lambda: os.listdir(m.join('by_id', 'not-an-id'))) == errno.ENOENT
+        assert _errno_of(lambda: os.listdir(m.join('by_tag', 'no such tag'))) == errno.ENOENT
+        # A directory read as a file: the kernel lets open(O_RDONLY) of a
+        # directory succeed and read() fails with EISDIR.
+        assert _errno_of(lambda: _read_dir_fd(coll)) == errno.EISDIR
+        assert _errno_of(lambda: _read_all(coll)) == errno.EISDIR
+        # A file used as a directory.
+        assert _errno_of(lambda: os.listdir(a_file)) == errno.ENOTDIR
+        assert _errno_of(lambda: os.stat(os.path.join(a_file, 'x'))) == errno.ENOTDIR
+        assert _errno_of(lambda: _read_all(a_file + '/')) == errno.ENOTDIR
+        assert _errno_of(lambda: os.open(a_file, os.O_RDONLY | os.O_DIRECTORY)) == errno.ENOTDIR
+        assert _errno_of(lambda: os.listdir(m.join('home', 'Project A', 'Demo workflow.workflow'))) \
+            == errno.ENOTDIR
+        st = os.statvfs(m.path)
+        assert st.f_namemax == 255 and st.f_bsize > 0 and st.f_frsize > 0
+        # The mount survived all of it.
+        assert _read_all(a_file) == b'A demo collection with many files.\n'
+        assert demo['collections']['many_files']['uuid'] in os.getxattr(coll, 'user.arvados.uuid').decode()
+
+
+def _collection_with(cluster, name, data):
+    api = cluster.api('alice')
+    loc = arvados.KeepClient(api_client=api, num_retries=2).put(data)
+    return api.collections().create(body={'collection': {
+        'name': name, 'manifest_text': '. %s 0:%d:data.bin\n' % (loc, len(data))}}).execute()
+
+
+KEEP_FAULTS = {
+    'status-500': {'status': 500},
+    'down': {'down': True},
+    'corrupt': {'corrupt': True},
+}
+
+
+@pytest.mark.parametrize('fault', sorted(KEEP_FAULTS))
+def test_keep_failure_while_reading_is_eio_and_the_mount_recovers(fault_cluster, fault):
+    c = fault_cluster
+    data = os.urandom(1 << 20)
+    coll = _collection_with(c, 'keep fault ' + fault, data)
+    with mounted(c.full_env('alice'), '--collection', coll['uuid'], '--retries', '0') as m:
+        path = m.join('data.bin')
+        assert os.path.getsize(path) == len(data)  # listing needs only the API
+        try:
+            for server in c.info['servers']:
+                if server.startswith('keep'):
+                    c.set_fault(server, **KEEP_FAULTS[fault])
+            assert _errno_of(lambda: _read_all(path)) == errno.EIO
+        finally:
+            c.clear_faults()
+        assert m.proc.poll() is None
+        assert _read_all(path) == data
+
+
+def test_api_failure_while_listing_is_eio_or_the_stale_listing(fault_cluster):
+    c = fault_cluster
+    api = c.api('alice')
+    proj = api.groups().create(body={'group': {'name': 'api faults', 'group_class': 'project'}}).execute()
+    sub = api.groups().create(body={'group': {'name': 'never listed', 'group_class': 'project',
+                                              'owner_uuid': proj['uuid']}}).execute()
+    api.groups().create(body={'group': {'name': 'inside', 'group_class': 'project',
+                                        'owner_uuid': sub['uuid']}}).execute()
+    with mounted(c.full_env('alice'), '--project', proj['uuid'], '--retries', '0', '--refresh-time', '0.5',
+                 '--disable-event-listening') as m:
+        assert os.listdir(m.path) == ['never listed']
+        try:
+            c.set_fault('api', status=500)
+            time.sleep(1)  # past the refresh time: the listing is now stale
+            # Loaded before: the stale listing, while the server fails.
+            for _ in range(3):
+                assert os.listdir(m.path) == ['never listed']
+            # Never loaded: nothing to show but the error.
+            assert _errno_of(lambda: os.listdir(m.join('never listed'))) == errno.EIO
+            assert 'project %s: could not refresh' % proj['uuid'] in m.log()
+        finally:
+            c.clear_faults()
+        assert m.proc.poll() is None
+        assert os.listdir(m.join('never listed')) == ['inside']
