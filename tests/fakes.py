@@ -71,3 +71,46 @@ class FakeApi(object):
 
     def get_keep_block(self, locator, num_retries=None):
         return self.keep.get(locator)
+
+
+class _Resource(object):
+    """`api.groups()` etc.: each method is a marker that `list_all` reads."""
+
+    def __init__(self, name):
+        self._name = name
+
+    def __getattr__(self, method):
+        return '%s.%s' % (self._name, method)
+
+
+class FakeListingApi(FakeApi):
+    """FakeApi plus the list calls projects make: `contents[uuid]` is what
+    groups.contents returns, `name_links` what links.list returns."""
+
+    def __init__(self):
+        super(FakeListingApi, self).__init__()
+        # `groups` is a method here (the resource), so records move.
+        self.group_records = self.__dict__.pop('groups')
+        self.contents = {}
+        self.name_links = []
+
+    def get_group(self, uuid, num_retries=None):
+        self.calls.append(('groups.get', uuid))
+        if uuid not in self.group_records:
+            raise NotFound(uuid)
+        return dict(self.group_records[uuid])
+
+    def groups(self):
+        return _Resource('groups')
+
+    def links(self):
+        return _Resource('links')
+
+    def list_all(self, method, num_retries=None, **kwargs):
+        self.calls.append((method, kwargs.get('uuid')))
+        if method == 'groups.contents':
+            return [dict(i) for i in self.contents.get(kwargs['uuid'], [])]
+        if method == 'links.list':
+            tail = next(f[2] for f in kwargs['filters'] if f[0] == 'tail_uuid')
+            return [dict(link) for link in self.name_links if link['tail_uuid'] == tail]
+        raise NotImplementedError(method)
