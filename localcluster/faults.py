@@ -154,11 +154,13 @@ class Faults:
                 await out.drain() if hasattr(out, "drain") else None
                 request.transport.close()
                 return out
-            await out.write(bytes(piece))
-            sent += len(piece)
             if st["bandwidth"]:
-                ahead = sent / st["bandwidth"] - (time.monotonic() - started)
+                # Wait before sending, so that no body (not even one piece
+                # long) arrives sooner than its size allows.
+                ahead = (sent + len(piece)) / st["bandwidth"] - (time.monotonic() - started)
                 if ahead > 0:
                     await asyncio.sleep(ahead)
+            await out.write(bytes(piece))
+            sent += len(piece)
         await out.write_eof()
         return out
