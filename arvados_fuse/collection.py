@@ -60,6 +60,8 @@ class CollectionSubdirectory(Directory):
 class CollectionDirectory(Directory):
     """Represents the root of a directory tree holding a collection."""
 
+    hidden_names = (COLLECTION_RECORD_FILE,)
+
     def __init__(self, parent_inode, inodes, api, num_retries, collection, poll=True, poll_time=15, *,
                  listing_record=None):
         super(CollectionDirectory, self).__init__(parent_inode, inodes)

@@ -26,6 +26,9 @@ DIR_MODE = 0o555
 class Directory(FreshBase):
     """Generic directory: `_entries` maps a name to a File or Directory."""
 
+    # Names that can be looked up but are never listed (record files).
+    hidden_names = ()
+
     # Set by the inode table when the directory is removed from its parent:
     # it is then empty for good and never refreshed again.
     detached = False

@@ -24,6 +24,7 @@ SUBSCRIBE = {'method': 'subscribe', 'filters': [['event_type', 'in', ['create', 
 # most once a minute for a long outage.
 BACKOFF_START = 0.5
 BACKOFF_MAX = 60
+SUBSCRIBE_TIMEOUT = 30
 
 
 class EventListener(object):
@@ -80,10 +81,12 @@ class EventListener(object):
                 with self._connect() as sock:
                     self._socket = sock
                     sock.send(json.dumps(SUBSCRIBE))
+                    self._await_subscribed(sock)
                     if failures:
                         _logger.warning('event stream reconnected')
-                        # Changes made during the outage were not seen.
-                        self.operations.on_reconnect()
+                    # Changes made before the subscription took effect (at
+                    # mount time, or during an outage) were not seen.
+                    self.operations.on_reconnect()
                     failures = 0
                     backoff = BACKOFF_START
                     self.connected.set()
@@ -101,6 +104,17 @@ class EventListener(object):
                 self.connected.clear()
             self._stop.wait(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX)
+
+    def _await_subscribed(self, sock):
+        """Wait for the server's {"status": 200}: only from then on is no
+        change missed, so only then may the listings be refreshed."""
+        while True:
+            msg = json.loads(sock.recv(timeout=SUBSCRIBE_TIMEOUT))
+            if isinstance(msg, dict) and 'status' in msg and not msg.get('event_type'):
+                if msg['status'] != 200:
+                    raise IOError('subscription refused: %r' % (msg,))
+                return
+            self._handle(json.dumps(msg))
 
     def _handle(self, message):
         try:

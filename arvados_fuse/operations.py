@@ -415,6 +415,15 @@ class Operations(llfuse.Operations):
         pass
 
     # -- change events --------------------------------------------------------
+    def _invalidate_directory(self, inode, entry):
+        """Stale now, and the kernel must ask again: its cached names below
+        this directory would otherwise take a path walk straight to old
+        entries (for up to --refresh-time) without ever reaching us."""
+        entry.invalidate()
+        self._queue_invalidation('inode', inode)
+        for name in [n for n, _child in entry.listing()] + list(entry.hidden_names):
+            self._queue_invalidation('entry', inode, name)
+
     def invalidate_uuids(self, uuids):
         """Mark every directory that shows one of `uuids` stale.  Caller
         holds the llfuse lock."""
@@ -424,17 +433,17 @@ class Operations(llfuse.Operations):
         n = 0
         for inode, entry in self.inodes.items():
             if isinstance(entry, Directory) and wanted.intersection(entry.event_uuids()):
-                entry.invalidate()
-                self._queue_invalidation('inode', inode)
+                self._invalidate_directory(inode, entry)
                 n += 1
         return n
 
     def on_reconnect(self):
-        """The event stream was down: anything may have changed meanwhile."""
+        """The event stream was (re)established: anything may have changed
+        while it was not listening."""
         with llfuse.lock:
-            for _inode, entry in self.inodes.items():
+            for inode, entry in self.inodes.items():
                 if isinstance(entry, Directory) and not entry.immutable():
-                    entry.invalidate()
+                    self._invalidate_directory(inode, entry)
 
     def on_event(self, ev):
         """Websocket/poll event callback (runs in the events thread)."""

@@ -55,6 +55,8 @@ def _link_listing_record(link):
 class ProjectDirectory(Directory):
     """A special directory that contains the contents of a project."""
 
+    hidden_names = (PROJECT_RECORD_FILE,)
+
     def __init__(self, parent_inode, inodes, api, num_retries, project_object,
                  poll=False, poll_time=60, *, filters=None):
         super(ProjectDirectory, self).__init__(parent_inode, inodes)
