@@ -1,15 +1,25 @@
 """The arv-mount command: parse options, check the cluster, mount, serve,
-unmount.  Daemonizes only after the mount succeeded, so startup errors reach
-the user's terminal as one clear line and exit status 1."""
+unmount.
+
+Lifecycle rules:
+- everything that can fail (credentials, cluster reachable, token accepted,
+  root object readable, mount point usable) is checked before the mount
+  exists, and reported as one line on stderr with exit status 1;
+- without --foreground the process forks first and the child does all of
+  that; the parent stays attached to the terminal until the child reports
+  "mounted" (exit 0) or its error (printed by the parent, exit 1);
+- however the FUSE loop ends (unmounted, SIGTERM/SIGINT, an exception in
+  the loop), the mount is taken down before the process exits.
+"""
 
 import json
 import logging
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import threading
-import time
 
 import llfuse
 
@@ -20,31 +30,75 @@ from .roots import StartupError, build_root
 
 _logger = logging.getLogger('arvados.arvados_fuse')
 
+# The startup check of the API server uses few retries and a short timeout,
+# so a wrong or dead host fails in seconds rather than after --retries
+# exponential back-offs (10 retries of a refused connection take about 17
+# minutes in the SDK).  --retries still governs everything after startup.
+STARTUP_RETRIES = 2
+STARTUP_TIMEOUT = 30
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)
+
 
 class Failure(Exception):
     """A startup error: printed as one line, exit status 1."""
 
 
+def _one_line(exc):
+    lines = str(exc).strip().splitlines()
+    return lines[0][:300] if lines else type(exc).__name__
+
+
 def _setup_logging(args):
-    """Our messages go to stderr (and --logfile) in one format; the SDK's
-    'arvados' logger keeps its own handler, quieted unless --debug."""
-    ours = logging.getLogger('arvados.arvados_fuse')
-    ours.propagate = False
+    """Our messages go to stderr (warnings and up, everything with --debug)
+    and to --logfile (info and up, everything with --debug); the SDK's
+    'arvados' logger keeps its own stderr handler and also writes to
+    --logfile.  crunchstat lines always reach both."""
     fmt = logging.Formatter('%(asctime)s arv-mount[%(process)d] %(levelname)s: %(message)s')
+    level = logging.DEBUG if args.debug else logging.INFO
     stderr = logging.StreamHandler(sys.stderr)
     stderr.setLevel(logging.DEBUG if args.debug else logging.WARNING)
-    handlers = [stderr]
+    stderr.setFormatter(fmt)
+    logfile = None
     if args.logfile:
-        handlers.append(logging.FileHandler(args.logfile))
-    for h in handlers:
-        h.setFormatter(fmt)
-        ours.addHandler(h)
-    ours.setLevel(logging.DEBUG if args.debug else logging.INFO)
+        try:
+            logfile = logging.FileHandler(args.logfile)
+        except OSError as e:
+            raise Failure('--logfile: %s' % e)
+        logfile.setLevel(level)
+        logfile.setFormatter(fmt)
+    ours = logging.getLogger('arvados.arvados_fuse')
+    ours.propagate = False
+    ours.setLevel(level)
+    ours.addHandler(stderr)
+    stats = logging.getLogger('arvados.arvados_fuse.crunchstat')
+    stats.propagate = False
+    stats.setLevel(logging.INFO)
+    stats_stderr = logging.StreamHandler(sys.stderr)
+    stats_stderr.setFormatter(fmt)
+    stats.addHandler(stats_stderr)
     sdk_level = logging.DEBUG if args.debug else logging.WARNING
-    for name in ('arvados', 'googleapiclient'):
-        logging.getLogger(name).setLevel(sdk_level)
-    if args.logfile:
-        logging.getLogger('arvados').addHandler(handlers[-1])
+    logging.getLogger('arvados').setLevel(sdk_level)
+    logging.getLogger('googleapiclient').setLevel(level)
+    # With a handler of ours on googleapiclient, the SDK does not route its
+    # "Sleeping N seconds before retry" lines to stderr by itself: a startup
+    # failure stays one line, and --debug still shows every retry.
+    google = logging.getLogger('googleapiclient')
+    google.propagate = False
+    google_stderr = logging.StreamHandler(sys.stderr)
+    google_stderr.setLevel(logging.DEBUG if args.debug else logging.ERROR)
+    google_stderr.setFormatter(fmt)
+    google.addHandler(google_stderr)
+    if logfile is not None:
+        for logger in (ours, stats, logging.getLogger('arvados'), google):
+            logger.addHandler(logfile)
+
+
+def _resolve_paths(args):
+    """Absolute paths: the daemon changes directory to /."""
+    for name in ('mountpoint', 'logfile', 'disk_cache_dir'):
+        value = getattr(args, name)
+        if value:
+            setattr(args, name, os.path.abspath(value))
 
 
 def _check_args(args):
@@ -69,13 +123,21 @@ def _check_args(args):
         raise Failure('--retries must be 0 or more')
     if args.refresh_time <= 0:
         raise Failure('--refresh-time must be positive')
+    if args.crunchstat_interval < 0:
+        raise Failure('--crunchstat-interval must be 0 (off) or positive')
+    if args.file_cache is not None and args.file_cache < 0:
+        raise Failure('--file-cache must be 0 or more')
+    if args.unmount_timeout < 0:
+        raise Failure('--unmount-timeout must be 0 or more')
+    if args.exec_args is not None and not args.exec_args:
+        raise Failure('--exec needs a command to run')
 
 
 def _load_filters(value):
     try:
         if value == '-':
             text = sys.stdin.read()
-        elif value.lstrip().startswith('['):
+        elif value.lstrip()[:1] in ('[', '{'):
             text = value
         else:
             with open(value) as f:
@@ -92,71 +154,136 @@ def _check_mountpoint(args):
     path = args.mountpoint
     if args.replace:
         mountpoint.unmount(path, timeout=args.unmount_timeout)
-    if not os.path.isdir(path):
-        raise Failure('mount point %s is not a directory' % path)
+    if not os.path.exists(path) and not mountpoint.is_mounted(path):
+        raise Failure('mount point %s does not exist' % path)
     if mountpoint.is_mounted(path):
         raise Failure('%s is already mounted (use --replace to replace it, --unmount to unmount it)' % path)
+    if not os.path.isdir(path):
+        raise Failure('mount point %s is not a directory' % path)
 
 
 def _mount_options(args):
     opts = set(llfuse.default_options)
-    opts.discard('default_permissions')
-    opts.update({'ro', 'default_permissions', 'fsname=arvados'})
-    opts.add('subtype=' + (args.subtype or 'arv-mount'))
+    opts.update({'ro', 'fsname=' + mountpoint.FSNAME, 'subtype=' + (args.subtype or 'arv-mount')})
     if args.allow_other:
         opts.add('allow_other')
     return opts
 
 
+def _credentials():
+    """ARVADOS_API_* from the environment, else from settings.conf."""
+    import arvados.config
+    settings = arvados.config.settings()
+    for key in ('ARVADOS_API_HOST', 'ARVADOS_API_TOKEN'):
+        if not settings.get(key):
+            raise Failure('%s is not set: export it, or set it in ~/.config/arvados/settings.conf' % key)
+    return settings
+
+
+def _check_cluster(settings, retries):
+    """Reach the API server and check the token, failing fast and clearly."""
+    import arvados.api
+    import googleapiclient.errors
+    import httplib2
+    host = settings['ARVADOS_API_HOST']
+    retries = min(retries, STARTUP_RETRIES)
+    try:
+        kwargs = arvados.api.api_kwargs_from_config('v1', settings, num_retries=retries,
+                                                    timeout=STARTUP_TIMEOUT, cache=False)
+        client = arvados.api.api_client(**kwargs)
+        client.users().current().execute(num_retries=retries)
+    except googleapiclient.errors.HttpError as e:
+        status = getattr(e.resp, 'status', None)
+        if status == 401:
+            raise Failure('the API server at %s refused the token (401 Unauthorized)' % host)
+        raise Failure('the API server at %s answered %s: %s' % (host, status, _one_line(e)))
+    except (ssl.SSLError, ssl.CertificateError) as e:
+        raise Failure('TLS with the API server at %s failed: %s (for a self-signed test cluster '
+                      'set ARVADOS_API_HOST_INSECURE=1)' % (host, _one_line(e)))
+    except (OSError, httplib2.HttpLib2Error) as e:
+        raise Failure('cannot connect to the API server at %s: %s' % (host, _one_line(e)))
+    except Exception as e:
+        raise Failure('cannot use the API server at %s: %s' % (host, _one_line(e)))
+
+
+def _block_cache(args):
+    import arvados.keep
+    if args.disk_cache:
+        # cache_max 0: the SDK's default share of the disk's free space.
+        return arvados.keep.KeepBlockCache(cache_max=args.file_cache or 0, disk_cache=True,
+                                           disk_cache_dir=args.disk_cache_dir)
+    return arvados.keep.KeepBlockCache(cache_max=args.file_cache or 256 * 1024 * 1024)
+
+
 class Mount(object):
-    """One mounted filesystem, from llfuse.init to unmount."""
+    """One mounted filesystem, from setup to unmount."""
 
     def __init__(self, args):
         self.args = args
         self.operations = None
         self.api = None
+        self.root = None
         self.events = None
-        self._stats_thread = None
+        self.stats = None
 
     def setup(self):
         """Everything that can fail before the mount exists."""
         args = self.args
+        settings = _credentials()
+        if args.crunchstat_interval:
+            from .stats import api_calls
+            api_calls.install()
+        _check_cluster(settings, args.retries)
         from .safeapi import SafeApi  # imported late: the SDK is slow to import
         self.operations = Operations(os.getuid(), os.getgid(), args.encoding, refresh_time=args.refresh_time)
-        block_cache = _block_cache(args)
         try:
-            self.api = SafeApi(keep_params={'block_cache': block_cache, 'num_prefetch_threads': 2},
+            self.api = SafeApi(keep_params={'block_cache': _block_cache(args), 'num_prefetch_threads': 2},
                                num_retries=args.retries)
-        except Exception as e:
-            raise Failure('cannot reach the API server: %s' % _one_line(e))
-        try:
-            root = build_root(args, self.operations.inodes, self.api)
+            self.root = build_root(args, self.operations.inodes, self.api)
         except StartupError as e:
             raise Failure(str(e))
-        self.root = root
-        return root
+        except OSError as e:
+            raise Failure(_one_line(e))
 
     def mount(self):
-        llfuse.init(self.operations, os.path.realpath(self.args.mountpoint), _mount_options(self.args))
-        if self.root.want_event_subscribe() and not self.args.disable_event_listening:
+        args = self.args
+        try:
+            llfuse.init(self.operations, args.mountpoint, _mount_options(args))
+        except Exception as e:
+            raise Failure('cannot mount %s: %s' % (args.mountpoint, _one_line(e)))
+        _logger.debug('mounted %s (%s mode, refresh every %gs, %d retries)',
+                      args.mountpoint, args.mode, args.refresh_time, args.retries)
+        if args.disable_event_listening:
+            _logger.debug('change events: not listening (--disable-event-listening); polling every %gs',
+                          args.refresh_time)
+        elif self.root.want_event_subscribe():
             from .events import EventListener
-            self.events = EventListener(self.api, self.operations, poll_time=self.args.refresh_time)
+            self.events = EventListener(self.api, self.operations, poll_time=args.refresh_time)
             self.events.start()
-        if self.args.crunchstat_interval:
-            from .stats import start_stats_thread
-            start_stats_thread(self.api, self.args.crunchstat_interval)
+            _logger.debug('change events: listener started')
+        if args.crunchstat_interval:
+            from .stats import StatsLogger
+            self.stats = StatsLogger(self.api.keep, args.crunchstat_interval)
+            self.stats.start()
 
     def serve(self, handle_signals=True):
-        """Run the llfuse loop until unmounted or signalled."""
+        """Run the llfuse loop until unmounted or signalled; then take the
+        mount down whatever happened.  Returns the exit status."""
+        status = 0
         try:
-            return llfuse.main(workers=None, handle_signals=handle_signals)
+            llfuse.main(workers=None, handle_signals=handle_signals)
+        except BaseException:
+            _logger.exception('the FUSE loop failed; unmounting %s', self.args.mountpoint)
+            status = 1
         finally:
             self.close()
+        return status
 
     def close(self):
-        if self.events is not None:
-            self.events.stop()
-            self.events = None
+        for worker in (self.events, self.stats):
+            if worker is not None:
+                worker.stop()
+        self.events = self.stats = None
         try:
             llfuse.close(unmount=mountpoint.is_mounted(self.args.mountpoint))
         except Exception as e:
@@ -165,97 +292,117 @@ class Mount(object):
             mountpoint.unmount(self.args.mountpoint, timeout=self.args.unmount_timeout)
 
 
-def _block_cache(args):
-    import arvados
-    if args.disk_cache:
-        return arvados.keep.KeepBlockCache(cache_max=args.file_cache or 0, disk_cache=True,
-                                           disk_cache_dir=args.disk_cache_dir)
-    return arvados.keep.KeepBlockCache(cache_max=args.file_cache or 256 * 1024 * 1024)
+class _Forwarder(object):
+    """Signal handler for --exec: signals go to the command once it runs;
+    a signal that comes before is kept and then sent to it."""
 
+    def __init__(self):
+        self.child = None
+        self.pending = []
 
-def _one_line(exc):
-    lines = str(exc).strip().splitlines()
-    return lines[0][:300] if lines else type(exc).__name__
+    def __call__(self, signum, _frame):
+        if self.child is None:
+            self.pending.append(signum)
+            return
+        try:
+            self.child.send_signal(signum)
+        except OSError:
+            pass
+
+    def started(self, child):
+        self.child = child
+        while self.pending:
+            self(self.pending.pop(0), None)
 
 
 def _run_exec(mount, args):
-    """Mount, run the command, unmount; exit with the command's status."""
-    # llfuse wakes its workers with SIGUSR1 when the loop ends; without its
-    # own signal handling (main is not in the main thread) that signal would
-    # kill us unless something handles it.
+    """Mount, run the command, unmount; exit with the command's status
+    (128+N when signal N killed it, 127 when it cannot be run)."""
+    forwarder = _Forwarder()
+    for sig in FORWARDED_SIGNALS:
+        signal.signal(sig, forwarder)
+    # llfuse wakes its workers with SIGUSR1 when the loop ends; with the
+    # loop outside the main thread, llfuse installs no handler for it.
     signal.signal(signal.SIGUSR1, lambda *_: None)
-    loop = threading.Thread(target=mount.serve, kwargs={'handle_signals': False}, name='llfuse-main')
+    mount.mount()
+    loop = threading.Thread(target=mount.serve, kwargs={'handle_signals': False}, name='llfuse-main',
+                            daemon=True)
     loop.start()
     mount.operations.initlock.wait(30)
     try:
         child = subprocess.Popen(args.exec_args)
     except OSError as e:
-        _logger.error('cannot run %s: %s', args.exec_args[0], e)
-        child = None
-    rc = 127
-    if child is not None:
-        def forward(signum, _frame):
-            try:
-                child.send_signal(signum)
-            except OSError:
-                pass
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
-            signal.signal(sig, forward)
+        print('arv-mount: cannot run %s: %s' % (args.exec_args[0], e.strerror or e), file=sys.stderr)
+        rc = 127
+    else:
+        forwarder.started(child)
         rc = child.wait()
         if rc < 0:
             rc = 128 - rc
-    # Make llfuse.main return, then wait for it to clean up.
+    # Unmounting ends llfuse.main; its thread then cleans up.
     mountpoint.unmount(args.mountpoint, timeout=args.unmount_timeout)
     loop.join(args.unmount_timeout + 10)
+    if loop.is_alive() or mountpoint.is_mounted(args.mountpoint):
+        _logger.warning('%s did not unmount cleanly', args.mountpoint)
+        mountpoint.unmount(args.mountpoint, timeout=0)
     return rc
 
 
 def _daemonize_after_mount(mount):
-    """Fork; the child mounts and serves, the parent waits for word that the
-    mount is up, then exits 0 (or prints the child's error and exits 1)."""
+    """Fork; the child sets up, mounts and serves; the parent waits for word
+    that the mount is up, then exits 0 (or prints the child's error, 1)."""
     rfd, wfd = os.pipe()
     pid = os.fork()
     if pid:
         os.close(wfd)
-        with os.fdopen(rfd) as r:
-            word = r.read()
-        if word.startswith('ok'):
+        try:
+            with os.fdopen(rfd, 'rb') as r:
+                word = r.read().decode('utf-8', 'replace')
+        except KeyboardInterrupt:
+            os.kill(pid, signal.SIGTERM)
+            return 1
+        if word == 'ok':
             return 0
-        if word:
-            print('arv-mount: ' + word.strip(), file=sys.stderr)
-        else:
+        if not word:
             _, status = os.waitpid(pid, 0)
+            word = 'the mount process ended (wait status %d) before mounting' % status
+        print('arv-mount: ' + word.strip(), file=sys.stderr)
         return 1
     os.close(rfd)
     os.setsid()
+    os.chdir('/')
+    status = 1
     try:
-        mount.setup()
-        mount.mount()
-    except Failure as e:
-        os.write(wfd, str(e).encode('utf-8', 'replace'))
-        os._exit(1)
-    except Exception as e:
-        os.write(wfd, ('mount failed: %s' % _one_line(e)).encode('utf-8', 'replace'))
-        os._exit(1)
-    os.write(wfd, b'ok')
-    os.close(wfd)
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
-    try:
-        mount.serve()
+        try:
+            mount.setup()
+            mount.mount()
+        except Failure as e:
+            os.write(wfd, str(e).encode('utf-8', 'replace'))
+            os._exit(1)
+        except BaseException as e:
+            os.write(wfd, ('mount failed: %s' % _one_line(e)).encode('utf-8', 'replace'))
+            os._exit(1)
+        os.write(wfd, b'ok')
+        os.close(wfd)
+        # Detach from the terminal; from now on --logfile is the log.
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        status = mount.serve()
     finally:
-        os._exit(0)
+        logging.shutdown()
+        os._exit(status)
 
 
 def main(argv=None):
     args = ArgumentParser().parse_args(argv)
-    _setup_logging(args)
     try:
+        _resolve_paths(args)
+        _setup_logging(args)
         if args.unmount or args.unmount_all:
             done = mountpoint.unmount(args.mountpoint, timeout=args.unmount_timeout, recursive=args.unmount_all)
-            if not done and not args.unmount_all:
-                _logger.warning('%s: nothing mounted there', args.mountpoint)
+            if not done:
+                _logger.warning('%s: no FUSE mount there', args.mountpoint)
             return 0
         _check_args(args)
         _check_mountpoint(args)
@@ -263,14 +410,13 @@ def main(argv=None):
         if not (args.foreground or args.exec_args):
             return _daemonize_after_mount(mount)
         mount.setup()
+        if args.exec_args:
+            return _run_exec(mount, args)
         mount.mount()
     except Failure as e:
         print('arv-mount: %s' % e, file=sys.stderr)
         return 1
-    if args.exec_args:
-        return _run_exec(mount, args)
-    mount.serve()
-    return 0
+    return mount.serve()
 
 
 if __name__ == '__main__':

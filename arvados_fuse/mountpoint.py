@@ -1,5 +1,8 @@
-"""Mount points: is something mounted here, and unmounting it by force."""
+"""Mount points: what FUSE filesystems are mounted where, and unmounting
+them by force, so that no dead daemon leaves 'Transport endpoint is not
+connected' behind."""
 
+import collections
 import logging
 import os
 import subprocess
@@ -8,17 +11,23 @@ import time
 _logger = logging.getLogger('arvados.arvados_fuse')
 
 FUSECTL = '/sys/fs/fuse/connections'
+# The fsname every arv-mount mounts with (the "source" column of
+# /proc/mounts), whatever its --subtype.
+FSNAME = 'arvados'
+
+FuseMount = collections.namedtuple('FuseMount', 'path minor fstype source')
 
 
 def _unescape_mountinfo(field):
+    # mountinfo escapes space, tab, newline and backslash as \ooo octal.
     return field.encode('latin-1').decode('unicode_escape').encode('latin-1').decode('utf-8', 'surrogateescape')
 
 
 def fuse_mounts():
-    """(mount point, device minor, fs type) of every FUSE mount we can see."""
+    """Every FUSE mount this process can see, as FuseMount tuples."""
     out = []
     try:
-        with open('/proc/self/mountinfo') as f:
+        with open('/proc/self/mountinfo', encoding='utf-8', errors='surrogateescape') as f:
             lines = f.readlines()
     except OSError:
         return out
@@ -31,17 +40,25 @@ def fuse_mounts():
         fstype = fields[sep + 1]
         if fstype != 'fuse' and not fstype.startswith('fuse.'):
             continue
+        source = _unescape_mountinfo(fields[sep + 2]) if len(fields) > sep + 2 else ''
         minor = fields[2].split(':')[1]
-        out.append((_unescape_mountinfo(fields[4]), minor, fstype))
+        out.append(FuseMount(_unescape_mountinfo(fields[4]), minor, fstype, source))
     return out
 
 
 def is_mounted(path):
     path = os.path.realpath(path)
-    return any(mp == path for mp, _minor, _t in fuse_mounts())
+    return any(m.path == path for m in fuse_mounts())
+
+
+def _fusermount_u(path, lazy=False):
+    cmd = ['fusermount', '-u', '-q'] + (['-z'] if lazy else []) + [path]
+    return subprocess.call(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) == 0
 
 
 def _abort_connection(minor):
+    """Make every pending and future request on the connection fail, so a
+    hung or stopped daemon can no longer hold the mount (or its users)."""
     if not os.path.isdir(FUSECTL) or not os.listdir(FUSECTL):
         # fusectl is not mounted; mounting it lets us abort a hung daemon.
         subprocess.call(['mount', '-t', 'fusectl', 'none', FUSECTL],
@@ -49,30 +66,39 @@ def _abort_connection(minor):
     try:
         with open(os.path.join(FUSECTL, minor, 'abort'), 'w') as f:
             f.write('1')
-    except OSError:
-        pass
+    except OSError as e:
+        _logger.debug('cannot abort FUSE connection %s: %s', minor, e)
+
+
+def _unmount_one(m, timeout):
+    """Polite unmounts until `timeout`; then abort the connection and try
+    again; as a last resort detach lazily (the mount point is usable at
+    once, processes still inside see errors)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if _fusermount_u(m.path) or not is_mounted(m.path):
+            return
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+    _logger.warning('%s is busy or its daemon does not answer; aborting its connection', m.path)
+    _abort_connection(m.minor)
+    if _fusermount_u(m.path) or not is_mounted(m.path):
+        return
+    _fusermount_u(m.path, lazy=True)
 
 
 def unmount(path, timeout=2.0, recursive=False):
-    """Unmount the FUSE mount at `path` (and below it with `recursive`):
-    ask politely first, then abort the connection so that a dead or hung
-    daemon cannot leave 'Transport endpoint is not connected' behind.
-    Returns the list of paths unmounted."""
+    """Unmount the FUSE mount at `path`; with `recursive`, also every
+    arv-mount below it.  Returns the list of paths unmounted."""
     path = os.path.realpath(path)
-    done = []
+    prefix = path.rstrip('/') + '/'
+    targets = [m for m in fuse_mounts()
+               if m.path == path or (recursive and m.source == FSNAME and m.path.startswith(prefix))]
     # Deepest first, so that nested mounts do not hold up their parents.
-    targets = sorted((m for m in fuse_mounts()
-                      if m[0] == path or (recursive and m[0].startswith(path.rstrip('/') + '/'))),
-                     key=lambda m: -len(m[0]))
-    for mp, minor, _t in targets:
-        if subprocess.call(['fusermount', '-u', '-q', mp], stderr=subprocess.DEVNULL) != 0:
-            deadline = time.time() + timeout
-            _abort_connection(minor)
-            while time.time() < deadline:
-                if subprocess.call(['fusermount', '-u', '-q', mp], stderr=subprocess.DEVNULL) == 0:
-                    break
-                time.sleep(0.1)
-            else:
-                subprocess.call(['fusermount', '-u', '-z', '-q', mp], stderr=subprocess.DEVNULL)
-        done.append(mp)
+    targets.sort(key=lambda m: -len(m.path))
+    done = []
+    for m in targets:
+        _unmount_one(m, timeout)
+        done.append(m.path)
     return done

@@ -12,6 +12,7 @@ from .errors import NotFound
 from .files import StringFile
 from .magic import MagicDirectory
 from .project import ProjectDirectory
+from .safeapi import is_not_found
 from .shared import SharedDirectory
 from .tags import TagsDirectory
 from .uuids import collection_uuid_pattern, group_uuid_pattern, keep_locator_pattern
@@ -156,9 +157,10 @@ def _project_root(args, inodes, api, user):
         raise StartupError('--project %s is not a project uuid' % uuid)
     try:
         record = api.get_group(uuid)
-    except NotFound:
-        raise StartupError('project %s not found or not readable' % uuid)
     except Exception as e:
+        # get_group passes the API's 404 through as an HttpError.
+        if is_not_found(e):
+            raise StartupError('project %s not found or not readable' % uuid)
         raise StartupError('cannot load project %s: %s' % (uuid, _describe_api_error(e)))
     if record.get('group_class') not in ('project', 'filter'):
         raise StartupError('%s is a %s group, not a project' % (uuid, record.get('group_class')))
