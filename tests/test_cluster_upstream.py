@@ -19,6 +19,7 @@ import os
 import subprocess
 import tempfile
 import time
+import types
 
 import pytest
 
@@ -86,10 +87,14 @@ def upstream_mounted(exe, env, *args, timeout=60):
                 raise AssertionError("upstream arv-mount did not mount in %ss:\n%s"
                                      % (timeout, log()))
             time.sleep(0.05)
-        yield path
+        yield types.SimpleNamespace(path=path, log=log)
     finally:
         if proc.poll() is None:
-            proc.terminate()
+            # Upstream stops when its mount goes away. SIGTERM alone is not
+            # enough: llfuse's worker threads notice it only on the next
+            # FUSE request, which may never come.
+            if mountpoint.is_mounted(path):
+                subprocess.call(["fusermount", "-u", "-z", path], stderr=subprocess.DEVNULL)
             try:
                 proc.wait(20)
             except subprocess.TimeoutExpired:
@@ -139,7 +144,8 @@ def test_upstream_all_mode_reads_every_alice_file(cluster, tmp_path):
     demo = cluster.demo
     alice = demo["users"]["alice"]["uuid"]
     env = _env(cluster, "alice", str(tmp_path))
-    with upstream_mounted(upstream_exe, env, "--all") as mnt:
+    with upstream_mounted(upstream_exe, env, "--all") as m:
+        mnt = m.path
         assert {"README", "by_id", "by_tag", "home", "shared"} <= set(os.listdir(mnt))
 
         bad = []
@@ -190,8 +196,38 @@ def test_upstream_reads_bobs_private_collection(cluster, tmp_path):
     coll = demo["collections"]["bob_private"]
     project = demo["projects"]["bob_private"]
     env = _env(cluster, "bob", str(tmp_path))
-    with upstream_mounted(upstream_exe, env, "--home") as mnt:
+    with upstream_mounted(upstream_exe, env, "--home") as m:
+        mnt = m.path
         root = os.path.join(mnt, project["name"], coll["name"])
         assert set(os.listdir(root)) == _top_level(coll)
         bad = _check_collection_files(root, coll)
         assert not bad, "\n".join(bad)
+
+
+def test_upstream_sees_changes_through_websocket_events(cluster, tmp_path):
+    """With a refresh time of an hour, only an event can make a new
+    collection appear: this is the event service working for upstream."""
+    upstream_exe = _upstream_exe()
+    alice = cluster.api("alice")
+    project = alice.groups().create(body={"group": {
+        "name": "upstream events %s" % os.path.basename(str(tmp_path)),
+        "group_class": "project"}}).execute()
+    env = _env(cluster, "alice", str(tmp_path))
+    with upstream_mounted(upstream_exe, env, "--project", project["uuid"],
+                          "--refresh-time", "3600") as m:
+        mnt = m.path
+        assert os.listdir(mnt) == []
+        coll = alice.collections().create(body={"collection": {
+            "owner_uuid": project["uuid"], "name": "arrived by event",
+            "manifest_text": ""}}).execute()
+        deadline = time.monotonic() + 30
+        while "arrived by event" not in os.listdir(mnt):
+            assert time.monotonic() < deadline, "the new collection never appeared"
+            time.sleep(0.2)
+        alice.collections().update(uuid=coll["uuid"], body={"collection": {
+            "name": "renamed by event"}}).execute()
+        while set(os.listdir(mnt)) != {"renamed by event"}:
+            assert time.monotonic() < deadline + 30, os.listdir(mnt)
+            time.sleep(0.2)
+        assert "Falling back to polling" not in m.log()
+    alice.groups().delete(uuid=project["uuid"]).execute()
