@@ -37,7 +37,7 @@ from .permissions import READ
 log = logging.getLogger("localcluster.websocket")
 
 REPLAY_WINDOW_NS = 600 * 1_000_000_000     # upstream replays the last 10 minutes
-QUEUE_LIMIT = 10000
+QUEUE_LIMIT = 10000     # frames; far more than any test or mount makes, yet bounded
 MAX_MESSAGE = 1 << 20                      # the client's own limit on frames
 _CLOSE_TRY_AGAIN = 1013
 

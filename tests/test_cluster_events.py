@@ -5,6 +5,7 @@ events is known: "the next event bob sees is Y" proves he did not get
 X, which was committed just before Y.
 """
 
+import contextlib
 import json
 import ssl
 import threading
@@ -37,10 +38,10 @@ def ev_cluster(tmp_path_factory):
 class Socket:
     """A raw websocket session as the SDK would open it (token in the URL)."""
 
-    def __init__(self, cluster, token):
+    def __init__(self, cluster, token, stack):
         ctx = ssl.create_default_context(cafile=cluster.ca_file)
         url = cluster.info["websocket_url"] + "?api_token=" + token
-        self.ws = ws_client.connect(url, ssl_context=ctx, proxy=None)
+        self.ws = stack.enter_context(ws_client.connect(url, ssl=ctx, proxy=None))
 
     def send(self, frame):
         self.ws.send(frame if isinstance(frame, str) else json.dumps(frame))
@@ -52,21 +53,14 @@ class Socket:
         self.send(dict({"method": "subscribe", "filters": filters}, **extra))
         assert self.recv() == {"status": 200}
 
-    def close(self):
-        self.ws.close()
 
 
 @pytest.fixture
 def sockets(ev_cluster):
-    opened = []
-
-    def open_socket(user="alice", token=None):
-        s = Socket(ev_cluster, token or ev_cluster.token(user))
-        opened.append(s)
-        return s
-    yield open_socket
-    for s in opened:
-        s.close()
+    """open_socket(user) or open_socket(token=...); all closed at the end."""
+    with contextlib.ExitStack() as stack:
+        yield lambda user="alice", token=None: Socket(
+            ev_cluster, token or ev_cluster.token(user), stack)
 
 
 def _name(what):
