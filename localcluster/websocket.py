@@ -25,6 +25,7 @@ is closed; the client reconnects and catches up through ``last_log_id``.
 """
 
 import asyncio
+import bisect
 import json
 import logging
 import time
@@ -178,9 +179,9 @@ class _Session:
 
     def _replay(self, sub, last_log_id):
         oldest = time.time_ns() - REPLAY_WINDOW_NS
-        for rec in self.service.store.logs:
-            if rec["id"] <= last_log_id:
-                continue
+        logs = self.service.store.logs      # in id order
+        start = bisect.bisect_right(logs, last_log_id, key=lambda r: r["id"])
+        for rec in logs[start:]:
             if (records.parse_ts(rec["created_at"]) or 0) < oldest:
                 continue
             if sub.matches(rec) and self.service.may_read(self.token, rec):
