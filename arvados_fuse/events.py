@@ -80,6 +80,10 @@ class EventListener(object):
             try:
                 with self._connect() as sock:
                     self._socket = sock
+                    # stop() may have run while we were connecting (it found
+                    # no socket to close): then nothing would end the loop.
+                    if self._stop.is_set():
+                        break
                     sock.send(json.dumps(SUBSCRIBE))
                     self._await_subscribed(sock)
                     if failures:
