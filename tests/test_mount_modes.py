@@ -343,3 +343,35 @@ def test_hidden_record_files_are_fresh(fresh_mode_cluster):
         _wait_for('new project properties',
                   lambda: json.loads(open(prec).read())['properties'] == {'v': 3})
         assert json.loads(os.getxattr(m.join('fresh coll'), 'user.arvados.properties')) == {'v': 2}
+
+
+# -- kernel caching ------------------------------------------------------------------
+
+def test_kernel_caches_pdh_collections_long_and_the_rest_for_refresh_time(cluster):
+    """With the daemon stopped (SIGSTOP), whatever the kernel still answers
+    came from its caches: a PDH collection's names, attributes and pages stay
+    cached; a uuid collection's attributes expire after --refresh-time and
+    must come from the daemon again."""
+    import signal
+    import threading
+    deep = cluster.demo['collections']['deep']
+    with mounted(cluster.full_env('alice'), '--by-id', '--refresh-time', '1', '--disable-event-listening') as m:
+        by_pdh = m.join(deep['pdh'], 'deep.txt')
+        by_uuid = m.join(deep['uuid'], 'deep.txt')
+        fd = os.open(by_pdh, os.O_RDONLY)
+        try:
+            assert os.pread(fd, 100, 0) == b'deep down\n'
+            os.stat(by_uuid)
+            time.sleep(1.5)  # past the refresh time: uuid attributes expired
+            os.kill(m.proc.pid, signal.SIGSTOP)
+            try:
+                assert os.stat(by_pdh).st_size == 10
+                assert os.pread(fd, 100, 0) == b'deep down\n'
+                done = threading.Event()
+                threading.Thread(target=lambda: (os.stat(by_uuid), done.set()), daemon=True).start()
+                assert not done.wait(1), 'a uuid collection attribute was served past --refresh-time'
+            finally:
+                os.kill(m.proc.pid, signal.SIGCONT)
+            assert done.wait(30)
+        finally:
+            os.close(fd)
