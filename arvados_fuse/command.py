@@ -154,17 +154,23 @@ def _check_mountpoint(args):
     path = args.mountpoint
     if args.replace:
         mountpoint.unmount(path, timeout=args.unmount_timeout)
-    if not os.path.exists(path) and not mountpoint.is_mounted(path):
-        raise Failure('mount point %s does not exist' % path)
+    # Mounted first: a stat of a mount point asks its daemon, which may hang.
     if mountpoint.is_mounted(path):
         raise Failure('%s is already mounted (use --replace to replace it, --unmount to unmount it)' % path)
+    if not os.path.exists(path):
+        raise Failure('mount point %s does not exist' % path)
     if not os.path.isdir(path):
         raise Failure('mount point %s is not a directory' % path)
+    # From here on the path is compared with /proc/self/mountinfo, never
+    # resolved again (resolving would stat the mount point: see above).
+    args.mountpoint = mountpoint.canonical_path(path)
 
 
 def _mount_options(args):
     opts = set(llfuse.default_options)
-    opts.update({'ro', 'fsname=' + mountpoint.FSNAME, 'subtype=' + (args.subtype or 'arv-mount')})
+    # nonempty: a mount point may hold files (they are hidden while mounted),
+    # as with the llfuse of the seed's time; e.g. a directory of another mount.
+    opts.update({'ro', 'nonempty', 'fsname=' + mountpoint.FSNAME, 'subtype=' + (args.subtype or 'arv-mount')})
     if args.allow_other:
         opts.add('allow_other')
     return opts

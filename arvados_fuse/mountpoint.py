@@ -46,9 +46,20 @@ def fuse_mounts():
     return out
 
 
+def canonical_path(path, mounts=None):
+    """`path` as /proc/self/mountinfo would spell it, without looking at
+    the last component: a stat of a mount point would ask its daemon, which
+    hangs if the daemon is stopped or is this very process."""
+    path = os.path.abspath(path)
+    if any(m.path == path for m in (fuse_mounts() if mounts is None else mounts)):
+        return path
+    return os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path))
+
+
 def is_mounted(path):
-    path = os.path.realpath(path)
-    return any(m.path == path for m in fuse_mounts())
+    mounts = fuse_mounts()
+    path = canonical_path(path, mounts)
+    return any(m.path == path for m in mounts)
 
 
 def _fusermount_u(path, lazy=False):
@@ -91,9 +102,10 @@ def _unmount_one(m, timeout):
 def unmount(path, timeout=2.0, recursive=False):
     """Unmount the FUSE mount at `path`; with `recursive`, also every
     arv-mount below it.  Returns the list of paths unmounted."""
-    path = os.path.realpath(path)
+    mounts = fuse_mounts()
+    path = canonical_path(path, mounts)
     prefix = path.rstrip('/') + '/'
-    targets = [m for m in fuse_mounts()
+    targets = [m for m in mounts
                if m.path == path or (recursive and m.source == FSNAME and m.path.startswith(prefix))]
     # Deepest first, so that nested mounts do not hold up their parents.
     targets.sort(key=lambda m: -len(m.path))
