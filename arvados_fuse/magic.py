@@ -4,14 +4,18 @@ Listing every collection that exists is impractical, so this directory lists
 only its README and what has already been looked up; looking up a uuid or a
 portable data hash loads it."""
 
+import logging
 import time
 
 from .collection import CollectionDirectory
 from .directory import Directory
 from .files import StringFile
 from .inodes import ROOT_INODE
+from .manifest import ManifestError
 from .uuids import (collection_uuid_pattern, group_uuid_pattern, keep_locator_pattern,
                     portable_data_hash_pattern, user_uuid_pattern, uuid_pattern)
+
+_logger = logging.getLogger('arvados.arvados_fuse')
 
 
 class MagicDirectory(Directory):
@@ -101,7 +105,13 @@ will appear if it exists.
             return None
         probe = CollectionDirectory(self.inode, self.inodes, self.api, self.num_retries, name,
                                     poll_time=self._poll_time)
-        return ('collection', probe, probe.fetch())
+        try:
+            return ('collection', probe, probe.fetch())
+        except ManifestError as e:
+            # A Keep block that is not a manifest is no collection: as in
+            # the seed, the name does not exist (the reason is logged).
+            _logger.warning('%s: %s is not a collection: %s', self.describe(), name, e)
+            return None
 
     def apply_missing(self, name, snapshot):
         if name in self._entries:

@@ -66,6 +66,13 @@ def test_errno_of_names_and_kinds_and_statfs(cluster):
         assert _errno_of(lambda: os.open(a_file, os.O_RDONLY | os.O_DIRECTORY)) == errno.ENOTDIR
         assert _errno_of(lambda: os.listdir(m.join('home', 'Project A', 'Demo workflow.workflow'))) \
             == errno.ENOTDIR
+        # Keep blocks that are no manifest: no such collection; the reason
+        # goes to the log, the mount lives on.
+        keep = arvados.KeepClient(api_client=cluster.api('alice'), num_retries=2)
+        for junk in (b'\xff\xfe not text', b'. not a manifest\n'):
+            loc = keep.put(junk)
+            assert _errno_of(lambda: os.listdir(m.join('by_id', loc))) == errno.ENOENT
+            assert 'is not a collection' in m.log()
         st = os.statvfs(m.path)
         assert st.f_namemax == 255 and st.f_bsize > 0 and st.f_frsize > 0
         # The mount survived all of it.
