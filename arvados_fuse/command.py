@@ -23,7 +23,7 @@ import threading
 
 import llfuse
 
-from . import mountpoint
+from . import __version__, mountpoint
 from .arguments import ArgumentParser
 from .operations import Operations
 from .roots import StartupError, build_root
@@ -215,9 +215,18 @@ def _check_cluster(settings, retries):
 def _block_cache(args):
     import arvados.keep
     if args.disk_cache:
+        if args.disk_cache_dir:
+            # The SDK expects the directory to exist (its default one it makes).
+            try:
+                os.makedirs(args.disk_cache_dir, mode=0o700, exist_ok=True)
+            except OSError as e:
+                raise Failure('--disk-cache-dir: %s' % e)
         # cache_max 0: the SDK's default share of the disk's free space.
-        return arvados.keep.KeepBlockCache(cache_max=args.file_cache or 0, disk_cache=True,
-                                           disk_cache_dir=args.disk_cache_dir)
+        try:
+            return arvados.keep.KeepBlockCache(cache_max=args.file_cache or 0, disk_cache=True,
+                                               disk_cache_dir=args.disk_cache_dir)
+        except OSError as e:
+            raise Failure('disk cache %s: %s' % (args.disk_cache_dir or '', e))
     return arvados.keep.KeepBlockCache(cache_max=args.file_cache or 256 * 1024 * 1024)
 
 
@@ -257,8 +266,8 @@ class Mount(object):
             llfuse.init(self.operations, args.mountpoint, _mount_options(args))
         except Exception as e:
             raise Failure('cannot mount %s: %s' % (args.mountpoint, _one_line(e)))
-        _logger.debug('mounted %s (%s mode, refresh every %gs, %d retries)',
-                      args.mountpoint, args.mode, args.refresh_time, args.retries)
+        _logger.info('arv-mount %s: mounted %s (%s mode, refresh every %gs, %d retries)',
+                     __version__, args.mountpoint, args.mode, args.refresh_time, args.retries)
         if args.disable_event_listening:
             _logger.debug('change events: not listening (--disable-event-listening); polling every %gs',
                           args.refresh_time)
@@ -296,6 +305,7 @@ class Mount(object):
             _logger.debug('llfuse.close: %s', e)
         if mountpoint.is_mounted(self.args.mountpoint):
             mountpoint.unmount(self.args.mountpoint, timeout=self.args.unmount_timeout)
+        _logger.info('unmounted %s', self.args.mountpoint)
 
 
 class _Forwarder(object):

@@ -91,13 +91,17 @@ class StatsLogger(object):
         self._thread.start()
 
     def stop(self):
+        """Stop, after one last report (so even a mount shorter than the
+        interval reports what it read)."""
         self._stop.set()
         self._thread.join(5)
 
     def _run(self):
         before = _sample(self.keep)
         then = time.monotonic()
-        while not self._stop.wait(self.interval):
+        stopping = False
+        while not stopping:
+            stopping = self._stop.wait(self.interval)
             now = _sample(self.keep)
             t = time.monotonic()
             for line in format_lines(now, before, t - then):
