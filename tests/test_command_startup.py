@@ -67,6 +67,19 @@ def test_daemonizes_only_after_the_mount_is_up(cluster, mnt):
         force_unmount(mnt)
 
 
+def test_daemon_logs_reach_the_terminal_until_mounted(cluster, mnt):
+    coll = cluster.demo['collections']['odd_names']
+    r = run_arv_mount(cluster.full_env('alice'), '--debug', '--collection', coll['uuid'], mnt)
+    try:
+        assert r.returncode == 0, r.stderr
+        daemon = arv_mount_pids(mnt)[0]
+        # Written by the forked child while it set up and mounted.
+        assert 'arv-mount[%d] INFO: arv-mount %s: mounted %s' % (daemon, __version__, mnt) in r.stderr
+        assert 'arv-mount[%d] DEBUG: ' % daemon in r.stderr
+    finally:
+        force_unmount(mnt)
+
+
 def test_daemon_startup_error_reaches_the_terminal(cluster, mnt):
     # The error happens in the forked child (the collection load), yet the
     # user sees it and the exit status.
@@ -99,7 +112,7 @@ def test_refused_host_fails_fast_and_clearly(cluster, mnt):
 def test_unknown_host(cluster, mnt):
     env = cluster.full_env('alice')
     env['ARVADOS_API_HOST'] = 'no-such-host.invalid'
-    r = run_arv_mount(env, mnt, timeout=60)
+    r = run_arv_mount(env, '--retries', '0', mnt, timeout=60)
     assert_one_line_failure(r, 'cannot connect to the API server at no-such-host.invalid')
 
 
@@ -115,7 +128,7 @@ def test_untrusted_certificate(cluster, mnt):
     env = cluster.full_env('alice')
     del env['ARVADOS_API_HOST_INSECURE']
     env.pop('SSL_CERT_FILE', None)
-    r = run_arv_mount(env, mnt, timeout=60)
+    r = run_arv_mount(env, '--retries', '0', mnt, timeout=60)
     assert_one_line_failure(r, 'TLS', 'ARVADOS_API_HOST_INSECURE')
 
 
