@@ -19,7 +19,6 @@ attributes.  Path of a `read(fh, off, size)`: handle -> entry -> unlocked
 `readfrom` -> FileReader -> block cache / Keep.
 """
 
-import collections
 import errno
 import functools
 import itertools
@@ -34,6 +33,7 @@ from .directory import Directory
 from .errors import NotFound
 from .inodes import Inodes
 from .names import NAME_MAX, NameEncoder
+from .workqueue import WorkQueue
 
 _logger = logging.getLogger('arvados.arvados_fuse')
 
@@ -98,8 +98,10 @@ class Operations(llfuse.Operations):
         # Kernel invalidations go through our own queue and thread: llfuse's
         # queue is bounded and its put blocks, and we must never block while
         # holding the llfuse lock.
-        self._invalidations = collections.deque()
-        self._invalidation_ready = threading.Condition(threading.Lock())
+        self._invalidations = WorkQueue('kernel-invalidations', self._send_invalidation)
+        # Directories made stale by change events are refreshed at once in
+        # the background, so the kernel is told exactly which names changed.
+        self._refreshes = WorkQueue('background-refresh', self._background_refresh)
         self._mounted = False
         # Other threads that need to wait until the fuse driver is fully
         # initialized should wait() on this event object.
@@ -108,41 +110,37 @@ class Operations(llfuse.Operations):
     # -- lifecycle ---------------------------------------------------------
     def init(self):
         self._mounted = True
-        threading.Thread(target=self._invalidation_loop, name='kernel-invalidations', daemon=True).start()
+        self._invalidations.start()
+        self._refreshes.start()
         self.initlock.set()
 
     def destroy(self):
         self._mounted = False
-        with self._invalidation_ready:
-            self._invalidations.append(None)
-            self._invalidation_ready.notify()
+        self._refreshes.stop()
+        self._invalidations.stop()
 
     def _queue_invalidation(self, kind, *args):
-        if not self._mounted:
-            return
-        with self._invalidation_ready:
-            self._invalidations.append((kind, args))
-            self._invalidation_ready.notify()
+        if self._mounted:
+            self._invalidations.put((kind, args))
 
-    def _invalidation_loop(self):
-        while True:
-            with self._invalidation_ready:
-                while not self._invalidations:
-                    self._invalidation_ready.wait()
-                item = self._invalidations.popleft()
-            if item is None:
-                return
-            kind, args = item
-            try:
-                if kind == 'entry':
-                    parent, name = args
-                    raw = self.names.encode(name)
-                    if raw is not None:
-                        llfuse.invalidate_entry(parent, raw)
-                elif kind == 'inode':
-                    llfuse.invalidate_inode(args[0])
-            except Exception as e:
-                _logger.debug('kernel invalidation %s%r failed: %s', kind, args, e)
+    def _send_invalidation(self, item):
+        kind, args = item
+        if kind == 'entry':
+            parent, name = args
+            raw = self.names.encode(name)
+            if raw is not None:
+                llfuse.invalidate_entry(parent, raw)
+        elif kind == 'inode':
+            llfuse.invalidate_inode(args[0])
+
+    def _background_refresh(self, inode):
+        with llfuse.lock:
+            entry = self.inodes.get(inode)
+            if isinstance(entry, Directory) and entry.stale():
+                try:
+                    self._refresh(entry)
+                except llfuse.FUSEError:
+                    pass  # already logged; the next access tries again
 
     # -- helpers -------------------------------------------------------------
     def _entry(self, inode):
@@ -416,13 +414,15 @@ class Operations(llfuse.Operations):
 
     # -- change events --------------------------------------------------------
     def _invalidate_directory(self, inode, entry):
-        """Stale now, and the kernel must ask again: its cached names below
-        this directory would otherwise take a path walk straight to old
-        entries (for up to --refresh-time) without ever reaching us."""
+        """Stale now.  If it holds entries the kernel may have cached, reload
+        it right away in the background: the kernel would otherwise take path
+        walks straight to old entries (for up to --refresh-time) without ever
+        asking us, and reloading tells it exactly which names changed, so
+        unchanged files keep their cached pages."""
         entry.invalidate()
         self._queue_invalidation('inode', inode)
-        for name in [n for n, _child in entry.listing()] + list(entry.hidden_names):
-            self._queue_invalidation('entry', inode, name)
+        if entry.loaded() and self._mounted:
+            self._refreshes.put(inode)
 
     def invalidate_uuids(self, uuids):
         """Mark every directory that shows one of `uuids` stale.  Caller
