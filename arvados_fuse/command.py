@@ -266,6 +266,14 @@ class Mount(object):
             llfuse.init(self.operations, args.mountpoint, _mount_options(args))
         except Exception as e:
             raise Failure('cannot mount %s: %s' % (args.mountpoint, _one_line(e)))
+        try:
+            self._start_workers()
+        except Exception as e:
+            self.close()
+            raise Failure('cannot start serving %s: %s' % (args.mountpoint, _one_line(e)))
+
+    def _start_workers(self):
+        args = self.args
         _logger.info('arv-mount %s: mounted %s (%s mode, refresh every %gs, %d retries)',
                      __version__, args.mountpoint, args.mode, args.refresh_time, args.retries)
         if args.disable_event_listening:
@@ -306,6 +314,24 @@ class Mount(object):
         if mountpoint.is_mounted(self.args.mountpoint):
             mountpoint.unmount(self.args.mountpoint, timeout=self.args.unmount_timeout)
         _logger.info('unmounted %s', self.args.mountpoint)
+
+
+def _mount_and_serve(mount, report_mounted=None):
+    """Mount, then serve until unmounted or signalled.  A SIGTERM, SIGINT
+    or SIGHUP between the mount and llfuse.main installing its own handlers
+    is kept, and then ends the mount at once instead of killing the process
+    with the mount left behind."""
+    pending = []
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda signum, _frame: pending.append(signum))
+    mount.mount()
+    if report_mounted is not None:
+        report_mounted()
+    if pending:
+        _logger.info('signal %d before serving; unmounting', pending[0])
+        mount.close()
+        return 0
+    return mount.serve()
 
 
 class _Forwarder(object):
@@ -388,23 +414,29 @@ def _daemonize_after_mount(mount):
     os.setsid()
     os.chdir('/')
     status = 1
-    try:
-        try:
-            mount.setup()
-            mount.mount()
-        except Failure as e:
-            os.write(wfd, str(e).encode('utf-8', 'replace'))
-            os._exit(1)
-        except BaseException as e:
-            os.write(wfd, ('mount failed: %s' % _one_line(e)).encode('utf-8', 'replace'))
-            os._exit(1)
+
+    def report_mounted():
         os.write(wfd, b'ok')
         os.close(wfd)
         # Detach from the terminal; from now on --logfile is the log.
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(devnull, fd)
-        status = mount.serve()
+
+    def report_failure(text):
+        try:
+            os.write(wfd, text.encode('utf-8', 'replace'))
+        except OSError:
+            pass    # already reported "mounted": the log has the story
+
+    try:
+        mount.setup()
+        status = _mount_and_serve(mount, report_mounted)
+    except Failure as e:
+        report_failure(str(e))
+    except BaseException as e:
+        _logger.exception('arv-mount failed')
+        report_failure('mount failed: %s' % _one_line(e))
     finally:
         logging.shutdown()
         os._exit(status)
@@ -428,11 +460,14 @@ def main(argv=None):
         mount.setup()
         if args.exec_args:
             return _run_exec(mount, args)
-        mount.mount()
+        return _mount_and_serve(mount)
     except Failure as e:
         print('arv-mount: %s' % e, file=sys.stderr)
         return 1
-    return mount.serve()
+    except KeyboardInterrupt:
+        # Ctrl-C during setup: nothing is mounted yet.
+        print('arv-mount: interrupted', file=sys.stderr)
+        return 1
 
 
 if __name__ == '__main__':

@@ -276,3 +276,26 @@ def test_default_subtype_and_no_allow_other(cluster, coll):
         source, fstype, options = mount_line(m.path)
         assert (source, fstype) == ('arvados', 'fuse.arv-mount')
         assert 'ro' in options and 'allow_other' not in options
+
+
+def test_sigint_during_startup_is_a_clean_exit(cluster, mnt):
+    env = cluster.full_env('alice')
+    env['ARVADOS_API_HOST'] = '127.0.0.1:1'     # startup sits in retry back-off
+    proc = subprocess.Popen(arv_mount_command('--foreground', '--debug', mnt), env=mount_env(env),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        # Wait for the first retry line: the process is inside startup.
+        line = ''
+        while 'before retry' not in line:
+            line = proc.stderr.readline()
+            assert line, 'arv-mount ended before retrying'
+        proc.send_signal(signal.SIGINT)
+        rest = proc.stderr.read()
+        assert proc.wait(30) == 1
+        assert 'arv-mount: interrupted' in rest and 'Traceback' not in rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+    assert not mountpoint.is_mounted(mnt)
