@@ -67,7 +67,8 @@ with "--".
         self.add_argument('--encoding', type=str, default='utf-8',
                           help='Character encoding of file names (default utf-8).')
         self.add_argument('--retries', type=int, metavar='N', default=DEFAULT_RETRIES,
-                          help='Retries of failed API and Keep requests (default %d).' % DEFAULT_RETRIES)
+                          help='Retries of failed API and Keep requests (default %d; the startup check '
+                               'of the API server retries at most twice, to fail fast).' % DEFAULT_RETRIES)
         self.add_argument('--refresh-time', type=float, metavar='SECONDS', default=DEFAULT_REFRESH,
                           help='Longest time a uuid-addressed object may be stale (default %d).' % DEFAULT_REFRESH)
         self.add_argument('--disable-event-listening', action='store_true', default=False,

@@ -14,7 +14,6 @@ import uuid
 
 import pytest
 
-from arvados_fuse import mountpoint
 from mountutil import force_unmount, mounted, run_arv_mount
 
 pytestmark = pytest.mark.timeout(120)

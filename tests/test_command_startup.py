@@ -3,7 +3,6 @@ start daemonizes only once mounted (exit 0, mount up); every startup error
 is one clear line on stderr, exit 1, nothing mounted, no daemon left."""
 
 import os
-import subprocess
 import tempfile
 
 import pytest
