@@ -347,31 +347,45 @@ def test_hidden_record_files_are_fresh(fresh_mode_cluster):
 
 # -- kernel caching ------------------------------------------------------------------
 
+def _in_thread(fn):
+    """Run `fn` in a daemon thread (it may block on a stopped daemon);
+    returns (done event, result list)."""
+    import threading
+    done, out = threading.Event(), []
+
+    def run():
+        out.append(fn())
+        done.set()
+    threading.Thread(target=run, daemon=True).start()
+    return done, out
+
+
 def test_kernel_caches_pdh_collections_long_and_the_rest_for_refresh_time(cluster):
     """With the daemon stopped (SIGSTOP), whatever the kernel still answers
-    came from its caches: a PDH collection's names, attributes and pages stay
-    cached; a uuid collection's attributes expire after --refresh-time and
-    must come from the daemon again."""
+    came from its caches: a PDH collection file's attributes and pages stay
+    cached; a uuid collection file's attributes expire after --refresh-time
+    and must come from the daemon again.  Calls on open descriptors (no
+    path walk, which would need the by_id root's short-lived attributes),
+    each in a thread, so the test itself never blocks on the stopped daemon."""
     import signal
-    import threading
     deep = cluster.demo['collections']['deep']
     with mounted(cluster.full_env('alice'), '--by-id', '--refresh-time', '1', '--disable-event-listening') as m:
-        by_pdh = m.join(deep['pdh'], 'deep.txt')
-        by_uuid = m.join(deep['uuid'], 'deep.txt')
-        fd = os.open(by_pdh, os.O_RDONLY)
+        fd_pdh = os.open(m.join(deep['pdh'], 'deep.txt'), os.O_RDONLY)
+        fd_uuid = os.open(m.join(deep['uuid'], 'deep.txt'), os.O_RDONLY)
         try:
-            assert os.pread(fd, 100, 0) == b'deep down\n'
-            os.stat(by_uuid)
+            assert os.pread(fd_pdh, 100, 0) == b'deep down\n'
+            os.fstat(fd_uuid)
             time.sleep(1.5)  # past the refresh time: uuid attributes expired
             os.kill(m.proc.pid, signal.SIGSTOP)
             try:
-                assert os.stat(by_pdh).st_size == 10
-                assert os.pread(fd, 100, 0) == b'deep down\n'
-                done = threading.Event()
-                threading.Thread(target=lambda: (os.stat(by_uuid), done.set()), daemon=True).start()
-                assert not done.wait(1), 'a uuid collection attribute was served past --refresh-time'
+                cached, got = _in_thread(lambda: (os.fstat(fd_pdh).st_size, os.pread(fd_pdh, 100, 0)))
+                assert cached.wait(20), 'a PDH collection file needed the daemon'
+                assert got == [(10, b'deep down\n')]
+                expired, _ = _in_thread(lambda: os.fstat(fd_uuid))
+                assert not expired.wait(1), 'a uuid collection file attribute was served past --refresh-time'
             finally:
                 os.kill(m.proc.pid, signal.SIGCONT)
-            assert done.wait(30)
+            assert expired.wait(30)
         finally:
-            os.close(fd)
+            os.close(fd_pdh)
+            os.close(fd_uuid)
