@@ -39,7 +39,6 @@ _logger = logging.getLogger('arvados.arvados_fuse')
 # --retries still governs everything after startup.
 STARTUP_RETRIES = 2
 STARTUP_TIMEOUT = 30
-FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)
 
 
 class Failure(Exception):
@@ -292,12 +291,12 @@ class Mount(object):
             self.stats = StatsLogger(self.api.keep, args.crunchstat_interval)
             self.stats.start()
 
-    def serve(self, handle_signals=True):
-        """Run the llfuse loop until unmounted or signalled; then take the
-        mount down whatever happened.  Returns the exit status."""
+    def serve(self):
+        """Run the llfuse loop until unmounted; then take the mount down
+        whatever happened.  Returns the exit status."""
         status = 0
         try:
-            llfuse.main(workers=None, handle_signals=handle_signals)
+            llfuse.main(workers=None, handle_signals=False)
         except BaseException:
             _logger.exception('the FUSE loop failed; unmounting %s', self.args.mountpoint)
             status = 1
@@ -317,24 +316,6 @@ class Mount(object):
         if mountpoint.is_mounted(self.args.mountpoint):
             mountpoint.unmount(self.args.mountpoint, timeout=self.args.unmount_timeout)
         _logger.info('unmounted %s', self.args.mountpoint)
-
-
-def _mount_and_serve(mount, report_mounted=None):
-    """Mount, then serve until unmounted or signalled.  A SIGTERM, SIGINT
-    or SIGHUP between the mount and llfuse.main installing its own handlers
-    is kept, and then ends the mount at once instead of killing the process
-    with the mount left behind."""
-    pending = []
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, lambda signum, _frame: pending.append(signum))
-    mount.mount()
-    if report_mounted is not None:
-        report_mounted()
-    if pending:
-        _logger.info('signal %d before serving; unmounting', pending[0])
-        mount.close()
-        return 0
-    return mount.serve()
 
 
 class _Forwarder(object):
@@ -360,37 +341,91 @@ class _Forwarder(object):
             self(self.pending.pop(0), None)
 
 
-def _run_exec(mount, args):
-    """Mount, run the command, unmount; exit with the command's status
-    (128+N when signal N killed it, 127 when it cannot be run)."""
-    forwarder = _Forwarder()
-    for sig in FORWARDED_SIGNALS:
-        signal.signal(sig, forwarder)
-    # llfuse wakes its workers with SIGUSR1 when the loop ends; with the
-    # loop outside the main thread, llfuse installs no handler for it.
-    signal.signal(signal.SIGUSR1, lambda *_: None)
-    mount.mount()
-    loop = threading.Thread(target=mount.serve, kwargs={'handle_signals': False}, name='llfuse-main',
-                            daemon=True)
-    loop.start()
-    mount.operations.initlock.wait(30)
+class _Stopper(object):
+    """Signal handler without --exec: note the signal, wake the main thread."""
+
+    def __init__(self):
+        self.received = []
+        self.wake = threading.Event()
+
+    def __call__(self, signum, _frame):
+        self.received.append(signum)
+        self.wake.set()
+
+
+def _run_command(args, forwarder):
+    """Run the --exec command to its end, forwarding signals to it; its
+    status, 128+N when signal N killed it, 127 when it cannot be run."""
     try:
         child = subprocess.Popen(args.exec_args)
     except OSError as e:
         print('arv-mount: cannot run %s: %s' % (args.exec_args[0], e.strerror or e), file=sys.stderr)
-        rc = 127
+        return 127
+    forwarder.started(child)
+    while True:
+        # Timed waits: Python runs signal handlers in the main thread only
+        # between bytecodes, and a signal taken by another thread would not
+        # interrupt an untimed wait.
+        try:
+            rc = child.wait(0.5)
+            break
+        except subprocess.TimeoutExpired:
+            pass
+    return 128 - rc if rc < 0 else rc
+
+
+def mount_and_serve(mount, args, report_mounted=None):
+    """Mount; serve until unmounted, signalled, or (--exec) the command
+    ends; unmount.  Returns the exit status.
+
+    The llfuse loop runs in its own thread, without llfuse's signal
+    handling: llfuse's handler only ends the loop if the signal happens to
+    land on one of its worker threads, and a signal between the mount and
+    the loop would kill the process with the mount left behind.  Here the
+    main thread takes every signal, from before the mount exists, and ends
+    the loop the one way that always works: unmounting."""
+    if args.exec_args:
+        handler = _Forwarder()
+        signals = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP)
     else:
-        forwarder.started(child)
-        rc = child.wait()
-        if rc < 0:
-            rc = 128 - rc
-    # Unmounting ends llfuse.main; its thread then cleans up.
-    mountpoint.unmount(args.mountpoint, timeout=args.unmount_timeout)
-    loop.join(args.unmount_timeout + 10)
-    if loop.is_alive() or mountpoint.is_mounted(args.mountpoint):
-        _logger.warning('%s did not unmount cleanly', args.mountpoint)
+        handler = _Stopper()
+        signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    for sig in signals:
+        signal.signal(sig, handler)
+    # llfuse wakes its workers with SIGUSR1 when the loop ends: that must
+    # interrupt their system calls, not kill the process.
+    signal.signal(signal.SIGUSR1, lambda *_: None)
+    mount.mount()
+    if report_mounted is not None:
+        report_mounted()
+    outcome = {'status': 1}
+    done = threading.Event()
+
+    def loop():
+        try:
+            outcome['status'] = mount.serve()
+        finally:
+            done.set()
+            if isinstance(handler, _Stopper):
+                handler.wake.set()
+    thread = threading.Thread(target=loop, name='llfuse-main', daemon=True)
+    thread.start()
+    if args.exec_args:
+        mount.operations.initlock.wait(30)
+        status = _run_command(args, handler)
+    else:
+        # Timed waits, for the same reason as in _run_command.
+        while not handler.wake.wait(0.5):
+            pass
+        status = 0 if handler.received else outcome['status']
+        if handler.received:
+            _logger.info('signal %d: unmounting %s', handler.received[0], args.mountpoint)
+    if not done.is_set():
+        mountpoint.unmount(args.mountpoint, timeout=args.unmount_timeout)
+    if not done.wait(args.unmount_timeout + 10) or mountpoint.is_mounted(args.mountpoint):
+        _logger.warning('%s did not unmount cleanly; forcing it', args.mountpoint)
         mountpoint.unmount(args.mountpoint, timeout=0)
-    return rc
+    return status
 
 
 def _daemonize_after_mount(mount):
@@ -434,7 +469,7 @@ def _daemonize_after_mount(mount):
 
     try:
         mount.setup()
-        status = _mount_and_serve(mount, report_mounted)
+        status = mount_and_serve(mount, mount.args, report_mounted)
     except Failure as e:
         report_failure(str(e))
     except BaseException as e:
@@ -461,9 +496,7 @@ def main(argv=None):
         if not (args.foreground or args.exec_args):
             return _daemonize_after_mount(mount)
         mount.setup()
-        if args.exec_args:
-            return _run_exec(mount, args)
-        return _mount_and_serve(mount)
+        return mount_and_serve(mount, args)
     except Failure as e:
         print('arv-mount: %s' % e, file=sys.stderr)
         return 1

@@ -61,6 +61,23 @@ def daemon_pid(path):
     return None
 
 
+def wait_exit(proc, timeout=60):
+    """proc's exit status; if it hangs, its threads' stacks (faulthandler
+    is on in every arv-mount these tests start) are in the failure."""
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        proc.wait(10)
+        raise AssertionError('arv-mount did not exit within %ss' % timeout)
+
+
+def traced_env(cluster):
+    env = cluster.full_env('alice')
+    env['PYTHONFAULTHANDLER'] = '1'
+    return env
+
+
 @pytest.fixture
 def mnt():
     path = tempfile.mkdtemp(prefix='arvmount-life-')
@@ -80,10 +97,13 @@ def coll(cluster):
 
 @pytest.mark.parametrize('sig', [signal.SIGTERM, signal.SIGINT])
 def test_signal_to_foreground_mount_unmounts_and_exits_0(cluster, coll, sig):
-    with mounted(cluster.full_env('alice'), '--collection', coll['uuid']) as m:
+    with mounted(traced_env(cluster), '--collection', coll['uuid']) as m:
         assert 'with space.txt' in os.listdir(m.path)
         m.proc.send_signal(sig)
-        assert m.proc.wait(30) == 0, m.log()
+        try:
+            assert wait_exit(m.proc) == 0, m.log()
+        except AssertionError as e:
+            raise AssertionError('%s\n%s' % (e, m.log()))
         assert_cleanly_gone(m.path)
         assert 'Traceback' not in m.log()
 
@@ -168,21 +188,25 @@ def test_exec_forwards_signals_to_the_command(cluster, coll, mnt, tmp_path, sig)
     # proves it runs inside the mount by listing it first.
     shell = ('trap "exit 10" INT; trap "exit 11" TERM; trap "exit 12" QUIT; '
              'ls "$1" > "$2"; while :; do sleep 0.1; done')
-    proc = subprocess.Popen(arv_mount_command('--collection', coll['uuid'], mnt,
-                                              '--exec', 'sh', '-c', shell, 'sh', mnt, str(ready)),
-                            env=mount_env(cluster.full_env('alice')), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    log = tmp_path / 'arv-mount.log'
+    with open(log, 'w') as log_file:
+        proc = subprocess.Popen(arv_mount_command('--collection', coll['uuid'], mnt,
+                                                  '--exec', 'sh', '-c', shell, 'sh', mnt, str(ready)),
+                                env=mount_env(traced_env(cluster)), stdout=subprocess.DEVNULL,
+                                stderr=log_file)
     try:
         wait_until(lambda: ready.exists() and ready.stat().st_size > 0, what='the command to start')
         assert 'with space.txt' in ready.read_text().splitlines()
         proc.send_signal(sig)
-        rc = proc.wait(30)
-        assert rc == {signal.SIGINT: 10, signal.SIGTERM: 11, signal.SIGQUIT: 12}[sig], proc.stderr.read()
+        try:
+            rc = wait_exit(proc)
+        except AssertionError as e:
+            raise AssertionError('%s\n%s' % (e, log.read_text()))
+        assert rc == {signal.SIGINT: 10, signal.SIGTERM: 11, signal.SIGQUIT: 12}[sig], log.read_text()
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        proc.stderr.close()
     assert_cleanly_gone(mnt)
 
 
