@@ -21,6 +21,10 @@ class Inodes(object):
         self._lookups = {}
         self._detached = set()
         self._counter = itertools.count(ROOT_INODE)
+        # object uuid -> inodes of the directories that show it, so a change
+        # event finds them without scanning a table that can hold millions
+        # of files.
+        self._by_uuid = {}
         # notifier(kind, *args) forwards invalidations to the kernel; None
         # when no kernel is attached (tests of the model).
         self.notifier = notifier
@@ -49,7 +53,16 @@ class Inodes(object):
     def add_entry(self, entry):
         entry.inode = next(self._counter)
         self._entries[entry.inode] = entry
+        for uuid in _event_uuids(entry):
+            self._by_uuid.setdefault(uuid, set()).add(entry.inode)
         return entry
+
+    def inodes_for_uuids(self, uuids):
+        """Inodes of the directories that show any of `uuids`."""
+        found = set()
+        for uuid in uuids:
+            found.update(self._by_uuid.get(uuid, ()))
+        return sorted(found)
 
     def del_entry(self, entry):
         """Detach `entry` and everything below it: each is freed now if the
@@ -93,7 +106,15 @@ class Inodes(object):
         self._detached.discard(inode)
         self._lookups.pop(inode, None)
         entry = self._entries.pop(inode, None)
-        if entry is not None and hasattr(entry, 'release'):
+        if entry is None:
+            return
+        for uuid in _event_uuids(entry):
+            holders = self._by_uuid.get(uuid)
+            if holders is not None:
+                holders.discard(inode)
+                if not holders:
+                    del self._by_uuid[uuid]
+        if hasattr(entry, 'release'):
             entry.release()
 
     def notify(self, kind, *args):
@@ -102,3 +123,8 @@ class Inodes(object):
                 self.notifier(kind, *args)
             except Exception as e:
                 _logger.debug('kernel invalidation failed: %s', e)
+
+
+def _event_uuids(entry):
+    get = getattr(entry, 'event_uuids', None)
+    return [u for u in get() if u] if get is not None else ()

@@ -427,15 +427,12 @@ class Operations(llfuse.Operations):
     def invalidate_uuids(self, uuids):
         """Mark every directory that shows one of `uuids` stale.  Caller
         holds the llfuse lock."""
-        wanted = {u for u in uuids if u}
-        if not wanted:
-            return 0
-        n = 0
-        for inode, entry in self.inodes.items():
-            if isinstance(entry, Directory) and wanted.intersection(entry.event_uuids()):
+        inodes = self.inodes.inodes_for_uuids(u for u in uuids if u)
+        for inode in inodes:
+            entry = self.inodes.get(inode)
+            if isinstance(entry, Directory):
                 self._invalidate_directory(inode, entry)
-                n += 1
-        return n
+        return len(inodes)
 
     def on_reconnect(self):
         """The event stream was (re)established: anything may have changed

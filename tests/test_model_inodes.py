@@ -77,3 +77,19 @@ def test_duplicate_names_keep_the_first_item_and_create_nothing_for_the_rest():
     assert root.entry('n').contents == b'first'
     assert made == [('n', 'first')]
     assert len(inodes) == 2
+
+
+def test_directories_are_found_by_the_uuids_they_show_until_freed():
+    from arvados_fuse import CollectionDirectory, Inodes
+    from fakes import FakeApi
+    inodes = Inodes()
+    api = FakeApi()
+    a = inodes.add_entry(CollectionDirectory(1, inodes, api, 0, 'zzzzz-4zz18-aaaaaaaaaaaaaaa'))
+    b = inodes.add_entry(CollectionDirectory(1, inodes, api, 0, 'zzzzz-4zz18-aaaaaaaaaaaaaaa'))
+    assert inodes.inodes_for_uuids(['zzzzz-4zz18-aaaaaaaaaaaaaaa', 'other']) == [a.inode, b.inode]
+    inodes.remember(b.inode)
+    inodes.del_entry(a)
+    inodes.del_entry(b)  # still referenced by the kernel
+    assert inodes.inodes_for_uuids(['zzzzz-4zz18-aaaaaaaaaaaaaaa']) == [b.inode]
+    inodes.forget(b.inode, 1)
+    assert inodes.inodes_for_uuids(['zzzzz-4zz18-aaaaaaaaaaaaaaa']) == []
