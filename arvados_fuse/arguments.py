@@ -2,14 +2,33 @@
 of what today's upstream arv-mount accepts."""
 
 import argparse
+import os
 
 from . import __version__
 
+MIB = 1024 * 1024
 DEFAULT_RETRIES = 10
 DEFAULT_REFRESH = 15
-# The SDK's default RAM block cache; enough for a sequential reader with
-# prefetch (two 64 MiB blocks ahead) plus the block being read.
-DEFAULT_FILE_CACHE = 256 * 1024 * 1024
+
+
+def default_file_cache():
+    """RAM block cache size: 1 GiB (16 blocks of 64 MiB), but at most an
+    eighth of the machine's memory and at least the SDK's 256 MiB.
+
+    256 MiB holds the block being read plus two prefetched, which is all a
+    sequential reader needs; but random reads over a file of 8 blocks or
+    more then evict on nearly every read and re-fetch 64 MiB for 4 KiB
+    (measured: 7 reads/s on a 512 MiB file, against upstream's 188 with its
+    disk cache).  16 blocks cover that working set without a disk cache's
+    extra write on every cold block (measured ~25% slower sequential)."""
+    try:
+        ram = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+    except (ValueError, OSError):
+        ram = 0
+    return max(256 * MIB, min(1024 * MIB, ram // 8))
+
+
+DEFAULT_FILE_CACHE = default_file_cache()
 DEFAULT_DIRECTORY_CACHE = 128 * 1024 * 1024
 
 
@@ -82,8 +101,8 @@ with "--".
 
         cache = self.add_argument_group('Caching')
         cache.add_argument('--file-cache', type=int, metavar='BYTES', default=None,
-                           help='Block cache size (default %d in RAM, or a share of free space on disk).'
-                           % DEFAULT_FILE_CACHE)
+                           help='Block cache size in bytes (default %d MiB in RAM here: 1 GiB or an eighth of memory; '
+                                'on disk, a share of the free space).' % (DEFAULT_FILE_CACHE // MIB))
         kind = cache.add_mutually_exclusive_group()
         kind.add_argument('--ram-cache', action='store_false', dest='disk_cache', default=False,
                           help='Keep cached blocks in RAM (default).')

@@ -26,7 +26,7 @@ import threading
 import llfuse
 
 from . import __version__, mountpoint
-from .arguments import ArgumentParser
+from .arguments import DEFAULT_FILE_CACHE, ArgumentParser
 from .operations import Operations
 from .roots import StartupError, build_root
 
@@ -229,7 +229,7 @@ def _block_cache(args):
                                                disk_cache_dir=args.disk_cache_dir)
         except OSError as e:
             raise Failure('disk cache %s: %s' % (args.disk_cache_dir or '', e))
-    return arvados.keep.KeepBlockCache(cache_max=args.file_cache or 256 * 1024 * 1024)
+    return arvados.keep.KeepBlockCache(cache_max=args.file_cache or DEFAULT_FILE_CACHE)
 
 
 class Mount(object):
