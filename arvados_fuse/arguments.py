@@ -80,7 +80,7 @@ with "--".
                                'a file holding one, or "-" for standard input.')
 
         self.add_argument('--debug', action='store_true', help='Debug logging.')
-        self.add_argument('--logfile', type=str, help='Write debug logs and errors to FILE.')
+        self.add_argument('--logfile', type=str, help='Also write the log (warnings and info; debug lines with --debug) to FILE.')
         self.add_argument('--foreground', action='store_true', default=False,
                           help='Stay in the foreground (default: daemonize once mounted).')
         self.add_argument('--encoding', type=str, default='utf-8',

@@ -18,11 +18,11 @@ import time
 from . import manifest as manifest_parser
 from .directory import Directory
 from .errors import NotFound
-from .files import ObjectFile, StreamReaderFile
+from .files import StreamReaderFile
 from .fresh import convert_time
 from .names import sanitize_filename
 from .readpath import BlockSource, BlockTable, FileReader
-from .uuids import collection_uuid_pattern, keep_locator_pattern, strip_hints
+from .uuids import keep_locator_pattern, strip_hints
 
 _logger = logging.getLogger('arvados.arvados_fuse')
 
@@ -60,14 +60,13 @@ class CollectionSubdirectory(Directory):
 class CollectionDirectory(Directory):
     """Represents the root of a directory tree holding a collection."""
 
-    hidden_names = (COLLECTION_RECORD_FILE,)
+    record_file_name = COLLECTION_RECORD_FILE
 
     def __init__(self, parent_inode, inodes, api, num_retries, collection, poll=True, poll_time=15, *,
                  listing_record=None):
         super(CollectionDirectory, self).__init__(parent_inode, inodes)
         self.api = api
         self.num_retries = num_retries
-        self.collection_object_file = None
         self.collection_object = None
         self._block_table = None
         self._loaded_pdh = None
@@ -154,9 +153,7 @@ class CollectionDirectory(Directory):
     def apply(self, snapshot):
         record, parsed = snapshot
         self.collection_object = record
-        if self.collection_object_file is not None:
-            self.collection_object_file.update(self._object_for_file())
-            self.inodes.notify('inode', self.collection_object_file.inode)
+        self.refresh_record_file()
         pdh = record.get('portable_data_hash')
         if self._block_table is not None and pdh == self._loaded_pdh:
             self._block_table.renew(parsed.blocks)
@@ -205,36 +202,16 @@ class CollectionDirectory(Directory):
             _logger.warning('could not load %s: %s', self.describe(), e)
             return False
 
-    def clear(self):
-        # The record file survives a reload: it is not a listed entry.
-        super(CollectionDirectory, self).clear()
+    # -- the record file ---------------------------------------------------
+    @property
+    def collection_object_file(self):
+        """The seed's name for the `.arvados#collection` file."""
+        return self.record_file
 
-    # -- special entries -----------------------------------------------------
-    def _object_for_file(self):
+    def record_object(self):
         obj = dict(self.record() or {'uuid': self.collection_locator})
         obj.setdefault('uuid', self.collection_locator)
         return obj
-
-    def entry(self, name):
-        if name == COLLECTION_RECORD_FILE:
-            if self.collection_object_file is None:
-                self.collection_object_file = self.inodes.add_entry(ObjectFile(self.inode, self._object_for_file()))
-            return self.collection_object_file
-        return super(CollectionDirectory, self).entry(name)
-
-    def special_entries(self):
-        return [self.collection_object_file] if self.collection_object_file is not None else []
-
-    def __getitem__(self, item):
-        self.checkupdate()
-        if item == COLLECTION_RECORD_FILE:
-            return self.entry(item)
-        return super(CollectionDirectory, self).__getitem__(item)
-
-    def __contains__(self, k):
-        if k == COLLECTION_RECORD_FILE:
-            return True
-        return super(CollectionDirectory, self).__contains__(k)
 
     # -- attributes -------------------------------------------------------
     def mtime(self):

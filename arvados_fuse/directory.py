@@ -15,6 +15,7 @@ import logging
 import stat
 import time
 
+from .files import ObjectFile
 from .fresh import FreshBase
 from .names import sanitize_filename
 
@@ -26,8 +27,9 @@ DIR_MODE = 0o555
 class Directory(FreshBase):
     """Generic directory: `_entries` maps a name to a File or Directory."""
 
-    # Names that can be looked up but are never listed (record files).
-    hidden_names = ()
+    # A hidden file holding the directory's API record as sorted, indented
+    # JSON: looked up by this name, never listed.  None: no such file.
+    record_file_name = None
 
     # Set by the inode table when the directory is removed from its parent:
     # it is then empty for good and never refreshed again.
@@ -42,6 +44,7 @@ class Directory(FreshBase):
         self.inodes = inodes
         self._entries = {}
         self._mtime = time.time()
+        self.record_file = None
 
     # -- refresh protocol ------------------------------------------------
     def fetch(self):
@@ -68,7 +71,7 @@ class Directory(FreshBase):
 
     def loaded(self):
         """True once the directory has been filled at least once."""
-        return not self._stale or bool(self._entries)
+        return self._loaded_once
 
     # -- names that are not listed but can be looked up (by_id) ----------
     def fetch_missing(self, name):
@@ -81,7 +84,26 @@ class Directory(FreshBase):
 
     # -- access without refresh (what the adapter uses) ------------------
     def entry(self, name):
+        if name is not None and name == self.record_file_name:
+            if self.record_file is None:
+                self.record_file = self.inodes.add_entry(ObjectFile(self.inode, self.record_object()))
+            return self.record_file
         return self._entries.get(name)
+
+    def record_object(self):
+        """The API record shown in the record file."""
+        return {}
+
+    def refresh_record_file(self):
+        """After a reload: new JSON in the record file, and the kernel must
+        drop the pages it cached of the old one."""
+        if self.record_file is not None:
+            self.record_file.update(self.record_object())
+            self.inodes.notify('inode', self.record_file.inode)
+
+    def special_entries(self):
+        """Entries not in `_entries` that die with this directory."""
+        return [self.record_file] if self.record_file is not None else []
 
     def listing(self):
         return list(self._entries.items())
@@ -89,6 +111,8 @@ class Directory(FreshBase):
     # -- the seed's accessors: refresh first ------------------------------
     def __getitem__(self, item):
         self.checkupdate()
+        if item is not None and item == self.record_file_name:
+            return self.entry(item)
         return self._entries[item]
 
     def items(self):
@@ -100,6 +124,8 @@ class Directory(FreshBase):
         return iter(list(self._entries))
 
     def __contains__(self, k):
+        if k is not None and k == self.record_file_name:
+            return True
         self.checkupdate()
         return k in self._entries
 
@@ -171,10 +197,6 @@ class Directory(FreshBase):
     def event_uuids(self):
         """Object uuids whose change events should invalidate this dir."""
         return ()
-
-    def special_entries(self):
-        """Entries reachable by name but never listed (`.arvados#...`)."""
-        return []
 
     def release(self):
         """Called when the inode is finally freed."""

@@ -7,6 +7,7 @@ import json
 import stat
 
 from .fresh import FreshBase, convert_time
+from .uuids import strip_hints
 
 # Scripts kept in collections must run from the mount, so collection files
 # are executable; generated text (README, JSON records) is not.
@@ -82,7 +83,7 @@ class StreamReaderFile(File):
 
     def xattrs(self):
         if hasattr(self.reader, 'block_locators'):
-            bare = ['+'.join(loc.split('+')[:2]) for loc in self.reader.block_locators()]
+            bare = [strip_hints(loc) for loc in self.reader.block_locators()]
             return {'user.arvados.blocks': ' '.join(bare)}
         return {}
 

@@ -37,9 +37,14 @@ class FreshBase(object):
         self._last_update = time.time()
         self._atime = time.time()
         self._poll_time = 60
+        # Bumped by every invalidate(): a refresh whose fetch started before
+        # an invalidation must not leave the object marked fresh.
+        self._generation = 0
+        self._loaded_once = False
 
     def invalidate(self):
         self._stale = True
+        self._generation += 1
 
     def stale(self):
         if self._stale:
@@ -50,6 +55,7 @@ class FreshBase(object):
 
     def fresh(self):
         self._stale = False
+        self._loaded_once = True
         self._last_update = time.time()
 
     def atime(self):

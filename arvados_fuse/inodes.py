@@ -57,6 +57,13 @@ class Inodes(object):
             self._by_uuid.setdefault(uuid, set()).add(entry.inode)
         return entry
 
+    def indexed_inodes(self):
+        """Every directory that listens for change events."""
+        found = set()
+        for holders in self._by_uuid.values():
+            found.update(holders)
+        return sorted(found)
+
     def inodes_for_uuids(self, uuids):
         """Inodes of the directories that show any of `uuids`."""
         found = set()
@@ -123,6 +130,13 @@ class Inodes(object):
                 self.notifier(kind, *args)
             except Exception as e:
                 _logger.debug('kernel invalidation failed: %s', e)
+
+
+def kind_key(kind):
+    """The index key of every change to objects of `kind` (e.g.
+    'arvados#link'), for directories that list such objects by other
+    attributes than their owner."""
+    return 'kind:' + kind
 
 
 def _event_uuids(entry):

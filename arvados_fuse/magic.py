@@ -49,13 +49,12 @@ will appear if it exists.
 '''.lstrip()
 
     def __init__(self, parent_inode, inodes, api, num_retries, pdh_only=False, *,
-                 poll_time=15, project_factory=None, filters=None):
+                 poll_time=15, project_factory=None):
         super(MagicDirectory, self).__init__(parent_inode, inodes)
         self.api = api
         self.num_retries = num_retries
         self.pdh_only = pdh_only
         self._poll_time = poll_time
-        self._filters = filters or []
         # Builds a ProjectDirectory for a looked-up group uuid; given by the
         # mount so that this module does not depend on the project module.
         self.project_factory = project_factory
@@ -71,7 +70,7 @@ will appear if it exists.
             if self.inode == ROOT_INODE:
                 self._entries['by_id'] = self.inodes.add_entry(MagicDirectory(
                     self.inode, self.inodes, self.api, self.num_retries, self.pdh_only,
-                    poll_time=self._poll_time, project_factory=self.project_factory, filters=self._filters))
+                    poll_time=self._poll_time, project_factory=self.project_factory))
 
     def describe(self):
         return 'by_pdh' if self.pdh_only else 'by_id'

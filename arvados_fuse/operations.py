@@ -31,7 +31,7 @@ import llfuse
 
 from .directory import Directory
 from .errors import NotFound
-from .inodes import Inodes
+from .inodes import Inodes, kind_key
 from .names import NAME_MAX, NameEncoder
 from .workqueue import WorkQueue
 
@@ -156,11 +156,16 @@ class Operations(llfuse.Operations):
             return
         inflight = self._refreshing.get(entry.inode)
         if inflight is not None:
+            if entry.loaded():
+                return  # serve what we have; the refresh in flight updates it
             with llfuse.lock_released:
                 inflight.wait(REFRESH_WAIT)
+            if not entry.loaded():
+                raise llfuse.FUSEError(errno.EIO)
             return
         done = threading.Event()
         self._refreshing[entry.inode] = done
+        generation = entry._generation
         try:
             try:
                 with llfuse.lock_released:
@@ -169,6 +174,10 @@ class Operations(llfuse.Operations):
                 _logger.warning('%s: not found', entry.describe())
                 if not entry.loaded():
                     raise llfuse.FUSEError(errno.ENOENT)
+                # Deleted, or no longer readable: an empty directory, not a
+                # copy of what was there (and no API call on every access).
+                entry.clear()
+                entry.fresh()
                 return
             except Exception as e:
                 _logger.warning('%s: could not refresh: %s', entry.describe(), _one_line(e))
@@ -176,6 +185,12 @@ class Operations(llfuse.Operations):
                     raise llfuse.FUSEError(errno.EIO)
                 return
             entry.apply(snapshot)
+            if entry._generation != generation:
+                # An event arrived while we were fetching: the snapshot may
+                # predate the change it announced.
+                entry.invalidate()
+                if self._mounted:
+                    self._refreshes.put(entry.inode)
         finally:
             del self._refreshing[entry.inode]
             done.set()
@@ -237,7 +252,9 @@ class Operations(llfuse.Operations):
             if len(name) > NAME_MAX:
                 raise llfuse.FUSEError(errno.ENAMETOOLONG)
             text = self.names.decode(name)
-            if text is None:
+            if text is None or parent.detached:
+                # A detached directory's object is gone: nothing below it,
+                # not even its (freed) record file.
                 raise llfuse.FUSEError(errno.ENOENT)
             self._refresh(parent)
             entry = parent.entry(text)
@@ -438,20 +455,25 @@ class Operations(llfuse.Operations):
         """The event stream was (re)established: anything may have changed
         while it was not listening."""
         with llfuse.lock:
-            for inode, entry in self.inodes.items():
+            for inode in self.inodes.indexed_inodes():
+                entry = self.inodes.get(inode)
                 if isinstance(entry, Directory) and not entry.immutable():
                     self._invalidate_directory(inode, entry)
 
     def on_event(self, ev):
-        """Websocket/poll event callback (runs in the events thread)."""
+        """Websocket event callback (runs in the events thread)."""
         if ev.get('event_type') not in ('create', 'update', 'delete'):
             return
         props = ev.get('properties') or {}
         old = props.get('old_attributes') or {}
         new = props.get('new_attributes') or {}
-        uuids = [ev.get('object_uuid'), ev.get('object_owner_uuid'), old.get('owner_uuid'), new.get('owner_uuid')]
+        keys = [ev.get('object_uuid'), ev.get('object_owner_uuid'), old.get('owner_uuid'), new.get('owner_uuid')]
+        if ev.get('object_kind'):
+            # Tags and shares are links and groups seen from elsewhere: the
+            # directories listing them subscribe to the kind.
+            keys.append(kind_key(ev['object_kind']))
         with llfuse.lock:
-            self.invalidate_uuids(uuids)
+            self.invalidate_uuids(keys)
 
 
 def _one_line(exc):

@@ -55,7 +55,7 @@ def _link_listing_record(link):
 class ProjectDirectory(Directory):
     """A special directory that contains the contents of a project."""
 
-    hidden_names = (PROJECT_RECORD_FILE,)
+    record_file_name = PROJECT_RECORD_FILE
 
     def __init__(self, parent_inode, inodes, api, num_retries, project_object,
                  poll=False, poll_time=60, *, filters=None):
@@ -63,7 +63,6 @@ class ProjectDirectory(Directory):
         self.api = api
         self.num_retries = num_retries
         self.project_object = project_object
-        self.project_object_file = None
         self.uuid = project_object['uuid']
         self._poll = poll
         self._poll_time = poll_time
@@ -78,9 +77,6 @@ class ProjectDirectory(Directory):
 
     def event_uuids(self):
         return (self.uuid,)
-
-    def is_filter_group(self):
-        return self.project_object.get('group_class') == 'filter'
 
     def createDirectory(self, i):
         uuid = i['uuid']
@@ -103,8 +99,6 @@ class ProjectDirectory(Directory):
         elif i.get('kind', '').startswith('arvados#'):
             return ObjectFile(self.inode, i)
         return None
-
-    create_directory = createDirectory
 
     @staticmethod
     def namefn(i):
@@ -158,7 +152,7 @@ class ProjectDirectory(Directory):
             record = self.project_object
         contents = api.list_all(api.groups().contents, num_retries=self.num_retries, uuid=self.uuid,
                                 filters=filters_for('groups.contents', self._filters))
-        if not (record.get('group_class') == 'filter'):
+        if record.get('group_class') != 'filter':
             # Name links are pre-#3036; some clusters still have them.
             contents += api.list_all(api.links().list, num_retries=self.num_retries,
                                      filters=[['tail_uuid', '=', self.uuid], ['link_class', '=', 'name']]
@@ -168,9 +162,7 @@ class ProjectDirectory(Directory):
     def apply(self, snapshot):
         record, contents = snapshot
         self.project_object = record
-        if self.project_object_file is not None:
-            self.project_object_file.update(record)
-            self.inodes.notify('inode', self.project_object_file.inode)
+        self.refresh_record_file()
         # A filter group may match itself or an ancestor: showing it would
         # make an endless tree.
         skip = self._ancestors | {self.uuid}
@@ -178,27 +170,14 @@ class ProjectDirectory(Directory):
         self.merge(items, self.namefn, self.samefn, self.createDirectory)
         self._mtime = convert_time(record.get('modified_at')) or self._mtime
 
-    # -- special entries -------------------------------------------------
-    def entry(self, name):
-        if name == PROJECT_RECORD_FILE:
-            if self.project_object_file is None:
-                self.project_object_file = self.inodes.add_entry(ObjectFile(self.inode, self.project_object))
-            return self.project_object_file
-        return super(ProjectDirectory, self).entry(name)
+    # -- the record file ---------------------------------------------------
+    @property
+    def project_object_file(self):
+        """The seed's name for the `.arvados#project` file."""
+        return self.record_file
 
-    def special_entries(self):
-        return [self.project_object_file] if self.project_object_file is not None else []
-
-    def __getitem__(self, item):
-        self.checkupdate()
-        if item == PROJECT_RECORD_FILE:
-            return self.entry(item)
-        return super(ProjectDirectory, self).__getitem__(item)
-
-    def __contains__(self, k):
-        if k == PROJECT_RECORD_FILE:
-            return True
-        return super(ProjectDirectory, self).__contains__(k)
+    def record_object(self):
+        return self.project_object
 
     def mtime(self):
         return convert_time(self.project_object.get('modified_at')) or self._mtime

@@ -19,7 +19,7 @@ import threading
 
 # Two blocks ahead keeps one 64 MiB block in flight while the previous one is
 # being consumed; more only helps when Keep latency exceeds the time to read
-# a block, and costs cache space (the default RAM cache is 256 MiB).
+# a block, and costs cache space.
 PREFETCH_BLOCKS = 2
 
 
@@ -42,10 +42,6 @@ class BlockTable(object):
             if len(locators) != len(self._locators):
                 raise ValueError('block table size changed on renewal')
             self._locators = list(locators)
-
-    def bare(self):
-        with self._lock:
-            return ['+'.join(loc.split('+')[:2]) for loc in self._locators]
 
 
 class FileReader(object):
@@ -116,7 +112,10 @@ class FileReader(object):
         if not (start <= off and off + min(size, self._size - off) <= start + length):
             return None
         begin = block_off + off - start
-        return data[begin:begin + min(size, self._size - off)]
+        end = begin + min(size, self._size - off)
+        if len(data) < end:
+            return None  # a short block: let readfrom report it
+        return data[begin:end]
 
     def _piece_block(self, piece):
         current = self._current

@@ -4,12 +4,11 @@ unreachable host or an unreadable object into one clear error."""
 
 import time
 
-import llfuse
-
 from .collection import CollectionDirectory
 from .directory import Directory
 from .errors import NotFound
 from .files import StringFile
+from .inodes import ROOT_INODE
 from .magic import MagicDirectory
 from .project import ProjectDirectory
 from .safeapi import is_not_found
@@ -55,7 +54,7 @@ def _collection_root(args, inodes, api, user):
     loc = args.collection
     if not (collection_uuid_pattern.match(loc) or keep_locator_pattern.match(loc)):
         raise StartupError('--collection %s is neither a collection uuid nor a portable data hash' % loc)
-    root = CollectionDirectory(llfuse.ROOT_INODE, inodes, api, args.retries, loc, poll_time=args.refresh_time)
+    root = CollectionDirectory(ROOT_INODE, inodes, api, args.retries, loc, poll_time=args.refresh_time)
     try:
         snapshot = root.fetch()
     except NotFound:
@@ -87,8 +86,7 @@ def _subdirectory(kind, parent_inode, args, inodes, api, user):
                              filters=args.filters)
     if kind in ('by_id', 'by_pdh'):
         return MagicDirectory(parent_inode, inodes, api, args.retries, kind == 'by_pdh',
-                              poll_time=args.refresh_time, filters=args.filters,
-                              project_factory=_project_factory(args, inodes, api))
+                              poll_time=args.refresh_time, project_factory=_project_factory(args, inodes, api))
     raise ValueError(kind)
 
 
@@ -108,7 +106,7 @@ class MountRoot(Directory):
 
 def _layout_root(layout, args, inodes, api, user):
     """`layout`: list of (path under the mount, kind)."""
-    root = inodes.add_entry(MountRoot(llfuse.ROOT_INODE, inodes))
+    root = inodes.add_entry(MountRoot(ROOT_INODE, inodes))
     lines = []
     for path, kind in layout:
         parts = [p for p in path.strip('/').split('/') if p]
@@ -147,7 +145,7 @@ def _custom_root(args, inodes, api, user):
 
 def _single_root(kind):
     def build(args, inodes, api, user):
-        return inodes.add_entry(_subdirectory(kind, llfuse.ROOT_INODE, args, inodes, api, user))
+        return inodes.add_entry(_subdirectory(kind, ROOT_INODE, args, inodes, api, user))
     return build
 
 
@@ -164,7 +162,7 @@ def _project_root(args, inodes, api, user):
         raise StartupError('cannot load project %s: %s' % (uuid, _describe_api_error(e)))
     if record.get('group_class') not in ('project', 'filter'):
         raise StartupError('%s is a %s group, not a project' % (uuid, record.get('group_class')))
-    return inodes.add_entry(ProjectDirectory(llfuse.ROOT_INODE, inodes, api, args.retries, record,
+    return inodes.add_entry(ProjectDirectory(ROOT_INODE, inodes, api, args.retries, record,
                                              poll=True, poll_time=args.refresh_time, filters=args.filters))
 
 

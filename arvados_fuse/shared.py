@@ -4,6 +4,7 @@ owner I cannot see appears directly under its own name."""
 
 from .directory import Directory
 from .filters import filters_for
+from .inodes import kind_key
 from .project import ProjectDirectory
 
 
@@ -31,6 +32,11 @@ class SharedDirectory(Directory):
 
     def want_event_subscribe(self):
         return True
+
+    def event_uuids(self):
+        # A permission link granted or revoked, or a project created or
+        # moved, can change what is shared with me.
+        return (kind_key('arvados#link'), kind_key('arvados#group'))
 
     def fetch(self):
         if self.api.has_method('groups', 'shared'):

@@ -3,6 +3,7 @@
 from .collection import CollectionDirectory
 from .directory import Directory
 from .filters import filters_for
+from .inodes import kind_key
 
 # links.list with select+distinct cannot be keyset-paged (no uuid in the
 # rows), so tag names are paged by offset, this many at a time.
@@ -40,6 +41,9 @@ class TagsDirectory(RecursiveInvalidateDirectory):
 
     def want_event_subscribe(self):
         return True
+
+    def event_uuids(self):
+        return (kind_key('arvados#link'),)
 
     def _link_filters(self, *extra):
         return [['link_class', '=', 'tag']] + list(extra) + filters_for('links', self._filters)
@@ -92,6 +96,10 @@ class TagDirectory(Directory):
 
     def describe(self):
         return 'tag %r' % self.tag
+
+    def event_uuids(self):
+        # A tag link added or removed, or a tagged collection trashed.
+        return (kind_key('arvados#link'), kind_key('arvados#collection'))
 
     def fetch(self):
         """The tagged collections' listing records: their times for `ls -l`

@@ -14,14 +14,5 @@ portable_data_hash_pattern = re.compile(r'^[0-9a-f]{32}\+[0-9]+$')
 keep_locator_pattern = re.compile(r'^[0-9a-f]{32}\+[0-9]+(\+[A-Z][A-Za-z0-9@_-]+)*$')
 
 
-def is_pdh(s):
-    return bool(portable_data_hash_pattern.match(s))
-
-
-def is_collection_locator(s):
-    """A name `by_id` can resolve to a collection: uuid, PDH, signed PDH."""
-    return bool(collection_uuid_pattern.match(s) or keep_locator_pattern.match(s))
-
-
 def strip_hints(locator):
     return '+'.join(locator.split('+')[:2])

@@ -102,3 +102,20 @@ def test_merge_keeps_first_of_duplicate_names_and_drops_removed():
     d.merge([('x', 'first')], lambda i: i[0], lambda a, i: a.contents == i[1].encode(),
             lambda i: StringFile(d.inode, i[1], 0))
     assert d.entry('x') is kept and d.entry('y_z') is None
+
+
+def test_an_invalidation_during_a_fetch_is_not_lost():
+    """fetch() runs without the lock; an event may invalidate the directory
+    meanwhile, and the (older) snapshot applied afterwards must not make it
+    look fresh."""
+    api = FakeApi()
+    a = put_block(api.blocks, b'x')
+    make_collection(api, '. %s 0:1:f\n' % a)
+    inodes = Inodes()
+    root = inodes.add_entry(CollectionDirectory(ROOT_INODE, inodes, api, 0, 'zzzzz-4zz18-aaaaaaaaaaaaaaa'))
+    generation = root._generation
+    snapshot = root.fetch()
+    root.invalidate()  # the event
+    root.apply(snapshot)
+    assert root._generation != generation  # what Operations._refresh checks
+    assert root.loaded()

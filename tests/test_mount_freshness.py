@@ -61,7 +61,7 @@ def test_home_sees_create_update_rename_delete(fresh_cluster, events):
         wait_for(lambda: listing(m.path) == ['fresh one'])
         assert read(m.join('fresh one', 'a.txt')) == b'first version'
 
-        # New content: the file shows the new bytes (never a mix).
+        # New content: the file shows the new bytes.
         c.open('a.txt', 'wb').write(b'second, longer version')
         c.save()
         wait_for(lambda: read(m.join('fresh one', 'a.txt')) == b'second, longer version')
@@ -98,5 +98,7 @@ def test_pdh_collection_needs_no_api_after_loading(fresh_cluster):
             time.sleep(2.5)  # several refresh periods: nothing may go stale
             assert listing(m.join(pdh)) == ['x']
             assert read(m.join(pdh, 'x', 'y.txt')) == b'stays readable'
+            # Served without asking the API: no failed refresh was logged.
+            assert 'could not refresh' not in m.log() and 'not found' not in m.log()
         finally:
             fresh_cluster.clear_faults()

@@ -36,13 +36,24 @@ def build(data, block_size, name='f'):
 
 @settings(max_examples=100, deadline=None)
 @given(st.binary(min_size=1, max_size=3000), st.integers(1, 700),
+       st.lists(st.integers(0, 3000), max_size=6),
        st.lists(st.tuples(st.integers(0, 3100), st.integers(0, 900)), max_size=20))
-def test_any_read_returns_exactly_the_bytes(data, block_size, reads):
-    reader, _source, _locs = build(data, block_size)
-    for off, size in reads:
-        assert reader.readfrom(off, size) == data[off:off + size]
-        now = reader.read_now(off, size)
-        assert now is None or now == data[off:off + size]
+def test_any_read_returns_exactly_the_bytes(data, block_size, cuts, reads):
+    """Files packed into one stream at arbitrary cut points: a file may start
+    mid-block and span several blocks."""
+    bounds = sorted({0, len(data), *(c for c in cuts if c < len(data))})
+    blocks = [data[i:i + block_size] for i in range(0, len(data), block_size)]
+    store = {hashlib.md5(b).hexdigest(): b for b in blocks}
+    locs = ['%s+%d' % (hashlib.md5(b).hexdigest(), len(b)) for b in blocks]
+    segments = ['%d:%d:f%d' % (a, b - a, n) for n, (a, b) in enumerate(zip(bounds, bounds[1:]))]
+    parsed = parse('. %s %s\n' % (' '.join(locs), ' '.join(segments)))
+    for n, (a, b) in enumerate(zip(bounds, bounds[1:])):
+        content = data[a:b]
+        reader = FileReader(parsed.root.files['f%d' % n], BlockTable(parsed.blocks), CountingSource(store))
+        for off, size in reads:
+            assert reader.readfrom(off, size) == content[off:off + size]
+            now = reader.read_now(off, size)
+            assert now is None or now == content[off:off + size]
 
 
 def test_sequential_reads_fetch_each_block_once_and_prefetch_ahead():
