@@ -102,3 +102,23 @@ def test_pdh_collection_needs_no_api_after_loading(fresh_cluster):
             assert 'could not refresh' not in m.log() and 'not found' not in m.log()
         finally:
             fresh_cluster.clear_faults()
+
+
+def test_new_tag_and_share_show_up_through_events(fresh_cluster):
+    """by_tag and shared list links and groups found by attributes other
+    than their owner; with a long --refresh-time only events explain a quick
+    change."""
+    alice, bob = fresh_cluster.api('alice'), fresh_cluster.api('bob')
+    c = new_collection(alice, 'to tag', {'t.txt': b'tagged'})
+    with mounted(fresh_cluster.full_env('alice'), '--refresh-time', '300') as m:
+        assert listing(m.join('by_tag')) == []
+        assert listing(m.join('shared')) == []
+        alice.links().create(body={'link_class': 'tag', 'name': 'fresh-tag', 'head_uuid': c.manifest_locator(),
+                                   'tail_uuid': fresh_cluster.users['alice']['uuid']}).execute()
+        wait_for(lambda: listing(m.join('by_tag')) == ['fresh-tag'])
+        assert read(m.join('by_tag', 'fresh-tag', c.manifest_locator(), 't.txt')) == b'tagged'
+
+        project = bob.groups().create(body={'name': 'bob shares', 'group_class': 'project'}).execute()
+        bob.links().create(body={'link_class': 'permission', 'name': 'can_read', 'head_uuid': project['uuid'],
+                                 'tail_uuid': fresh_cluster.users['alice']['uuid']}).execute()
+        wait_for(lambda: listing(m.join('shared')) == ['Bob Other'])
