@@ -31,6 +31,11 @@ class Directory(FreshBase):
     # JSON: looked up by this name, never listed.  None: no such file.
     record_file_name = None
 
+    # A directory whose listing is complete may remember names looked up in
+    # vain until its next refresh, so that a missing name (a typo, a shell
+    # probing for files) costs no API call each time.
+    remember_misses = False
+
     # Set by the inode table when the directory is removed from its parent:
     # it is then empty for good and never refreshed again.
     detached = False
@@ -45,6 +50,7 @@ class Directory(FreshBase):
         self._entries = {}
         self._mtime = time.time()
         self.record_file = None
+        self._misses = set()
 
     # -- refresh protocol ------------------------------------------------
     def fetch(self):
@@ -81,6 +87,21 @@ class Directory(FreshBase):
 
     def apply_missing(self, name, snapshot):
         return None
+
+    def known_missing(self, name):
+        return name in self._misses
+
+    def note_missing(self, name):
+        if self.remember_misses:
+            self._misses.add(name)
+
+    def fresh(self):
+        self._misses.clear()
+        super(Directory, self).fresh()
+
+    def invalidate(self):
+        self._misses.clear()
+        super(Directory, self).invalidate()
 
     # -- access without refresh (what the adapter uses) ------------------
     def entry(self, name):

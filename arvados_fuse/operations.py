@@ -196,17 +196,19 @@ class Operations(llfuse.Operations):
             done.set()
 
     def _lookup_missing(self, parent, name):
-        if parent.detached:
+        if parent.detached or parent.known_missing(name):
             return None
         try:
             with llfuse.lock_released:
                 snapshot = parent.fetch_missing(name)
         except NotFound:
+            parent.note_missing(name)
             return None
         except Exception as e:
             _logger.warning('%s: lookup of %r failed: %s', parent.describe(), name, _one_line(e))
             raise llfuse.FUSEError(errno.EIO)
         if snapshot is None:
+            parent.note_missing(name)
             return None
         return parent.apply_missing(name, snapshot)
 

@@ -28,6 +28,8 @@ class RecursiveInvalidateDirectory(Directory):
 class TagsDirectory(RecursiveInvalidateDirectory):
     """A special directory that contains as subdirectories all tags visible to the user."""
 
+    remember_misses = True
+
     def __init__(self, parent_inode, inodes, api, num_retries, poll_time=60, *, filters=None):
         super(TagsDirectory, self).__init__(parent_inode, inodes)
         self.api = api

@@ -4,13 +4,15 @@ mount: the same call works once the fault is cleared), and statfs."""
 
 import errno
 import os
+import sys
+import tempfile
 import time
 
 import arvados
 import pytest
 
 from localcluster.testing import LocalCluster
-from mountutil import mounted
+from mountutil import mounted, run_arv_mount
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -137,3 +139,22 @@ def test_api_failure_while_listing_is_eio_or_the_stale_listing(fault_cluster):
             c.clear_faults()
         assert m.proc.poll() is None
         assert os.listdir(m.join('never listed')) == ['inside']
+
+
+@pytest.mark.timeout(120)
+def test_missing_tag_names_cost_no_api_call_each(cluster):
+    """A shell probing by_tag/<no such tag> many times: one API call at most
+    until the next refresh (upstream makes one per lookup)."""
+    script = ('import os, time\n'
+              'for i in range(30):\n'
+              '    assert not os.path.exists(os.path.join(%r, "by_tag", "no-such-tag"))\n'
+              'time.sleep(0.6)\n')
+    mnt = tempfile.mkdtemp()
+    r = run_arv_mount(cluster.full_env('alice'), '--crunchstat-interval', '0.2', '--refresh-time', '300',
+                      '--foreground', mnt, '--exec', sys.executable, '-c', script % mnt)
+    assert r.returncode == 0, r.stderr
+    calls = [int(l.split('crunchstat: apicalls ')[1].split()[0]) for l in r.stderr.splitlines()
+             if 'crunchstat: apicalls ' in l]
+    assert calls, r.stderr[-2000:]
+    # Start-up, the by_tag listing refresh and one miss: far below 30.
+    assert calls[-1] < 15, calls
