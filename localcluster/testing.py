@@ -19,10 +19,23 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 USER_NAMES = ("admin", "alice", "bob")
+
+
+def keep_request(url, token=None, method="GET"):
+    """A plain HTTP request to a Keep server (no proxy); returns (status, body)."""
+    req = urllib.request.Request(url, method=method,
+                                 headers={"Authorization": "Bearer " + token} if token else {})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(req, timeout=30) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
 
 
 class ClusterError(RuntimeError):

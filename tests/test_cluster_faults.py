@@ -14,16 +14,14 @@ import random
 import socket
 import ssl
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 
 import arvados
 import arvados.collection
 import arvados.errors
 import pytest
 
-from localcluster.testing import ClusterError
+from localcluster.testing import ClusterError, keep_request
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -38,16 +36,6 @@ def _connect_refused(port):
     except ConnectionRefusedError:
         return True
     return False
-
-
-def _keep_status(url, token):
-    req = urllib.request.Request(url, headers={"Authorization": "Bearer " + token})
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(req, timeout=30) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
 
 
 @pytest.fixture
@@ -81,7 +69,7 @@ def test_keep_down_refuses_connections_and_recovers(fresh_cluster, stored):
         _read(c, uuid)
     c.clear_faults()
     assert not _connect_refused(port)
-    assert _keep_status(c.info["keep_urls"][0] + locator, c.token("alice"))[0] == 200
+    assert keep_request(c.info["keep_urls"][0] + locator, c.token("alice"))[0] == 200
     assert _read(c, uuid) == "fault test data\n"
     assert c.faults()["keep0"]["down"] is False
 
@@ -92,12 +80,12 @@ def test_keep_status_503_then_cleared(fresh_cluster, stored):
     for server in ("keep0", "keep1"):
         c.set_fault(server, status=503)
     for url in c.info["keep_urls"]:
-        assert _keep_status(url + locator, c.token("alice"))[0] == 503
+        assert keep_request(url + locator, c.token("alice"))[0] == 503
     with pytest.raises(arvados.errors.KeepReadError):
         _read(c, uuid)
     c.clear_faults("keep0")
-    assert _keep_status(c.info["keep_urls"][0] + locator, c.token("alice"))[0] == 200
-    assert _keep_status(c.info["keep_urls"][1] + locator, c.token("alice"))[0] == 503
+    assert keep_request(c.info["keep_urls"][0] + locator, c.token("alice"))[0] == 200
+    assert keep_request(c.info["keep_urls"][1] + locator, c.token("alice"))[0] == 503
     c.clear_faults()
     assert _read(c, uuid) == "fault test data\n"
 
@@ -108,7 +96,7 @@ def test_latency_is_added(fresh_cluster, stored):
     url = c.info["keep_urls"][0] + locator
     c.set_fault("keep0", latency=0.6)
     t0 = time.monotonic()
-    status, body = _keep_status(url, c.token("alice"))
+    status, body = keep_request(url, c.token("alice"))
     elapsed = time.monotonic() - t0
     assert status == 200 and hashlib.md5(body).hexdigest() == locator.split("+")[0]
     assert elapsed >= 0.55      # a lower bound only: sleeping cannot be shorter

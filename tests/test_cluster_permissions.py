@@ -3,25 +3,14 @@
 import hashlib
 import re
 import time
-import urllib.error
-import urllib.request
 
 import arvados
 import arvados.collection
 import pytest
 
+from localcluster.testing import keep_request
+
 pytestmark = pytest.mark.timeout(120)
-
-
-def _keep_get(url, token=None, method="GET"):
-    req = urllib.request.Request(url, method=method,
-                                 headers={"Authorization": "Bearer " + token} if token else {})
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(req, timeout=30) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
 
 
 def test_unshared_project_is_invisible(cluster):
@@ -96,19 +85,19 @@ def test_keep_requires_valid_unexpired_signature(cluster):
     bare = "+".join(signed.split("+")[:2])
     url = cluster.info["keep_urls"][0]
     alice, bob = cluster.token("alice"), cluster.token("bob")
-    status, body = _keep_get(url + signed, alice)
+    status, body = keep_request(url + signed, alice)
     assert status == 200 and hashlib.md5(body).hexdigest() == d["files"][0]["md5"]
-    assert _keep_get(url + "/" + signed, alice)[0] == 200          # //locator form
-    assert _keep_get(url + signed, alice, "HEAD")[0] == 200
-    assert _keep_get(url + signed, bob)[0] == 400                   # signed for another token
-    assert _keep_get(url + signed)[0] == 401                        # no token
-    assert _keep_get(url + bare, alice)[0] == 400                   # no signature
+    assert keep_request(url + "/" + signed, alice)[0] == 200          # //locator form
+    assert keep_request(url + signed, alice, "HEAD")[0] == 200
+    assert keep_request(url + signed, bob)[0] == 400                   # signed for another token
+    assert keep_request(url + signed)[0] == 401                        # no token
+    assert keep_request(url + bare, alice)[0] == 400                   # no signature
     sig, exp = signed.split("+A")[1].split("@")
     tampered = signed.replace(sig, ("0" if sig[0] != "0" else "1") + sig[1:])
-    assert _keep_get(url + tampered, alice)[0] == 400
+    assert keep_request(url + tampered, alice)[0] == 400
     expired = signed.replace("@" + exp, "@%08x" % (int(time.time()) - 60))
-    assert _keep_get(url + expired, alice)[0] == 401
-    assert _keep_get(url + "zz", alice)[0] == 400                   # not a locator
+    assert keep_request(url + expired, alice)[0] == 401
+    assert keep_request(url + "zz", alice)[0] == 400                   # not a locator
 
 
 def test_unsigned_blocks_cannot_be_claimed(cluster):
@@ -132,5 +121,5 @@ def test_no_blob_signing_accepts_bare_locators(tmp_path):
         rec = api.collections().get(uuid=coll.manifest_locator()).execute()
         assert "+A" not in rec["manifest_text"]
         loc = rec["manifest_text"].split()[1]
-        assert _keep_get(c.info["keep_urls"][0] + loc)[0] == 200
-        assert _keep_get(c.info["keep_urls"][0] + loc + "+A" + "0" * 40 + "@00000000")[0] == 200
+        assert keep_request(c.info["keep_urls"][0] + loc)[0] == 200
+        assert keep_request(c.info["keep_urls"][0] + loc + "+A" + "0" * 40 + "@00000000")[0] == 200
