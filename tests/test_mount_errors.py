@@ -115,6 +115,40 @@ def test_keep_failure_while_reading_is_eio_and_the_mount_recovers(fault_cluster,
         assert _read_all(path) == data
 
 
+@pytest.mark.parametrize('retries', [0, 4])
+def test_retries_ride_out_a_short_keep_outage(fault_cluster, retries):
+    """--retries N: a read that meets a temporary Keep failure (503) waits
+    and retries instead of failing, and the bytes come back exact; with
+    --retries 0 the same read fails with EIO."""
+    import threading
+    c = fault_cluster
+    data = os.urandom(1 << 20)
+    coll = _collection_with(c, 'keep retries %d' % retries, data)
+    with mounted(c.full_env('alice'), '--collection', coll['uuid'], '--retries', str(retries)) as m:
+        path = m.join('data.bin')
+        result = {}
+
+        def read():
+            try:
+                result['data'] = _read_all(path)
+            except OSError as e:
+                result['errno'] = e.errno
+        try:
+            for server in c.info['servers']:
+                if server.startswith('keep'):
+                    c.set_fault(server, status=503)
+            reader = threading.Thread(target=read)
+            reader.start()
+            time.sleep(1.0)  # the read is now failing and backing off
+        finally:
+            c.clear_faults()
+        reader.join(60)
+        if retries:
+            assert result == {'data': data}
+        else:
+            assert result == {'errno': errno.EIO}
+
+
 def test_api_failure_while_listing_is_eio_or_the_stale_listing(fault_cluster):
     c = fault_cluster
     api = c.api('alice')
