@@ -31,8 +31,8 @@ class Directory(FreshBase):
     # JSON: looked up by this name, never listed.  None: no such file.
     record_file_name = None
 
-    # A directory whose listing is complete may remember names looked up in
-    # vain until its next refresh, so that a missing name (a typo, a shell
+    # Whether to remember names looked up in vain, until the next refresh
+    # and for at most the poll time, so that a missing name (a typo, a shell
     # probing for files) costs no API call each time.
     remember_misses = False
 
@@ -50,7 +50,7 @@ class Directory(FreshBase):
         self._entries = {}
         self._mtime = time.time()
         self.record_file = None
-        self._misses = set()
+        self._misses = {}  # name -> when it was looked up in vain
 
     # -- refresh protocol ------------------------------------------------
     def fetch(self):
@@ -89,11 +89,12 @@ class Directory(FreshBase):
         return None
 
     def known_missing(self, name):
-        return name in self._misses
+        when = self._misses.get(name)
+        return when is not None and time.time() - when < self._poll_time
 
     def note_missing(self, name):
         if self.remember_misses:
-            self._misses.add(name)
+            self._misses[name] = time.time()
 
     def fresh(self):
         self._misses.clear()

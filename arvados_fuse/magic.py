@@ -48,6 +48,9 @@ point the collection will actually be looked up on the server and the directory
 will appear if it exists.
 '''.lstrip()
 
+    # A uuid looked up in vain is not asked for again within --refresh-time.
+    remember_misses = True
+
     def __init__(self, parent_inode, inodes, api, num_retries, pdh_only=False, *,
                  poll_time=15, project_factory=None):
         super(MagicDirectory, self).__init__(parent_inode, inodes)

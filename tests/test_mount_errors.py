@@ -192,3 +192,22 @@ def test_missing_tag_names_cost_no_api_call_each(cluster):
     assert calls, r.stderr[-2000:]
     # Start-up, the by_tag listing refresh and one miss: far below 30.
     assert calls[-1] < 15, calls
+
+
+@pytest.mark.timeout(120)
+def test_missing_ids_cost_no_api_call_each(cluster):
+    """by_id/<a uuid or PDH that does not exist>, probed many times: asked
+    once per --refresh-time, not once per lookup."""
+    mnt = tempfile.mkdtemp()
+    script = ('import os, time\n'
+              'for i in range(30):\n'
+              '    assert not os.path.exists(os.path.join(%r, "zzzzz-4zz18-000000000000000"))\n'
+              '    assert not os.path.exists(os.path.join(%r, "0123456789abcdef0123456789abcdef+7"))\n'
+              'time.sleep(0.6)\n') % (mnt, mnt)
+    r = run_arv_mount(cluster.full_env('alice'), '--crunchstat-interval', '0.2', '--refresh-time', '300',
+                      '--by-id', '--retries', '0', '--foreground', mnt, '--exec', sys.executable, '-c', script)
+    assert r.returncode == 0, r.stderr
+    calls = [int(l.split('crunchstat: apicalls ')[1].split()[0]) for l in r.stderr.splitlines()
+             if 'crunchstat: apicalls ' in l]
+    assert calls, r.stderr[-2000:]
+    assert calls[-1] < 15, calls
