@@ -27,16 +27,20 @@ from .uuids import keep_locator_pattern, strip_hints
 _logger = logging.getLogger('arvados.arvados_fuse')
 
 COLLECTION_RECORD_FILE = '.arvados#collection'
+# Never re-fetch a PDH collection more often than this, even if Keep handed
+# out signatures that are about to expire.
+MIN_RENEWAL_INTERVAL = 60
 
 
-def _refused(keep_error):
-    """True when every Keep server refused the request (a bare PDH where
-    signatures are enforced, or a bad signature) rather than failing: for
-    this token that block does not exist, which is ENOENT, not EIO."""
-    errors = getattr(keep_error, 'request_errors', None)
-    errors = errors() if callable(errors) else None
-    return bool(errors) and all(getattr(e, 'status_code', None) in (400, 401, 403, 404)
-                                for e in errors.values())
+def _renewal_time(locators):
+    """Half way to the earliest signature expiry, as upstream renews (but
+    read from the signatures themselves, so no discovery document is needed
+    under the lock); None when nothing is signed."""
+    expiries = [e for e in map(manifest_parser.signature_expiry, locators) if e]
+    if not expiries:
+        return None
+    now = time.time()
+    return now + max((min(expiries) - now) / 2, MIN_RENEWAL_INTERVAL)
 
 
 class CollectionSubdirectory(Directory):
@@ -70,7 +74,8 @@ class CollectionDirectory(Directory):
         self.collection_object = None
         self._block_table = None
         self._loaded_pdh = None
-        self._signatures_renewed = 0
+        # When to re-fetch a PDH collection to renew its block signatures.
+        self._renew_at = None
         if isinstance(collection, dict):
             self.collection_locator = collection['uuid']
             # A listing record has no manifest, but its times and names are
@@ -113,16 +118,8 @@ class CollectionDirectory(Directory):
 
     def stale(self):
         if self._by_pdh and self.collection_object is not None and not self._stale:
-            # Renew signatures at half their lifetime, as upstream does.
-            return time.time() > self._signatures_renewed + self._renew_interval
+            return self._renew_at is not None and time.time() > self._renew_at
         return super(CollectionDirectory, self).stale()
-
-    @property
-    def _renew_interval(self):
-        try:
-            return max(self.api.blob_signature_ttl() // 2, 60)
-        except Exception:
-            return 3600
 
     # -- refresh -----------------------------------------------------------
     def fetch(self):
@@ -134,12 +131,7 @@ class CollectionDirectory(Directory):
             if not (self._by_pdh and isinstance(e, NotFound)):
                 raise
             # Not in the API: maybe a manifest stored only in Keep.
-            try:
-                text = api.get_keep_block(self.collection_locator, num_retries=self.num_retries)
-            except Exception as keep_error:
-                if _refused(keep_error):
-                    raise NotFound(self.collection_locator)
-                raise
+            text = api.get_keep_block(self.collection_locator, num_retries=self.num_retries)
             try:
                 text = bytes(text).decode('utf-8')
             except UnicodeDecodeError:
@@ -159,7 +151,7 @@ class CollectionDirectory(Directory):
             self._block_table.renew(parsed.blocks)
         else:
             self.new_collection(record, parsed)
-        self._signatures_renewed = time.time()
+        self._renew_at = _renewal_time(parsed.blocks)
         self.fresh()
         return True
 

@@ -79,9 +79,6 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
             self._discovery = self.localapi()._rootDesc
         return self._discovery
 
-    def blob_signature_ttl(self):
-        return int(self.discovery().get('blobSignatureTtl') or 7200)
-
     def has_method(self, resource, method):
         return 'httpMethod' in self.discovery().get('resources', {}).get(resource, {}).get('methods', {}).get(method, {})
 
@@ -105,11 +102,20 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
             raise
 
     def get_keep_block(self, locator, num_retries=None):
-        """A block's bytes, verified against its MD5 by the KeepClient."""
+        """A block's bytes, verified against its MD5 by the KeepClient.
+        NotFound when every Keep server refused it (absent, or a bare PDH
+        where signatures are enforced, or a bad signature): for this token
+        that block does not exist."""
         try:
             return self.keep.get(locator, num_retries=self._retries(num_retries))
         except arvados.errors.NotFoundError:
             raise NotFound(locator)
+        except arvados.errors.KeepReadError as e:
+            errors = e.request_errors() if callable(getattr(e, 'request_errors', None)) else None
+            if errors and all(getattr(err, 'status_code', None) in (400, 401, 403, 404)
+                              for err in errors.values()):
+                raise NotFound(locator)
+            raise
 
     def list_all(self, method, num_retries=None, order_key='uuid', **kwargs):
         """Every item of a list call, paged by uuid (keyset paging)."""

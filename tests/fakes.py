@@ -41,9 +41,6 @@ class FakeApi(object):
     def localkeep(self):
         return self.keep
 
-    def blob_signature_ttl(self):
-        return 7200
-
     def add_collection(self, record):
         self.collections_by_locator[record['uuid']] = record
         self.collections_by_locator[record['portable_data_hash']] = record

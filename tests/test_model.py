@@ -119,3 +119,20 @@ def test_an_invalidation_during_a_fetch_is_not_lost():
     root.apply(snapshot)
     assert root._generation != generation  # what Operations._refresh checks
     assert root.loaded()
+
+
+def test_pdh_collection_renews_at_half_the_signature_lifetime():
+    import time as _time
+    api = FakeApi()
+    a = put_block(api.blocks, b'data')
+    expiry = int(_time.time()) + 4000
+    rec = make_collection(api, '. %s+A%s@%08x 0:4:f\n' % (a, 'a' * 40, expiry))
+    inodes = Inodes()
+    root = inodes.add_entry(CollectionDirectory(ROOT_INODE, inodes, api, 0, PDH))
+    root.update()
+    assert not root.stale()
+    assert 1900 < root._renew_at - _time.time() <= 2000
+    rec['manifest_text'] = '. %s 0:4:f\n' % a  # unsigned: nothing to renew
+    root.invalidate()
+    root.update()
+    assert root._renew_at is None and not root.stale()
