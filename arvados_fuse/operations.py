@@ -64,11 +64,15 @@ def handler(fn):
     return wrapper
 
 
-def read_only(fn):
-    @functools.wraps(fn)
-    def refuse(self, *args, **kwargs):
-        raise llfuse.FUSEError(errno.EROFS)
-    return refuse
+# Every request that would change something.  llfuse calls them by name with
+# positional arguments; each is refused (the mount is also `ro`, so most never
+# get past the kernel).
+WRITE_OPERATIONS = ('setattr', 'setxattr', 'removexattr', 'write', 'create', 'mkdir', 'mknod',
+                    'unlink', 'rmdir', 'rename', 'symlink', 'link')
+
+
+def _refuse_write(self, *args):
+    raise llfuse.FUSEError(errno.EROFS)
 
 
 class FileHandle(object):
@@ -382,55 +386,6 @@ class Operations(llfuse.Operations):
             raise llfuse.FUSEError(errno.EROFS)
         return True
 
-    # -- everything that would change something: read-only -------------------
-    @read_only
-    def setattr(self, inode, attr, fields, fh, ctx):
-        pass
-
-    @read_only
-    def setxattr(self, inode, name, value, ctx):
-        pass
-
-    @read_only
-    def removexattr(self, inode, name, ctx):
-        pass
-
-    @read_only
-    def write(self, fh, off, buf):
-        pass
-
-    @read_only
-    def create(self, parent_inode, name, mode, flags, ctx):
-        pass
-
-    @read_only
-    def mkdir(self, parent_inode, name, mode, ctx):
-        pass
-
-    @read_only
-    def mknod(self, parent_inode, name, mode, rdev, ctx):
-        pass
-
-    @read_only
-    def unlink(self, parent_inode, name, ctx):
-        pass
-
-    @read_only
-    def rmdir(self, parent_inode, name, ctx):
-        pass
-
-    @read_only
-    def rename(self, parent_inode_old, name_old, parent_inode_new, name_new, ctx):
-        pass
-
-    @read_only
-    def symlink(self, parent_inode, name, target, ctx):
-        pass
-
-    @read_only
-    def link(self, inode, new_parent_inode, new_name, ctx):
-        pass
-
     # -- change events --------------------------------------------------------
     def _invalidate_directory(self, inode, entry):
         """Stale now.  If it holds entries the kernel may have cached, reload
@@ -481,3 +436,7 @@ class Operations(llfuse.Operations):
 def _one_line(exc):
     text = str(exc).strip().splitlines()
     return (type(exc).__name__ + ': ' + (text[0] if text else '')).strip()[:400]
+
+
+for _name in WRITE_OPERATIONS:
+    setattr(Operations, _name, _refuse_write)

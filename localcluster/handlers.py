@@ -180,11 +180,16 @@ class Api(GroupLists):
         return self.present(call, rec, queries.check_select(call.p("select"), [KINDS[table]]),
                             manifest=True)
 
-    def update(self, call):
-        table = call.route.resource
+    def _writable(self, call, table):
+        """The record named in the call, if the caller may change it."""
         rec = self.lookup(call, table, call.params["uuid"], include_trash=True)
         if self.perms.level(call.user, rec) < WRITE:
             raise ApiError(403, "Forbidden: no write permission on %s" % rec["uuid"])
+        return rec
+
+    def update(self, call):
+        table = call.route.resource
+        rec = self._writable(call, table)
         attrs = self._body_attrs(call, table)
         if "owner_uuid" in attrs and attrs["owner_uuid"] != rec["owner_uuid"]:
             self._check_owner(call, attrs["owner_uuid"])
@@ -198,9 +203,7 @@ class Api(GroupLists):
 
     def delete(self, call):
         table = call.route.resource
-        rec = self.lookup(call, table, call.params["uuid"], include_trash=True)
-        if self.perms.level(call.user, rec) < WRITE:
-            raise ApiError(403, "Forbidden: no write permission on %s" % rec["uuid"])
+        rec = self._writable(call, table)
         with self.store.write(call.user["uuid"]) as tx:
             if table in ("groups", "collections"):
                 # Upstream "delete" trashes; the record stays, hidden.
