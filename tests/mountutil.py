@@ -3,6 +3,7 @@ inside the pytest process deadlocks on the GIL), and every mount is unmounted
 when the test ends, pass or fail."""
 
 import contextlib
+import hashlib
 import os
 import subprocess
 import sys
@@ -48,37 +49,76 @@ class Mounted(object):
 
 
 @contextlib.contextmanager
-def mounted(env, *args, timeout=60):
+def mounted(env, *args, timeout=60, command=None):
     """Run `arv-mount --foreground ARGS MOUNTPOINT` until the mount is up;
-    yield a `Mounted`; always unmount and stop the daemon afterwards."""
+    yield a `Mounted`; always unmount and stop the daemon afterwards.
+
+    `command`: another arv-mount executable (upstream's), run with `env` as
+    given (our PYTHONPATH would shadow its own arvados_fuse)."""
     path = tempfile.mkdtemp(prefix='arvmount-')
     log_fd, log_path = tempfile.mkstemp(prefix='arvmount-', suffix='.log')
-    cmd = arv_mount_command('--foreground', *args, path)
-    proc = subprocess.Popen(cmd, env=mount_env(env), stdout=log_fd, stderr=log_fd, stdin=subprocess.DEVNULL)
+    if command is None:
+        argv, env = arv_mount_command('--foreground', *args, path), mount_env(env)
+    else:
+        argv = [command, '--foreground'] + list(args) + [path]
+    proc = subprocess.Popen(argv, env=env, stdout=log_fd, stderr=log_fd, stdin=subprocess.DEVNULL)
     os.close(log_fd)
     mount = Mounted(path, proc, log_path)
     try:
         deadline = time.time() + timeout
         while not mountpoint.is_mounted(path):
             if proc.poll() is not None:
-                raise AssertionError('arv-mount exited with %s before mounting:\n%s' % (proc.returncode, mount.log()))
+                raise AssertionError('%s exited with %s before mounting:\n%s' % (argv[0], proc.returncode, mount.log()))
             if time.time() > deadline:
-                raise AssertionError('arv-mount did not mount within %ss:\n%s' % (timeout, mount.log()))
+                raise AssertionError('%s did not mount within %ss:\n%s' % (argv[0], timeout, mount.log()))
             time.sleep(0.05)
         yield mount
     finally:
+        # Both arv-mounts exit once their mount goes away (upstream may sit
+        # on a SIGTERM until the next FUSE request; ours has its own tests).
         if proc.poll() is None:
-            proc.terminate()
+            force_unmount(path)
             try:
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
         force_unmount(path)
-        try:
-            os.rmdir(path)
-        except OSError:
-            pass
+        for remove in (lambda: os.rmdir(path), lambda: os.unlink(log_path)):
+            try:
+                remove()
+            except OSError:
+                pass
+
+
+def md5_of(path):
+    h = hashlib.md5()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def files_under(root):
+    out = {}
+    for dirpath, _dirnames, filenames in os.walk(root):
+        for name in filenames:
+            full = os.path.join(dirpath, name)
+            out[os.path.relpath(full, root)] = full
+    return out
+
+
+def check_collection_tree(mount_path, collection):
+    """Every file of the demo collection, with its size and md5; no others;
+    its empty directories exist."""
+    found = files_under(mount_path)
+    expected = {f['path']: f for f in collection['files']}
+    assert sorted(found) == sorted(expected)
+    for rel, f in expected.items():
+        assert os.path.getsize(found[rel]) == f['size'], rel
+        assert md5_of(found[rel]) == f['md5'], rel
+    for d in collection['empty_dirs']:
+        assert os.path.isdir(os.path.join(mount_path, d)) and os.listdir(os.path.join(mount_path, d)) == []
 
 
 def run_arv_mount(env, *args, timeout=60, input=None):

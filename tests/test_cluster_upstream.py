@@ -13,19 +13,14 @@ The daemon runs as a subprocess with a private HOME and cache, always in
 the foreground, and is always unmounted.
 """
 
-import contextlib
-import hashlib
 import os
 import subprocess
-import tempfile
 import time
-import types
 
 import pytest
 
 from bench import upstream
-from mountutil import force_unmount
-from arvados_fuse import mountpoint
+from mountutil import md5_of, mounted
 
 pytestmark = pytest.mark.timeout(600)     # the first run builds the virtualenv
 
@@ -66,61 +61,13 @@ def _env(cluster, user, home):
     return env
 
 
-@contextlib.contextmanager
-def upstream_mounted(exe, env, *args, timeout=60):
-    path = tempfile.mkdtemp(prefix="arvmount-upstream-")
-    log_fd, log_path = tempfile.mkstemp(prefix="arvmount-upstream-", suffix=".log")
-    proc = subprocess.Popen([exe, "--foreground"] + list(args) + [path], env=env,
-                            stdin=subprocess.DEVNULL, stdout=log_fd, stderr=log_fd)
-    os.close(log_fd)
-
-    def log():
-        with open(log_path, errors="replace") as f:
-            return f.read()
-    try:
-        deadline = time.monotonic() + timeout
-        while not mountpoint.is_mounted(path):
-            if proc.poll() is not None:
-                raise AssertionError("upstream arv-mount exited with %s before mounting:\n%s"
-                                     % (proc.returncode, log()))
-            if time.monotonic() > deadline:
-                raise AssertionError("upstream arv-mount did not mount in %ss:\n%s"
-                                     % (timeout, log()))
-            time.sleep(0.05)
-        yield types.SimpleNamespace(path=path, log=log)
-    finally:
-        if proc.poll() is None:
-            # Upstream stops when its mount goes away. SIGTERM alone is not
-            # enough: llfuse's worker threads notice it only on the next
-            # FUSE request, which may never come.
-            if mountpoint.is_mounted(path):
-                subprocess.call(["fusermount", "-u", "-z", path], stderr=subprocess.DEVNULL)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        force_unmount(path)
-        with contextlib.suppress(OSError):
-            os.rmdir(path)
-        os.unlink(log_path)
-
-
-def _md5_file(path):
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _check_collection_files(root, coll):
     """Every file of a demo collection under root: size and md5 exact."""
     bad = []
     for entry in coll["files"]:
         p = os.path.join(root, entry["path"])
         try:
-            size, md5 = os.stat(p).st_size, _md5_file(p)
+            size, md5 = os.stat(p).st_size, md5_of(p)
         except OSError as e:
             bad.append("%s: %s" % (entry["path"], e))
             continue
@@ -144,7 +91,7 @@ def test_upstream_all_mode_reads_every_alice_file(cluster, tmp_path):
     demo = cluster.demo
     alice = demo["users"]["alice"]["uuid"]
     env = _env(cluster, "alice", str(tmp_path))
-    with upstream_mounted(upstream_exe, env, "--all") as m:
+    with mounted(env, "--all", command=upstream_exe) as m:
         mnt = m.path
         assert {"README", "by_id", "by_tag", "home", "shared"} <= set(os.listdir(mnt))
 
@@ -163,7 +110,7 @@ def test_upstream_all_mode_reads_every_alice_file(cluster, tmp_path):
         # Listing by name reaches the same bytes as by_id.
         big = demo["collections"]["big_file"]
         small = next(f for f in big["files"] if f["path"] == "small.txt")
-        assert _md5_file(os.path.join(mnt, "home", big["name"], "small.txt")) == small["md5"]
+        assert md5_of(os.path.join(mnt, "home", big["name"], "small.txt")) == small["md5"]
         deep = demo["collections"]["deep"]
         deep_dir = os.path.join(mnt, "home", "Project A", "Sub project", "Deep project",
                                 deep["name"])
@@ -196,7 +143,7 @@ def test_upstream_reads_bobs_private_collection(cluster, tmp_path):
     coll = demo["collections"]["bob_private"]
     project = demo["projects"]["bob_private"]
     env = _env(cluster, "bob", str(tmp_path))
-    with upstream_mounted(upstream_exe, env, "--home") as m:
+    with mounted(env, "--home", command=upstream_exe) as m:
         mnt = m.path
         root = os.path.join(mnt, project["name"], coll["name"])
         assert set(os.listdir(root)) == _top_level(coll)
@@ -213,8 +160,8 @@ def test_upstream_sees_changes_through_websocket_events(cluster, tmp_path):
         "name": "upstream events %s" % os.path.basename(str(tmp_path)),
         "group_class": "project"}}).execute()
     env = _env(cluster, "alice", str(tmp_path))
-    with upstream_mounted(upstream_exe, env, "--project", project["uuid"],
-                          "--refresh-time", "3600") as m:
+    with mounted(env, "--project", project["uuid"], "--refresh-time", "3600",
+                 command=upstream_exe) as m:
         mnt = m.path
         assert os.listdir(mnt) == []
         coll = alice.collections().create(body={"collection": {

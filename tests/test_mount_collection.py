@@ -2,49 +2,15 @@
 local cluster: byte-exact contents, attributes, and read-only refusals."""
 
 import errno
-import hashlib
 import json
 import os
 import stat
 
 import pytest
 
-from mountutil import mounted
+from mountutil import check_collection_tree, files_under, mounted
 
 pytestmark = pytest.mark.timeout(180)
-
-
-def md5_of(path):
-    h = hashlib.md5()
-    with open(path, 'rb') as f:
-        while True:
-            chunk = f.read(1 << 20)
-            if not chunk:
-                break
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def files_under(root):
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in filenames:
-            full = os.path.join(dirpath, name)
-            out[os.path.relpath(full, root)] = full
-    return out
-
-
-def check_collection_tree(mount_path, collection):
-    """Every file of the demo collection, with its size and md5; no others;
-    its empty directories exist."""
-    found = files_under(mount_path)
-    expected = {f['path']: f for f in collection['files']}
-    assert sorted(found) == sorted(expected)
-    for rel, f in expected.items():
-        assert os.path.getsize(found[rel]) == f['size'], rel
-        assert md5_of(found[rel]) == f['md5'], rel
-    for d in collection['empty_dirs']:
-        assert os.path.isdir(os.path.join(mount_path, d)) and os.listdir(os.path.join(mount_path, d)) == []
 
 
 @pytest.mark.parametrize('name', ['many_files', 'odd_names', 'big_file'])

@@ -16,8 +16,7 @@ import pytest
 from arvados_fuse.fresh import convert_time
 from arvados_fuse.magic import MagicDirectory
 from localcluster.testing import LocalCluster
-from mountutil import mounted, run_arv_mount
-from test_mount_collection import check_collection_tree, md5_of
+from mountutil import check_collection_tree, md5_of, mounted, run_arv_mount
 
 pytestmark = pytest.mark.timeout(240)
 
