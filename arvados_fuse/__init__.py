@@ -31,3 +31,10 @@ from .shared import SharedDirectory
 from .tags import RecursiveInvalidateDirectory, TagDirectory, TagsDirectory
 from .operations import FileHandle, Operations
 from .safeapi import SafeApi
+
+# The seed's public names.
+__all__ = ['CollectionDirectory', 'CollectionSubdirectory', 'Directory', 'File', 'FileHandle',
+           'FreshBase', 'Inodes', 'MagicDirectory', 'ObjectFile', 'Operations', 'ProjectDirectory',
+           'RecursiveInvalidateDirectory', 'SafeApi', 'SharedDirectory', 'StreamReaderFile',
+           'StringFile', 'TagDirectory', 'TagsDirectory', 'convertTime', 'convert_time',
+           'sanitize_filename']

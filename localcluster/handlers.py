@@ -10,7 +10,7 @@ grouplists.py.
 import time
 
 from . import manifests, queries, records
-from .permissions import READ, WRITE, MANAGE
+from .permissions import WRITE, MANAGE
 from .records import KINDS, UUID_RE, PDH_RE
 from .grouplists import GroupLists
 

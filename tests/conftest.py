@@ -34,3 +34,16 @@ def fresh_cluster(tmp_path):
         yield c
     finally:
         c.stop()
+
+
+@pytest.fixture
+def mnt(tmp_path):
+    """An empty mount point, unmounted (if a test left something on it) and
+    removed afterwards."""
+    from mountutil import force_unmount
+    path = tmp_path / 'mnt'
+    path.mkdir()
+    try:
+        yield str(path)
+    finally:
+        force_unmount(str(path))

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 import pytest
@@ -76,16 +75,6 @@ def traced_env(cluster):
     env = cluster.full_env('alice')
     env['PYTHONFAULTHANDLER'] = '1'
     return env
-
-
-@pytest.fixture
-def mnt():
-    path = tempfile.mkdtemp(prefix='arvmount-life-')
-    try:
-        yield path
-    finally:
-        force_unmount(path)
-        os.rmdir(path)
 
 
 @pytest.fixture

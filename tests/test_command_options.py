@@ -8,25 +8,14 @@ import json
 import os
 import re
 import sys
-import tempfile
 import time
 import uuid
 
 import pytest
 
-from mountutil import force_unmount, mounted, run_arv_mount
+from mountutil import mounted, run_arv_mount
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-def mnt():
-    path = tempfile.mkdtemp(prefix='arvmount-opt-')
-    try:
-        yield path
-    finally:
-        force_unmount(path)
-        os.rmdir(path)
 
 
 def wait_until(pred, timeout=30, what='condition'):

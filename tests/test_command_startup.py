@@ -3,7 +3,6 @@ start daemonizes only once mounted (exit 0, mount up); every startup error
 is one clear line on stderr, exit 1, nothing mounted, no daemon left."""
 
 import os
-import tempfile
 
 import pytest
 
@@ -11,16 +10,6 @@ from arvados_fuse import __version__, mountpoint
 from mountutil import force_unmount, run_arv_mount
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-def mnt():
-    path = tempfile.mkdtemp(prefix='arvmount-cmd-')
-    try:
-        yield path
-    finally:
-        force_unmount(path)
-        os.rmdir(path)
 
 
 def arv_mount_pids(path):
