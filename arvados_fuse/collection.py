@@ -18,7 +18,7 @@ import time
 from . import manifest as manifest_parser
 from .directory import Directory
 from .errors import NotFound
-from .files import StreamReaderFile
+from .files import CollectionFile
 from .fresh import convert_time
 from .names import sanitize_filename
 from .readpath import BlockSource, BlockTable, FileReader
@@ -30,6 +30,12 @@ COLLECTION_RECORD_FILE = '.arvados#collection'
 # Never re-fetch a PDH collection more often than this, even if Keep handed
 # out signatures that are about to expire.
 MIN_RENEWAL_INTERVAL = 60
+# A loaded collection's record is re-read without its manifest (which can
+# be tens of MB) to see whether its contents changed.
+RECORD_FIELDS = ['uuid', 'name', 'description', 'owner_uuid', 'portable_data_hash', 'created_at',
+                 'modified_at', 'modified_by_user_uuid', 'properties', 'storage_classes_desired',
+                 'replication_desired', 'file_count', 'file_size_total', 'is_trashed', 'trash_at',
+                 'delete_at', 'version', 'current_version_uuid', 'preserve_version', 'kind', 'etag']
 
 
 def _renewal_time(locators):
@@ -38,17 +44,115 @@ def _renewal_time(locators):
     under the lock); None when nothing is signed."""
     expiries = [e for e in map(manifest_parser.signature_expiry, locators) if e]
     if not expiries:
-        return None
+        return None, None
     now = time.time()
-    return now + max((min(expiries) - now) / 2, MIN_RENEWAL_INTERVAL)
+    earliest = min(expiries)
+    return now + max((earliest - now) / 2, MIN_RENEWAL_INTERVAL), earliest
 
 
-class CollectionSubdirectory(Directory):
+class CollectionTree(object):
+    """What every entry of one version of a collection shares: its block
+    table and block source (so a file open across a change keeps reading
+    its own version's blocks), and the collection for times."""
+
+    __slots__ = ('collection', 'block_table', 'source', 'immutable')
+
+    def __init__(self, collection, block_table, source, immutable):
+        self.collection = collection
+        self.block_table = block_table
+        self.source = source
+        self.immutable = immutable
+
+    def mtime(self):
+        return self.collection.mtime()
+
+    def reader(self, pieces, size):
+        return FileReader.from_pieces(pieces, size, self.block_table, self.source)
+
+    def bare_locators(self, pieces):
+        return [strip_hints(self.block_table.locator(idx)) for idx, _o, _l in pieces]
+
+
+class LazyTreeDirectory(Directory):
+    """A directory of a collection whose entries are made from the parsed
+    manifest the first time anything asks for them: `ls` of a collection
+    of 10^6 files builds its top level, not the whole tree, and no request
+    waits behind the building of directories nobody visited."""
+
+    def _init_tree(self):
+        # (ManifestDir, CollectionTree) still to be turned into entries.
+        self._pending = None
+
+    def _ensure_built(self):
+        pending = self._pending
+        if pending is None:
+            return
+        self._pending = None
+        mdir, tree = pending
+        self._build(mdir, tree)
+
+    def _build(self, mdir, tree):
+        # Directories win over files when sanitizing makes two names equal;
+        # within a kind, sorted order decides.  Deterministic either way.
+        entries = self._entries
+        add = self.inodes.add_entry
+        for name in sorted(mdir.dirs):
+            clean = sanitize_filename(name)
+            if clean in entries:
+                _logger.info('%s: %r clashes with another name after sanitizing; left out', self.describe(), name)
+                continue
+            sub = add(CollectionSubdirectory(self.inode, self.inodes, tree.collection))
+            sub._pending = (mdir.dirs[name], tree)
+            entries[clean] = sub
+        for name in sorted(mdir.files):
+            clean = sanitize_filename(name)
+            if clean in entries:
+                _logger.info('%s: %r clashes with another name after sanitizing; left out', self.describe(), name)
+                continue
+            f = mdir.files[name]
+            entries[clean] = add(CollectionFile(self.inode, tree, tuple(f.pieces), f.size))
+
+    def entry(self, name):
+        self._ensure_built()
+        return super(LazyTreeDirectory, self).entry(name)
+
+    def listing(self):
+        self._ensure_built()
+        return super(LazyTreeDirectory, self).listing()
+
+    def take_children(self):
+        self._pending = None
+        return super(LazyTreeDirectory, self).take_children()
+
+    def clear(self):
+        self._pending = None
+        super(LazyTreeDirectory, self).clear()
+
+    # The seed's accessors read `_entries` directly.
+    def __getitem__(self, item):
+        self._ensure_built()
+        return super(LazyTreeDirectory, self).__getitem__(item)
+
+    def items(self):
+        self._ensure_built()
+        return super(LazyTreeDirectory, self).items()
+
+    def __iter__(self):
+        self._ensure_built()
+        return super(LazyTreeDirectory, self).__iter__()
+
+    def __contains__(self, k):
+        self._ensure_built()
+        return super(LazyTreeDirectory, self).__contains__(k)
+
+
+class CollectionSubdirectory(LazyTreeDirectory):
     """A directory inside a collection; takes its times from the collection."""
 
     def __init__(self, parent_inode, inodes, collection):
         super(CollectionSubdirectory, self).__init__(parent_inode, inodes)
         self.collection = collection
+        self._init_tree()
         self.fresh()
 
     def stale(self):
@@ -61,7 +165,7 @@ class CollectionSubdirectory(Directory):
         return self.collection.immutable()
 
 
-class CollectionDirectory(Directory):
+class CollectionDirectory(LazyTreeDirectory):
     """Represents the root of a directory tree holding a collection."""
 
     record_file_name = COLLECTION_RECORD_FILE
@@ -76,6 +180,7 @@ class CollectionDirectory(Directory):
         self._loaded_pdh = None
         # When to re-fetch a PDH collection to renew its block signatures.
         self._renew_at = None
+        self._expires_at = None
         if isinstance(collection, dict):
             self.collection_locator = collection['uuid']
             # A listing record has no manifest, but its times and names are
@@ -87,6 +192,7 @@ class CollectionDirectory(Directory):
             # attributes need no load; replaced by the record once loaded.
             self._listing_record = listing_record
         self._by_pdh = bool(keep_locator_pattern.match(self.collection_locator))
+        self._init_tree()
         self._poll = poll and not self._by_pdh
         self._poll_time = poll_time
 
@@ -123,8 +229,25 @@ class CollectionDirectory(Directory):
 
     # -- refresh -----------------------------------------------------------
     def fetch(self):
-        """Record and parsed manifest.  Network; no shared state changed."""
+        """Record and parsed manifest.  Network; no shared state changed.
+
+        A loaded collection is first asked for its record without the
+        manifest: when its portable data hash is the one loaded and its
+        signatures are not due for renewal, nothing is parsed again and the
+        tree, its inodes and the kernel's caches all stay (the parsed
+        manifest is None in the snapshot)."""
         api = self.api
+        loaded_pdh = self._loaded_pdh
+        if loaded_pdh is not None and not self._renewal_due():
+            try:
+                record = dict(api.get_collection(self.collection_locator, num_retries=self.num_retries,
+                                                 select=RECORD_FIELDS))
+            except NotFound:
+                if not self._by_pdh:
+                    raise
+            else:
+                if record.get('portable_data_hash') == loaded_pdh:
+                    return record, None
         try:
             record = dict(api.get_collection(self.collection_locator, num_retries=self.num_retries))
         except Exception as e:
@@ -142,8 +265,29 @@ class CollectionDirectory(Directory):
         parsed = manifest_parser.parse(record.get('manifest_text') or '')
         return record, parsed
 
+    def _renewal_due(self):
+        """Half way to the earliest expiry, or that expiry is close (the
+        signatures may have come with a lifetime shorter than the minimum
+        renewal interval)."""
+        if self._renew_at is None:
+            return False
+        now = time.time()
+        return now > self._renew_at or self._expires_at - now < 2 * MIN_RENEWAL_INTERVAL
+
     def apply(self, snapshot):
         record, parsed = snapshot
+        if parsed is None:
+            # Same contents: keep the manifest we have for the record file.
+            old = self.collection_object or {}
+            if 'manifest_text' in old:
+                record['manifest_text'] = old['manifest_text']
+            changed = record.get('modified_at') != old.get('modified_at')
+            self.collection_object = record
+            if changed:
+                self.refresh_record_file()
+                self.inodes.notify('inode', self.inode)
+            self.fresh()
+            return True
         self.collection_object = record
         self.refresh_record_file()
         pdh = record.get('portable_data_hash')
@@ -151,39 +295,21 @@ class CollectionDirectory(Directory):
             self._block_table.renew(parsed.blocks)
         else:
             self.new_collection(record, parsed)
-        self._renew_at = _renewal_time(parsed.blocks)
+        self._renew_at, self._expires_at = _renewal_time(parsed.blocks)
         self.fresh()
         return True
 
     def new_collection(self, new_collection_object, parsed):
-        """Replace the whole tree with the one `parsed` describes."""
+        """Replace the whole tree with the one `parsed` describes (built
+        lazily, one directory at a time, as the kernel asks)."""
         self.collection_object = new_collection_object
         self.clear()
         self._block_table = BlockTable(parsed.blocks)
         self._loaded_pdh = new_collection_object.get('portable_data_hash')
-        source = BlockSource(self.api.localkeep(), self.num_retries)
-        self._build(self, parsed.root, source)
+        tree = CollectionTree(self, self._block_table, BlockSource(self.api.localkeep(), self.num_retries),
+                              self._by_pdh)
+        self._pending = (parsed.root, tree)
         self._mtime = self.mtime()
-
-    def _build(self, target, mdir, source):
-        # Directories win over files when sanitizing makes two names equal;
-        # within a kind, sorted order decides.  Deterministic either way.
-        for name in sorted(mdir.dirs):
-            clean = sanitize_filename(name)
-            if clean in target._entries:
-                _logger.info('%s: %r clashes with another name after sanitizing; left out', self.describe(), name)
-                continue
-            sub = self.inodes.add_entry(CollectionSubdirectory(target.inode, self.inodes, self))
-            target._entries[clean] = sub
-            self._build(sub, mdir.dirs[name], source)
-        for name in sorted(mdir.files):
-            clean = sanitize_filename(name)
-            if clean in target._entries:
-                _logger.info('%s: %r clashes with another name after sanitizing; left out', self.describe(), name)
-                continue
-            reader = FileReader(mdir.files[name], self._block_table, source)
-            target._entries[clean] = self.inodes.add_entry(
-                StreamReaderFile(target.inode, reader, self.mtime(), immutable=self._by_pdh))
 
     def update(self):
         """The seed's synchronous refresh; returns True on success."""

@@ -130,6 +130,12 @@ class Directory(FreshBase):
     def listing(self):
         return list(self._entries.items())
 
+    def take_children(self):
+        """Remove and return every child (the inode table detaches them)."""
+        children = self._entries
+        self._entries = {}
+        return children
+
     # -- the seed's accessors: refresh first ------------------------------
     def __getitem__(self, item):
         self.checkupdate()

@@ -106,6 +106,8 @@ class EventListener(object):
             finally:
                 self._socket = None
                 self.connected.clear()
+                if not self._stop.is_set():
+                    self.operations.on_disconnect()
             self._stop.wait(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX)
 

@@ -88,6 +88,59 @@ class StreamReaderFile(File):
         return {}
 
 
+class CollectionFile(StreamReaderFile):
+    """A file of a collection, built for collections of 10^6 files: slots
+    only (no per-file dict, reader or timestamp), and its FileReader made
+    when it is first read and dropped when it is closed.
+
+    `tree` is shared by every entry of one version of a collection (block
+    table, block source, the collection for times): a file left open across
+    a change keeps reading the blocks of its own version."""
+
+    __slots__ = ('inode', 'parent_inode', 'detached', 'tree', 'pieces', '_size', '_reader')
+
+    def __init__(self, parent_inode, tree, pieces, size):
+        self.inode = None
+        self.parent_inode = parent_inode
+        self.detached = False
+        self.tree = tree
+        self.pieces = pieces
+        self._size = size
+        self._reader = None
+
+    @property
+    def immutable(self):
+        return self.tree.immutable
+
+    @property
+    def reader(self):
+        reader = self._reader
+        if reader is None:
+            # Readers run without the llfuse lock: two may race to make
+            # one, and either is correct.
+            reader = self._reader = self.tree.reader(self.pieces, self._size)
+        return reader
+
+    def size(self):
+        return self._size
+
+    def mtime(self):
+        return self.tree.mtime()
+
+    def atime(self):
+        return self.tree.mtime()
+
+    def read_now(self, off, size):
+        reader = self._reader
+        return reader.read_now(off, size) if reader is not None else None
+
+    def closed(self):
+        self._reader = None
+
+    def xattrs(self):
+        return {'user.arvados.blocks': ' '.join(self.tree.bare_locators(self.pieces))}
+
+
 class StringFile(File):
     """A string (or bytes) as a file."""
 

@@ -79,9 +79,9 @@ class Inodes(object):
         object was deleted or replaced) instead of dead inode numbers."""
         if entry.inode is None or entry.inode not in self._entries:
             return
-        children = getattr(entry, '_entries', None)
+        take = getattr(entry, 'take_children', None)
+        children = take() if take is not None else None
         if children:
-            entry._entries = {}
             for child in children.values():
                 self.del_entry(child)
         for child in getattr(entry, 'special_entries', list)():

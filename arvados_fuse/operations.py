@@ -24,6 +24,7 @@ import functools
 import itertools
 import logging
 import os
+import stat
 import threading
 import time
 
@@ -40,6 +41,12 @@ _logger = logging.getLogger('arvados.arvados_fuse')
 # How long the kernel may cache names and attributes of things that can never
 # change (PDH collections): long, so re-reads never reach us.
 IMMUTABLE_TIMEOUT = 86400
+# How long the kernel may cache names and attributes of uuid-addressed
+# objects while the event stream is connected: every change then reaches
+# us as an event, which tells the kernel to forget exactly what changed.
+# Not forever, in case an event is lost; without events (or while the stream
+# is down) --refresh-time bounds it instead.
+EVENT_TIMEOUT = 3600
 # st_blksize: tools such as cp and cat size their reads by it; FUSE sends at
 # most 128 KiB per read on this kernel (libfuse 2), so ask for that.
 BLOCK_SIZE_HINT = 128 * 1024
@@ -107,6 +114,9 @@ class Operations(llfuse.Operations):
         # the background, so the kernel is told exactly which names changed.
         self._refreshes = WorkQueue('background-refresh', self._background_refresh)
         self._mounted = False
+        # True while the websocket event stream is subscribed (set by the
+        # events thread; a plain bool read under the GIL).
+        self._events_live = False
         # Other threads that need to wait until the fuse driver is fully
         # initialized should wait() on this event object.
         self.initlock = threading.Event()
@@ -218,7 +228,9 @@ class Operations(llfuse.Operations):
 
     def _timeout(self, entry):
         immutable = entry.immutable() if isinstance(entry, Directory) else getattr(entry, 'immutable', False)
-        return IMMUTABLE_TIMEOUT if immutable else self.refresh_time
+        if immutable:
+            return IMMUTABLE_TIMEOUT
+        return EVENT_TIMEOUT if self._events_live else self.refresh_time
 
     def _attributes(self, entry):
         attr = llfuse.EntryAttributes()
@@ -293,7 +305,6 @@ class Operations(llfuse.Operations):
         if handle is None:
             raise llfuse.FUSEError(errno.EBADF)
         entry = handle.entry
-        entry._atime = time.time()
         try:
             # Most reads are served from memory the file already holds: no
             # need to give up the lock (and wake other threads) for those.
@@ -337,17 +348,17 @@ class Operations(llfuse.Operations):
         return self._readdir_entries(handle.entry, off)
 
     def _readdir_entries(self, listing, off):
-        # A generator, so a huge directory is only turned into attributes as
-        # far as the kernel's buffer reaches.
+        # A generator, so a huge directory is only turned into entries as far
+        # as the kernel's buffer reaches.  A directory entry carries only the
+        # inode number and the file type (libfuse 2 has no readdirplus):
+        # sizes and times come with the lookup that follows.
         for i in range(off, len(listing)):
             name, child = listing[i]
             if child.inode is None or child.inode not in self.inodes:
                 continue
-            try:
-                attr = self._attributes(child)
-            except Exception as e:
-                _logger.warning('readdir: attributes of %r failed: %s', name, _one_line(e))
-                continue
+            attr = llfuse.EntryAttributes()
+            attr.st_ino = child.inode
+            attr.st_mode = _DIR_TYPE if isinstance(child, Directory) else _FILE_TYPE
             yield (name, attr, i + 1)
 
     @handler
@@ -370,6 +381,14 @@ class Operations(llfuse.Operations):
 
     @handler
     def getxattr(self, inode, name, ctx=None):
+        # `ls -l` asks every file for security.selinux and
+        # system.posix_acl_access.  ENOTSUP says the namespace is not
+        # supported at all, which ls remembers for the whole filesystem, so
+        # it stops asking (ENOATTR would cost a round trip per file).
+        if not name.startswith(b'user.'):
+            raise llfuse.FUSEError(errno.ENOTSUP)
+        if not name.startswith(XATTR_PREFIX):
+            raise llfuse.FUSEError(llfuse.ENOATTR)
         value = self._entry(inode).xattrs().get(name.decode('utf-8', 'replace'))
         if value is None:
             raise llfuse.FUSEError(llfuse.ENOATTR)
@@ -412,10 +431,27 @@ class Operations(llfuse.Operations):
         """The event stream was (re)established: anything may have changed
         while it was not listening."""
         with llfuse.lock:
+            self._events_live = True
             for inode in self.inodes.indexed_inodes():
                 entry = self.inodes.get(inode)
                 if isinstance(entry, Directory) and not entry.immutable():
                     self._invalidate_directory(inode, entry)
+
+    def on_disconnect(self):
+        """The event stream is down: what the kernel was told it may cache
+        until an event says otherwise must now follow --refresh-time.  Ask
+        it to forget the names and attributes below every mutable
+        directory; its next lookups get the short timeouts."""
+        with llfuse.lock:
+            if not self._events_live:
+                return
+            self._events_live = False
+            for inode in self.inodes.indexed_inodes():
+                entry = self.inodes.get(inode)
+                if isinstance(entry, Directory) and not entry.immutable():
+                    self._queue_invalidation('inode', inode)
+                    for name, _child in entry.listing():
+                        self._queue_invalidation('entry', inode, name)
 
     def on_event(self, ev):
         """Websocket event callback (runs in the events thread)."""
@@ -431,6 +467,12 @@ class Operations(llfuse.Operations):
             keys.append(kind_key(ev['object_kind']))
         with llfuse.lock:
             self.invalidate_uuids(keys)
+
+
+_DIR_TYPE = stat.S_IFDIR
+_FILE_TYPE = stat.S_IFREG
+# Every extended attribute we have is user.arvados.*.
+XATTR_PREFIX = b'user.arvados.'
 
 
 def _one_line(exc):

@@ -55,8 +55,17 @@ class FileReader(object):
     (or starting at the beginning) is sequential reading."""
 
     def __init__(self, manifest_file, block_table, block_source):
-        self._pieces = manifest_file.pieces
-        self._size = manifest_file.size
+        self._init(manifest_file.pieces, manifest_file.size, block_table, block_source)
+
+    @classmethod
+    def from_pieces(cls, pieces, size, block_table, block_source):
+        reader = cls.__new__(cls)
+        reader._init(pieces, size, block_table, block_source)
+        return reader
+
+    def _init(self, pieces, size, block_table, block_source):
+        self._pieces = pieces
+        self._size = size
         self._blocks = block_table
         self._source = block_source
         self._starts = []

@@ -92,10 +92,13 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
     def get_group(self, uuid, num_retries=None):
         return self.groups().get(uuid=uuid).execute(num_retries=self._retries(num_retries))
 
-    def get_collection(self, locator, num_retries=None):
-        """The collection record (with a signed manifest) by uuid or PDH."""
+    def get_collection(self, locator, num_retries=None, select=None):
+        """The collection record (with a signed manifest unless `select`
+        leaves it out) by uuid or PDH."""
+        kwargs = {'select': select} if select is not None else {}
         try:
-            return self.collections().get(uuid=locator).execute(num_retries=self._retries(num_retries))
+            return self.collections().get(uuid=locator, **kwargs).execute(
+                num_retries=self._retries(num_retries))
         except googleapiclient.errors.HttpError as e:
             if is_not_found(e):
                 raise NotFound(locator)

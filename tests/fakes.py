@@ -48,11 +48,13 @@ class FakeApi(object):
     def current_user(self, num_retries=None):
         return {'uuid': 'zzzzz-tpzed-000000000000000', 'email': 'me@example.com'}
 
-    def get_collection(self, locator, num_retries=None):
+    def get_collection(self, locator, num_retries=None, select=None):
         self.calls.append(('collections.get', locator))
         rec = self.collections_by_locator.get(locator.split('+A')[0])
         if rec is None:
             raise NotFound(locator)
+        if select is not None:
+            return {k: v for k, v in rec.items() if k in select}
         return dict(rec)
 
     def get_group(self, uuid, num_retries=None):

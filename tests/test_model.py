@@ -69,7 +69,7 @@ def test_pdh_collection_renews_signatures_without_new_inodes():
     rec['manifest_text'] = '. %s+Abbbb@00000002 0:4:f\n' % a
     root.update()
     assert root.entry('f') is f
-    assert f.reader.block_locators() == [a + '+Abbbb@00000002']
+    assert f.reader.block_locators() == [a + "+Abbbb@00000002"]
     assert f.readfrom(0, 4) == b'data'
     assert root.immutable() and f.immutable
 
@@ -132,7 +132,35 @@ def test_pdh_collection_renews_at_half_the_signature_lifetime():
     root.update()
     assert not root.stale()
     assert 1900 < root._renew_at - _time.time() <= 2000
+    # Before renewal is due, a refresh reads the record without its
+    # manifest: same contents, nothing parsed, nothing renewed.
+    root.invalidate()
+    root.update()
+    assert not root.stale() and 1900 < root._renew_at - _time.time() <= 2000
+    # Once due, the manifest is read again.
     rec['manifest_text'] = '. %s 0:4:f\n' % a  # unsigned: nothing to renew
+    root._renew_at = _time.time() - 1
     root.invalidate()
     root.update()
     assert root._renew_at is None and not root.stale()
+
+
+def test_refresh_with_the_same_pdh_keeps_the_tree_and_parses_nothing():
+    api = FakeApi()
+    a = put_block(api.blocks, b'data')
+    rec = make_collection(api, '. %s 0:4:f\n./d %s 0:4:g\n' % (a, a))
+    rec['uuid'] = 'zzzzz-4zz18-000000000000001'
+    api.add_collection(rec)
+    inodes = Inodes()
+    root = inodes.add_entry(CollectionDirectory(ROOT_INODE, inodes, api, 0, rec['uuid']))
+    root.update()
+    g = root.entry('d').entry('g')
+    rec['manifest_text'] = 'not a manifest at all'  # would fail to parse
+    rec['modified_at'] = '2030-01-01T00:00:00.000000000Z'
+    root.invalidate()
+    assert root.update()
+    assert root.entry('d').entry('g') is g and g.readfrom(0, 4) == b'data'
+    assert root.mtime() > 1.8e9
+    rec['portable_data_hash'] = 'eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee+10'
+    root.invalidate()
+    assert not root.update()  # new contents: parsed, and this one is bad
