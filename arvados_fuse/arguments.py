@@ -111,7 +111,9 @@ with "--".
         cache.add_argument('--disk-cache-dir', type=str, default=None,
                            help='Disk cache location (default ~/.cache/arvados/keep).')
         cache.add_argument('--directory-cache', type=int, metavar='BYTES', default=DEFAULT_DIRECTORY_CACHE,
-                           help='Accepted for compatibility; directory entries are kept until the kernel forgets them.')
+                           help='Memory for parsed collection trees (default %d MiB, about 250,000 files): beyond it, '
+                                'the least recently used trees that no process is using are freed and reloaded '
+                                'when next visited.' % (DEFAULT_DIRECTORY_CACHE // MIB))
 
         unmount = self.add_argument_group('Unmounting')
         unmount.add_argument('--exec', type=str, nargs=argparse.REMAINDER, dest='exec_args', metavar='CMD',

@@ -129,6 +129,8 @@ def _check_args(args):
         raise Failure('--crunchstat-interval must be 0 (off) or positive')
     if args.file_cache is not None and args.file_cache < 0:
         raise Failure('--file-cache must be 0 or more')
+    if args.directory_cache < 0:
+        raise Failure('--directory-cache must be 0 or more')
     if args.unmount_timeout < 0:
         raise Failure('--unmount-timeout must be 0 or more')
     if args.exec_args is not None and not args.exec_args:
@@ -253,6 +255,7 @@ class Mount(object):
         _check_cluster(settings, args.retries)
         from .safeapi import SafeApi  # imported late: the SDK is slow to import
         self.operations = Operations(os.getuid(), os.getgid(), args.encoding, refresh_time=args.refresh_time)
+        self.operations.inodes.tree_cache.limit = args.directory_cache
         try:
             self.api = SafeApi(keep_params={'block_cache': _block_cache(args), 'num_prefetch_threads': 2},
                                num_retries=args.retries)

@@ -130,6 +130,13 @@ class Directory(FreshBase):
     def listing(self):
         return list(self._entries.items())
 
+    def name_of(self, entry):
+        """The name `entry` has here, or None."""
+        for name, e in self._entries.items():
+            if e is entry:
+                return name
+        return None
+
     def take_children(self):
         """Remove and return every child (the inode table detaches them)."""
         children = self._entries

@@ -96,6 +96,7 @@ class EventListener(object):
                     self.connected.set()
                     for message in sock:
                         self._handle(message)
+                    raise ConnectionError('closed by the server')
             except Exception as e:
                 if self._stop.is_set():
                     break

@@ -8,6 +8,8 @@ number.  Guarded by the llfuse lock (every caller holds it)."""
 import itertools
 import logging
 
+from .treecache import TreeCache
+
 _logger = logging.getLogger('arvados.arvados_fuse')
 
 ROOT_INODE = 1  # == llfuse.ROOT_INODE; kept here so the model needs no llfuse
@@ -16,7 +18,7 @@ ROOT_INODE = 1  # == llfuse.ROOT_INODE; kept here so the model needs no llfuse
 class Inodes(object):
     """Maps inode numbers to entries; counts kernel references."""
 
-    def __init__(self, notifier=None):
+    def __init__(self, notifier=None, tree_cache=None):
         self._entries = {}
         self._lookups = {}
         self._detached = set()
@@ -28,6 +30,9 @@ class Inodes(object):
         # notifier(kind, *args) forwards invalidations to the kernel; None
         # when no kernel is attached (tests of the model).
         self.notifier = notifier
+        # Loaded collection trees, bounded by --directory-cache (unbounded
+        # unless the command sets a limit).
+        self.tree_cache = tree_cache if tree_cache is not None else TreeCache()
 
     def __getitem__(self, item):
         return self._entries[item]
@@ -71,23 +76,26 @@ class Inodes(object):
             found.update(self._by_uuid.get(uuid, ()))
         return sorted(found)
 
-    def del_entry(self, entry):
+    def del_entry(self, entry, notify=True):
         """Detach `entry` and everything below it: each is freed now if the
         kernel holds no reference to it, otherwise when it forgets the last.
         A detached directory is emptied and marked `detached`, so a process
         still inside it sees an empty directory that never refreshes (its
-        object was deleted or replaced) instead of dead inode numbers."""
+        object was deleted or replaced) instead of dead inode numbers.
+        notify=False: the kernel is known to hold nothing below `entry`, so
+        telling it about each of (maybe 10^6) inodes would be wasted."""
         if entry.inode is None or entry.inode not in self._entries:
             return
         take = getattr(entry, 'take_children', None)
         children = take() if take is not None else None
         if children:
             for child in children.values():
-                self.del_entry(child)
+                self.del_entry(child, notify)
         for child in getattr(entry, 'special_entries', list)():
-            self.del_entry(child)
+            self.del_entry(child, notify)
         entry.detached = True
-        self.notify('inode', entry.inode)
+        if notify:
+            self.notify('inode', entry.inode)
         if self._lookups.get(entry.inode, 0) > 0:
             self._detached.add(entry.inode)
         else:
@@ -100,6 +108,11 @@ class Inodes(object):
         """The kernel was handed a reference (lookup)."""
         self._lookups[inode] = self._lookups.get(inode, 0) + 1
 
+    def referenced(self, inode):
+        """Whether the kernel may still use `inode` (and so anything below
+        it: a dentry pins its parent)."""
+        return inode == ROOT_INODE or self._lookups.get(inode, 0) > 0
+
     def forget(self, inode, nlookup):
         n = self._lookups.get(inode, 0) - nlookup
         if n > 0:
@@ -108,6 +121,11 @@ class Inodes(object):
         self._lookups.pop(inode, None)
         if inode in self._detached:
             self._free(inode)
+            return
+        entry = self._entries.get(inode)
+        hook = getattr(entry, 'kernel_forgot', None)
+        if hook is not None:
+            hook()
 
     def _free(self, inode):
         self._detached.discard(inode)

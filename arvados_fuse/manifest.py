@@ -94,9 +94,13 @@ class Manifest(object):
     blocks as locators exactly as given (signatures included), indexed by
     the pieces of every file."""
 
-    def __init__(self, root, blocks):
+    def __init__(self, root, blocks, segments=0, streams=0):
         self.root = root
         self.blocks = blocks
+        # What building entries from it will cost, roughly (the directory
+        # cache's estimate): one file per segment, one directory per stream.
+        self.segments = segments
+        self.streams = streams
 
     @property
     def bare_blocks(self):
@@ -116,6 +120,7 @@ def parse(text):
     root = ManifestDir()
     blocks = []
     block_index = {}
+    segments = streams = 0
     for lineno, line in enumerate(text.split('\n'), 1):
         # Only ASCII space separates tokens: str.split() would also split
         # on Unicode spaces (U+00A0...) that are legal, unescaped, in names.
@@ -149,6 +154,8 @@ def parse(text):
         if i == len(tokens):
             raise ManifestError('%s: stream %r has no file segment' % (where, stream[:80]))
         stream_len = pos
+        streams += 1
+        segments += len(tokens) - i
         cwd = root
         for part in _path_components(unescape_name(stream), where):
             cwd = cwd.subdir(part, where)
@@ -189,7 +196,7 @@ def parse(text):
                 at += n
                 remaining -= n
                 j += 1
-    return Manifest(root, blocks)
+    return Manifest(root, blocks, segments, streams)
 
 
 def signature_expiry(locator):

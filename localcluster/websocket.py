@@ -41,6 +41,7 @@ REPLAY_WINDOW_NS = 600 * 1_000_000_000     # upstream replays the last 10 minute
 QUEUE_LIMIT = 10000     # frames; far more than any test or mount makes, yet bounded
 MAX_MESSAGE = 1 << 20                      # the client's own limit on frames
 _CLOSE_TRY_AGAIN = 1013
+_CLOSE_GOING_AWAY = 1001
 
 _COMPARE = {
     "=": lambda a, b: a == b,
@@ -197,6 +198,9 @@ class EventService:
         self.user_for_token = user_for_token    # callable(token) -> user record or None
         self.sessions = set()
         self._unsubscribe = None
+        # The "websocket" fault knob `down`: sessions are closed and new
+        # ones refused while the API itself keeps answering.
+        self.down = False
 
     def attach(self):
         """Start receiving the store's committed changes."""
@@ -221,7 +225,15 @@ class EventService:
             if session.wants(rec):
                 session.push_event(rec)
 
+    async def set_down(self, down):
+        self.down = down
+        if down:
+            for session in list(self.sessions):
+                await session.ws.close(code=_CLOSE_GOING_AWAY, message=b"event service down")
+
     async def handle(self, request):
+        if self.down:
+            raise web.HTTPServiceUnavailable(text="event service down")
         ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE)
         await ws.prepare(request)
         session = _Session(self, ws, request.query.get("api_token"))
@@ -248,5 +260,6 @@ async def start(cluster):
     """Cluster start hook (``Cluster.start_hooks``): serve ``/websocket``."""
     service = EventService(cluster.store, cluster.perms, cluster.user_for_token)
     service.attach()
+    cluster.faults.register("websocket", service.set_down)
     cluster.set_websocket_handler(service.handle)
     return service

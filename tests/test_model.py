@@ -164,3 +164,69 @@ def test_refresh_with_the_same_pdh_keeps_the_tree_and_parses_nothing():
     rec['portable_data_hash'] = 'eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee+10'
     root.invalidate()
     assert not root.update()  # new contents: parsed, and this one is bad
+
+
+def _cached_collections(api, n, files=20):
+    block = put_block(api.blocks, b'data')
+    pdhs = []
+    for i in range(n):
+        text = '. %s %s\n' % (block, ' '.join('0:4:f%02d-%d' % (j, i) for j in range(files)))
+        pdh = put_block(api.blocks, text.encode())  # Keep-only manifests: by_id finds them
+        pdhs.append(pdh)
+    return pdhs
+
+
+def test_directory_cache_unloads_least_recently_used_trees_nobody_uses():
+    api = FakeApi()
+    pdhs = _cached_collections(api, 3)
+    told = []
+    inodes = Inodes(notifier=lambda *args: told.append(args))
+    root = inodes.add_entry(MagicDirectory(ROOT_INODE, inodes, api, 0))
+    first = root[pdhs[0]]
+    first.update()
+    one_tree = inodes.tree_cache.total
+    assert one_tree > 0 and first.tree_bytes() == one_tree
+    inodes.tree_cache.limit = one_tree * 3 // 2
+    inodes.remember(first.inode)  # the kernel holds it (an open file below, a cwd)
+    opened = first.entry('f00-0')  # what an open file handle keeps
+    name_in_parent = [args for args in told]
+
+    second = root[pdhs[1]]
+    second.update()
+    # Over the limit, but the least recently used tree is in use: the
+    # kernel is asked to drop its name, and nothing is freed yet.
+    assert first.collection_object is not None
+    assert ('entry', first.parent_inode, pdhs[0]) in told[len(name_in_parent):]
+    assert opened.inode in inodes
+
+    # The kernel lets go: the tree goes, an open file still reads its bytes.
+    inodes.forget(first.inode, 1)
+    assert first.collection_object is None and first.listing() == []
+    assert opened.inode not in inodes
+    assert opened.readfrom(0, 4) == b'data'
+    assert inodes.tree_cache.total == second.tree_bytes()
+
+    # A third load pushes out the second at once (nobody references it).
+    third = root[pdhs[2]]
+    third.update()
+    assert second.collection_object is None and third.collection_object is not None
+    assert inodes.tree_cache.unloads == 2 and inodes.tree_cache.total <= inodes.tree_cache.limit
+
+    # A visit loads it again, with the same names and bytes.
+    assert first.stale() and not first.loaded()
+    first.update()
+    assert first.entry('f19-0').readfrom(0, 4) == b'data'
+    assert third.collection_object is None  # least recently used, unreferenced
+
+
+def test_without_a_directory_cache_limit_nothing_is_unloaded():
+    api = FakeApi()
+    pdhs = _cached_collections(api, 5)
+    inodes = Inodes()
+    root = inodes.add_entry(MagicDirectory(ROOT_INODE, inodes, api, 0))
+    colls = [root[p] for p in pdhs]
+    for c in colls:
+        c.update()
+    assert all(c.collection_object is not None for c in colls)
+    assert len(inodes.tree_cache) == 5 and inodes.tree_cache.unloads == 0
+

@@ -122,3 +122,32 @@ def test_new_tag_and_share_show_up_through_events(fresh_cluster):
         bob.links().create(body={'link_class': 'permission', 'name': 'can_read', 'head_uuid': project['uuid'],
                                  'tail_uuid': fresh_cluster.users['alice']['uuid']}).execute()
         wait_for(lambda: listing(m.join('shared')) == ['Bob Other'])
+
+
+def test_names_cached_while_events_are_live_follow_refresh_time_once_events_drop(fresh_cluster):
+    """While the event stream is up, the kernel may keep names and
+    attributes until an event says otherwise; when it drops, what it holds
+    must expire within --refresh-time again."""
+    api = fresh_cluster.api('alice')
+    c = new_collection(api, 'coll', {'a.txt': b'first'})
+    path_size = lambda: os.stat(os.path.join(m.path, 'coll', 'a.txt')).st_size  # noqa: E731
+    with mounted(fresh_cluster.full_env('alice'), '--home', '--refresh-time', '2') as m:
+        assert path_size() == 5
+        c.open('a.txt', 'wb').write(b'second!')
+        c.save()
+        wait_for(lambda: path_size() == 7)  # the event invalidated what the kernel held
+        fresh_cluster.set_fault('websocket', down=True)
+        try:
+            wait_for(lambda: 'event stream lost' in m.log())
+            assert path_size() == 7  # looked up again, now with --refresh-time timeouts
+            c.open('a.txt', 'wb').write(b'third version')
+            c.save()
+            # No event comes; polling (every 2 s) must find it.
+            wait_for(lambda: path_size() == 13)
+            assert read(m.join('coll', 'a.txt')) == b'third version'
+        finally:
+            fresh_cluster.clear_faults()
+        wait_for(lambda: 'event stream reconnected' in m.log(), timeout=60)
+        c.open('a.txt', 'wb').write(b'fourth')
+        c.save()
+        wait_for(lambda: path_size() == 6)
