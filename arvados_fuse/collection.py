@@ -16,6 +16,7 @@ import logging
 import time
 
 from . import manifest as manifest_parser
+from .manifest import pieces_of
 from .directory import Directory
 from .errors import NotFound
 from .files import CollectionFile
@@ -73,11 +74,11 @@ class CollectionTree(object):
     def mtime(self):
         return self.collection.mtime()
 
-    def reader(self, pieces, size):
-        return FileReader.from_pieces(pieces, size, self.block_table, self.source)
+    def reader(self, pieces):
+        return FileReader(pieces, self.block_table, self.source)
 
     def bare_locators(self, pieces):
-        return [strip_hints(self.block_table.locator(idx)) for idx, _o, _l in pieces]
+        return [strip_hints(self.block_table.locator(idx)) for idx, _o, _l in pieces_of(pieces)]
 
 
 class LazyTreeDirectory(Directory):
@@ -116,8 +117,7 @@ class LazyTreeDirectory(Directory):
             if clean in entries:
                 _logger.info('%s: %r clashes with another name after sanitizing; left out', self.describe(), name)
                 continue
-            f = mdir.files[name]
-            entries[clean] = add(CollectionFile(self.inode, tree, tuple(f.pieces), f.size))
+            entries[clean] = add(CollectionFile(self.inode, tree, mdir.files[name]))
 
     def entry(self, name):
         self._ensure_built()

@@ -7,6 +7,7 @@ import json
 import stat
 
 from .fresh import FreshBase, convert_time
+from .manifest import size_of
 from .uuids import strip_hints
 
 # Scripts kept in collections must run from the mount, so collection files
@@ -97,15 +98,16 @@ class CollectionFile(StreamReaderFile):
     table, block source, the collection for times): a file left open across
     a change keeps reading the blocks of its own version."""
 
-    __slots__ = ('inode', 'parent_inode', 'detached', 'tree', 'pieces', '_size', '_reader')
+    __slots__ = ('inode', 'parent_inode', 'detached', 'nlookup', 'tree', 'pieces', '_reader')
 
-    def __init__(self, parent_inode, tree, pieces, size):
+    def __init__(self, parent_inode, tree, pieces):
         self.inode = None
         self.parent_inode = parent_inode
         self.detached = False
+        self.nlookup = 0
         self.tree = tree
+        # The parser's packed pieces (see manifest.pieces_of), shared.
         self.pieces = pieces
-        self._size = size
         self._reader = None
 
     @property
@@ -118,11 +120,11 @@ class CollectionFile(StreamReaderFile):
         if reader is None:
             # Readers run without the llfuse lock: two may race to make
             # one, and either is correct.
-            reader = self._reader = self.tree.reader(self.pieces, self._size)
+            reader = self._reader = self.tree.reader(self.pieces)
         return reader
 
     def size(self):
-        return self._size
+        return size_of(self.pieces)
 
     def mtime(self):
         return self.tree.mtime()

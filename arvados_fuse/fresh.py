@@ -39,6 +39,10 @@ class FreshBase(object):
     `invalidate()` marks it stale (an event said it changed); with polling on,
     it also goes stale `_poll_time` seconds after the last load."""
 
+    # References the kernel holds (lookups not yet forgotten); kept by the
+    # inode table.
+    nlookup = 0
+
     def __init__(self):
         self._stale = True
         self._poll = False

@@ -42,30 +42,60 @@ def bare_locator(locator):
     return '%s+%s' % (m.group(1), m.group(2))
 
 
-class ManifestFile(object):
-    """One file: an ordered list of (block_index, offset_in_block, length)
-    pieces over the collection's block table."""
-    __slots__ = ('pieces', 'size')
+# A file is its pieces over the collection's block table, each piece
+# (block_index, offset_in_block, length) packed into one int: a file of one
+# piece (most files) is one int, a file of several a tuple of them, an empty
+# file ().  With 10^6 files per collection, an object per file and per piece
+# (and an int object per offset and length) is what fills memory.
+EMPTY_FILE = ()
+_BITS = 64
+_MASK = (1 << _BITS) - 1
+MAX_BLOCK_SIZE = _MASK  # Keep's blocks are at most 64 MiB
 
-    def __init__(self):
-        self.pieces = []
-        self.size = 0
 
-    def add_piece(self, block_index, offset, length):
-        if length == 0:
-            return
-        if self.pieces:
-            last_block, last_off, last_len = self.pieces[-1]
-            if last_block == block_index and last_off + last_len == offset:
-                self.pieces[-1] = (last_block, last_off, last_len + length)
-                self.size += length
-                return
-        self.pieces.append((block_index, offset, length))
-        self.size += length
+def _pack(block_index, offset, length):
+    return (block_index << (2 * _BITS)) | (offset << _BITS) | length
+
+
+def _unpack(piece):
+    return piece >> (2 * _BITS), (piece >> _BITS) & _MASK, piece & _MASK
+
+
+def pieces_of(pieces):
+    """[(block_index, offset, length), ...] of a file."""
+    if type(pieces) is int:
+        return [_unpack(pieces)]
+    return [_unpack(p) for p in pieces]
+
+
+def size_of(pieces):
+    if type(pieces) is int:
+        return pieces & _MASK
+    return sum(p & _MASK for p in pieces)
+
+
+def _add_piece(pieces, block_index, offset, length):
+    """`pieces` with one more piece (merged into the last one when it
+    continues it); a list once there is more than one, changed in place."""
+    if pieces == EMPTY_FILE:
+        return _pack(block_index, offset, length)
+    single = type(pieces) is int
+    last_index, last_offset, last_length = _unpack(pieces if single else pieces[-1])
+    if last_index == block_index and last_offset + last_length == offset:
+        merged = _pack(block_index, last_offset, last_length + length)
+        if single:
+            return merged
+        pieces[-1] = merged
+        return pieces
+    if single:
+        return [pieces, _pack(block_index, offset, length)]
+    pieces.append(_pack(block_index, offset, length))
+    return pieces
 
 
 class ManifestDir(object):
-    """A directory: subdirectories and files by (unescaped) name."""
+    """A directory: subdirectories and files (their flat pieces) by
+    (unescaped) name."""
     __slots__ = ('dirs', 'files')
 
     def __init__(self):
@@ -77,10 +107,9 @@ class ManifestDir(object):
             raise ManifestError('%s: %r is both a file and a directory' % (where, name))
         return self.dirs.setdefault(name, ManifestDir())
 
-    def file(self, name, where):
+    def check_file_name(self, name, where):
         if name in self.dirs:
             raise ManifestError('%s: %r is both a file and a directory' % (where, name))
-        return self.files.setdefault(name, ManifestFile())
 
     def walk_files(self, prefix=''):
         for name, f in self.files.items():
@@ -121,6 +150,7 @@ def parse(text):
     blocks = []
     block_index = {}
     segments = streams = 0
+    several = []  # (files, name) of the files made of more than one piece
     for lineno, line in enumerate(text.split('\n'), 1):
         # Only ASCII space separates tokens: str.split() would also split
         # on Unicode spaces (U+00A0...) that are legal, unescaped, in names.
@@ -140,6 +170,8 @@ def parse(text):
             m = _LOCATOR_RE.match(tokens[i])
             if not m:
                 break
+            if int(m.group(2)) > MAX_BLOCK_SIZE:
+                raise ManifestError('%s: block size of %r is too large' % (where, tokens[i][:80]))
             loc = tokens[i]
             key = m.group(1)
             if key not in block_index:
@@ -180,7 +212,10 @@ def parse(text):
                 if seg_len:
                     raise ManifestError('%s: segment %r names a directory' % (where, token[:80]))
                 continue
-            f = d.file(leaf, where)
+            d.check_file_name(leaf, where)
+            files = d.files
+            pieces = files.get(leaf, EMPTY_FILE)
+            was_list = type(pieces) is list
             # Map the stream range onto blocks.
             remaining = seg_len
             at = seg_pos
@@ -192,10 +227,15 @@ def parse(text):
                     j += 1
                     continue
                 n = min(size - off, remaining)
-                f.add_piece(idx, off, n)
+                pieces = _add_piece(pieces, idx, off, n)
                 at += n
                 remaining -= n
                 j += 1
+            files[leaf] = pieces
+            if type(pieces) is list and not was_list:
+                several.append((files, leaf))
+    for files, name in several:
+        files[name] = tuple(files[name])
     return Manifest(root, blocks, segments, streams)
 
 

@@ -17,6 +17,8 @@ nothing, so random access does not pull in data nobody asked for.
 import bisect
 import threading
 
+from .manifest import pieces_of, size_of
+
 # Two blocks ahead keeps one 64 MiB block in flight while the previous one is
 # being consumed; more only helps when Keep latency exceeds the time to read
 # a block, and costs cache space.
@@ -54,18 +56,10 @@ class FileReader(object):
     the moment to decide on prefetch: moving to the next block in file order
     (or starting at the beginning) is sequential reading."""
 
-    def __init__(self, manifest_file, block_table, block_source):
-        self._init(manifest_file.pieces, manifest_file.size, block_table, block_source)
-
-    @classmethod
-    def from_pieces(cls, pieces, size, block_table, block_source):
-        reader = cls.__new__(cls)
-        reader._init(pieces, size, block_table, block_source)
-        return reader
-
-    def _init(self, pieces, size, block_table, block_source):
-        self._pieces = pieces
-        self._size = size
+    def __init__(self, pieces, block_table, block_source):
+        """pieces: a file's packed pieces, as the parser made them."""
+        self._pieces = pieces_of(pieces)
+        self._size = size_of(pieces)
         self._blocks = block_table
         self._source = block_source
         self._starts = []

@@ -15,7 +15,7 @@ def loc(data):
 
 def read_file(parsed, mfile, blocks_by_hash):
     out = b''
-    for idx, off, length in mfile.pieces:
+    for idx, off, length in manifest.pieces_of(mfile):
         data = blocks_by_hash[parsed.blocks[idx].split('+')[0]]
         out += data[off:off + length]
     return out
@@ -32,7 +32,9 @@ def test_streams_files_and_escapes():
     assert read_file(p, p.root.files['space name'], blocks) == b' world'
     sub = p.root.dirs['sub dir']
     assert read_file(p, sub.files['joined'], blocks) == b1 + b2
-    assert sub.files['empty'].size == 0
+    assert manifest.pieces_of(sub.files['joined']) == [(0, 0, 11), (1, 0, 10)]
+    assert type(sub.files['joined']) is tuple and type(p.root.files['hello']) is int  # compact
+    assert manifest.size_of(sub.files['empty']) == 0
     assert read_file(p, sub.files['café'], blocks) == b'lo w'
     assert p.root.dirs['empty'].files == {} and p.root.dirs['empty'].dirs == {}
 
