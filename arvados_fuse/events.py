@@ -38,6 +38,11 @@ class EventListener(object):
         self._thread = None
         self._socket = None
         self.connected = threading.Event()
+        # The newest log id before the mount served anything: the first
+        # subscription asks the server to replay every change after it, so
+        # what was listed before the subscription took effect needs no
+        # second listing (which for big projects doubles the startup cost).
+        self._replay_from = None
 
     def start(self):
         url = self.api.discovery().get('websocketUrl')
@@ -45,8 +50,21 @@ class EventListener(object):
             _logger.info('the cluster has no websocket service; relying on --refresh-time polling')
             return
         self._url = url
+        self._replay_from = self._newest_log_id()
         self._thread = threading.Thread(target=self._run, name='events', daemon=True)
         self._thread.start()
+
+    def _newest_log_id(self):
+        """Called before the mount serves a request; None if it cannot
+        be had (then the first connection refreshes everything loaded)."""
+        try:
+            page = self.api.logs().list(limit=1, order=['id desc'], select=['id'], count='none').execute(
+                num_retries=0)
+            items = page.get('items') or []
+            return int(items[0]['id']) if items else 0
+        except Exception as e:
+            _logger.debug('change events: no log id to replay from (%s); will refresh on connect', e)
+            return None
 
     def stop(self):
         self._stop.set()
@@ -84,13 +102,18 @@ class EventListener(object):
                     # no socket to close): then nothing would end the loop.
                     if self._stop.is_set():
                         break
-                    sock.send(json.dumps(SUBSCRIBE))
+                    replay_from, self._replay_from = self._replay_from, None
+                    subscribe = dict(SUBSCRIBE)
+                    if replay_from is not None:
+                        subscribe['last_log_id'] = replay_from
+                    sock.send(json.dumps(subscribe))
                     self._await_subscribed(sock)
                     if failures:
                         _logger.warning('event stream reconnected')
                     # Changes made before the subscription took effect (at
-                    # mount time, or during an outage) were not seen.
-                    self.operations.on_reconnect()
+                    # mount time, or during an outage) were not seen,
+                    # unless the server replays them.
+                    self.operations.on_reconnect(replayed=replay_from is not None)
                     failures = 0
                     backoff = BACKOFF_START
                     self.connected.set()

@@ -59,22 +59,35 @@ class Inodes(object):
     def add_entry(self, entry):
         entry.inode = next(self._counter)
         self._entries[entry.inode] = entry
+        by_uuid = self._by_uuid
         for uuid in _event_uuids(entry):
-            self._by_uuid.setdefault(uuid, set()).add(entry.inode)
+            # One holder (the usual case) is an int, several a set: a set
+            # per listed collection would cost 200 bytes each.
+            held = by_uuid.get(uuid)
+            if held is None:
+                by_uuid[uuid] = entry.inode
+            elif type(held) is int:
+                by_uuid[uuid] = {held, entry.inode}
+            else:
+                held.add(entry.inode)
         return entry
+
+    def _holders(self, uuid):
+        held = self._by_uuid.get(uuid, ())
+        return (held,) if type(held) is int else held
 
     def indexed_inodes(self):
         """Every directory that listens for change events."""
         found = set()
-        for holders in self._by_uuid.values():
-            found.update(holders)
+        for uuid in self._by_uuid:
+            found.update(self._holders(uuid))
         return sorted(found)
 
     def inodes_for_uuids(self, uuids):
         """Inodes of the directories that show any of `uuids`."""
         found = set()
         for uuid in uuids:
-            found.update(self._by_uuid.get(uuid, ()))
+            found.update(self._holders(uuid))
         return sorted(found)
 
     def del_entry(self, entry, notify=True):
@@ -138,12 +151,15 @@ class Inodes(object):
         entry = self._entries.pop(inode, None)
         if entry is None:
             return
+        by_uuid = self._by_uuid
         for uuid in _event_uuids(entry):
-            holders = self._by_uuid.get(uuid)
-            if holders is not None:
-                holders.discard(inode)
-                if not holders:
-                    del self._by_uuid[uuid]
+            held = by_uuid.get(uuid)
+            if held == inode:
+                del by_uuid[uuid]
+            elif held is not None and type(held) is not int:
+                held.discard(inode)
+                if len(held) == 1:
+                    by_uuid[uuid] = next(iter(held))
         if hasattr(entry, 'release'):
             entry.release()
 

@@ -427,11 +427,14 @@ class Operations(llfuse.Operations):
                 self._invalidate_directory(inode, entry)
         return len(inodes)
 
-    def on_reconnect(self):
+    def on_reconnect(self, replayed=False):
         """The event stream was (re)established: anything may have changed
-        while it was not listening."""
+        while it was not listening, unless the server `replayed` every
+        change since before the mount served anything."""
         with llfuse.lock:
             self._events_live = True
+            if replayed:
+                return
             for inode in self.inodes.indexed_inodes():
                 entry = self.inodes.get(inode)
                 if isinstance(entry, Directory) and not entry.immutable():

@@ -8,6 +8,7 @@ then the smallest uuid.  The others stay reachable by uuid in `by_id`.
 
 import json
 import logging
+import sys
 
 from .collection import CollectionDirectory
 from .directory import Directory
@@ -41,6 +42,25 @@ def _current(item):
         return False
     current = item.get('current_version_uuid')
     return not current or current == item.get('uuid')
+
+
+# What a listed collection needs until it is loaded (names, times, `ls -l`,
+# xattrs, whether its contents moved): a project of 10^4 collections keeps
+# one such record per collection, so not the other twenty fields.
+_COLLECTION_LISTING_FIELDS = ('uuid', 'name', 'owner_uuid', 'portable_data_hash', 'created_at',
+                              'modified_at', 'properties')
+
+
+def _listing_record(item):
+    """What to keep of a listed item: None for what is not shown."""
+    if not _current(item):
+        return None
+    if collection_uuid_pattern.match(item.get('uuid', '')):
+        kept = {k: item[k] for k in _COLLECTION_LISTING_FIELDS if k in item}
+        if isinstance(kept.get('owner_uuid'), str):
+            kept['owner_uuid'] = sys.intern(kept['owner_uuid'])
+        return kept
+    return item
 
 
 def _link_listing_record(link):
@@ -151,7 +171,7 @@ class ProjectDirectory(Directory):
         else:
             record = self.project_object
         contents = api.list_all(api.groups().contents, num_retries=self.num_retries, uuid=self.uuid,
-                                filters=filters_for('groups.contents', self._filters))
+                                filters=filters_for('groups.contents', self._filters), keep=_listing_record)
         if record.get('group_class') != 'filter':
             # Name links are pre-#3036; some clusters still have them.
             contents += api.list_all(api.links().list, num_retries=self.num_retries,
@@ -166,7 +186,8 @@ class ProjectDirectory(Directory):
         # A filter group may match itself or an ancestor: showing it would
         # make an endless tree.
         skip = self._ancestors | {self.uuid}
-        items = sorted((i for i in contents if i.get('uuid') not in skip and _current(i)), key=_rank)
+        items = sorted((i for i in contents if i is not None and i.get('uuid') not in skip and _current(i)),
+                       key=_rank)
         self.merge(items, self.namefn, self.samefn, self.createDirectory)
         self._mtime = convert_time(record.get('modified_at')) or self._mtime
 

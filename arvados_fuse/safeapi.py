@@ -120,10 +120,13 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
                 raise NotFound(locator)
             raise
 
-    def list_all(self, method, num_retries=None, order_key='uuid', **kwargs):
-        """Every item of a list call, paged by uuid (keyset paging)."""
-        return list(arvados.util.keyset_list_all(
-            method, order_key=order_key, num_retries=self._retries(num_retries), **kwargs))
+    def list_all(self, method, num_retries=None, order_key='uuid', keep=None, **kwargs):
+        """Every item of a list call, paged by uuid (keyset paging);
+        `keep(item)`, applied page by page, says what to hold on to of each
+        (so 10^4 full records never all sit in memory at once)."""
+        items = arvados.util.keyset_list_all(
+            method, order_key=order_key, num_retries=self._retries(num_retries), **kwargs)
+        return [keep(i) for i in items] if keep is not None else list(items)
 
     def _retries(self, num_retries):
         return self.num_retries if num_retries is None else num_retries

@@ -105,10 +105,10 @@ class FakeListingApi(FakeApi):
     def links(self):
         return _Resource('links')
 
-    def list_all(self, method, num_retries=None, **kwargs):
+    def list_all(self, method, num_retries=None, keep=None, **kwargs):
         self.calls.append((method, kwargs.get('uuid')))
         if method == 'groups.contents':
-            return [dict(i) for i in self.contents.get(kwargs['uuid'], [])]
+            return [(keep or dict)(dict(i)) for i in self.contents.get(kwargs['uuid'], [])]
         if method == 'links.list':
             tail = next(f[2] for f in kwargs['filters'] if f[0] == 'tail_uuid')
             return [dict(link) for link in self.name_links if link['tail_uuid'] == tail]
