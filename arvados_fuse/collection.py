@@ -44,6 +44,10 @@ RECORD_FIELDS = ['uuid', 'name', 'description', 'owner_uuid', 'portable_data_has
 # collection) and per directory, plus the manifest text kept for the record.
 FILE_BYTES = 350
 DIR_BYTES = 300
+# A directory of a collection whose file segments take more text than this
+# (some 8,000 files) is parsed when the collection loads, with no lock
+# held, rather than on its first visit, under the llfuse lock.
+EXPAND_AT_LOAD_BYTES = 256 * 1024
 
 
 def _renewal_time(locators):
@@ -112,12 +116,19 @@ class LazyTreeDirectory(Directory):
             sub = add(CollectionSubdirectory(self.inode, self.inodes, tree.collection))
             sub._pending = (mdir.dirs[name], tree)
             entries[clean] = sub
-        for name in sorted(mdir.files):
+        try:
+            files = mdir.files
+        except manifest_parser.ManifestError as e:
+            # Only this directory's files are lost, none is half made.
+            _logger.warning('%s: a directory of its manifest is malformed (%s); its files are not shown',
+                            tree.collection.describe(), e)
+            files = {}
+        for name in sorted(files):
             clean = sanitize_filename(name)
             if clean in entries:
                 _logger.info('%s: %r clashes with another name after sanitizing; left out', self.describe(), name)
                 continue
-            entries[clean] = add(CollectionFile(self.inode, tree, mdir.files[name]))
+            entries[clean] = add(CollectionFile(self.inode, tree, files[name]))
 
     def entry(self, name):
         self._ensure_built()
@@ -278,7 +289,15 @@ class CollectionDirectory(LazyTreeDirectory):
                                                     % strip_hints(self.collection_locator))
             pdh = strip_hints(self.collection_locator)
             record = {'uuid': pdh, 'portable_data_hash': pdh, 'manifest_text': text}
-        parsed = manifest_parser.parse(record.get('manifest_text') or '')
+        if record.get('uuid') == record.get('portable_data_hash'):
+            # Stored only in Keep: nobody checked it; all errors now.
+            parsed = manifest_parser.parse(record.get('manifest_text') or '')
+        else:
+            # The API server validated it: the directory tree now, each
+            # directory's files when it is first visited (big ones now,
+            # here, where no lock is held).
+            parsed = manifest_parser.parse(record.get('manifest_text') or '', lazy=True)
+            parsed.expand_large(EXPAND_AT_LOAD_BYTES)
         return record, parsed
 
     def _renewal_due(self):

@@ -17,7 +17,6 @@ import bisect
 import re
 
 _LOCATOR_RE = re.compile(r'^([0-9a-f]{32})\+([0-9]+)((\+[A-Z][A-Za-z0-9@_-]*)*)$')
-_SEGMENT_RE = re.compile(r'^([0-9]+):([0-9]+):(.+)$', re.S)
 _OCTAL_RE = re.compile(rb'\\([0-3][0-7][0-7])')
 
 EMPTY_BLOCK = 'd41d8cd98f00b204e9800998ecf8427e+0'
@@ -94,16 +93,51 @@ def _add_piece(pieces, block_index, offset, length):
 
 
 class ManifestDir(object):
-    """A directory: subdirectories and files (their flat pieces) by
-    (unescaped) name."""
-    __slots__ = ('dirs', 'files')
+    """A directory: subdirectories and files (their packed pieces) by
+    (unescaped) name.  Subdirectories are known once the manifest is read;
+    files may be parsed later, from the stream lines kept for them, the
+    first time `files` is asked for (see `parse(lazy=True)`)."""
+    __slots__ = ('dirs', '_files', '_pending')
 
     def __init__(self):
         self.dirs = {}
-        self.files = {}
+        self._files = {}
+        # None: files parsed.  A list: the stream lines still to parse.
+        # A ManifestError: parsing them failed (and fails again).
+        self._pending = None
+
+    @property
+    def files(self):
+        if self._pending is not None:
+            self.expand()
+        return self._files
+
+    def expand(self):
+        """Parse the file segments kept for this directory.  A failure
+        leaves no file half made: the directory has none, and raises the
+        same error each time it is asked."""
+        pending = self._pending
+        if pending is None:
+            return
+        if isinstance(pending, ManifestError):
+            raise pending
+        self._pending = None
+        several = []
+        try:
+            for line in pending:
+                _add_segments(self, line, several)
+        except ManifestError as e:
+            self._files = {}
+            self._pending = e
+            raise
+        _freeze(several)
+
+    def pending_bytes(self):
+        pending = self._pending
+        return sum(len(line[-1]) for line in pending) if isinstance(pending, list) else 0
 
     def subdir(self, name, where):
-        if name in self.files:
+        if name in self._files:
             raise ManifestError('%s: %r is both a file and a directory' % (where, name))
         return self.dirs.setdefault(name, ManifestDir())
 
@@ -135,6 +169,18 @@ class Manifest(object):
     def bare_blocks(self):
         return [bare_locator(b) for b in self.blocks]
 
+    def expand_large(self, min_bytes):
+        """Parse now the root's files and those of every directory with at
+        least `min_bytes` of segments to parse: whoever asks for them later
+        may hold a lock other requests wait for."""
+        self.root.expand()
+        stack = list(self.root.dirs.values())
+        while stack:
+            d = stack.pop()
+            if d.pending_bytes() >= min_bytes:
+                d.expand()
+            stack.extend(d.dirs.values())
+
 
 def _path_components(path, where):
     """Split a stream or file path; empty and `.` components vanish as the
@@ -142,101 +188,157 @@ def _path_components(path, where):
     return [part for part in path.split('/') if part not in ('', '.')]
 
 
-def parse(text):
-    """Parse manifest `text` (str) into a `Manifest`.  Raises ManifestError."""
+# A stream line's name and block locators; what follows is its file segments.
+_HEAD_RE = re.compile(r'([^ ]+)((?: +[0-9a-f]{32}\+[0-9]+(?:\+[A-Z][A-Za-z0-9@_-]*)*(?= |$))+)')
+
+
+def parse(text, lazy=False):
+    """Parse manifest `text` (str) into a `Manifest`.  Raises ManifestError.
+
+    lazy=True reads stream names and block locators now and keeps each
+    directory's file segments to parse when its `files` are first asked for
+    (a malformed segment is then reported at that point): what a collection
+    of 10^6 files in 10^4 directories costs at mount time is its directory
+    tree, not its files.  Manifests whose file names hold a `/` (never
+    written by Arvados, possible in one stored only in Keep) are parsed
+    whole at once either way, since their lines add files to other
+    directories and the order of pieces must be the manifest's."""
     if not isinstance(text, str):
         raise ManifestError('manifest is not text')
     root = ManifestDir()
     blocks = []
     block_index = {}
     segments = streams = 0
-    several = []  # (files, name) of the files made of more than one piece
+    lines = []  # (directory, line) in manifest order
+    slashed = False
     for lineno, line in enumerate(text.split('\n'), 1):
         # Only ASCII space separates tokens: str.split() would also split
         # on Unicode spaces (U+00A0...) that are legal, unescaped, in names.
-        tokens = [t for t in line.split(' ') if t]
-        if not tokens:
+        line = line.strip(' ')
+        if not line:
             continue
         where = 'line %d' % lineno
-        stream = tokens[0]
+        head = _HEAD_RE.match(line)
+        stream = head.group(1) if head else line.split(' ', 1)[0]
         if stream != '.' and not stream.startswith('./'):
             raise ManifestError('%s: stream name %r does not start with "."' % (where, stream[:80]))
+        if head is None:
+            raise ManifestError('%s: stream %r has no block locator' % (where, stream[:80]))
+        rest = line[head.end():].lstrip(' ')
+        if not rest:
+            raise ManifestError('%s: stream %r has no file segment' % (where, stream[:80]))
         # Blocks of this stream, with each one's start offset in the stream.
         stream_blocks = []
         starts = []
         pos = 0
-        i = 1
-        while i < len(tokens):
-            m = _LOCATOR_RE.match(tokens[i])
-            if not m:
-                break
-            if int(m.group(2)) > MAX_BLOCK_SIZE:
-                raise ManifestError('%s: block size of %r is too large' % (where, tokens[i][:80]))
-            loc = tokens[i]
-            key = m.group(1)
+        for loc in head.group(2).split(' '):
+            if not loc:
+                continue
+            key, size = loc[:32], int(loc[33:].split('+', 1)[0])
+            if size > MAX_BLOCK_SIZE:
+                raise ManifestError('%s: block size of %r is too large' % (where, loc[:80]))
             if key not in block_index:
                 block_index[key] = len(blocks)
                 blocks.append(loc)
-            stream_blocks.append((block_index[key], int(m.group(2))))
+            stream_blocks.append((block_index[key], size))
             starts.append(pos)
-            pos += int(m.group(2))
-            i += 1
-        if not stream_blocks:
-            raise ManifestError('%s: stream %r has no block locator' % (where, stream[:80]))
-        if i == len(tokens):
-            raise ManifestError('%s: stream %r has no file segment' % (where, stream[:80]))
-        stream_len = pos
+            pos += size
         streams += 1
-        segments += len(tokens) - i
+        segments += rest.count(' ') + 1
+        if not slashed and ('/' in rest or '\\057' in rest):
+            slashed = True
         cwd = root
         for part in _path_components(unescape_name(stream), where):
             cwd = cwd.subdir(part, where)
-        for token in tokens[i:]:
-            m = _SEGMENT_RE.match(token)
-            if not m:
-                raise ManifestError('%s: bad file segment %r' % (where, token[:80]))
-            seg_pos, seg_len = int(m.group(1)), int(m.group(2))
-            if seg_pos + seg_len > stream_len:
-                raise ManifestError('%s: segment %r runs past the end of its stream (%d bytes)'
-                                    % (where, token[:80], stream_len))
-            parts = unescape_name(m.group(3)).split('/')
-            dirparts = [p for p in parts[:-1] if p not in ('', '.')]
-            leaf = parts[-1]
-            d = cwd
-            for part in dirparts:
-                d = d.subdir(part, where)
-            if leaf == '' or (leaf == '.' and not seg_len):
-                # `0:0:\056` is the empty-directory placeholder: a dir, no file.
-                # A `.` file with bytes (only a Keep-only manifest can hold
-                # one) is a file; the mount shows it as `_`, as the seed did.
-                if seg_len:
-                    raise ManifestError('%s: segment %r names a directory' % (where, token[:80]))
-                continue
-            d.check_file_name(leaf, where)
-            files = d.files
-            pieces = files.get(leaf, EMPTY_FILE)
-            was_list = type(pieces) is list
-            # Map the stream range onto blocks.
-            remaining = seg_len
-            at = seg_pos
-            j = max(bisect.bisect_right(starts, at) - 1, 0)
-            while remaining > 0:
-                idx, size = stream_blocks[j]
-                off = at - starts[j]
-                if off >= size:
-                    j += 1
-                    continue
-                n = min(size - off, remaining)
-                pieces = _add_piece(pieces, idx, off, n)
-                at += n
-                remaining -= n
-                j += 1
-            files[leaf] = pieces
-            if type(pieces) is list and not was_list:
-                several.append((files, leaf))
+        pending = (lineno, stream_blocks, starts, pos, rest)
+        lines.append((cwd, pending))
+        if cwd._pending is None:
+            cwd._pending = []
+        cwd._pending.append(pending)
+    if slashed or not lazy:
+        for d, _pending in lines:
+            d._pending = None
+        several = []
+        for d, pending in lines:
+            _add_segments(d, pending, several)
+        _freeze(several)
+    return Manifest(root, blocks, segments, streams)
+
+
+def _freeze(several):
+    """Files of several pieces were lists while being added to; tuples after."""
     for files, name in several:
         files[name] = tuple(files[name])
-    return Manifest(root, blocks, segments, streams)
+
+
+def _add_segments(cwd, pending, several):
+    """The file segments of one stream line, whose directory is `cwd`."""
+    lineno, stream_blocks, starts, stream_len, rest = pending
+    where = 'line %d' % lineno
+    tokens = rest.split(' ')
+    if '' in tokens:
+        tokens = [t for t in tokens if t]
+    # Most segments name a new file in this stream's directory and lie
+    # within one block: that case is kept short (10^6 of them take
+    # seconds of Python, with the GIL that other requests need).
+    for token in tokens:
+        fields = token.split(':', 2)
+        if len(fields) != 3 or not fields[2] or not (fields[0].isdigit() and fields[0].isascii()
+                                                     and fields[1].isdigit() and fields[1].isascii()):
+            raise ManifestError('%s: bad file segment %r' % (where, token[:80]))
+        seg_pos, seg_len, name = int(fields[0]), int(fields[1]), fields[2]
+        if seg_pos + seg_len > stream_len:
+            raise ManifestError('%s: segment %r runs past the end of its stream (%d bytes)'
+                                % (where, token[:80], stream_len))
+        if '\\' in name:
+            name = unescape_name(name)
+        if '/' in name:
+            parts = name.split('/')
+            leaf = parts[-1]
+            d = cwd
+            for part in parts[:-1]:
+                if part not in ('', '.'):
+                    d = d.subdir(part, where)
+        else:
+            leaf, d = name, cwd
+        if leaf == '' or (leaf == '.' and not seg_len):
+            # `0:0:\\056` is the empty-directory placeholder: a dir, no file.
+            # A `.` file with bytes (only a Keep-only manifest can hold
+            # one) is a file; the mount shows it as `_`, as the seed did.
+            if seg_len:
+                raise ManifestError('%s: segment %r names a directory' % (where, token[:80]))
+            continue
+        if leaf in d.dirs:
+            d.check_file_name(leaf, where)
+        files = d._files
+        pieces = files.get(leaf, EMPTY_FILE)
+        j = bisect.bisect_right(starts, seg_pos) - 1
+        if j < 0:
+            j = 0
+        if pieces == EMPTY_FILE:
+            idx, size = stream_blocks[j]
+            off = seg_pos - starts[j]
+            if off + seg_len <= size:
+                files[leaf] = ((idx << 128) | (off << 64) | seg_len) if seg_len else EMPTY_FILE
+                continue
+        was_list = type(pieces) is list
+        # Map the stream range onto blocks.
+        remaining = seg_len
+        at = seg_pos
+        while remaining > 0:
+            idx, size = stream_blocks[j]
+            off = at - starts[j]
+            if off >= size:
+                j += 1
+                continue
+            n = min(size - off, remaining)
+            pieces = _add_piece(pieces, idx, off, n)
+            at += n
+            remaining -= n
+            j += 1
+        files[leaf] = pieces
+        if type(pieces) is list and not was_list:
+            several.append((files, leaf))
 
 
 def signature_expiry(locator):

@@ -232,13 +232,14 @@ def bench_million(command, uuid, timeout, expect):
     try:
         os.listdir(m.path)
         stop = threading.Event()
-        worst = [0.0]
+        worst = {'first listing': 0.0, 'find': 0.0}
+        phase = ['first listing']
 
         def probe():
             while not stop.is_set():
                 t = time.perf_counter()
                 os.listdir(os.path.join(m.path, 'home'))
-                worst[0] = max(worst[0], time.perf_counter() - t)
+                worst[phase[0]] = max(worst[phase[0]], time.perf_counter() - t)
                 stop.wait(0.2)
         th = threading.Thread(target=probe, daemon=True)
         th.start()
@@ -247,6 +248,7 @@ def bench_million(command, uuid, timeout, expect):
             t = time.perf_counter()
             os.listdir(target)
             out['first listing s'] = [time.perf_counter() - t]
+            phase[0] = 'find'
             out['find s'] = [run('find . | wc -l', target, timeout)]
             n = count('find . -type f | wc -l', target, timeout)
             if n != expect:
@@ -255,7 +257,8 @@ def bench_million(command, uuid, timeout, expect):
             out['note'] = 'did not finish in %d s' % e.args[0]
         stop.set()
         th.join(10)
-        out['slowest ls of home/ s'] = [worst[0]]
+        for k, v in worst.items():
+            out['slowest ls of home/ during %s s' % k] = [v]
         out['peak RSS MiB'] = [m.rss()]
     finally:
         m.close()

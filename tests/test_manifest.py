@@ -65,6 +65,9 @@ def test_file_in_several_segments_and_names_with_slashes():
 def test_malformed_manifests_are_refused_with_a_reason(text, why):
     with pytest.raises(ManifestError, match=why):
         parse(text)
+    # Lazily: when the files are asked for, with the same reason.
+    with pytest.raises(ManifestError, match=why):
+        list(parse(text, lazy=True).root.walk_files())
 
 
 names = st.text(alphabet=st.characters(blacklist_categories=('Cs',), blacklist_characters='/\x00'),
@@ -102,3 +105,59 @@ def test_garbage_never_crashes_the_parser(text):
         parse(text)
     except ManifestError:
         pass
+    try:
+        list(parse(text, lazy=True).root.walk_files())
+    except ManifestError:
+        pass
+
+
+def tree(parsed):
+    return {path: manifest.pieces_of(pieces) for path, pieces in parsed.root.walk_files()}
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(['.', './a', './a/b', './c']),
+                          st.lists(st.tuples(st.sampled_from(['x', 'y', 'z']), st.integers(0, 9)),
+                                   min_size=1, max_size=4)),
+                min_size=1, max_size=6))
+def test_lazy_parse_gives_the_same_tree(streams):
+    """Streams repeating directories and files, in any order: parsing each
+    directory's files on demand gives exactly the eager result."""
+    block = loc(b'0123456789')
+    lines = ['%s %s %s\n' % (name, block, ' '.join('%d:1:%s' % (pos, f) for f, pos in segs))
+             for name, segs in streams]
+    text = ''.join(lines)
+    try:
+        eager = tree(parse(text))
+    except ManifestError as e:
+        with pytest.raises(ManifestError, match=str(e).split(':')[-1].strip()[:20]):
+            tree(parse(text, lazy=True))
+        return
+    lazy = parse(text, lazy=True)
+    assert lazy.root.dirs.keys() == parse(text).root.dirs.keys()
+    assert tree(lazy) == eager
+
+
+def test_lazy_parse_reads_directories_only_when_asked_and_fails_whole():
+    good, bad = loc(b'good'), loc(b'bad')
+    text = ('. %s 0:4:top\n./sub %s 0:3:ok 0:9:toolong\n./other %s 0:4:fine\n' % (good, bad, good))
+    p = parse(text, lazy=True)
+    assert sorted(p.root.dirs) == ['other', 'sub'] and p.segments == 4 and p.streams == 3
+    assert manifest.pieces_of(p.root.files['top']) == [(0, 0, 4)]
+    for _ in range(2):  # the same error each time, and no half of the directory
+        with pytest.raises(ManifestError, match='past the end'):
+            p.root.dirs['sub'].files
+        assert p.root.dirs['sub']._files == {}
+    assert manifest.pieces_of(p.root.dirs['other'].files['fine']) == [(0, 0, 4)]
+    with pytest.raises(ManifestError, match='past the end'):
+        parse(text)
+
+
+def test_names_with_slashes_are_parsed_at_once_even_lazily():
+    """Their lines add to other directories: only the manifest's own order
+    keeps the pieces in order."""
+    a, b = loc(b'aaaa'), loc(b'bbbb')
+    text = './d %s 0:4:f\n. %s 0:4:d/f\n' % (a, b)
+    p = parse(text, lazy=True)
+    assert p.root.dirs['d']._pending is None
+    assert manifest.pieces_of(p.root.dirs['d'].files['f']) == [(0, 0, 4), (1, 0, 4)]

@@ -230,3 +230,20 @@ def test_without_a_directory_cache_limit_nothing_is_unloaded():
     assert all(c.collection_object is not None for c in colls)
     assert len(inodes.tree_cache) == 5 and inodes.tree_cache.unloads == 0
 
+
+
+def test_a_malformed_directory_of_a_uuid_collection_costs_only_its_own_files(caplog):
+    """API records are parsed a directory at a time (the server validated
+    them); should one directory still be bad, only its files are missing,
+    never half of them, and the rest of the collection reads."""
+    api = FakeApi()
+    a = put_block(api.blocks, b'abcd')
+    make_collection(api, '. %s 0:4:top\n./bad %s 0:2:ok 0:99:too-long\n./good %s 1:2:bc\n' % (a, a, a))
+    inodes = Inodes()
+    root = inodes.add_entry(CollectionDirectory(ROOT_INODE, inodes, api, 0, 'zzzzz-4zz18-aaaaaaaaaaaaaaa'))
+    assert root.update()
+    assert sorted(dict(root.listing())) == ['bad', 'good', 'top']
+    assert root.entry('good').entry('bc').readfrom(0, 10) == b'bc'
+    assert root.entry('bad').listing() == [] and root.entry('bad').entry('ok') is None
+    assert 'its files are not shown' in caplog.text
+    assert root.entry('top').readfrom(0, 10) == b'abcd'
