@@ -21,6 +21,7 @@ setup(
         'google-api-python-client==2.202.0',
         'httplib2==0.32.1',
         'websockets==17.4',
+        'prometheus-client==0.26.0',
     ],
     extras_require={
         # The local cluster's servers and certificates.

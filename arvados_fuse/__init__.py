@@ -15,6 +15,8 @@ Architecture (one responsibility per module):
 - `readpath`    file offsets -> Keep blocks, with prefetch.
 - `safeapi`     SafeApi: every API and Keep call goes through it.
 - `arguments`, `command`, `mountpoint`  the arv-mount command and lifecycle.
+- `metrics`, `stats`  what a running mount counts: Prometheus (--prometheus-port)
+                and crunchstat lines (--crunchstat-interval).
 """
 
 __version__ = '3.2.1.post1'

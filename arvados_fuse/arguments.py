@@ -94,6 +94,10 @@ with "--".
                           help="Don't subscribe to change events; rely on --refresh-time polling.")
         self.add_argument('--crunchstat-interval', type=float, metavar='SECONDS', default=0,
                           help='Write read statistics to stderr every SECONDS.')
+        self.add_argument('--prometheus-port', type=int, metavar='PORT', default=None,
+                          help='Serve Prometheus metrics at http://ADDRESS:PORT/metrics (default: off).')
+        self.add_argument('--prometheus-address', type=str, metavar='ADDRESS', default='127.0.0.1',
+                          help='Address for --prometheus-port to listen on (default 127.0.0.1).')
         self.add_argument('--read-write', action='store_true', default=False,
                           help='Refused: this arv-mount is read-only.')
         self.add_argument('--read-only', action='store_true', default=True,

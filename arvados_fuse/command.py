@@ -25,10 +25,15 @@ import threading
 
 import llfuse
 
-from . import __version__, mountpoint
+from . import __version__, metrics, mountpoint
 from .arguments import DEFAULT_FILE_CACHE, ArgumentParser
 from .operations import Operations
 from .roots import StartupError, build_root
+
+# Every FUSE request is timed and counted (crunchstat's fuseop lines, the
+# Prometheus endpoint).  Done here, where the mount is run, so operations.py
+# stays the adapter alone.
+metrics.instrument(Operations)
 
 _logger = logging.getLogger('arvados.arvados_fuse')
 
@@ -72,12 +77,12 @@ def _setup_logging(args):
     ours.propagate = False
     ours.setLevel(level)
     ours.addHandler(stderr)
+    # crunchstat lines reach stderr bare, written by stats.py itself (as
+    # upstream, for crunchstat-summary); through logging only --logfile.
     stats = logging.getLogger('arvados.arvados_fuse.crunchstat')
     stats.propagate = False
     stats.setLevel(logging.INFO)
-    stats_stderr = logging.StreamHandler(sys.stderr)
-    stats_stderr.setFormatter(fmt)
-    stats.addHandler(stats_stderr)
+    stats.addHandler(logging.NullHandler())
     sdk_level = logging.DEBUG if args.debug else logging.WARNING
     logging.getLogger('arvados').setLevel(sdk_level)
     logging.getLogger('googleapiclient').setLevel(level)
@@ -125,6 +130,8 @@ def _check_args(args):
         raise Failure('--retries must be 0 or more')
     if args.refresh_time <= 0:
         raise Failure('--refresh-time must be positive')
+    if args.prometheus_port is not None and not 0 <= args.prometheus_port <= 65535:
+        raise Failure('--prometheus-port must be between 0 and 65535')
     if args.crunchstat_interval < 0:
         raise Failure('--crunchstat-interval must be 0 (off) or positive')
     if args.file_cache is not None and args.file_cache < 0:
@@ -242,14 +249,16 @@ class Mount(object):
         self.root = None
         self.events = None
         self.stats = None
+        self.metrics_server = None
 
     def setup(self):
         """Everything that can fail before the mount exists."""
         args = self.args
         settings = _credentials()
-        if args.crunchstat_interval:
-            from .stats import api_calls
+        from .stats import api_calls
+        if args.crunchstat_interval or args.prometheus_port is not None:
             api_calls.install()
+            metrics.sources.api_calls = api_calls
         _check_cluster(settings, args.retries)
         from .safeapi import SafeApi  # imported late: the SDK is slow to import
         self.operations = Operations(os.getuid(), os.getgid(), args.encoding, refresh_time=args.refresh_time)
@@ -261,6 +270,18 @@ class Mount(object):
             raise Failure(str(e))
         except OSError as e:
             raise Failure(_one_line(e))
+        metrics.install_keep_counters()
+        metrics.sources.operations = self.operations
+        metrics.sources.keep = self.api.keep
+        metrics.sources.block_cache = self.api.keep.block_cache
+        if args.prometheus_port is not None:
+            try:
+                self.metrics_server = metrics.serve(args.prometheus_port, args.prometheus_address)
+            except OSError as e:
+                raise Failure('--prometheus-port: cannot listen on %s port %d: %s'
+                              % (args.prometheus_address, args.prometheus_port, e.strerror or e))
+            _logger.info('serving metrics at http://%s:%d/metrics', args.prometheus_address,
+                         self.metrics_server.server_port)
 
     def mount(self):
         args = self.args
@@ -309,6 +330,9 @@ class Mount(object):
             if worker is not None:
                 worker.stop()
         self.events = self.stats = None
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
+            self.metrics_server = None
         try:
             llfuse.close(unmount=mountpoint.is_mounted(self.args.mountpoint))
         except Exception as e:
