@@ -222,7 +222,7 @@ def _check_cluster(settings, retries):
 
 
 def _block_cache(args):
-    import arvados.keep
+    from .blockcache import ObservedBlockCache
     if args.disk_cache:
         if args.disk_cache_dir:
             # The SDK expects the directory to exist (its default one it makes).
@@ -232,11 +232,11 @@ def _block_cache(args):
                 raise Failure('--disk-cache-dir: %s' % e)
         # cache_max 0: the SDK's default share of the disk's free space.
         try:
-            return arvados.keep.KeepBlockCache(cache_max=args.file_cache or 0, disk_cache=True,
-                                               disk_cache_dir=args.disk_cache_dir)
+            return ObservedBlockCache(cache_max=args.file_cache or 0, disk_cache=True,
+                                      disk_cache_dir=args.disk_cache_dir)
         except OSError as e:
             raise Failure('disk cache %s: %s' % (args.disk_cache_dir or '', e))
-    return arvados.keep.KeepBlockCache(cache_max=args.file_cache or DEFAULT_FILE_CACHE)
+    return ObservedBlockCache(cache_max=args.file_cache or DEFAULT_FILE_CACHE)
 
 
 class Mount(object):

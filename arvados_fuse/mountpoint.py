@@ -8,6 +8,8 @@ import os
 import subprocess
 import time
 
+from .culprits import describe as describe_culprits
+
 _logger = logging.getLogger('arvados.arvados_fuse')
 
 FUSECTL = '/sys/fs/fuse/connections'
@@ -92,7 +94,11 @@ def _unmount_one(m, timeout):
         if time.monotonic() >= deadline:
             break
         time.sleep(0.1)
-    _logger.warning('%s is busy or its daemon does not answer; aborting its connection', m.path)
+    culprits = describe_culprits(m.path)
+    for line in culprits:
+        _logger.warning('%s', line)
+    _logger.warning('%s is %s; aborting its connection', m.path,
+                    'busy' if culprits else 'busy or its daemon does not answer')
     _abort_connection(m.minor)
     if _fusermount_u(m.path) or not is_mounted(m.path):
         return

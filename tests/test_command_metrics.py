@@ -103,8 +103,11 @@ def test_prometheus_endpoint_values_move_while_reading(cluster):
     total = sum(f['size'] for f in coll['files'])
     port = free_port()
     with mounted(cluster.full_env('alice'), '--prometheus-port', str(port), '--collection', coll['uuid']) as m:
+        # A uuid collection listens for change events.
+        wait_until(lambda: scrape(port).get('arvmount_websocket_connected') == 1, what='the event stream')
         before = scrape(port)
         assert before.get('arvmount_read_bytes_total', 0) == 0
+        assert before['arvmount_websocket_reconnects_total'] == 0
         assert before['arvmount_inodes'] >= 1
         out = run_md5(m.path)
         check_md5_output(out, coll)
@@ -173,3 +176,10 @@ def test_prometheus_counts_keep_failures_retries_and_eio_by_cause(fault_cluster)
         assert failures >= 2 and retries >= 1
         with open(path, 'rb') as f:
             assert f.read() == data
+
+
+def test_websocket_reconnects_back_off_with_jitter():
+    from arvados_fuse.events import BACKOFF_MAX, jittered
+    for backoff in (0.5, 8, BACKOFF_MAX):
+        waits = {jittered(backoff) for _ in range(50)}
+        assert all(backoff / 2 <= w <= backoff for w in waits) and len(waits) > 1
