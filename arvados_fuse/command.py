@@ -17,6 +17,7 @@ Lifecycle rules:
 import json
 import logging
 import os
+import resource
 import signal
 import ssl
 import subprocess
@@ -44,6 +45,12 @@ _logger = logging.getLogger('arvados.arvados_fuse')
 # --retries still governs everything after startup.
 STARTUP_RETRIES = 2
 STARTUP_TIMEOUT = 30
+DEFAULT_SUBTYPE = 'arv-mount'
+# At least this many file descriptors, as upstream: the disk cache holds two
+# per cached block (the SDK gives it an eighth of the limit in blocks), and
+# every open file, socket and FUSE handle needs one.
+MIN_NOFILE = 10240
+BLOCK = 64 * 1024 * 1024
 
 
 class Failure(Exception):
@@ -113,6 +120,8 @@ def _check_args(args):
         raise Failure('--read-write is not supported: this arv-mount is read-only')
     if args.mount_tmp:
         raise Failure('--mount-tmp is not supported: this arv-mount is read-only')
+    if args.storage_classes is not None:
+        raise Failure('--storage-classes is not supported: this arv-mount is read-only and creates no collections')
     if args.filters is not None:
         args.filters = _load_filters(args.filters)
     custom = args.mount_home or args.mount_shared or args.mount_by_id or args.mount_by_pdh or args.mount_by_tag
@@ -154,15 +163,46 @@ def _load_filters(value):
         filters = json.loads(text)
     except (OSError, ValueError) as e:
         raise Failure('--filters: %s' % e)
-    if not isinstance(filters, list) or not all(isinstance(f, list) and len(f) == 3 for f in filters):
-        raise Failure('--filters must be a JSON list of [attribute, operator, operand] lists')
-    return filters
+    # The SDK's own check, as upstream arv-mount uses: a list of
+    # [attribute, operator, operand] lists or "(attr1 op attr2)" strings.
+    from arvados.commands._util import validate_filters
+    try:
+        return validate_filters(filters)
+    except ValueError as e:
+        raise Failure('--filters: %s' % e)
+
+
+def _fstype(args):
+    """The mount type --subtype names (None: not given, any FUSE mount)."""
+    return None if args.subtype is None else mountpoint.fstype_of(args.subtype)
+
+
+def _raise_nofile(args):
+    """Raise the soft RLIMIT_NOFILE to MIN_NOFILE, or to 8 per 64 MiB of
+    --file-cache if more (the disk cache's slots are an eighth of it), up to
+    the hard limit."""
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = MIN_NOFILE
+        if args.file_cache:
+            want = max(want, args.file_cache // BLOCK * 8)
+        if hard != resource.RLIM_INFINITY and want > hard:
+            _logger.warning('--file-cache %d needs %d file descriptors, more than the hard limit %d: '
+                            'the disk cache will be smaller', args.file_cache, want, hard)
+            want = hard
+        if soft != resource.RLIM_INFINITY and soft < want:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    except (OSError, ValueError) as e:
+        _logger.warning('cannot raise the file descriptor limit: %s', e)
 
 
 def _check_mountpoint(args):
     path = args.mountpoint
     if args.replace:
-        mountpoint.unmount(path, timeout=args.unmount_timeout)
+        try:
+            mountpoint.unmount(path, timeout=args.unmount_timeout, fstype=_fstype(args))
+        except mountpoint.MountTypeError as e:
+            raise Failure('--replace: %s' % e)
     # Mounted first: a stat of a mount point asks its daemon, which may hang.
     if mountpoint.is_mounted(path):
         raise Failure('%s is already mounted (use --replace to replace it, --unmount to unmount it)' % path)
@@ -179,9 +219,16 @@ def _mount_options(args):
     opts = set(llfuse.default_options)
     # nonempty: a mount point may hold files (they are hidden while mounted),
     # as with the llfuse of the seed's time; e.g. a directory of another mount.
-    opts.update({'ro', 'nonempty', 'fsname=' + mountpoint.FSNAME, 'subtype=' + (args.subtype or 'arv-mount')})
+    opts.update({'ro', 'nonempty', 'fsname=' + mountpoint.FSNAME})
+    # --subtype '' mounts as plain "fuse", as upstream.
+    subtype = DEFAULT_SUBTYPE if args.subtype is None else args.subtype
+    if subtype:
+        opts.add('subtype=' + subtype)
     if args.allow_other:
         opts.add('allow_other')
+    if args.debug:
+        # FUSE's own trace of every request, on stderr (as upstream).
+        opts.add('debug')
     return opts
 
 
@@ -255,6 +302,7 @@ class Mount(object):
         """Everything that can fail before the mount exists."""
         args = self.args
         settings = _credentials()
+        _raise_nofile(args)
         from .stats import api_calls
         if args.crunchstat_interval or args.prometheus_port is not None:
             api_calls.install()
@@ -510,9 +558,14 @@ def main(argv=None):
         _resolve_paths(args)
         _setup_logging(args)
         if args.unmount or args.unmount_all:
-            done = mountpoint.unmount(args.mountpoint, timeout=args.unmount_timeout, recursive=args.unmount_all)
+            try:
+                done = mountpoint.unmount(args.mountpoint, timeout=args.unmount_timeout,
+                                          recursive=args.unmount_all, fstype=_fstype(args))
+            except mountpoint.MountTypeError as e:
+                raise Failure(str(e))
             if not done:
-                _logger.warning('%s: no FUSE mount there', args.mountpoint)
+                _logger.warning('%s: no FUSE mount %sthere', args.mountpoint,
+                                '' if args.subtype is None else 'of type %s ' % _fstype(args))
             return 0
         _check_args(args)
         _check_mountpoint(args)

@@ -105,14 +105,55 @@ def _unmount_one(m, timeout):
     _fusermount_u(m.path, lazy=True)
 
 
-def unmount(path, timeout=2.0, recursive=False):
+class MountTypeError(Exception):
+    """A mount is not of the type asked for (--subtype): nothing unmounted."""
+
+
+def fstype_of(subtype):
+    """The mount type of --subtype SUBTYPE: 'fuse.SUBTYPE', '' -> 'fuse'."""
+    return 'fuse.' + subtype if subtype else 'fuse'
+
+
+def _all_mount_types():
+    """(path, fstype) of every mount, FUSE or not."""
+    out = []
+    try:
+        with open('/proc/self/mountinfo', encoding='utf-8', errors='surrogateescape') as f:
+            lines = f.readlines()
+    except OSError:
+        return out
+    for line in lines:
+        fields = line.split()
+        try:
+            sep = fields.index('-')
+        except ValueError:
+            continue
+        out.append((_unescape_mountinfo(fields[4]), fields[sep + 1]))
+    return out
+
+
+def unmount(path, timeout=2.0, recursive=False, fstype=None):
     """Unmount the FUSE mount at `path`; with `recursive`, also every
-    arv-mount below it.  Returns the list of paths unmounted."""
+    arv-mount below it.  Returns the list of paths unmounted.
+
+    `fstype` (from --subtype), as upstream: only a mount of that type is
+    unmounted at `path`; with `recursive`, every FUSE mount at or below
+    `path` of that type, and if any mount there is of another type, none
+    (MountTypeError)."""
     mounts = fuse_mounts()
     path = canonical_path(path, mounts)
     prefix = path.rstrip('/') + '/'
-    targets = [m for m in mounts
-               if m.path == path or (recursive and m.source == FSNAME and m.path.startswith(prefix))]
+    if fstype is None:
+        targets = [m for m in mounts
+                   if m.path == path or (recursive and m.source == FSNAME and m.path.startswith(prefix))]
+    elif recursive:
+        for where, kind in _all_mount_types():
+            if (where == path or where.startswith(prefix)) and kind != fstype:
+                raise MountTypeError('cannot unmount %s: %s is mounted there with type %s, not %s'
+                                     % (path, where, kind, fstype))
+        targets = [m for m in mounts if m.path == path or m.path.startswith(prefix)]
+    else:
+        targets = [m for m in mounts if m.path == path and m.fstype == fstype]
     # Deepest first, so that nested mounts do not hold up their parents.
     targets.sort(key=lambda m: -len(m.path))
     done = []
