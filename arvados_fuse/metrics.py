@@ -150,8 +150,11 @@ def install_keep_counters():
         return
     _keep_counters_installed = True
     import arvados.keep
-    service = arvados.keep.KeepClient._KeepService
-    original = service.get
+    # An SDK internal (3.2.x): without it, the per-server counters stay at 0.
+    service = getattr(arvados.keep.KeepClient, '_KeepService', None)
+    original = getattr(service, 'get', None)
+    if original is None:
+        return
 
     def counted_get(ks, locator, method='GET', timeout=None):
         server = ks.root
