@@ -17,6 +17,8 @@ Architecture (one responsibility per module):
 - `arguments`, `command`, `mountpoint`  the arv-mount command and lifecycle.
 - `metrics`, `stats`  what a running mount counts: Prometheus (--prometheus-port)
                 and crunchstat lines (--crunchstat-interval).
+- `blockcache`  the SDK's block cache, watched for evictions and thrashing.
+- `culprits`    the processes keeping a mount busy, named when unmounting.
 """
 
 __version__ = '3.2.1.post1'
