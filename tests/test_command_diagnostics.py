@@ -4,6 +4,7 @@ too small for the working set (thrashing)."""
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 
@@ -38,6 +39,41 @@ def test_busy_unmount_names_each_culprit(cluster):
             assert any(line.endswith('has its working directory in ' + m.path) for line in ours), r.stderr
             assert any(line.endswith('has open ' + m.join(name)) for line in ours), r.stderr
             assert all('python' in line for line in ours)
+            assert not mountpoint.is_mounted(m.path)
+        finally:
+            holder.kill()
+            holder.wait()
+
+
+def test_busy_at_the_end_of_exec_names_the_culprit(cluster, mnt, tmp_path):
+    """The --exec command leaves a process behind in the mount."""
+    coll = cluster.demo['collections']['odd_names']
+    pidfile = tmp_path / 'pid'
+    shell = '(cd "$1" && exec sleep 120) >/dev/null 2>&1 </dev/null & echo $! > "$2"'
+    try:
+        r = run_arv_mount(cluster.full_env('alice'), '--collection', coll['uuid'], '--unmount-timeout', '0.5',
+                          mnt, '--exec', 'sh', '-c', shell, 'sh', mnt, str(pidfile))
+        assert r.returncode == 0, r.stderr
+        pid = int(pidfile.read_text())
+        assert '%s is busy: pid %d (sleep 120) has its working directory in %s' % (mnt, pid, mnt) in r.stderr
+        assert not mountpoint.is_mounted(mnt)
+    finally:
+        if pidfile.exists():
+            try:
+                os.kill(int(pidfile.read_text()), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+
+
+def test_busy_at_sigterm_names_the_culprit(cluster):
+    coll = cluster.demo['collections']['odd_names']
+    with mounted(cluster.full_env('alice'), '--collection', coll['uuid'], '--unmount-timeout', '0.5') as m:
+        holder = subprocess.Popen(['sleep', '120'], cwd=m.path)
+        try:
+            m.proc.send_signal(signal.SIGTERM)
+            assert m.proc.wait(30) == 0
+            assert '%s is busy: pid %d (sleep 120) has its working directory in %s' % (
+                m.path, holder.pid, m.path) in m.log()
             assert not mountpoint.is_mounted(m.path)
         finally:
             holder.kill()
