@@ -183,3 +183,19 @@ def test_websocket_reconnects_back_off_with_jitter():
     for backoff in (0.5, 8, BACKOFF_MAX):
         waits = {jittered(backoff) for _ in range(50)}
         assert all(backoff / 2 <= w <= backoff for w in waits) and len(waits) > 1
+
+
+def test_prometheus_shows_the_event_stream_reconnecting(fault_cluster):
+    c = fault_cluster
+    coll = _collection_with(c, 'metrics events', b'events')
+    port = free_port()
+    with mounted(c.full_env('alice'), '--collection', coll['uuid'], '--prometheus-port', str(port)):
+        wait_until(lambda: scrape(port).get('arvmount_websocket_connected') == 1, what='the event stream')
+        try:
+            # Drops the websocket connection (the API server serves it).
+            c.set_fault('api', down=True)
+        finally:
+            c.clear_faults('api')
+        wait_until(lambda: scrape(port)['arvmount_websocket_reconnects_total'] >= 1, timeout=60,
+                   what='a reconnect')
+        wait_until(lambda: scrape(port)['arvmount_websocket_connected'] == 1, what='the stream back')
