@@ -25,8 +25,8 @@ def _unescape_mountinfo(field):
     return field.encode('latin-1').decode('unicode_escape').encode('latin-1').decode('utf-8', 'surrogateescape')
 
 
-def fuse_mounts():
-    """Every FUSE mount this process can see, as FuseMount tuples."""
+def _mountinfo():
+    """Every mount this process can see, FUSE or not, as FuseMount tuples."""
     out = []
     try:
         with open('/proc/self/mountinfo', encoding='utf-8', errors='surrogateescape') as f:
@@ -39,13 +39,15 @@ def fuse_mounts():
             sep = fields.index('-')
         except ValueError:
             continue
-        fstype = fields[sep + 1]
-        if fstype != 'fuse' and not fstype.startswith('fuse.'):
-            continue
         source = _unescape_mountinfo(fields[sep + 2]) if len(fields) > sep + 2 else ''
         minor = fields[2].split(':')[1]
-        out.append(FuseMount(_unescape_mountinfo(fields[4]), minor, fstype, source))
+        out.append(FuseMount(_unescape_mountinfo(fields[4]), minor, fields[sep + 1], source))
     return out
+
+
+def fuse_mounts():
+    """Every FUSE mount this process can see, as FuseMount tuples."""
+    return [m for m in _mountinfo() if m.fstype == 'fuse' or m.fstype.startswith('fuse.')]
 
 
 def canonical_path(path, mounts=None):
@@ -114,24 +116,6 @@ def fstype_of(subtype):
     return 'fuse.' + subtype if subtype else 'fuse'
 
 
-def _all_mount_types():
-    """(path, fstype) of every mount, FUSE or not."""
-    out = []
-    try:
-        with open('/proc/self/mountinfo', encoding='utf-8', errors='surrogateescape') as f:
-            lines = f.readlines()
-    except OSError:
-        return out
-    for line in lines:
-        fields = line.split()
-        try:
-            sep = fields.index('-')
-        except ValueError:
-            continue
-        out.append((_unescape_mountinfo(fields[4]), fields[sep + 1]))
-    return out
-
-
 def unmount(path, timeout=2.0, recursive=False, fstype=None):
     """Unmount the FUSE mount at `path`; with `recursive`, also every
     arv-mount below it.  Returns the list of paths unmounted.
@@ -147,10 +131,10 @@ def unmount(path, timeout=2.0, recursive=False, fstype=None):
         targets = [m for m in mounts
                    if m.path == path or (recursive and m.source == FSNAME and m.path.startswith(prefix))]
     elif recursive:
-        for where, kind in _all_mount_types():
-            if (where == path or where.startswith(prefix)) and kind != fstype:
+        for m in _mountinfo():
+            if (m.path == path or m.path.startswith(prefix)) and m.fstype != fstype:
                 raise MountTypeError('cannot unmount %s: %s is mounted there with type %s, not %s'
-                                     % (path, where, kind, fstype))
+                                     % (path, m.path, m.fstype, fstype))
         targets = [m for m in mounts if m.path == path or m.path.startswith(prefix)]
     else:
         targets = [m for m in mounts if m.path == path and m.fstype == fstype]
