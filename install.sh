@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what arv-mount, its tests and its demo need on a fresh Debian
 # machine: FUSE (kernel helper and headers for llfuse), then a virtualenv in
-# .venv with this project and its pinned dependencies.  Safe to re-run.
+# .venv with this project and its dependencies, pinned by constraints.txt.  Safe to re-run.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -20,4 +20,5 @@ fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+# Exact versions from constraints.txt; pyproject.toml only states ranges.
+.venv/bin/pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'

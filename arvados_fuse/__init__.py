@@ -15,6 +15,10 @@ Architecture (one responsibility per module):
 - `readpath`    file offsets -> Keep blocks, with prefetch.
 - `safeapi`     SafeApi: every API and Keep call goes through it.
 - `arguments`, `command`, `mountpoint`  the arv-mount command and lifecycle.
+- `metrics`, `stats`  what a running mount counts: Prometheus (--prometheus-port)
+                and crunchstat lines (--crunchstat-interval).
+- `blockcache`  the SDK's block cache, watched for evictions and thrashing.
+- `culprits`    the processes keeping a mount busy, named when unmounting.
 """
 
 __version__ = '3.2.1.post1'

@@ -46,7 +46,8 @@ with "--".
         self.add_argument('mountpoint', type=str, help='Mount point.')
         self.add_argument('--allow-other', action='store_true', help='Let other users read the mount.')
         self.add_argument('--subtype', type=str, default=None,
-                          help='Filesystem subtype shown in /proc/mounts (e.g. "arv-mount" -> fuse.arv-mount).')
+                          help='Filesystem subtype shown in /proc/mounts (default "arv-mount": fuse.arv-mount; "" for plain fuse). '
+                               'With --unmount, --unmount-all or --replace: only mounts of that type.')
 
         modes = self.add_argument_group('Mount modes').add_mutually_exclusive_group()
         modes.add_argument('--all', action='store_const', const='all', dest='mode',
@@ -76,10 +77,11 @@ with "--".
                             help='Refused: this arv-mount is read-only.')
 
         self.add_argument('--filters', type=str, default=None, metavar='JSON',
-                          help='Extra API filters for project, shared and tag listings: a JSON list, '
+                          help='Extra API filters for project, shared and tag listings: a JSON list (of '
+                               '[attribute, operator, operand] lists or "(attr1 < attr2)" strings), '
                                'a file holding one, or "-" for standard input.')
 
-        self.add_argument('--debug', action='store_true', help='Debug logging.')
+        self.add_argument('--debug', action='store_true', help="Debug logging, and FUSE's own debug trace.")
         self.add_argument('--logfile', type=str, help='Also write the log (warnings and info; debug lines with --debug) to FILE.')
         self.add_argument('--foreground', action='store_true', default=False,
                           help='Stay in the foreground (default: daemonize once mounted).')
@@ -94,8 +96,14 @@ with "--".
                           help="Don't subscribe to change events; rely on --refresh-time polling.")
         self.add_argument('--crunchstat-interval', type=float, metavar='SECONDS', default=0,
                           help='Write read statistics to stderr every SECONDS.')
+        self.add_argument('--prometheus-port', type=int, metavar='PORT', default=None,
+                          help='Serve Prometheus metrics at http://ADDRESS:PORT/metrics (default: off).')
+        self.add_argument('--prometheus-address', type=str, metavar='ADDRESS', default='127.0.0.1',
+                          help='Address for --prometheus-port to listen on (default 127.0.0.1).')
         self.add_argument('--read-write', action='store_true', default=False,
                           help='Refused: this arv-mount is read-only.')
+        self.add_argument('--storage-classes', metavar='CLASSES', default=None,
+                          help='Refused: this arv-mount is read-only and creates no collections.')
         self.add_argument('--read-only', action='store_true', default=True,
                           help='Mount read-only (the only mode; accepted for compatibility).')
 

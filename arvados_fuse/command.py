@@ -17,6 +17,7 @@ Lifecycle rules:
 import json
 import logging
 import os
+import resource
 import signal
 import ssl
 import subprocess
@@ -25,10 +26,15 @@ import threading
 
 import llfuse
 
-from . import __version__, mountpoint
+from . import __version__, metrics, mountpoint
 from .arguments import DEFAULT_FILE_CACHE, ArgumentParser
 from .operations import Operations
 from .roots import StartupError, build_root
+
+# Every FUSE request is timed and counted (crunchstat's fuseop lines, the
+# Prometheus endpoint).  Done here, where the mount is run, so operations.py
+# stays the adapter alone.
+metrics.instrument(Operations)
 
 _logger = logging.getLogger('arvados.arvados_fuse')
 
@@ -39,6 +45,12 @@ _logger = logging.getLogger('arvados.arvados_fuse')
 # --retries still governs everything after startup.
 STARTUP_RETRIES = 2
 STARTUP_TIMEOUT = 30
+DEFAULT_SUBTYPE = 'arv-mount'
+# At least this many file descriptors, as upstream: the disk cache holds two
+# per cached block (the SDK gives it an eighth of the limit in blocks), and
+# every open file, socket and FUSE handle needs one.
+MIN_NOFILE = 10240
+BLOCK = 64 * 1024 * 1024
 
 
 class Failure(Exception):
@@ -72,12 +84,12 @@ def _setup_logging(args):
     ours.propagate = False
     ours.setLevel(level)
     ours.addHandler(stderr)
+    # crunchstat lines reach stderr bare, written by stats.py itself (as
+    # upstream, for crunchstat-summary); through logging only --logfile.
     stats = logging.getLogger('arvados.arvados_fuse.crunchstat')
     stats.propagate = False
     stats.setLevel(logging.INFO)
-    stats_stderr = logging.StreamHandler(sys.stderr)
-    stats_stderr.setFormatter(fmt)
-    stats.addHandler(stats_stderr)
+    stats.addHandler(logging.NullHandler())
     sdk_level = logging.DEBUG if args.debug else logging.WARNING
     logging.getLogger('arvados').setLevel(sdk_level)
     logging.getLogger('googleapiclient').setLevel(level)
@@ -108,6 +120,8 @@ def _check_args(args):
         raise Failure('--read-write is not supported: this arv-mount is read-only')
     if args.mount_tmp:
         raise Failure('--mount-tmp is not supported: this arv-mount is read-only')
+    if args.storage_classes is not None:
+        raise Failure('--storage-classes is not supported: this arv-mount is read-only and creates no collections')
     if args.filters is not None:
         args.filters = _load_filters(args.filters)
     custom = args.mount_home or args.mount_shared or args.mount_by_id or args.mount_by_pdh or args.mount_by_tag
@@ -125,6 +139,8 @@ def _check_args(args):
         raise Failure('--retries must be 0 or more')
     if args.refresh_time <= 0:
         raise Failure('--refresh-time must be positive')
+    if args.prometheus_port is not None and not 0 <= args.prometheus_port <= 65535:
+        raise Failure('--prometheus-port must be between 0 and 65535')
     if args.crunchstat_interval < 0:
         raise Failure('--crunchstat-interval must be 0 (off) or positive')
     if args.file_cache is not None and args.file_cache < 0:
@@ -149,15 +165,46 @@ def _load_filters(value):
         filters = json.loads(text)
     except (OSError, ValueError) as e:
         raise Failure('--filters: %s' % e)
-    if not isinstance(filters, list) or not all(isinstance(f, list) and len(f) == 3 for f in filters):
-        raise Failure('--filters must be a JSON list of [attribute, operator, operand] lists')
-    return filters
+    # The SDK's own check, as upstream arv-mount uses: a list of
+    # [attribute, operator, operand] lists or "(attr1 op attr2)" strings.
+    from arvados.commands._util import validate_filters
+    try:
+        return validate_filters(filters)
+    except ValueError as e:
+        raise Failure('--filters: %s' % e)
+
+
+def _fstype(args):
+    """The mount type --subtype names (None: not given, any FUSE mount)."""
+    return None if args.subtype is None else mountpoint.fstype_of(args.subtype)
+
+
+def _raise_nofile(args):
+    """Raise the soft RLIMIT_NOFILE to MIN_NOFILE, or to 8 per 64 MiB of
+    --file-cache if more (the disk cache's slots are an eighth of it), up to
+    the hard limit."""
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = MIN_NOFILE
+        if args.file_cache:
+            want = max(want, args.file_cache // BLOCK * 8)
+        if hard != resource.RLIM_INFINITY and want > hard:
+            _logger.warning('--file-cache %d needs %d file descriptors, more than the hard limit %d: '
+                            'the disk cache will be smaller', args.file_cache, want, hard)
+            want = hard
+        if soft != resource.RLIM_INFINITY and soft < want:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    except (OSError, ValueError) as e:
+        _logger.warning('cannot raise the file descriptor limit: %s', e)
 
 
 def _check_mountpoint(args):
     path = args.mountpoint
     if args.replace:
-        mountpoint.unmount(path, timeout=args.unmount_timeout)
+        try:
+            mountpoint.unmount(path, timeout=args.unmount_timeout, fstype=_fstype(args))
+        except mountpoint.MountTypeError as e:
+            raise Failure('--replace: %s' % e)
     # Mounted first: a stat of a mount point asks its daemon, which may hang.
     if mountpoint.is_mounted(path):
         raise Failure('%s is already mounted (use --replace to replace it, --unmount to unmount it)' % path)
@@ -174,9 +221,16 @@ def _mount_options(args):
     opts = set(llfuse.default_options)
     # nonempty: a mount point may hold files (they are hidden while mounted),
     # as with the llfuse of the seed's time; e.g. a directory of another mount.
-    opts.update({'ro', 'nonempty', 'fsname=' + mountpoint.FSNAME, 'subtype=' + (args.subtype or 'arv-mount')})
+    opts.update({'ro', 'nonempty', 'fsname=' + mountpoint.FSNAME})
+    # --subtype '' mounts as plain "fuse", as upstream.
+    subtype = DEFAULT_SUBTYPE if args.subtype is None else args.subtype
+    if subtype:
+        opts.add('subtype=' + subtype)
     if args.allow_other:
         opts.add('allow_other')
+    if args.debug:
+        # FUSE's own trace of every request, on stderr (as upstream).
+        opts.add('debug')
     return opts
 
 
@@ -217,7 +271,7 @@ def _check_cluster(settings, retries):
 
 
 def _block_cache(args):
-    import arvados.keep
+    from .blockcache import ObservedBlockCache
     if args.disk_cache:
         if args.disk_cache_dir:
             # The SDK expects the directory to exist (its default one it makes).
@@ -227,11 +281,11 @@ def _block_cache(args):
                 raise Failure('--disk-cache-dir: %s' % e)
         # cache_max 0: the SDK's default share of the disk's free space.
         try:
-            return arvados.keep.KeepBlockCache(cache_max=args.file_cache or 0, disk_cache=True,
-                                               disk_cache_dir=args.disk_cache_dir)
+            return ObservedBlockCache(cache_max=args.file_cache or 0, disk_cache=True,
+                                      disk_cache_dir=args.disk_cache_dir)
         except OSError as e:
             raise Failure('disk cache %s: %s' % (args.disk_cache_dir or '', e))
-    return arvados.keep.KeepBlockCache(cache_max=args.file_cache or DEFAULT_FILE_CACHE)
+    return ObservedBlockCache(cache_max=args.file_cache or DEFAULT_FILE_CACHE)
 
 
 class Mount(object):
@@ -244,14 +298,17 @@ class Mount(object):
         self.root = None
         self.events = None
         self.stats = None
+        self.metrics_server = None
 
     def setup(self):
         """Everything that can fail before the mount exists."""
         args = self.args
         settings = _credentials()
-        if args.crunchstat_interval:
-            from .stats import api_calls
+        _raise_nofile(args)
+        from .stats import api_calls
+        if args.crunchstat_interval or args.prometheus_port is not None:
             api_calls.install()
+            metrics.sources.api_calls = api_calls
         _check_cluster(settings, args.retries)
         from .safeapi import SafeApi  # imported late: the SDK is slow to import
         self.operations = Operations(os.getuid(), os.getgid(), args.encoding, refresh_time=args.refresh_time)
@@ -264,6 +321,18 @@ class Mount(object):
             raise Failure(str(e))
         except OSError as e:
             raise Failure(_one_line(e))
+        metrics.install_keep_counters()
+        metrics.sources.operations = self.operations
+        metrics.sources.keep = self.api.keep
+        metrics.sources.block_cache = self.api.keep.block_cache
+        if args.prometheus_port is not None:
+            try:
+                self.metrics_server = metrics.serve(args.prometheus_port, args.prometheus_address)
+            except OSError as e:
+                raise Failure('--prometheus-port: cannot listen on %s port %d: %s'
+                              % (args.prometheus_address, args.prometheus_port, e.strerror or e))
+            _logger.info('serving metrics at http://%s:%d/metrics', args.prometheus_address,
+                         self.metrics_server.server_port)
 
     def mount(self):
         args = self.args
@@ -312,6 +381,9 @@ class Mount(object):
             if worker is not None:
                 worker.stop()
         self.events = self.stats = None
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
+            self.metrics_server = None
         try:
             llfuse.close(unmount=mountpoint.is_mounted(self.args.mountpoint))
         except Exception as e:
@@ -489,9 +561,14 @@ def main(argv=None):
         _resolve_paths(args)
         _setup_logging(args)
         if args.unmount or args.unmount_all:
-            done = mountpoint.unmount(args.mountpoint, timeout=args.unmount_timeout, recursive=args.unmount_all)
+            try:
+                done = mountpoint.unmount(args.mountpoint, timeout=args.unmount_timeout,
+                                          recursive=args.unmount_all, fstype=_fstype(args))
+            except mountpoint.MountTypeError as e:
+                raise Failure(str(e))
             if not done:
-                _logger.warning('%s: no FUSE mount there', args.mountpoint)
+                _logger.warning('%s: no FUSE mount %sthere', args.mountpoint,
+                                '' if args.subtype is None else 'of type %s ' % _fstype(args))
             return 0
         _check_args(args)
         _check_mountpoint(args)

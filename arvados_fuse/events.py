@@ -10,6 +10,7 @@ outage only delays freshness to that bound.
 
 import json
 import logging
+import random
 import ssl
 import threading
 import urllib.parse
@@ -17,13 +18,21 @@ import urllib.parse
 import arvados.util
 import websockets.sync.client
 
+from . import metrics
+
 _logger = logging.getLogger('arvados.arvados_fuse')
 
 SUBSCRIBE = {'method': 'subscribe', 'filters': [['event_type', 'in', ['create', 'update', 'delete']]]}
 # Reconnect backoff: quick at first (a restart of the service), then at
-# most once a minute for a long outage.
+# most once a minute for a long outage.  Each wait is drawn at random from
+# its upper half (jitter), so that the nodes of a fleet that lost the
+# service together do not all come back in the same instant.
 BACKOFF_START = 0.5
 BACKOFF_MAX = 60
+
+
+def jittered(backoff):
+    return random.uniform(backoff / 2, backoff)
 SUBSCRIBE_TIMEOUT = 30
 
 
@@ -94,6 +103,7 @@ class EventListener(object):
     def _run(self):
         backoff = BACKOFF_START
         failures = 0
+        subscribed = False
         while not self._stop.is_set():
             try:
                 with self._connect() as sock:
@@ -110,6 +120,10 @@ class EventListener(object):
                     self._await_subscribed(sock)
                     if failures:
                         _logger.warning('event stream reconnected')
+                    if subscribed:
+                        metrics.websocket_reconnects.inc()
+                    subscribed = True
+                    metrics.websocket_connected.set(1)
                     # Changes made before the subscription took effect (at
                     # mount time, or during an outage) were not seen,
                     # unless the server replays them.
@@ -130,9 +144,10 @@ class EventListener(object):
             finally:
                 self._socket = None
                 self.connected.clear()
+                metrics.websocket_connected.set(0)
                 if not self._stop.is_set():
                     self.operations.on_disconnect()
-            self._stop.wait(backoff)
+            self._stop.wait(jittered(backoff))
             backoff = min(backoff * 2, BACKOFF_MAX)
 
     def _await_subscribed(self, sock):

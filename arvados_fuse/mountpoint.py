@@ -8,6 +8,8 @@ import os
 import subprocess
 import time
 
+from .culprits import describe as describe_culprits
+
 _logger = logging.getLogger('arvados.arvados_fuse')
 
 FUSECTL = '/sys/fs/fuse/connections'
@@ -23,8 +25,8 @@ def _unescape_mountinfo(field):
     return field.encode('latin-1').decode('unicode_escape').encode('latin-1').decode('utf-8', 'surrogateescape')
 
 
-def fuse_mounts():
-    """Every FUSE mount this process can see, as FuseMount tuples."""
+def _mountinfo():
+    """Every mount this process can see, FUSE or not, as FuseMount tuples."""
     out = []
     try:
         with open('/proc/self/mountinfo', encoding='utf-8', errors='surrogateescape') as f:
@@ -37,13 +39,15 @@ def fuse_mounts():
             sep = fields.index('-')
         except ValueError:
             continue
-        fstype = fields[sep + 1]
-        if fstype != 'fuse' and not fstype.startswith('fuse.'):
-            continue
         source = _unescape_mountinfo(fields[sep + 2]) if len(fields) > sep + 2 else ''
         minor = fields[2].split(':')[1]
-        out.append(FuseMount(_unescape_mountinfo(fields[4]), minor, fstype, source))
+        out.append(FuseMount(_unescape_mountinfo(fields[4]), minor, fields[sep + 1], source))
     return out
+
+
+def fuse_mounts():
+    """Every FUSE mount this process can see, as FuseMount tuples."""
+    return [m for m in _mountinfo() if m.fstype == 'fuse' or m.fstype.startswith('fuse.')]
 
 
 def canonical_path(path, mounts=None):
@@ -92,21 +96,48 @@ def _unmount_one(m, timeout):
         if time.monotonic() >= deadline:
             break
         time.sleep(0.1)
-    _logger.warning('%s is busy or its daemon does not answer; aborting its connection', m.path)
+    culprits = describe_culprits(m.path)
+    for line in culprits:
+        _logger.warning('%s', line)
+    _logger.warning('%s is %s; aborting its connection', m.path,
+                    'busy' if culprits else 'busy or its daemon does not answer')
     _abort_connection(m.minor)
     if _fusermount_u(m.path) or not is_mounted(m.path):
         return
     _fusermount_u(m.path, lazy=True)
 
 
-def unmount(path, timeout=2.0, recursive=False):
+class MountTypeError(Exception):
+    """A mount is not of the type asked for (--subtype): nothing unmounted."""
+
+
+def fstype_of(subtype):
+    """The mount type of --subtype SUBTYPE: 'fuse.SUBTYPE', '' -> 'fuse'."""
+    return 'fuse.' + subtype if subtype else 'fuse'
+
+
+def unmount(path, timeout=2.0, recursive=False, fstype=None):
     """Unmount the FUSE mount at `path`; with `recursive`, also every
-    arv-mount below it.  Returns the list of paths unmounted."""
+    arv-mount below it.  Returns the list of paths unmounted.
+
+    `fstype` (from --subtype), as upstream: only a mount of that type is
+    unmounted at `path`; with `recursive`, every FUSE mount at or below
+    `path` of that type, and if any mount there is of another type, none
+    (MountTypeError)."""
     mounts = fuse_mounts()
     path = canonical_path(path, mounts)
     prefix = path.rstrip('/') + '/'
-    targets = [m for m in mounts
-               if m.path == path or (recursive and m.source == FSNAME and m.path.startswith(prefix))]
+    if fstype is None:
+        targets = [m for m in mounts
+                   if m.path == path or (recursive and m.source == FSNAME and m.path.startswith(prefix))]
+    elif recursive:
+        for m in _mountinfo():
+            if (m.path == path or m.path.startswith(prefix)) and m.fstype != fstype:
+                raise MountTypeError('cannot unmount %s: %s is mounted there with type %s, not %s'
+                                     % (path, m.path, m.fstype, fstype))
+        targets = [m for m in mounts if m.path == path or m.path.startswith(prefix)]
+    else:
+        targets = [m for m in mounts if m.path == path and m.fstype == fstype]
     # Deepest first, so that nested mounts do not hold up their parents.
     targets.sort(key=lambda m: -len(m.path))
     done = []

@@ -1,23 +1,39 @@
-"""--crunchstat-interval: periodic read statistics of a running mount.
+"""--crunchstat-interval: periodic statistics of a running mount, written
+to stderr exactly as upstream arv-mount 3.2.1 writes them, so that Arvados'
+crunchstat-summary (which reads container stderr, each line prefixed with
+a timestamp by the container runtime) parses them.
 
-Every interval a few `crunchstat:` lines go to the log, each with the total
-since the mount started and the change over the last interval:
+Each line is bare (no logging prefix): `crunchstat: CATEGORY` then
+"value name" pairs since the mount started, then `-- interval N seconds`
+and the same pairs for the last interval.  Every interval, in this order:
 
     crunchstat: keepcalls 0 put 12 get -- interval 10.0000 seconds 0 put 3 get
     crunchstat: net:keep0 0 tx 201326592 rx -- interval 10.0000 seconds 0 tx 50331648 rx
     crunchstat: keepcache 40 hit 12 miss -- interval 10.0000 seconds 9 hit 3 miss
-    crunchstat: apicalls 31 -- interval 10.0000 seconds 4
+    crunchstat: blkio:0:0 0 write 4096 read -- interval 10.0000 seconds 0 write 4096 read
+    crunchstat: fuseops 0 write 1 read -- interval 10.0000 seconds 0 write 1 read
+    crunchstat: fuseop:lookup 5 count 0.001234 time -- interval 10.0000 seconds 5 count 0.001234 time
+    ... (one fuseop line for every FUSE operation, see metrics.FUSE_OPERATIONS)
+    crunchstat: apicalls 31 calls -- interval 10.0000 seconds 4 calls
 
-Keep numbers come from the SDK KeepClient's own counters.  API calls are
-counted here, at the HTTP layer every SDK API client uses (httplib2), since
-neither the SDK nor googleapiclient keeps such a count.
+blkio:0:0 is bytes returned to FUSE reads, fuseops the number of read and
+write requests (writes are always 0 here: the mount is read-only), as
+upstream.  apicalls is ours.  Keep numbers come from the SDK KeepClient's
+own counters; FUSE numbers from metrics.py.  The same lines also go to
+--logfile, if any, through the logging module.
+
+API calls are counted here, at the HTTP layer every SDK API client uses
+(httplib2), since neither the SDK nor googleapiclient keeps such a count.
 """
 
 import logging
+import sys
 import threading
 import time
 
 import httplib2
+
+from . import metrics
 
 _logger = logging.getLogger('arvados.arvados_fuse.crunchstat')
 
@@ -54,36 +70,43 @@ api_calls = _ApiCallCounter()
 
 
 def _sample(keep):
-    return {
-        'put': keep.put_counter.get(),
-        'get': keep.get_counter.get(),
-        'tx': keep.upload_counter.get(),
-        'rx': keep.download_counter.get(),
-        'hit': keep.hits_counter.get(),
-        'miss': keep.misses_counter.get(),
-        'api': api_calls.get(),
-    }
+    """(category, [(name, value), ...]) for every line, in upstream's order."""
+    count, seconds, read_bytes = metrics.op_totals.snapshot()
+    out = [
+        ('keepcalls', [('put', keep.put_counter.get()), ('get', keep.get_counter.get())]),
+        ('net:keep0', [('tx', keep.upload_counter.get()), ('rx', keep.download_counter.get())]),
+        ('keepcache', [('hit', keep.hits_counter.get()), ('miss', keep.misses_counter.get())]),
+        ('blkio:0:0', [('write', 0), ('read', read_bytes)]),
+        ('fuseops', [('write', count['write']), ('read', count['read'])]),
+    ]
+    out.extend(('fuseop:' + op, [('count', count[op]), ('time', seconds[op])])
+               for op in metrics.FUSE_OPERATIONS)
+    out.append(('apicalls', [('calls', api_calls.get())]))
+    return out
+
+
+def _pairs(values):
+    # As upstream: floats with 6 decimals, integers as they are.
+    return ' '.join(('%.6f %s' if isinstance(v, float) else '%d %s') % (v, name) for name, v in values)
 
 
 def format_lines(now, before, interval):
     """The crunchstat lines for sample `now`, with deltas since `before`."""
-    d = {k: now[k] - before[k] for k in now}
-    tail = '-- interval %.4f seconds' % interval
-    return [
-        'crunchstat: keepcalls %d put %d get %s %d put %d get' % (now['put'], now['get'], tail, d['put'], d['get']),
-        'crunchstat: net:keep0 %d tx %d rx %s %d tx %d rx' % (now['tx'], now['rx'], tail, d['tx'], d['rx']),
-        'crunchstat: keepcache %d hit %d miss %s %d hit %d miss' % (now['hit'], now['miss'], tail,
-                                                                     d['hit'], d['miss']),
-        'crunchstat: apicalls %d %s %d' % (now['api'], tail, d['api']),
-    ]
+    lines = []
+    for (category, values), (_, old) in zip(now, before):
+        delta = [(name, v - o) for (name, v), (_, o) in zip(values, old)]
+        lines.append('crunchstat: %s %s -- interval %.4f seconds %s'
+                     % (category, _pairs(values), interval, _pairs(delta)))
+    return lines
 
 
 class StatsLogger(object):
     """Background thread writing the crunchstat lines every `interval` s."""
 
-    def __init__(self, keep, interval):
+    def __init__(self, keep, interval, stream=None):
         self.keep = keep
         self.interval = interval
+        self.stream = stream
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name='crunchstat', daemon=True)
 
@@ -96,6 +119,16 @@ class StatsLogger(object):
         self._stop.set()
         self._thread.join(5)
 
+    def _write(self, lines):
+        stream = self.stream or sys.stderr
+        try:
+            stream.write(''.join(line + '\n' for line in lines))
+            stream.flush()
+        except (OSError, ValueError):
+            pass    # stderr closed: the log file still gets them
+        for line in lines:
+            _logger.info('%s', line)
+
     def _run(self):
         before = _sample(self.keep)
         then = time.monotonic()
@@ -104,6 +137,5 @@ class StatsLogger(object):
             stopping = self._stop.wait(self.interval)
             now = _sample(self.keep)
             t = time.monotonic()
-            for line in format_lines(now, before, t - then):
-                _logger.info('%s', line)
+            self._write(format_lines(now, before, t - then))
             before, then = now, t

@@ -12,8 +12,14 @@ import logging
 import signal
 import sys
 
-from . import websocket
-from .cluster import Cluster
+try:
+    from . import websocket
+    from .cluster import Cluster
+except ModuleNotFoundError as e:
+    # Installed without the cluster extra: say what to install, in one line.
+    if e.name and e.name.split(".")[0] in ("aiohttp", "trustme", "cryptography"):
+        sys.exit("python -m localcluster needs %s: pip install 'arv-mount[cluster]'" % e.name.split(".")[0])
+    raise
 
 
 def parse_args(argv=None):

@@ -31,6 +31,13 @@ class QueryError(ValueError):
     pass
 
 
+# An expression filter compares two columns of the same record: the string
+# "(created_at < modified_at)" as one element of the filters list (as the
+# Python SDK's validate_filters accepts it), or the array form Arvados'
+# controller turns it into, ["(created_at < modified_at)", "=", true].
+_EXPRESSION = re.compile(r"^ *\( *(\w+) *(<=?|>=?|=) *(\w+) *\) *$")
+
+
 _parse_ts = functools.lru_cache(maxsize=200000)(records.parse_ts)
 
 
@@ -142,6 +149,10 @@ def parse_filters(filters, where=None):
         raise QueryError("filters must be an array")
     out = []
     for f in filters:
+        if isinstance(f, str):
+            if not _EXPRESSION.match(f):
+                raise QueryError("Invalid filter %r: expected \"(attribute op attribute)\"" % (f,))
+            f = [f, "=", True]
         if not isinstance(f, list) or len(f) != 3:
             raise QueryError("Invalid filter %r: expected [attribute, operator, operand]" % (f,))
         attr, op, operand = f
@@ -171,6 +182,9 @@ def compile_filter(f, kind):
         rx = _like_regex(operand, op == "ilike")
         cols = [c for c, t in kind.fields.items() if t == STR]
         return lambda rec: any(isinstance(rec.get(c), str) and rx.match(rec[c]) for c in cols)
+    expression = _EXPRESSION.match(attr)
+    if expression:
+        return _compile_expression(expression, op, operand, kind)
     resolved = _resolve_attr(attr, kind)
     if resolved is None:
         return None
@@ -252,6 +266,33 @@ def compile_filter(f, kind):
         except TypeError:   # e.g. a subproperty holding a number vs a string
             return False
     return compare
+
+
+_COMPARE = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, "=": lambda a, b: a == b,
+            ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
+
+
+def _compile_expression(expression, op, operand, kind):
+    """Predicate for "(attr1 op attr2)"; None if kind lacks an attribute.
+    Both attributes must be integers or both timestamps (real Arvados
+    allows integers only); NULL on either side never matches."""
+    if op != "=" or operand not in (True, "true"):
+        raise QueryError("Invalid expression filter %r: subsequent elements must be [\"=\", true]"
+                         % expression.group(0))
+    left, cmp_op, right = expression.groups()
+    sides = [_resolve_attr(a, kind) for a in (left, right)]
+    if None in sides:
+        return None
+    (get_l, type_l), (get_r, type_r) = sides
+    if type_l != type_r or type_l not in (INT, TIME):
+        raise QueryError("Invalid expression filter %r: both attributes must be integers or both timestamps"
+                         % expression.group(0))
+    compare = _COMPARE[cmp_op]
+
+    def pred(rec):
+        a, b = _column_value(type_l, get_l(rec)), _column_value(type_r, get_r(rec))
+        return a is not None and b is not None and compare(a, b)
+    return pred
 
 
 def compile_filters(filters, kind, tables=None):

@@ -196,3 +196,18 @@ def test_bad_list_parameters_are_422(cluster, params):
     status, _, body = cluster.request("GET", "arvados/v1/collections", params=params)
     assert status == 422, body
     assert body["errors"] and body["error_token"]
+
+
+def test_expression_filters_compare_two_columns(cluster):
+    every = _list(cluster, "collections")["items_available"]
+    # Demo records are created and never modified: created_at == modified_at.
+    for filters, expected in (
+            (["(created_at < modified_at)"], 0),
+            (["(created_at <= modified_at)"], every),
+            ([["(created_at = modified_at)", "=", True]], every),
+            (["(file_count >= file_count)"], every),
+            (["(file_count > file_count)"], 0)):
+        assert _list(cluster, "collections", filters=filters)["items_available"] == expected, filters
+    for bad in (["(created_at < )"], ["(name < file_count)"], [["(created_at < modified_at)", "=", False]]):
+        status, _, body = cluster.request("GET", "arvados/v1/collections", user="alice", params={"filters": bad})
+        assert status == 422, (bad, body)

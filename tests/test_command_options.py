@@ -61,8 +61,19 @@ def test_debug_logs_to_stderr_and_quiet_without(cluster, mnt):
     r = run_arv_mount(env, '--debug', '--collection', coll['uuid'], mnt, '--exec', 'ls', mnt)
     assert r.returncode == 0, r.stderr
     assert ' DEBUG: ' in r.stderr and 'mounted ' + mnt in r.stderr
+    assert 'opcode: READDIR' in r.stderr    # FUSE's own debug trace
     quiet = run_arv_mount(env, '--collection', coll['uuid'], mnt, '--exec', 'ls', mnt)
     assert quiet.returncode == 0 and quiet.stderr == ''
+
+
+def test_file_descriptor_limit_raised_as_upstream(cluster, mnt):
+    coll = cluster.demo['collections']['odd_names']
+    r = run_arv_mount(cluster.full_env('alice'), '--collection', coll['uuid'], mnt,
+                      '--exec', sys.executable, '-c',
+                      'import resource; print(*resource.getrlimit(resource.RLIMIT_NOFILE))')
+    assert r.returncode == 0, r.stderr
+    soft, hard = (int(n) for n in r.stdout.split())
+    assert soft >= min(10240, hard) if hard >= 0 else soft == hard
 
 
 def test_logfile_receives_the_daemon_logs(cluster, mnt, tmp_path):

@@ -278,6 +278,22 @@ def test_filters_string_narrow_project_listing(cluster):
         assert os.listdir(m.join('Project A', 'Sub project')) == ['Deep project']
 
 
+def test_string_filters_compare_two_attributes(fresh_cluster):
+    """Upstream's string filter form, "(attr1 op attr2)": only what was
+    modified after its creation."""
+    api = fresh_cluster.api('alice')
+    for name in ('kept', 'changed'):
+        api.collections().create(body={'collection': {'name': name, 'manifest_text': ''}}).execute()
+    changed = api.collections().list(filters=[['name', '=', 'changed']]).execute()['items'][0]
+    time.sleep(0.01)    # modified_at must differ from created_at
+    api.collections().update(uuid=changed['uuid'], body={'collection': {'description': 'now'}}).execute()
+    env = fresh_cluster.full_env('alice')
+    with mounted(env, '--home', '--filters', '["(created_at < modified_at)"]') as m:
+        assert os.listdir(m.path) == ['changed']
+    with mounted(env, '--home', '--filters', '["(created_at <= modified_at)"]') as m:
+        assert sorted(os.listdir(m.path)) == ['changed', 'kept']
+
+
 def test_filters_file_narrow_tag_listing(cluster, tmp_path):
     path = tmp_path / 'filters.json'
     path.write_text(json.dumps(BLUE))

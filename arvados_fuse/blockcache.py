@@ -1,0 +1,98 @@
+"""The block cache: the SDK's KeepBlockCache, watched.
+
+It counts evictions and notices thrashing: a block fetched again within
+THRASH_WINDOW of its eviction means the working set does not fit.  Then one
+warning (at most every WARN_EVERY seconds) names the cache size that would
+have held the block: the present size plus what was evicted after it (in
+LRU order, that much more room would have kept it).
+
+The SDK keeps its cache in `_cache` and evicts in `_resize_cache`, always
+under its own lock; we wrap those two calls and keep our bookkeeping under a
+lock of our own (taken inside the SDK's lock, never the other way round).
+These are SDK internals: the SDK is pinned to 3.2.x (see setup.py).
+"""
+
+import collections
+import logging
+import threading
+import time
+
+import arvados.keep
+
+from . import metrics
+
+_logger = logging.getLogger('arvados.arvados_fuse')
+
+MIB = 1024 * 1024
+# "Fetched again soon after eviction": within a minute.  A reader that comes
+# back to a block after longer is not what a bigger cache is for.
+THRASH_WINDOW = 60
+# One warning a minute is enough to be seen, and not enough to flood a log.
+WARN_EVERY = 60
+
+
+class ObservedBlockCache(arvados.keep.KeepBlockCache):
+    """KeepBlockCache counting evictions and warning when it thrashes."""
+
+    def __init__(self, *args, **kwargs):
+        # Set before the SDK's constructor, which may already evict (disk cache).
+        self._watch_lock = threading.Lock()
+        # locator -> (monotonic time of eviction, evicted bytes up to and
+        # including this block, its size).  Guarded by _watch_lock; oldest
+        # first, entries older than THRASH_WINDOW are dropped.
+        self._evicted = collections.OrderedDict()
+        self._evicted_bytes = 0
+        self._last_warning = None
+        self.evictions = 0
+        self.refetches = 0
+        super(ObservedBlockCache, self).__init__(*args, **kwargs)
+
+    def _resize_cache(self, cache_max, max_slots):
+        # Called with the SDK's lock held.
+        if self.cache_total <= cache_max and len(self._cache) <= max_slots:
+            return
+        before = {locator: slot.size() for locator, slot in self._cache.items()}
+        super(ObservedBlockCache, self)._resize_cache(cache_max, max_slots)
+        gone = [locator for locator in before if locator not in self._cache]
+        if not gone:
+            return
+        now = time.monotonic()
+        with self._watch_lock:
+            for locator in gone:
+                self._evicted_bytes += before[locator]
+                self._evicted.pop(locator, None)
+                self._evicted[locator] = (now, self._evicted_bytes, before[locator])
+            while self._evicted:
+                oldest = next(iter(self._evicted.values()))
+                if now - oldest[0] <= THRASH_WINDOW:
+                    break
+                self._evicted.popitem(last=False)
+            self.evictions += len(gone)
+        metrics.cache_evictions.inc(len(gone))
+
+    def reserve_cache(self, locator):
+        slot, first = super(ObservedBlockCache, self).reserve_cache(locator)
+        if first:
+            # A new slot: the block is about to be fetched.
+            self._check_refetch(locator)
+        return slot, first
+
+    def _check_refetch(self, locator):
+        now = time.monotonic()
+        with self._watch_lock:
+            record = self._evicted.pop(locator, None)
+            if record is None or now - record[0] > THRASH_WINDOW:
+                return
+            when, mark, size = record
+            self.refetches += 1
+            needed = self.cache_max + (self._evicted_bytes - mark) + size
+            if self._last_warning is not None and now - self._last_warning < WARN_EVERY:
+                needed = None
+            else:
+                self._last_warning = now
+        metrics.cache_refetches.inc()
+        if needed is not None:
+            mib = -(-needed // MIB)
+            _logger.warning('block cache thrashing: block %s fetched again %.0fs after it was evicted; '
+                            'a cache of %d MiB (--file-cache %d) would have held it, it is %d MiB now',
+                            locator, now - when, mib, mib * MIB, self.cache_max // MIB)

@@ -1,0 +1,229 @@
+"""What a running mount counts, for the crunchstat lines (stats.py) and the
+Prometheus endpoint (--prometheus-port).
+
+Sources:
+- every FUSE operation: `instrument(Operations)` wraps each request handler
+  llfuse can call, timing it and counting its EIO answers by cause (the
+  exception the handler was handling when it answered EIO);
+- Keep: the SDK KeepClient's own counters (calls, bytes, cache hits and
+  misses), plus per-server fetches, bytes, retries and failures counted by
+  `install_keep_counters()` around the SDK's per-server GET;
+- the block cache (blockcache.py): bytes held, evictions;
+- the inode table and open handles, read at scrape time;
+- the websocket listener (events.py): connected, reconnects;
+- API calls (stats.api_calls).
+
+All metrics live in one registry of our own (`REGISTRY`), so nothing else
+imported into the process can add to or clash with what /metrics serves.
+"""
+
+import errno
+import threading
+import time
+
+import llfuse
+import prometheus_client as prom
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+REGISTRY = prom.CollectorRegistry(auto_describe=True)
+
+# Every request handler llfuse may call, in llfuse's order of declaration
+# (stacktrace is not a request).  All are timed, even the refused writes, so
+# crunchstat shows a line for each, as upstream does for its own list.
+FUSE_OPERATIONS = ('init', 'destroy', 'lookup', 'forget', 'getattr', 'setattr', 'readlink', 'mknod',
+                   'mkdir', 'unlink', 'rmdir', 'symlink', 'rename', 'link', 'open', 'read', 'write',
+                   'flush', 'release', 'fsync', 'opendir', 'readdir', 'releasedir', 'fsyncdir',
+                   'statfs', 'setxattr', 'getxattr', 'listxattr', 'removexattr', 'access', 'create')
+
+# FUSE latencies run from tens of microseconds (a cached getattr) to tens of
+# seconds (a read that waits for a 64 MiB block over a slow network, with
+# retries).
+LATENCY_BUCKETS = (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, float('inf'))
+
+op_seconds = prom.Histogram('arvmount_fuse_operation_seconds', 'Time spent in each FUSE operation',
+                            ['op'], buckets=LATENCY_BUCKETS, registry=REGISTRY)
+read_bytes = prom.Counter('arvmount_read_bytes', 'Bytes returned to FUSE reads', registry=REGISTRY)
+eio_answers = prom.Counter('arvmount_eio_answers', 'FUSE requests answered with EIO, by cause',
+                           ['op', 'cause'], registry=REGISTRY)
+keep_fetches = prom.Counter('arvmount_keep_fetches', 'Block requests sent to each Keep server',
+                            ['server'], registry=REGISTRY)
+keep_fetched_bytes = prom.Counter('arvmount_keep_fetched_bytes', 'Bytes received from each Keep server',
+                                  ['server'], registry=REGISTRY)
+keep_retries = prom.Counter('arvmount_keep_retries', 'Block requests to a Keep server that repeat a failed one',
+                            ['server'], registry=REGISTRY)
+keep_failures = prom.Counter('arvmount_keep_failures', 'Block requests to a Keep server that failed',
+                             ['server'], registry=REGISTRY)
+cache_evictions = prom.Counter('arvmount_block_cache_evictions', 'Blocks evicted from the block cache',
+                               registry=REGISTRY)
+cache_refetches = prom.Counter('arvmount_block_cache_refetches',
+                               'Blocks fetched again within a minute of their eviction (thrashing)',
+                               registry=REGISTRY)
+websocket_connected = prom.Gauge('arvmount_websocket_connected', '1 while the event stream is subscribed',
+                                 registry=REGISTRY)
+websocket_reconnects = prom.Counter('arvmount_websocket_reconnects',
+                                    'Event stream subscriptions after the first', registry=REGISTRY)
+
+
+class _OpTotals(object):
+    """Count and total seconds of each operation, and upstream's fuseops and
+    blkio numbers, for the crunchstat lines.  Guarded by `lock`."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.count = dict.fromkeys(FUSE_OPERATIONS, 0)
+        self.seconds = dict.fromkeys(FUSE_OPERATIONS, 0.0)
+        self.read_bytes = 0
+
+    def snapshot(self):
+        with self.lock:
+            return dict(self.count), dict(self.seconds), self.read_bytes
+
+
+op_totals = _OpTotals()
+
+
+def eio_cause(exc):
+    """A short, bounded name for why a request got EIO."""
+    if exc is None:
+        return 'unknown'
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if names & {'KeepReadError', 'KeepRequestError', 'NotFoundError'}:
+        return 'keep'
+    if names & {'HttpError', 'ApiError', 'HttpLib2Error'}:
+        return 'api'
+    if 'TimeoutError' in names or 'timeout' in names:
+        return 'timeout'
+    if isinstance(exc, OSError):
+        return 'os'
+    return 'internal'
+
+
+def _timed(name, fn):
+    histogram = op_seconds.labels(op=name)
+
+    def timed(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            result = fn(self, *args, **kwargs)
+        except llfuse.FUSEError as e:
+            if e.errno == errno.EIO:
+                eio_answers.labels(op=name, cause=eio_cause(e.__context__)).inc()
+            raise
+        finally:
+            took = time.perf_counter() - start
+            histogram.observe(took)
+            with op_totals.lock:
+                op_totals.count[name] += 1
+                op_totals.seconds[name] += took
+        if name == 'read':
+            n = len(result)
+            read_bytes.inc(n)
+            with op_totals.lock:
+                op_totals.read_bytes += n
+        return result
+    timed.__name__ = getattr(fn, '__name__', name)
+    timed.__doc__ = getattr(fn, '__doc__', None)
+    timed.__wrapped__ = fn
+    timed.arvmount_timed = True
+    return timed
+
+
+def instrument(cls):
+    """Time and count every FUSE request handler of the llfuse.Operations
+    subclass `cls` (in place; returns it)."""
+    for name in FUSE_OPERATIONS:
+        fn = getattr(cls, name, None)
+        if fn is not None and not getattr(fn, 'arvmount_timed', False):
+            setattr(cls, name, _timed(name, fn))
+    return cls
+
+
+_keep_counters_installed = False
+
+
+def install_keep_counters():
+    """Count each Keep server's GETs, bytes and failures, and the GETs that
+    retry one that failed (the SDK makes one service object per server per
+    block fetch, so a second GET through the same object is a retry)."""
+    global _keep_counters_installed
+    if _keep_counters_installed:
+        return
+    _keep_counters_installed = True
+    import arvados.keep
+    # An SDK internal (3.2.x): without it, the per-server counters stay at 0.
+    service = getattr(arvados.keep.KeepClient, '_KeepService', None)
+    original = getattr(service, 'get', None)
+    if original is None:
+        return
+
+    def counted_get(ks, locator, method='GET', timeout=None):
+        server = ks.root
+        attempts = getattr(ks, '_arvmount_attempts', 0)
+        ks._arvmount_attempts = attempts + 1
+        keep_fetches.labels(server=server).inc()
+        if attempts:
+            keep_retries.labels(server=server).inc()
+        blob = original(ks, locator, method=method, timeout=timeout)
+        if blob is None:
+            keep_failures.labels(server=server).inc()
+        elif method == 'GET':
+            keep_fetched_bytes.labels(server=server).inc(len(blob))
+        return blob
+    service.get = counted_get
+
+
+class _Sources(object):
+    """Values read when /metrics is scraped, from objects the mount owns.
+    Reads of a dict's length or a counter are safe without llfuse's lock."""
+
+    def __init__(self):
+        self.operations = None
+        self.keep = None
+        self.block_cache = None
+        self.api_calls = None
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        keep = self.keep
+        if keep is not None:
+            yield _counter('arvmount_keep_calls', 'Block reads asked of the Keep client', keep.get_counter.get())
+            yield _counter('arvmount_block_cache_hits', 'Block reads served by the block cache',
+                           keep.hits_counter.get())
+            yield _counter('arvmount_block_cache_misses', 'Block reads the block cache could not serve',
+                           keep.misses_counter.get())
+            yield _counter('arvmount_keep_received_bytes', 'Bytes received from Keep', keep.download_counter.get())
+        cache = self.block_cache
+        if cache is not None:
+            yield _gauge('arvmount_block_cache_bytes', 'Bytes held by the block cache', cache.cache_total)
+            yield _gauge('arvmount_block_cache_max_bytes', 'Block cache size limit', cache.cache_max)
+        ops = self.operations
+        if ops is not None:
+            yield _gauge('arvmount_inodes', 'Entries in the inode table', len(ops.inodes))
+            yield _gauge('arvmount_open_handles', 'Open file and directory handles', len(ops._filehandles))
+        if self.api_calls is not None:
+            yield _counter('arvmount_api_calls', 'Requests to the API server', self.api_calls.get())
+
+
+def _counter(name, doc, value):
+    m = CounterMetricFamily(name, doc)
+    m.add_metric([], value)
+    return m
+
+
+def _gauge(name, doc, value):
+    m = GaugeMetricFamily(name, doc)
+    m.add_metric([], value)
+    return m
+
+
+sources = _Sources()
+REGISTRY.register(sources)
+
+
+def serve(port, address):
+    """Serve /metrics on address:port in a background thread; returns the
+    server (call .shutdown() to stop it).  Raises OSError if it cannot bind."""
+    server, _thread = prom.start_http_server(port, addr=address, registry=REGISTRY)
+    return server
