@@ -172,3 +172,24 @@ def test_changes_before_the_first_subscription_are_replayed_not_lost(fresh_clust
             assert read(m.join('while events were down', 'b.txt')) == b'b'
     finally:
         fresh_cluster.clear_faults()
+
+
+def test_a_refresh_that_finds_the_same_contents_keeps_inodes_and_cached_pages(fresh_cluster):
+    """A changed record with the same portable data hash (renamed, new
+    properties) is not parsed again: same inode numbers, same bytes; new
+    contents get new inodes."""
+    api = fresh_cluster.api('alice')
+    c = new_collection(api, 'stable', {'d/f.txt': b'unchanged bytes', 'g.txt': b'g'})
+    uuid = c.manifest_locator()
+    with mounted(fresh_cluster.full_env('alice'), '--home', '--refresh-time', '1',
+                 '--disable-event-listening') as m:
+        before = {p: os.stat(m.join('stable', p)).st_ino for p in ('d', 'd/f.txt', 'g.txt')}
+        api.collections().update(uuid=uuid, body={'properties': {'k': 'v'}}).execute()
+        wait_for(lambda: (json.loads(read(m.join('stable', '.arvados#collection')) or b'{}')
+                          .get('properties') == {'k': 'v'}))
+        assert {p: os.stat(m.join('stable', p)).st_ino for p in before} == before
+        assert read(m.join('stable', 'd', 'f.txt')) == b'unchanged bytes'
+        c.open('g.txt', 'wb').write(b'new g')
+        c.save()
+        wait_for(lambda: read(m.join('stable', 'g.txt')) == b'new g')
+        assert os.stat(m.join('stable', 'g.txt')).st_ino != before['g.txt']
