@@ -21,7 +21,7 @@ from .errors import NotFound
 from .files import CollectionFile
 from .fresh import convert_time
 from .names import sanitize_filename
-from .readpath import BlockSource, BlockTable, FileReader
+from .readpath import BlockTable, FileReader
 from .uuids import keep_locator_pattern, strip_hints
 
 _logger = logging.getLogger('arvados.arvados_fuse')
@@ -306,7 +306,7 @@ class CollectionDirectory(LazyTreeDirectory):
         self.clear()
         self._block_table = BlockTable(parsed.blocks)
         self._loaded_pdh = new_collection_object.get('portable_data_hash')
-        tree = CollectionTree(self, self._block_table, BlockSource(self.api.localkeep(), self.num_retries),
+        tree = CollectionTree(self, self._block_table, self.api.block_source(self.num_retries),
                               self._by_pdh)
         self._pending = (parsed.root, tree)
         self._mtime = self.mtime()

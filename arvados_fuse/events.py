@@ -6,16 +6,14 @@ clients end the whole process (`interrupt_main`) after a run of failures; a
 mount must outlive a websocket outage.  While the socket is down nothing is
 lost: every mutable directory also goes stale after --refresh-time, so the
 outage only delays freshness to that bound.
+
+The connection itself (URL, token, TLS) is `SafeApi.connect_events`: this
+module only keeps it up and turns its messages into invalidations.
 """
 
 import json
 import logging
-import ssl
 import threading
-import urllib.parse
-
-import arvados.util
-import websockets.sync.client
 
 _logger = logging.getLogger('arvados.arvados_fuse')
 
@@ -40,7 +38,7 @@ class EventListener(object):
         self.connected = threading.Event()
 
     def start(self):
-        url = self.api.discovery().get('websocketUrl')
+        url = self.api.websocket_url()
         if not url:
             _logger.info('the cluster has no websocket service; relying on --refresh-time polling')
             return
@@ -59,19 +57,8 @@ class EventListener(object):
         if self._thread is not None:
             self._thread.join(5)
 
-    def _ssl_context(self):
-        ctx = ssl.create_default_context(cafile=arvados.util.ca_certs_path())
-        insecure = self.api._api_kwargs.get('insecure')
-        if insecure:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        return ctx
-
     def _connect(self):
-        sep = '&' if '?' in self._url else '?'
-        url = self._url + sep + 'api_token=' + urllib.parse.quote(self.api.api_token, safe='/')
-        kwargs = {'ssl': self._ssl_context()} if url.startswith('wss:') else {}
-        return websockets.sync.client.connect(url, open_timeout=10, max_size=2 ** 24, proxy=None, **kwargs)
+        return self.api.connect_events(self._url)
 
     def _run(self):
         backoff = BACKOFF_START

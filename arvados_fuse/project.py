@@ -150,13 +150,12 @@ class ProjectDirectory(Directory):
             record = api.get_user(self.uuid, num_retries=self.num_retries)
         else:
             record = self.project_object
-        contents = api.list_all(api.groups().contents, num_retries=self.num_retries, uuid=self.uuid,
-                                filters=filters_for('groups.contents', self._filters))
+        contents = api.list_project_contents(self.uuid, filters_for('groups.contents', self._filters),
+                                             num_retries=self.num_retries)
         if record.get('group_class') != 'filter':
             # Name links are pre-#3036; some clusters still have them.
-            contents += api.list_all(api.links().list, num_retries=self.num_retries,
-                                     filters=[['tail_uuid', '=', self.uuid], ['link_class', '=', 'name']]
-                                     + filters_for('links', self._filters))
+            contents += api.list_name_links(self.uuid, filters_for('links', self._filters),
+                                            num_retries=self.num_retries)
         return record, contents
 
     def apply(self, snapshot):

@@ -156,7 +156,6 @@ def _project_root(args, inodes, api, user):
     try:
         record = api.get_group(uuid)
     except Exception as e:
-        # get_group passes the API's 404 through as an HttpError.
         if is_not_found(e):
             raise StartupError('project %s not found or not readable' % uuid)
         raise StartupError('cannot load project %s: %s' % (uuid, _describe_api_error(e)))
