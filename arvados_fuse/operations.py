@@ -174,6 +174,8 @@ class Operations(llfuse.Operations):
                 return  # serve what we have; the refresh in flight updates it
             with llfuse.lock_released:
                 inflight.wait(REFRESH_WAIT)
+            if entry.detached:
+                return  # removed meanwhile: empty for good
             if not entry.loaded():
                 raise llfuse.FUSEError(errno.EIO)
             return
@@ -198,6 +200,10 @@ class Operations(llfuse.Operations):
                 if not entry.loaded():
                     raise llfuse.FUSEError(errno.EIO)
                 return
+            if entry.detached:
+                # Removed from its parent while the lock was released: it is
+                # empty for good, and children added now would never be freed.
+                return
             entry.apply(snapshot)
             if entry._generation != generation:
                 # An event arrived while we were fetching: the snapshot may
@@ -221,6 +227,9 @@ class Operations(llfuse.Operations):
         except Exception as e:
             _logger.warning('%s: lookup of %r failed: %s', parent.describe(), name, _one_line(e))
             raise llfuse.FUSEError(errno.EIO)
+        if parent.detached:
+            # Removed while the lock was released: nothing below it any more.
+            return None
         if snapshot is None:
             parent.note_missing(name)
             return None
