@@ -119,7 +119,8 @@ def contract_cluster(tmp_path_factory):
         c.stop()
 
 
-@pytest.fixture(params=['fake', 'real'])
+@pytest.fixture(params=[pytest.param('fake', marks=pytest.mark.unit),
+                        pytest.param('real', marks=pytest.mark.cluster)])
 def world(request):
     if request.param == 'fake':
         w = FakeWorld()
