@@ -32,6 +32,8 @@ class Inodes(object):
     def __getitem__(self, item):
         return self._entries[item]
 
+    # __setitem__ and items are the seed's public interface (arv-mount itself
+    # never calls them; add_entry is how entries get in).
     def __setitem__(self, key, item):
         self._entries[key] = item
 

@@ -82,12 +82,6 @@ class ManifestDir(object):
             raise ManifestError('%s: %r is both a file and a directory' % (where, name))
         return self.files.setdefault(name, ManifestFile())
 
-    def walk_files(self, prefix=''):
-        for name, f in self.files.items():
-            yield prefix + name, f
-        for name, d in self.dirs.items():
-            yield from d.walk_files(prefix + name + '/')
-
 
 class Manifest(object):
     """Parsed manifest: `root` tree plus `blocks`, the list of distinct
@@ -103,7 +97,7 @@ class Manifest(object):
         return [bare_locator(b) for b in self.blocks]
 
 
-def _path_components(path, where):
+def _path_components(path):
     """Split a stream or file path; empty and `.` components vanish as the
     SDK does, other odd components are kept for the name sanitizer."""
     return [part for part in path.split('/') if part not in ('', '.')]
@@ -150,7 +144,7 @@ def parse(text):
             raise ManifestError('%s: stream %r has no file segment' % (where, stream[:80]))
         stream_len = pos
         cwd = root
-        for part in _path_components(unescape_name(stream), where):
+        for part in _path_components(unescape_name(stream)):
             cwd = cwd.subdir(part, where)
         for token in tokens[i:]:
             m = _SEGMENT_RE.match(token)
