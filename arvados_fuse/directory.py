@@ -226,6 +226,11 @@ class Directory(FreshBase):
         """Object uuids whose change events should invalidate this dir."""
         return ()
 
+    def attached(self):
+        """Called by the inode table once the directory has its inode
+        number: the place for entries a directory makes of its own."""
+        pass
+
     def release(self):
         """Called when the inode is finally freed."""
         pass

@@ -66,5 +66,14 @@ class FreshBase(object):
         self._loaded_once = True
         self._last_update = time.time()
 
+    def generation(self):
+        """How many times it was invalidated: a refresh compares it before
+        and after its fetch to see whether an invalidation came meanwhile."""
+        return self._generation
+
+    def accessed(self):
+        """It was opened (st_atime)."""
+        self._atime = time.time()
+
     def atime(self):
         return self._atime

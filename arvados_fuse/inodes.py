@@ -57,6 +57,7 @@ class Inodes(object):
         self._entries[entry.inode] = entry
         for uuid in _event_uuids(entry):
             self._by_uuid.setdefault(uuid, set()).add(entry.inode)
+        entry.attached()
         return entry
 
     def indexed_inodes(self):

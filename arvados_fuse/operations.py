@@ -26,7 +26,6 @@ import logging
 import os
 import stat
 import threading
-import time
 
 import llfuse
 
@@ -181,7 +180,7 @@ class Operations(llfuse.Operations):
             return
         done = threading.Event()
         self._refreshing[entry.inode] = done
-        generation = entry._generation
+        generation = entry.generation()
         try:
             try:
                 with llfuse.lock_released:
@@ -205,7 +204,7 @@ class Operations(llfuse.Operations):
                 # empty for good, and children added now would never be freed.
                 return
             entry.apply(snapshot)
-            if entry._generation != generation:
+            if entry.generation() != generation:
                 # An event arrived while we were fetching: the snapshot may
                 # predate the change it announced.
                 entry.invalidate()
@@ -236,8 +235,7 @@ class Operations(llfuse.Operations):
         return parent.apply_missing(name, snapshot)
 
     def _timeout(self, entry):
-        immutable = entry.immutable() if isinstance(entry, Directory) else getattr(entry, 'immutable', False)
-        if immutable:
+        if entry.immutable():
             return IMMUTABLE_TIMEOUT
         return EVENT_TIMEOUT if self._events_live else self.refresh_time
 
@@ -339,7 +337,7 @@ class Operations(llfuse.Operations):
             raise llfuse.FUSEError(errno.ENOTDIR)
         self._refresh(entry)
         parent = self.inodes.get(entry.parent_inode, entry)
-        entry._atime = time.time()
+        entry.accessed()
         listing = [(b'.', entry), (b'..', parent)]
         for name, child in sorted(entry.listing()):
             raw = self.names.encode(name)

@@ -153,6 +153,15 @@ def by_id_root(ops, api):
     return ops.inodes.add_entry(MagicDirectory(ROOT_INODE, ops.inodes, api, 0, project_factory=project))
 
 
+def test_by_id_as_root_has_a_readme_and_a_by_id_subdirectory(ops, api):
+    by_id_root(ops, api)
+    assert names(ops, ROOT_INODE) == [b'.', b'..', b'README', b'by_id']
+    sub = lookup(ops, ROOT_INODE, 'by_id').st_ino
+    assert names(ops, sub) == [b'.', b'..', b'README']
+    fh = call(ops.open, lookup(ops, sub, 'README').st_ino, os.O_RDONLY)
+    assert b'portable data hash' in call(ops.read, fh, 0, 4096)
+
+
 def test_by_id_missing_project_and_user_are_enoent_and_remembered(ops, api):
     by_id_root(ops, api)
     for name in ('zzzzz-j7d0g-000000000000999', 'zzzzz-tpzed-000000000000999'):
