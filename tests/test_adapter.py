@@ -257,3 +257,43 @@ def test_a_lookup_in_a_directory_detached_meanwhile_is_enoent():
     assert result == {'errno': errno.ENOENT}
     assert by_id.listing() == []
     assert len(ops.inodes) < size_before  # its README went; nothing came
+
+
+class SlowBlocks(object):
+    """A block source whose get() waits until `go` is set."""
+
+    def __init__(self, keep):
+        self.keep = keep
+        self.entered = threading.Event()
+        self.go = threading.Event()
+
+    def get(self, locator):
+        self.entered.set()
+        assert self.go.wait(HANG_GUARD)
+        return self.keep.get(locator)
+
+    def prefetch(self, locator):
+        pass
+
+
+def test_a_read_waiting_on_keep_does_not_hold_the_lock(ops, api):
+    """The lock-release rule: while one read waits for a block, every other
+    request is served."""
+    slow = SlowBlocks(api.keep)
+    api.block_source = lambda num_retries=None: slow
+    collection_root(ops, api, {'big': b'slow bytes', 'other': b'quick'})
+    big = lookup(ops, ROOT_INODE, 'big').st_ino
+    fh = call(ops.open, big, os.O_RDONLY)
+    thread, result = in_thread(lambda: call(ops.read, fh, 0, 100))
+    try:
+        assert slow.entered.wait(HANG_GUARD)
+        assert llfuse.lock.acquire(timeout=HANG_GUARD), 'the read kept the llfuse lock'
+        try:
+            assert ops.getattr(big).st_size == 10
+        finally:
+            llfuse.lock.release()
+        assert names(ops, ROOT_INODE) == [b'.', b'..', b'big', b'other']
+    finally:
+        slow.go.set()
+        thread.join(HANG_GUARD)
+    assert result == {'value': b'slow bytes'}
