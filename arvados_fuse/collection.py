@@ -19,7 +19,7 @@ from . import manifest as manifest_parser
 from .directory import Directory
 from .errors import NotFound
 from .files import CollectionFile
-from .fresh import convert_time
+from .fresh import DEFAULT_POLL_TIME, convert_time
 from .names import sanitize_filename
 from .readpath import BlockTable, FileReader
 from .uuids import keep_locator_pattern, strip_hints
@@ -170,7 +170,7 @@ class CollectionDirectory(LazyTreeDirectory):
 
     record_file_name = COLLECTION_RECORD_FILE
 
-    def __init__(self, parent_inode, inodes, api, num_retries, collection, poll=True, poll_time=15, *,
+    def __init__(self, parent_inode, inodes, api, num_retries, collection, poll=True, poll_time=DEFAULT_POLL_TIME, *,
                  listing_record=None):
         super(CollectionDirectory, self).__init__(parent_inode, inodes)
         self.api = api

@@ -33,6 +33,12 @@ def _parse_time(t):
 convertTime = convert_time  # the seed's name
 
 
+# How long a directory stays fresh when its maker does not say: the seed's
+# default for every class.  A mount always says: --refresh-time (15 s unless
+# given), for every directory it makes.
+DEFAULT_POLL_TIME = 60
+
+
 class FreshBase(object):
     """Tracks when an object was last loaded and whether it must be reloaded.
 
@@ -44,7 +50,7 @@ class FreshBase(object):
         self._poll = False
         self._last_update = time.time()
         self._atime = time.time()
-        self._poll_time = 60
+        self._poll_time = DEFAULT_POLL_TIME
         # Bumped by every invalidate(): a refresh whose fetch started before
         # an invalidation must not leave the object marked fresh.
         self._generation = 0

@@ -10,6 +10,7 @@ import time
 from .collection import CollectionDirectory
 from .directory import Directory
 from .files import StringFile
+from .fresh import DEFAULT_POLL_TIME
 from .inodes import ROOT_INODE
 from .manifest import ManifestError
 from .uuids import (collection_uuid_pattern, group_uuid_pattern, keep_locator_pattern,
@@ -52,7 +53,7 @@ will appear if it exists.
     remember_misses = True
 
     def __init__(self, parent_inode, inodes, api, num_retries, pdh_only=False, *,
-                 poll_time=15, project_factory=None):
+                 poll_time=DEFAULT_POLL_TIME, project_factory=None):
         super(MagicDirectory, self).__init__(parent_inode, inodes)
         self.api = api
         self.num_retries = num_retries

@@ -13,7 +13,7 @@ from .collection import CollectionDirectory
 from .directory import Directory
 from .files import ObjectFile
 from .filters import filters_for
-from .fresh import convert_time
+from .fresh import DEFAULT_POLL_TIME, convert_time
 from .uuids import (collection_uuid_pattern, group_uuid_pattern, keep_locator_pattern,
                     link_uuid_pattern, user_uuid_pattern)
 
@@ -58,7 +58,7 @@ class ProjectDirectory(Directory):
     record_file_name = PROJECT_RECORD_FILE
 
     def __init__(self, parent_inode, inodes, api, num_retries, project_object,
-                 poll=False, poll_time=60, *, filters=None):
+                 poll=False, poll_time=DEFAULT_POLL_TIME, *, filters=None):
         super(ProjectDirectory, self).__init__(parent_inode, inodes)
         self.api = api
         self.num_retries = num_retries

@@ -133,7 +133,8 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
         return self._discovery
 
     def has_method(self, resource, method):
-        return 'httpMethod' in self.discovery().get('resources', {}).get(resource, {}).get('methods', {}).get(method, {})
+        methods = self.discovery().get('resources', {}).get(resource, {}).get('methods', {})
+        return 'httpMethod' in methods.get(method, {})
 
     # -- records -----------------------------------------------------------
     def current_user(self, num_retries=None):

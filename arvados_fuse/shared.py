@@ -4,6 +4,7 @@ owner I cannot see appears directly under its own name."""
 
 from .directory import Directory
 from .filters import filters_for
+from .fresh import DEFAULT_POLL_TIME
 from .inodes import kind_key
 from .project import ProjectDirectory
 
@@ -17,7 +18,8 @@ def _owner_name(obj):
 class SharedDirectory(Directory):
     """A special directory that represents users or groups who have shared projects with me."""
 
-    def __init__(self, parent_inode, inodes, api, num_retries, exclude, poll=False, poll_time=60, *, filters=None):
+    def __init__(self, parent_inode, inodes, api, num_retries, exclude, poll=False,
+                 poll_time=DEFAULT_POLL_TIME, *, filters=None):
         super(SharedDirectory, self).__init__(parent_inode, inodes)
         self.api = api
         self.num_retries = num_retries

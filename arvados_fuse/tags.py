@@ -3,6 +3,7 @@
 from .collection import CollectionDirectory
 from .directory import Directory
 from .filters import filters_for
+from .fresh import DEFAULT_POLL_TIME
 from .inodes import kind_key
 
 
@@ -20,7 +21,7 @@ class TagsDirectory(RecursiveInvalidateDirectory):
 
     remember_misses = True
 
-    def __init__(self, parent_inode, inodes, api, num_retries, poll_time=60, *, filters=None):
+    def __init__(self, parent_inode, inodes, api, num_retries, poll_time=DEFAULT_POLL_TIME, *, filters=None):
         super(TagsDirectory, self).__init__(parent_inode, inodes)
         self.api = api
         self.num_retries = num_retries
@@ -63,7 +64,8 @@ class TagDirectory(Directory):
     """A special directory that contains as subdirectories all collections visible
     to the user that are tagged with a particular tag."""
 
-    def __init__(self, parent_inode, inodes, api, num_retries, tag, poll=False, poll_time=60, *, filters=None):
+    def __init__(self, parent_inode, inodes, api, num_retries, tag, poll=False,
+                 poll_time=DEFAULT_POLL_TIME, *, filters=None):
         super(TagDirectory, self).__init__(parent_inode, inodes)
         self.api = api
         self.num_retries = num_retries
