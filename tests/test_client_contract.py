@@ -269,3 +269,17 @@ def test_a_keep_failure_is_not_not_found(world):
     with pytest.raises(Exception) as e:
         world.api.get_keep_block(locator, num_retries=0)
     assert not isinstance(e.value, NotFound)
+
+
+@pytest.mark.cluster
+def test_shared_without_groups_shared_gives_the_same_answer(contract_cluster, small_pages, monkeypatch):
+    """Servers without groups.shared get the seed's way (listing every
+    project): the same roots and owners."""
+    world = RealWorld(contract_cluster)
+    world.shared_project(unique('contract shared old way'))
+    world.project(unique('contract mine'))  # my own: not shared with me
+    by_server = world.api.list_shared(world.me)
+    monkeypatch.setattr(world.api, 'has_method', lambda resource, method: False)
+    by_listing = world.api.list_shared(world.me)
+    assert sorted(r['uuid'] for r in by_listing[0]) == sorted(r['uuid'] for r in by_server[0])
+    assert sorted(by_listing[1]) == sorted(by_server[1])
