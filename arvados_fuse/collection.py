@@ -20,9 +20,9 @@ from .manifest import pieces_of
 from .directory import Directory
 from .errors import NotFound
 from .files import CollectionFile
-from .fresh import convert_time
+from .fresh import DEFAULT_POLL_TIME, convert_time
 from .names import sanitize_filename
-from .readpath import BlockSource, BlockTable, FileReader
+from .readpath import BlockTable, FileReader
 from .uuids import keep_locator_pattern, strip_hints
 
 _logger = logging.getLogger('arvados.arvados_fuse')
@@ -193,7 +193,7 @@ class CollectionDirectory(LazyTreeDirectory):
 
     record_file_name = COLLECTION_RECORD_FILE
 
-    def __init__(self, parent_inode, inodes, api, num_retries, collection, poll=True, poll_time=15, *,
+    def __init__(self, parent_inode, inodes, api, num_retries, collection, poll=True, poll_time=DEFAULT_POLL_TIME, *,
                  listing_record=None):
         super(CollectionDirectory, self).__init__(parent_inode, inodes)
         self.api = api
@@ -342,7 +342,7 @@ class CollectionDirectory(LazyTreeDirectory):
         self.clear()
         self._block_table = BlockTable(parsed.blocks)
         self._loaded_pdh = new_collection_object.get('portable_data_hash')
-        tree = CollectionTree(self, self._block_table, BlockSource(self.api.localkeep(), self.num_retries),
+        tree = CollectionTree(self, self._block_table, self.api.block_source(self.num_retries),
                               self._by_pdh)
         self._pending = (parsed.root, tree)
         self._mtime = self.mtime()

@@ -30,6 +30,7 @@ from . import __version__, metrics, mountpoint
 from .arguments import DEFAULT_FILE_CACHE, ArgumentParser
 from .operations import Operations
 from .roots import StartupError, build_root
+from .safeapi import SafeApi, check_token
 
 # Every FUSE request is timed and counted (crunchstat's fuseop lines, the
 # Prometheus endpoint).  Done here, where the mount is run, so operations.py
@@ -246,16 +247,12 @@ def _credentials():
 
 def _check_cluster(settings, retries):
     """Reach the API server and check the token, failing fast and clearly."""
-    import arvados.api
     import googleapiclient.errors
     import httplib2
     host = settings['ARVADOS_API_HOST']
     retries = min(retries, STARTUP_RETRIES)
     try:
-        kwargs = arvados.api.api_kwargs_from_config('v1', settings, num_retries=retries,
-                                                    timeout=STARTUP_TIMEOUT, cache=False)
-        client = arvados.api.api_client(**kwargs)
-        client.users().current().execute(num_retries=retries)
+        check_token(settings, retries, STARTUP_TIMEOUT)
     except googleapiclient.errors.HttpError as e:
         status = getattr(e.resp, 'status', None)
         if status == 401:
@@ -310,7 +307,6 @@ class Mount(object):
             api_calls.install()
             metrics.sources.api_calls = api_calls
         _check_cluster(settings, args.retries)
-        from .safeapi import SafeApi  # imported late: the SDK is slow to import
         self.operations = Operations(os.getuid(), os.getgid(), args.encoding, refresh_time=args.refresh_time)
         self.operations.inodes.tree_cache.limit = args.directory_cache
         try:

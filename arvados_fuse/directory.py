@@ -47,6 +47,9 @@ class Directory(FreshBase):
             raise Exception("parent_inode should be an int")
         self.parent_inode = parent_inode
         self.inodes = inodes
+        # _entries, _misses, record_file, _mtime and the freshness state are
+        # guarded by the llfuse lock: only apply()/apply_missing() and other
+        # code run with it held may change them, never fetch().
         self._entries = {}
         self._mtime = time.time()
         self.record_file = None
@@ -232,6 +235,11 @@ class Directory(FreshBase):
     def event_uuids(self):
         """Object uuids whose change events should invalidate this dir."""
         return ()
+
+    def attached(self):
+        """Called by the inode table once the directory has its inode
+        number: the place for entries a directory makes of its own."""
+        pass
 
     def release(self):
         """Called when the inode is finally freed."""

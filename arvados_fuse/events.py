@@ -6,17 +6,15 @@ clients end the whole process (`interrupt_main`) after a run of failures; a
 mount must outlive a websocket outage.  While the socket is down nothing is
 lost: every mutable directory also goes stale after --refresh-time, so the
 outage only delays freshness to that bound.
+
+The connection itself (URL, token, TLS) is `SafeApi.connect_events`: this
+module only keeps it up and turns its messages into invalidations.
 """
 
 import json
 import logging
 import random
-import ssl
 import threading
-import urllib.parse
-
-import arvados.util
-import websockets.sync.client
 
 from . import metrics
 
@@ -54,7 +52,7 @@ class EventListener(object):
         self._replay_from = None
 
     def start(self):
-        url = self.api.discovery().get('websocketUrl')
+        url = self.api.websocket_url()
         if not url:
             _logger.info('the cluster has no websocket service; relying on --refresh-time polling')
             return
@@ -67,10 +65,7 @@ class EventListener(object):
         """Called before the mount serves a request; None if it cannot
         be had (then the first connection refreshes everything loaded)."""
         try:
-            page = self.api.logs().list(limit=1, order=['id desc'], select=['id'], count='none').execute(
-                num_retries=0)
-            items = page.get('items') or []
-            return int(items[0]['id']) if items else 0
+            return self.api.newest_log_id()
         except Exception as e:
             _logger.debug('change events: no log id to replay from (%s); will refresh on connect', e)
             return None
@@ -86,19 +81,8 @@ class EventListener(object):
         if self._thread is not None:
             self._thread.join(5)
 
-    def _ssl_context(self):
-        ctx = ssl.create_default_context(cafile=arvados.util.ca_certs_path())
-        insecure = self.api._api_kwargs.get('insecure')
-        if insecure:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        return ctx
-
     def _connect(self):
-        sep = '&' if '?' in self._url else '?'
-        url = self._url + sep + 'api_token=' + urllib.parse.quote(self.api.api_token, safe='/')
-        kwargs = {'ssl': self._ssl_context()} if url.startswith('wss:') else {}
-        return websockets.sync.client.connect(url, open_timeout=10, max_size=2 ** 24, proxy=None, **kwargs)
+        return self.api.connect_events(self._url)
 
     def _run(self):
         backoff = BACKOFF_START

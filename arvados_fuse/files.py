@@ -20,9 +20,6 @@ class File(FreshBase):
     """Base for file objects."""
 
     mode = TEXT_FILE_MODE
-    # Content that can never change (it belongs to a PDH) may be cached by
-    # the kernel for as long as it likes.
-    immutable = False
 
     def __init__(self, parent_inode, _mtime=0):
         super(File, self).__init__()
@@ -47,6 +44,16 @@ class File(FreshBase):
         """A handle on this file was released."""
         pass
 
+    def attached(self):
+        """Called by the inode table once this entry has its inode number."""
+        pass
+
+    def immutable(self):
+        """True when the content can never change (it belongs to a PDH), so
+        the kernel may cache it for as long as it likes.  The same method
+        on directories (Directory.immutable)."""
+        return False
+
     def st_mode(self):
         return stat.S_IFREG | self.mode
 
@@ -62,7 +69,10 @@ class StreamReaderFile(File):
     def __init__(self, parent_inode, reader, _mtime, immutable=False):
         super(StreamReaderFile, self).__init__(parent_inode, _mtime)
         self.reader = reader
-        self.immutable = immutable
+        self._immutable = immutable
+
+    def immutable(self):
+        return self._immutable
 
     def size(self):
         return self.reader.size()
@@ -110,7 +120,6 @@ class CollectionFile(StreamReaderFile):
         self.pieces = pieces
         self._reader = None
 
-    @property
     def immutable(self):
         return self.tree.immutable
 

@@ -33,6 +33,12 @@ def _parse_time(t):
 convertTime = convert_time  # the seed's name
 
 
+# How long a directory stays fresh when its maker does not say: the seed's
+# default for every class.  A mount always says: --refresh-time (15 s unless
+# given), for every directory it makes.
+DEFAULT_POLL_TIME = 60
+
+
 class FreshBase(object):
     """Tracks when an object was last loaded and whether it must be reloaded.
 
@@ -48,7 +54,7 @@ class FreshBase(object):
         self._poll = False
         self._last_update = time.time()
         self._atime = time.time()
-        self._poll_time = 60
+        self._poll_time = DEFAULT_POLL_TIME
         # Bumped by every invalidate(): a refresh whose fetch started before
         # an invalidation must not leave the object marked fresh.
         self._generation = 0
@@ -69,6 +75,15 @@ class FreshBase(object):
         self._stale = False
         self._loaded_once = True
         self._last_update = time.time()
+
+    def generation(self):
+        """How many times it was invalidated: a refresh compares it before
+        and after its fetch to see whether an invalidation came meanwhile."""
+        return self._generation
+
+    def accessed(self):
+        """It was opened (st_atime)."""
+        self._atime = time.time()
 
     def atime(self):
         return self._atime

@@ -38,6 +38,8 @@ class Inodes(object):
     def __getitem__(self, item):
         return self._entries[item]
 
+    # __setitem__ and items are the seed's public interface (arv-mount itself
+    # never calls them; add_entry is how entries get in).
     def __setitem__(self, key, item):
         self._entries[key] = item
 
@@ -70,6 +72,7 @@ class Inodes(object):
                 by_uuid[uuid] = {held, entry.inode}
             else:
                 held.add(entry.inode)
+        entry.attached()
         return entry
 
     def _holders(self, uuid):

@@ -10,6 +10,7 @@ import time
 from .collection import CollectionDirectory
 from .directory import Directory
 from .files import StringFile
+from .fresh import DEFAULT_POLL_TIME
 from .inodes import ROOT_INODE
 from .manifest import ManifestError
 from .uuids import (collection_uuid_pattern, group_uuid_pattern, keep_locator_pattern,
@@ -52,7 +53,7 @@ will appear if it exists.
     remember_misses = True
 
     def __init__(self, parent_inode, inodes, api, num_retries, pdh_only=False, *,
-                 poll_time=15, project_factory=None):
+                 poll_time=DEFAULT_POLL_TIME, project_factory=None):
         super(MagicDirectory, self).__init__(parent_inode, inodes)
         self.api = api
         self.num_retries = num_retries
@@ -63,17 +64,15 @@ will appear if it exists.
         self.project_factory = project_factory
         self.fresh()
 
-    def __setattr__(self, name, value):
-        super(MagicDirectory, self).__setattr__(name, value)
-        # When we're assigned an inode, add a README.
-        if name == 'inode' and self.inode is not None and not self._entries:
-            text = self.PDH_ONLY_README_TEXT if self.pdh_only else self.README_TEXT
-            self._entries['README'] = self.inodes.add_entry(StringFile(self.inode, text, time.time()))
-            # If we're the root directory, add an identical by_id subdirectory.
-            if self.inode == ROOT_INODE:
-                self._entries['by_id'] = self.inodes.add_entry(MagicDirectory(
-                    self.inode, self.inodes, self.api, self.num_retries, self.pdh_only,
-                    poll_time=self._poll_time, project_factory=self.project_factory))
+    def attached(self):
+        """Now that it has an inode: a README, and, as the root directory,
+        an identical by_id subdirectory (as the seed did)."""
+        text = self.PDH_ONLY_README_TEXT if self.pdh_only else self.README_TEXT
+        self._entries['README'] = self.inodes.add_entry(StringFile(self.inode, text, time.time()))
+        if self.inode == ROOT_INODE:
+            self._entries['by_id'] = self.inodes.add_entry(MagicDirectory(
+                self.inode, self.inodes, self.api, self.num_retries, self.pdh_only,
+                poll_time=self._poll_time, project_factory=self.project_factory))
 
     def describe(self):
         return 'by_pdh' if self.pdh_only else 'by_id'

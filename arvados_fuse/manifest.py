@@ -145,12 +145,6 @@ class ManifestDir(object):
         if name in self.dirs:
             raise ManifestError('%s: %r is both a file and a directory' % (where, name))
 
-    def walk_files(self, prefix=''):
-        for name, f in self.files.items():
-            yield prefix + name, f
-        for name, d in self.dirs.items():
-            yield from d.walk_files(prefix + name + '/')
-
 
 class Manifest(object):
     """Parsed manifest: `root` tree plus `blocks`, the list of distinct
@@ -182,7 +176,7 @@ class Manifest(object):
             stack.extend(d.dirs.values())
 
 
-def _path_components(path, where):
+def _path_components(path):
     """Split a stream or file path; empty and `.` components vanish as the
     SDK does, other odd components are kept for the name sanitizer."""
     return [part for part in path.split('/') if part not in ('', '.')]
@@ -248,7 +242,7 @@ def parse(text, lazy=False):
         if not slashed and ('/' in rest or '\\057' in rest):
             slashed = True
         cwd = root
-        for part in _path_components(unescape_name(stream), where):
+        for part in _path_components(unescape_name(stream)):
             cwd = cwd.subdir(part, where)
         pending = (lineno, stream_blocks, starts, pos, rest)
         lines.append((cwd, pending))

@@ -26,7 +26,6 @@ import logging
 import os
 import stat
 import threading
-import time
 
 import llfuse
 
@@ -102,9 +101,11 @@ class Operations(llfuse.Operations):
         self.encoding = encoding
         self.names = NameEncoder(encoding)
         self.refresh_time = refresh_time
+        # fh -> FileHandle.  Guarded by the llfuse lock (only handlers touch it).
         self._filehandles = {}
         self._fh_counter = itertools.count(1)
-        # inode -> Event set when the refresh in flight for it ends.
+        # inode -> Event set when the refresh in flight for it ends.  Guarded
+        # by the llfuse lock; the Event itself is waited on without it.
         self._refreshing = {}
         # Kernel invalidations go through our own queue and thread: llfuse's
         # queue is bounded and its put blocks, and we must never block while
@@ -148,6 +149,8 @@ class Operations(llfuse.Operations):
             llfuse.invalidate_inode(args[0])
 
     def _background_refresh(self, inode):
+        """Runs in the background-refresh thread: takes the llfuse lock, and
+        releases it while fetching (see _refresh)."""
         with llfuse.lock:
             entry = self.inodes.get(inode)
             if isinstance(entry, Directory) and entry.stale():
@@ -165,7 +168,10 @@ class Operations(llfuse.Operations):
 
     def _refresh(self, entry):
         """Bring a stale directory up to date: fetch with the lock released,
-        apply with it held; one refresh per directory at a time."""
+        apply with it held; one refresh per directory at a time.  Caller
+        holds the llfuse lock; RELEASES IT while fetching or waiting for
+        another thread's refresh, so any state read before may have changed
+        (hence the re-check of `detached`)."""
         if not isinstance(entry, Directory) or entry.detached or not entry.stale():
             return
         inflight = self._refreshing.get(entry.inode)
@@ -174,12 +180,14 @@ class Operations(llfuse.Operations):
                 return  # serve what we have; the refresh in flight updates it
             with llfuse.lock_released:
                 inflight.wait(REFRESH_WAIT)
+            if entry.detached:
+                return  # removed meanwhile: empty for good
             if not entry.loaded():
                 raise llfuse.FUSEError(errno.EIO)
             return
         done = threading.Event()
         self._refreshing[entry.inode] = done
-        generation = entry._generation
+        generation = entry.generation()
         try:
             try:
                 with llfuse.lock_released:
@@ -198,8 +206,12 @@ class Operations(llfuse.Operations):
                 if not entry.loaded():
                     raise llfuse.FUSEError(errno.EIO)
                 return
+            if entry.detached:
+                # Removed from its parent while the lock was released: it is
+                # empty for good, and children added now would never be freed.
+                return
             entry.apply(snapshot)
-            if entry._generation != generation:
+            if entry.generation() != generation:
                 # An event arrived while we were fetching: the snapshot may
                 # predate the change it announced.
                 entry.invalidate()
@@ -210,6 +222,8 @@ class Operations(llfuse.Operations):
             done.set()
 
     def _lookup_missing(self, parent, name):
+        """A name not in `parent`'s entries (by_id, by_tag).  Caller holds
+        the llfuse lock; RELEASES IT while fetching."""
         if parent.detached or parent.known_missing(name):
             return None
         try:
@@ -221,14 +235,16 @@ class Operations(llfuse.Operations):
         except Exception as e:
             _logger.warning('%s: lookup of %r failed: %s', parent.describe(), name, _one_line(e))
             raise llfuse.FUSEError(errno.EIO)
+        if parent.detached:
+            # Removed while the lock was released: nothing below it any more.
+            return None
         if snapshot is None:
             parent.note_missing(name)
             return None
         return parent.apply_missing(name, snapshot)
 
     def _timeout(self, entry):
-        immutable = entry.immutable() if isinstance(entry, Directory) else getattr(entry, 'immutable', False)
-        if immutable:
+        if entry.immutable():
             return IMMUTABLE_TIMEOUT
         return EVENT_TIMEOUT if self._events_live else self.refresh_time
 
@@ -259,6 +275,8 @@ class Operations(llfuse.Operations):
 
     @handler
     def lookup(self, parent_inode, name, ctx=None):
+        # Releases the llfuse lock while refreshing the parent or fetching a
+        # missing name.
         parent = self._entry(parent_inode)
         if name == b'.':
             entry = parent
@@ -311,6 +329,7 @@ class Operations(llfuse.Operations):
             data = entry.read_now(off, size)
             if data is not None:
                 return data
+            # Releases the llfuse lock: Keep may be slow.
             with llfuse.lock_released:
                 return entry.readfrom(off, size)
         except Exception as e:
@@ -325,12 +344,13 @@ class Operations(llfuse.Operations):
 
     @handler
     def opendir(self, inode, ctx=None):
+        # Releases the llfuse lock while refreshing the directory.
         entry = self._entry(inode)
         if not isinstance(entry, Directory):
             raise llfuse.FUSEError(errno.ENOTDIR)
         self._refresh(entry)
         parent = self.inodes.get(entry.parent_inode, entry)
-        entry._atime = time.time()
+        entry.accessed()
         listing = [(b'.', entry), (b'..', parent)]
         for name, child in sorted(entry.listing()):
             raw = self.names.encode(name)

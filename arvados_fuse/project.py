@@ -14,7 +14,7 @@ from .collection import CollectionDirectory
 from .directory import Directory
 from .files import ObjectFile
 from .filters import filters_for
-from .fresh import convert_time
+from .fresh import DEFAULT_POLL_TIME, convert_time
 from .uuids import (collection_uuid_pattern, group_uuid_pattern, keep_locator_pattern,
                     link_uuid_pattern, user_uuid_pattern)
 
@@ -78,7 +78,7 @@ class ProjectDirectory(Directory):
     record_file_name = PROJECT_RECORD_FILE
 
     def __init__(self, parent_inode, inodes, api, num_retries, project_object,
-                 poll=False, poll_time=60, *, filters=None):
+                 poll=False, poll_time=DEFAULT_POLL_TIME, *, filters=None):
         super(ProjectDirectory, self).__init__(parent_inode, inodes)
         self.api = api
         self.num_retries = num_retries
@@ -170,13 +170,12 @@ class ProjectDirectory(Directory):
             record = api.get_user(self.uuid, num_retries=self.num_retries)
         else:
             record = self.project_object
-        contents = api.list_all(api.groups().contents, num_retries=self.num_retries, uuid=self.uuid,
-                                filters=filters_for('groups.contents', self._filters), keep=_listing_record)
+        contents = api.list_project_contents(self.uuid, filters_for('groups.contents', self._filters),
+                                             num_retries=self.num_retries, keep=_listing_record)
         if record.get('group_class') != 'filter':
             # Name links are pre-#3036; some clusters still have them.
-            contents += api.list_all(api.links().list, num_retries=self.num_retries,
-                                     filters=[['tail_uuid', '=', self.uuid], ['link_class', '=', 'name']]
-                                     + filters_for('links', self._filters))
+            contents += api.list_name_links(self.uuid, filters_for('links', self._filters),
+                                            num_retries=self.num_retries)
         return record, contents
 
     def apply(self, snapshot):

@@ -2,9 +2,11 @@
 
 A `FileReader` maps a file offset to (block, offset in block) through the
 pieces the manifest parser produced, and fetches whole blocks through a
-`BlockSource` (the SDK's KeepClient and its block cache, which already gives
-single-flight fetches and MD5 verification).  Nothing here holds the llfuse
-lock: the adapter releases it before calling `readfrom`.
+block source: any object with `get(locator)` and `prefetch(locator)`, in
+practice `SafeApi.block_source()` (the SDK's KeepClient and its block cache,
+which already gives single-flight fetches and MD5 verification).  Nothing
+here holds the llfuse lock: the adapter releases it before calling
+`readfrom`.
 
 Prefetch: every FUSE read is 128 KiB and Keep blocks are up to 64 MiB, so a
 sequential reader stalls for a whole block fetch at each block boundary unless
@@ -144,19 +146,3 @@ class FileReader(object):
                 seen.add(idx)
                 self._source.prefetch(self._blocks.locator(idx))
             j += 1
-
-
-class BlockSource(object):
-    """Whole blocks by locator, through the SDK's KeepClient (cache,
-    single-flight, retries, MD5 check).  KeepClient is thread-safe, so one
-    is shared by every reader."""
-
-    def __init__(self, keep_client, num_retries):
-        self._keep = keep_client
-        self._num_retries = num_retries
-
-    def get(self, locator):
-        return self._keep.get(locator, num_retries=self._num_retries)
-
-    def prefetch(self, locator):
-        self._keep.block_prefetch(locator)

@@ -103,6 +103,12 @@ class MountRoot(Directory):
     def want_event_subscribe(self):
         return any(e.want_event_subscribe() for e in self._entries.values() if isinstance(e, Directory))
 
+    def add(self, name, entry):
+        """Put `entry` (not yet in the inode table) here as `name`; the
+        layout is fixed, so this only happens while the mount is built."""
+        self._entries[name] = self.inodes.add_entry(entry)
+        return entry
+
 
 def _layout_root(layout, args, inodes, api, user):
     """`layout`: list of (path under the mount, kind)."""
@@ -114,19 +120,19 @@ def _layout_root(layout, args, inodes, api, user):
             raise StartupError('bad path %r for --mount-%s' % (path, kind.replace('_', '-')))
         parent = root
         for p in parts[:-1]:
-            sub = parent._entries.get(p)
+            sub = parent.entry(p)
             if sub is None:
-                sub = parent._entries[p] = inodes.add_entry(MountRoot(parent.inode, inodes))
+                sub = parent.add(p, MountRoot(parent.inode, inodes))
             elif not isinstance(sub, MountRoot):
                 raise StartupError('--mount-* paths overlap at %r' % path)
             parent = sub
-        if parts[-1] in parent._entries:
+        if parent.entry(parts[-1]) is not None:
             raise StartupError('--mount-* paths overlap at %r' % path)
-        parent._entries[parts[-1]] = inodes.add_entry(_subdirectory(kind, parent.inode, args, inodes, api, user))
+        parent.add(parts[-1], _subdirectory(kind, parent.inode, args, inodes, api, user))
         lines.append('%-10s %s' % ('/'.join(parts) + '/', DIR_DESCRIPTIONS[kind]))
-    if 'README' not in root._entries:
+    if root.entry('README') is None:
         text = README_TEXT.format(host=api.host, email=user.get('email', user['uuid']), lines='\n'.join(lines))
-        root._entries['README'] = inodes.add_entry(StringFile(root.inode, text, time.time()))
+        root.add('README', StringFile(root.inode, text, time.time()))
     return root
 
 
@@ -156,7 +162,6 @@ def _project_root(args, inodes, api, user):
     try:
         record = api.get_group(uuid)
     except Exception as e:
-        # get_group passes the API's 404 through as an HttpError.
         if is_not_found(e):
             raise StartupError('project %s not found or not readable' % uuid)
         raise StartupError('cannot load project %s: %s' % (uuid, _describe_api_error(e)))

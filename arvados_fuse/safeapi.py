@@ -3,14 +3,22 @@
 `SafeApi` is the seed's thread-safe API wrapper, now built on the SDK's own
 `ThreadSafeAPIClient` (one googleapiclient object per thread, because httplib2
 is not thread-safe; one shared KeepClient with its block cache).  The named
-methods below are everything the directory model asks of the cluster, so a
-fake with the same methods is enough to test the model without a network.
+methods below are everything the mount asks of the cluster: records, the
+listings of projects, tags and shares, Keep blocks, and the event stream.
+`tests/fakes.py` implements the same methods, and
+`tests/test_client_contract.py` holds both to one contract:
+
+- a `get_*` of something that does not exist, or that this token may not
+  read, raises `arvados_fuse.errors.NotFound` (never the SDK's HttpError);
+- a `list_*` returns every item, however many pages the server needs;
+- `get_keep_block` raises NotFound when every Keep server refused the block.
 
 Every method here blocks on the network: callers in the llfuse adapter must
 release the llfuse lock first.
 """
 
-import logging
+import ssl
+import urllib.parse
 
 import arvados
 import arvados.api
@@ -21,7 +29,26 @@ import googleapiclient.errors
 
 from .errors import NotFound
 
-_logger = logging.getLogger('arvados.arvados_fuse')
+# Page size of the keyset-paged list calls: None leaves it to the server
+# (100 on Arvados).  The contract tests make it small to prove the paging.
+LIST_PAGE = None
+# groups.shared is paged by hand (its `included` owners come with each
+# page); 1000 is the server's maximum limit.
+SHARED_PAGE = 1000
+# links.list with select+distinct cannot be keyset-paged (no uuid in the
+# rows), so tag names are paged by offset, this many at a time.
+TAG_PAGE = 1000
+# Records fetched by `uuid in [...]`: this many per request keeps the query
+# string well under URL length limits.
+RECORD_BATCH = 100
+# Enough of a collection record to list it (no manifest: that can be huge).
+LISTING_FIELDS = ['uuid', 'name', 'owner_uuid', 'portable_data_hash', 'created_at', 'modified_at',
+                  'properties', 'is_trashed', 'kind']
+# The event stream: how long to wait for the connection, and the largest
+# message accepted (an event carries old and new attributes of one object).
+EVENTS_OPEN_TIMEOUT = 10
+EVENTS_MAX_MESSAGE = 2 ** 24
+
 
 def _status(exc):
     resp = getattr(exc, 'resp', None)
@@ -36,12 +63,37 @@ def is_not_found(exc):
     return False
 
 
+def check_token(settings, num_retries, timeout):
+    """Reach the API server with `settings` (ARVADOS_API_* values) and ask
+    who the token belongs to; the SDK's errors pass through, for the
+    command to explain.  Used before anything else is set up."""
+    kwargs = arvados.api.api_kwargs_from_config('v1', settings, num_retries=num_retries,
+                                                timeout=timeout, cache=False)
+    return arvados.api.api_client(**kwargs).users().current().execute(num_retries=num_retries)
+
+
 def _config_dict(config):
     """Accept the seed's `arvados.config` module, or any mapping."""
     if hasattr(config, 'settings') and callable(config.settings):
         config = config.settings()
     return {k: config.get(k) for k in ('ARVADOS_API_HOST', 'ARVADOS_API_TOKEN', 'ARVADOS_API_HOST_INSECURE')
             if config.get(k) is not None}
+
+
+class KeepBlockSource(object):
+    """Whole blocks by locator for the read path (`readpath.FileReader`),
+    through the SDK's KeepClient (cache, single-flight, retries, MD5
+    check).  KeepClient is thread-safe, so one is shared by every reader."""
+
+    def __init__(self, keep_client, num_retries):
+        self._keep = keep_client
+        self._num_retries = num_retries
+
+    def get(self, locator):
+        return self._keep.get(locator, num_retries=self._num_retries)
+
+    def prefetch(self, locator):
+        self._keep.block_prefetch(locator)
 
 
 class SafeApi(arvados.api.ThreadSafeAPIClient):
@@ -71,6 +123,7 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
         raise TypeError('expected a SafeApi, got %r' % (api,))
 
     def localkeep(self):
+        """The seed's name for the shared KeepClient."""
         return self.keep
 
     # -- discovery facts --------------------------------------------------
@@ -80,29 +133,148 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
         return self._discovery
 
     def has_method(self, resource, method):
-        return 'httpMethod' in self.discovery().get('resources', {}).get(resource, {}).get('methods', {}).get(method, {})
+        methods = self.discovery().get('resources', {}).get(resource, {}).get('methods', {})
+        return 'httpMethod' in methods.get(method, {})
 
     # -- records -----------------------------------------------------------
     def current_user(self, num_retries=None):
         return self.users().current().execute(num_retries=self._retries(num_retries))
 
     def get_user(self, uuid, num_retries=None):
-        return self.users().get(uuid=uuid).execute(num_retries=self._retries(num_retries))
+        """A user record; NotFound if there is none this token may read."""
+        return self._get(self.users().get(uuid=uuid), uuid, num_retries)
 
     def get_group(self, uuid, num_retries=None):
-        return self.groups().get(uuid=uuid).execute(num_retries=self._retries(num_retries))
+        """A group record (project, filter or role); NotFound if there is
+        none this token may read."""
+        return self._get(self.groups().get(uuid=uuid), uuid, num_retries)
 
     def get_collection(self, locator, num_retries=None, select=None):
         """The collection record (with a signed manifest unless `select`
-        leaves it out) by uuid or PDH."""
+        leaves it out) by uuid or PDH; NotFound if there is none."""
         kwargs = {'select': select} if select is not None else {}
+        return self._get(self.collections().get(uuid=locator, **kwargs), locator, num_retries)
+
+    def _get(self, request, what, num_retries):
         try:
-            return self.collections().get(uuid=locator, **kwargs).execute(
-                num_retries=self._retries(num_retries))
+            return request.execute(num_retries=self._retries(num_retries))
         except googleapiclient.errors.HttpError as e:
             if is_not_found(e):
-                raise NotFound(locator)
+                raise NotFound(what)
             raise
+
+    # -- listings ------------------------------------------------------------
+    def list_project_contents(self, uuid, filters=(), num_retries=None, keep=None):
+        """Everything a project (or a user's home) holds: subprojects,
+        collections and other objects, each with its `kind`.  `keep(item)`,
+        applied page by page as they arrive, says what to hold on to of
+        each (so 10^4 full records never sit in memory at once)."""
+        return self._list_all(self.groups().contents, num_retries, keep=keep, uuid=uuid,
+                              filters=list(filters))
+
+    def list_name_links(self, tail_uuid, filters=(), num_retries=None):
+        """Old-style (pre-#3036) name links out of a project."""
+        return self._list_all(self.links().list, num_retries,
+                              filters=[['tail_uuid', '=', tail_uuid], ['link_class', '=', 'name']]
+                              + list(filters))
+
+    def list_tag_names(self, filters=(), num_retries=None):
+        """Every distinct non-empty tag name, sorted.  `filters`: more link
+        filters."""
+        names = set()
+        offset = 0
+        while True:
+            page = self.links().list(
+                filters=[['link_class', '=', 'tag'], ['name', '!=', '']] + list(filters),
+                select=['name'], distinct=True, limit=TAG_PAGE, offset=offset, count='none',
+            ).execute(num_retries=self._retries(num_retries))
+            items = page.get('items', [])
+            names.update(i['name'] for i in items if i.get('name'))
+            if len(items) < TAG_PAGE:
+                break
+            offset += len(items)
+        return sorted(names)
+
+    def tag_exists(self, name, filters=(), num_retries=None):
+        """Whether any tag link named `name` is visible."""
+        page = self.links().list(
+            filters=[['link_class', '=', 'tag'], ['name', '=', name]] + list(filters),
+            limit=1, select=['name'], count='none').execute(num_retries=self._retries(num_retries))
+        return bool(page.get('items'))
+
+    def list_tagged_collections(self, tag, link_filters=(), collection_filters=(), num_retries=None):
+        """Listing records (LISTING_FIELDS, no manifest) of the collections
+        tagged `tag`, sorted by uuid; trashed ones included (the caller
+        decides)."""
+        links = self._list_all(
+            self.links().list, num_retries,
+            filters=[['link_class', '=', 'tag'], ['name', '=', tag],
+                     ['head_uuid', 'is_a', 'arvados#collection']] + list(link_filters),
+            select=['head_uuid'])
+        heads = sorted({link['head_uuid'] for link in links})
+        records = []
+        for start in range(0, len(heads), RECORD_BATCH):
+            records += self._list_all(
+                self.collections().list, num_retries,
+                filters=[['uuid', 'in', heads[start:start + RECORD_BATCH]]] + list(collection_filters),
+                select=LISTING_FIELDS)
+        return sorted(records, key=lambda r: r['uuid'])
+
+    def list_shared(self, exclude, filters=(), num_retries=None):
+        """What other users and groups share with this token's user:
+        (roots, owners).  roots: the top shared projects (and filter
+        groups); owners: uuid -> the user or group record owning them, when
+        visible.  `exclude`: the uuid (usually mine) whose projects are not
+        "shared with me".  `filters`: more group filters."""
+        if self.has_method('groups', 'shared'):
+            return self._shared_by_server(list(filters), num_retries)
+        return self._shared_by_listing(exclude, list(filters), num_retries)
+
+    def _shared_by_server(self, filters, num_retries):
+        """`groups.shared`: the server computes what is shared with me."""
+        roots, owners = [], {}
+        last = None
+        while True:
+            page_filters = [['group_class', 'in', ['project', 'filter']]] + filters
+            if last:
+                page_filters.append(['uuid', '>', last])
+            page = self.groups().shared(filters=page_filters, order='uuid', limit=SHARED_PAGE, count='none',
+                                        include='owner_uuid').execute(num_retries=self._retries(num_retries))
+            items = page.get('items', [])
+            if not items:
+                break
+            roots.extend(items)
+            for obj in page.get('included', []):
+                owners[obj['uuid']] = obj
+            last = items[-1]['uuid']
+        return roots, owners
+
+    def _shared_by_listing(self, exclude, filters, num_retries):
+        """The seed's way, for servers without `groups.shared`."""
+        all_projects = self._list_all(self.groups().list, num_retries,
+                                      filters=[['group_class', 'in', ['project', 'filter']]] + filters)
+        by_uuid = {p['uuid']: p for p in all_projects}
+        roots = [p for p in all_projects if p['owner_uuid'] != exclude and p['owner_uuid'] not in by_uuid]
+        owner_uuids = sorted({p['owner_uuid'] for p in roots})
+        owners = {}
+        if owner_uuids:
+            for method in (self.users().list, self.groups().list):
+                for obj in self._list_all(method, num_retries, filters=[['uuid', 'in', owner_uuids]]):
+                    owners[obj['uuid']] = obj
+        return roots, owners
+
+    def _list_all(self, method, num_retries, keep=None, **kwargs):
+        """Every item of a list call, paged by uuid (keyset paging)."""
+        if LIST_PAGE is not None:
+            kwargs['limit'] = LIST_PAGE
+        items = arvados.util.keyset_list_all(
+            method, order_key='uuid', num_retries=self._retries(num_retries), **kwargs)
+        return [keep(i) for i in items] if keep is not None else list(items)
+
+    # -- Keep ----------------------------------------------------------------
+    def block_source(self, num_retries=None):
+        """What the read path fetches blocks from (see KeepBlockSource)."""
+        return KeepBlockSource(self.keep, self._retries(num_retries))
 
     def get_keep_block(self, locator, num_retries=None):
         """A block's bytes, verified against its MD5 by the KeepClient.
@@ -120,13 +292,37 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
                 raise NotFound(locator)
             raise
 
-    def list_all(self, method, num_retries=None, order_key='uuid', keep=None, **kwargs):
-        """Every item of a list call, paged by uuid (keyset paging);
-        `keep(item)`, applied page by page, says what to hold on to of each
-        (so 10^4 full records never all sit in memory at once)."""
-        items = arvados.util.keyset_list_all(
-            method, order_key=order_key, num_retries=self._retries(num_retries), **kwargs)
-        return [keep(i) for i in items] if keep is not None else list(items)
+    # -- the event stream ------------------------------------------------------
+    def websocket_url(self):
+        """The cluster's websocket service, or None if it has none."""
+        return self.discovery().get('websocketUrl') or None
+
+    def newest_log_id(self):
+        """The id of the newest change log this token may read (0 if none):
+        a subscription with `last_log_id` set to it misses nothing that
+        happens from now on."""
+        page = self.logs().list(limit=1, order=['id desc'], select=['id'], count='none').execute(
+            num_retries=0)
+        items = page.get('items') or []
+        return int(items[0]['id']) if items else 0
+
+    def connect_events(self, url):
+        """An open websocket (websockets.sync) to the event service at
+        `url`, authenticated with this client's token."""
+        # Imported here: only a mount that listens for events needs it.
+        import websockets.sync.client
+        sep = '&' if '?' in url else '?'
+        url = url + sep + 'api_token=' + urllib.parse.quote(self.api_token, safe='/')
+        kwargs = {'ssl': self._ssl_context()} if url.startswith('wss:') else {}
+        return websockets.sync.client.connect(url, open_timeout=EVENTS_OPEN_TIMEOUT,
+                                              max_size=EVENTS_MAX_MESSAGE, proxy=None, **kwargs)
+
+    def _ssl_context(self):
+        ctx = ssl.create_default_context(cafile=arvados.util.ca_certs_path())
+        if self._api_kwargs.get('insecure'):
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        return ctx
 
     def _retries(self, num_retries):
         return self.num_retries if num_retries is None else num_retries

@@ -4,6 +4,7 @@ owner I cannot see appears directly under its own name."""
 
 from .directory import Directory
 from .filters import filters_for
+from .fresh import DEFAULT_POLL_TIME
 from .inodes import kind_key
 from .project import ProjectDirectory
 
@@ -17,7 +18,8 @@ def _owner_name(obj):
 class SharedDirectory(Directory):
     """A special directory that represents users or groups who have shared projects with me."""
 
-    def __init__(self, parent_inode, inodes, api, num_retries, exclude, poll=False, poll_time=60, *, filters=None):
+    def __init__(self, parent_inode, inodes, api, num_retries, exclude, poll=False,
+                 poll_time=DEFAULT_POLL_TIME, *, filters=None):
         super(SharedDirectory, self).__init__(parent_inode, inodes)
         self.api = api
         self.num_retries = num_retries
@@ -39,10 +41,8 @@ class SharedDirectory(Directory):
         return (kind_key('arvados#link'), kind_key('arvados#group'))
 
     def fetch(self):
-        if self.api.has_method('groups', 'shared'):
-            roots, owners = self._fetch_shared()
-        else:
-            roots, owners = self._fetch_by_listing()
+        roots, owners = self.api.list_shared(self.exclude, filters_for('groups', self._filters),
+                                             num_retries=self.num_retries)
         contents = []
         for uuid in sorted(owners):
             obj = owners[uuid]
@@ -52,44 +52,6 @@ class SharedDirectory(Directory):
             if root.get('owner_uuid') not in owners:
                 contents.append((root.get('name'), root))
         return contents
-
-    def _fetch_shared(self):
-        """`groups.shared`: the server computes what is shared with me."""
-        roots, owners = [], {}
-        last = None
-        while True:
-            filters = [['group_class', 'in', ['project', 'filter']]] + filters_for('groups', self._filters)
-            if last:
-                filters.append(['uuid', '>', last])
-            page = self.api.groups().shared(filters=filters, order='uuid', limit=1000, count='none',
-                                            include='owner_uuid').execute(num_retries=self.num_retries)
-            items = page.get('items', [])
-            if not items:
-                break
-            roots.extend(items)
-            for obj in page.get('included', []):
-                owners[obj['uuid']] = obj
-            last = items[-1]['uuid']
-        return roots, owners
-
-    def _fetch_by_listing(self):
-        """The seed's way, for servers without `groups.shared`."""
-        api = self.api
-        all_projects = api.list_all(api.groups().list, num_retries=self.num_retries,
-                                    filters=[['group_class', 'in', ['project', 'filter']]]
-                                    + filters_for('groups', self._filters))
-        by_uuid = {p['uuid']: p for p in all_projects}
-        roots = [p for p in all_projects if p['owner_uuid'] != self.exclude and p['owner_uuid'] not in by_uuid]
-        owner_uuids = sorted({p['owner_uuid'] for p in roots})
-        owners = {}
-        if owner_uuids:
-            for obj in api.list_all(api.users().list, num_retries=self.num_retries,
-                                    filters=[['uuid', 'in', owner_uuids]]):
-                owners[obj['uuid']] = obj
-            for obj in api.list_all(api.groups().list, num_retries=self.num_retries,
-                                    filters=[['uuid', 'in', owner_uuids]]):
-                owners[obj['uuid']] = obj
-        return roots, owners
 
     def apply(self, contents):
         self.merge(contents, lambda i: i[0], lambda a, i: a.uuid == i[1]['uuid'],

@@ -3,17 +3,8 @@
 from .collection import CollectionDirectory
 from .directory import Directory
 from .filters import filters_for
+from .fresh import DEFAULT_POLL_TIME
 from .inodes import kind_key
-
-# links.list with select+distinct cannot be keyset-paged (no uuid in the
-# rows), so tag names are paged by offset, this many at a time.
-TAG_PAGE = 1000
-# Tagged collections' records are fetched by `uuid in [...]`; this many per
-# request keeps the query string well under URL length limits.
-RECORD_BATCH = 100
-# Enough of a collection record to list it (no manifest: that can be huge).
-LISTING_FIELDS = ['uuid', 'name', 'owner_uuid', 'portable_data_hash', 'created_at', 'modified_at',
-                  'properties', 'is_trashed', 'kind']
 
 
 class RecursiveInvalidateDirectory(Directory):
@@ -30,7 +21,7 @@ class TagsDirectory(RecursiveInvalidateDirectory):
 
     remember_misses = True
 
-    def __init__(self, parent_inode, inodes, api, num_retries, poll_time=60, *, filters=None):
+    def __init__(self, parent_inode, inodes, api, num_retries, poll_time=DEFAULT_POLL_TIME, *, filters=None):
         super(TagsDirectory, self).__init__(parent_inode, inodes)
         self.api = api
         self.num_retries = num_retries
@@ -47,22 +38,8 @@ class TagsDirectory(RecursiveInvalidateDirectory):
     def event_uuids(self):
         return (kind_key('arvados#link'),)
 
-    def _link_filters(self, *extra):
-        return [['link_class', '=', 'tag']] + list(extra) + filters_for('links', self._filters)
-
     def fetch(self):
-        names = []
-        offset = 0
-        while True:
-            page = self.api.links().list(
-                filters=self._link_filters(['name', '!=', '']), select=['name'], distinct=True,
-                limit=TAG_PAGE, offset=offset, count='none').execute(num_retries=self.num_retries)
-            items = page.get('items', [])
-            names.extend(i['name'] for i in items if i.get('name'))
-            if len(items) < TAG_PAGE:
-                break
-            offset += len(items)
-        return sorted(set(names))
+        return self.api.list_tag_names(filters_for('links', self._filters), num_retries=self.num_retries)
 
     def apply(self, names):
         self.merge(names, lambda name: name, lambda a, name: a.tag == name, self._tag_directory)
@@ -73,9 +50,9 @@ class TagsDirectory(RecursiveInvalidateDirectory):
 
     # A tag added since the last listing is found by name right away.
     def fetch_missing(self, name):
-        page = self.api.links().list(filters=self._link_filters(['name', '=', name]), limit=1,
-                                     select=['name']).execute(num_retries=self.num_retries)
-        return name if page.get('items') else None
+        if self.api.tag_exists(name, filters_for('links', self._filters), num_retries=self.num_retries):
+            return name
+        return None
 
     def apply_missing(self, name, snapshot):
         if name not in self._entries:
@@ -87,7 +64,8 @@ class TagDirectory(Directory):
     """A special directory that contains as subdirectories all collections visible
     to the user that are tagged with a particular tag."""
 
-    def __init__(self, parent_inode, inodes, api, num_retries, tag, poll=False, poll_time=60, *, filters=None):
+    def __init__(self, parent_inode, inodes, api, num_retries, tag, poll=False,
+                 poll_time=DEFAULT_POLL_TIME, *, filters=None):
         super(TagDirectory, self).__init__(parent_inode, inodes)
         self.api = api
         self.num_retries = num_retries
@@ -107,20 +85,10 @@ class TagDirectory(Directory):
         """The tagged collections' listing records: their times for `ls -l`
         without loading manifests, and only what is readable, not trashed
         and passes the collection filters of --filters."""
-        links = self.api.list_all(
-            self.api.links().list, num_retries=self.num_retries,
-            filters=[['link_class', '=', 'tag'], ['name', '=', self.tag],
-                     ['head_uuid', 'is_a', 'arvados#collection']] + filters_for('links', self._filters),
-            select=['head_uuid'])
-        heads = sorted({link['head_uuid'] for link in links})
-        records = []
-        for start in range(0, len(heads), RECORD_BATCH):
-            records += self.api.list_all(
-                self.api.collections().list, num_retries=self.num_retries,
-                filters=[['uuid', 'in', heads[start:start + RECORD_BATCH]]]
-                + filters_for('collections', self._filters),
-                select=LISTING_FIELDS)
-        return sorted((r for r in records if not r.get('is_trashed')), key=lambda r: r['uuid'])
+        records = self.api.list_tagged_collections(
+            self.tag, filters_for('links', self._filters), filters_for('collections', self._filters),
+            num_retries=self.num_retries)
+        return [r for r in records if not r.get('is_trashed')]
 
     def apply(self, records):
         self.merge(records, lambda r: r['uuid'], self._same,

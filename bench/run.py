@@ -3,7 +3,7 @@ on the same data in one run against the local cluster.
 
     .venv/bin/python bench/run.py [--size-mib 512] [--runs 3] [--small-files 2000]
 
-Workloads (one function each below):
+Workloads (keep_raw in bench_keep_raw, the others in bench_mount):
   keep_raw      the ceiling: every block of the big file fetched with the
                 SDK's KeepClient (MD5-checked, as a mount must), no cache
   seq_cold      read big.bin with 1 MiB reads on a fresh mount, nothing cached

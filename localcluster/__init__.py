@@ -16,7 +16,9 @@ Layout, one responsibility per module:
 * ``signing``     Keep blob signatures (HMAC-SHA1)
 * ``routes``      the API route table (one declaration per method)
 * ``discovery``   discovery document generated from the route table
+* ``calls``       a parsed API request (``Call``) and its failure (``ApiError``)
 * ``handlers``    the API method implementations
+* ``grouplists``  ``groups.contents`` and ``groups.shared`` (mixed into handlers)
 * ``app``         aiohttp application: auth, parameter parsing, errors
 * ``keepserver``  Keep block servers
 * ``faults``      fault knobs (down, status, latency, bandwidth, corrupt, cut_after)

@@ -1,6 +1,6 @@
 """The API server's aiohttp application: the wire side of the API.
 
-Turns HTTP requests into :class:`handlers.Call` objects and results into
+Turns HTTP requests into :class:`calls.Call` objects and results into
 JSON: routing by the route table (percent-decoded path segments), query
 parsing (form-urlencoded, ``+`` is a space; typed by each route's
 parameter declarations), ``X-HTTP-Method-Override: GET`` / ``_method=GET``
@@ -24,7 +24,7 @@ from aiohttp import web
 
 from . import discovery, queries, routes
 from .faults import ADMIN_PREFIX, FaultError
-from .handlers import ApiError, Call
+from .calls import ApiError, Call
 from .store import StoreError
 
 log = logging.getLogger("localcluster.api")

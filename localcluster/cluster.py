@@ -24,7 +24,8 @@ from aiohttp import web
 from . import CLUSTER_ID, records
 from .app import ApiApp, request_token
 from .faults import ADMIN_PREFIX, Faults
-from .handlers import Api, ApiError
+from .calls import ApiError
+from .handlers import Api
 from .keepserver import KeepServer
 from .listener import Listener
 from .permissions import Permissions

@@ -12,6 +12,7 @@ rule), with the readable owners in ``included``.
 """
 
 from . import queries
+from .calls import ApiError, not_found
 from .records import KINDS
 
 CONTENTS_TABLES = ("groups", "workflows", "collections")
@@ -45,7 +46,6 @@ class GroupLists:
         return out
 
     def groups_contents(self, call):
-        from .handlers import ApiError, not_found
         include_trash = call.p("include_trash", False)
         include = _include_list(call.p("include"))
         kinds = [KINDS[t] for t in CONTENTS_TABLES]

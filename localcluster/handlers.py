@@ -2,7 +2,8 @@
 
 Each handler takes a :class:`Call` (authenticated user, token, typed
 parameters, request body) and returns a JSON-able dict, or raises
-:class:`ApiError`. Handlers never see HTTP; app.py does the wire work.
+:class:`ApiError` (both in calls.py). Handlers never see HTTP; app.py does
+the wire work.
 Group listings (``groups.contents``, ``groups.shared``) are in
 grouplists.py.
 """
@@ -10,29 +11,10 @@ grouplists.py.
 import time
 
 from . import manifests, queries, records
+from .calls import ApiError, not_found
+from .grouplists import GroupLists
 from .permissions import WRITE, MANAGE
 from .records import KINDS, UUID_RE, PDH_RE
-from .grouplists import GroupLists
-
-
-class ApiError(Exception):
-    def __init__(self, status, message):
-        super().__init__(message)
-        self.status = status
-
-
-class Call:
-    def __init__(self, user, token, params, body, host, route):
-        self.user, self.token, self.params = user, token, params
-        self.body, self.host, self.route = body, host, route
-
-    def p(self, name, default=None):
-        v = self.params.get(name)
-        return default if v is None else v
-
-
-def not_found(uuid=None):
-    return ApiError(404, "Path not found" if uuid is None else "Object not found: %s" % uuid)
 
 
 # Attributes a client may set, per table (anything else is ignored).

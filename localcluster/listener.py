@@ -49,10 +49,6 @@ class Listener:
         elif not down and self.server is None:
             await self._open()
 
-    @property
-    def is_up(self):
-        return self.server is not None
-
     async def stop(self):
         if self.server is not None:
             self.server.close()

@@ -16,8 +16,6 @@ Everything a user cannot read is reported as "not found" by the API.
 Results are cached per user and store generation.
 """
 
-from .records import SYSTEM_USER_UUID
-
 READ, WRITE, MANAGE = 1, 2, 3
 _LEVELS = {"can_read": READ, "can_write": WRITE, "can_manage": MANAGE}
 
@@ -143,6 +141,3 @@ class Permissions:
 
     def readable(self, user, rec):
         return self.level(user, rec) >= READ
-
-    def is_system(self, uuid):
-        return uuid == SYSTEM_USER_UUID

@@ -64,8 +64,3 @@ class Signer:
         want = self.signature(m.group(1), token, expiry)
         if not hmac.compare_digest(want, hm.group(1)):
             raise SignatureError(400, "invalid signature")
-
-
-def strip_locator(locator):
-    """``hash+size+hints`` -> ``hash+size``."""
-    return "+".join(locator.split("+")[:2])

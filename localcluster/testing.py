@@ -23,7 +23,6 @@ import urllib.error
 import urllib.request
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-USER_NAMES = ("admin", "alice", "bob")
 
 
 def keep_request(url, token=None, method="GET"):

@@ -4,6 +4,15 @@
 docs/localcluster.md for demo.json); tests must not change its data in
 ways others could see. ``fresh_cluster``: an empty cluster per test (users
 admin/alice/bob exist, nothing else). Both always stop at the end.
+
+Every test is in one tier (a marker, registered in pytest.ini), so
+``./test.sh -m unit`` runs in seconds:
+- ``unit``: no network, no kernel (the model, the adapter, the fake client);
+- ``cluster``: a local cluster, no mount (its own tests, the real client);
+- ``mount``: the arv-mount daemon in a subprocess, mounted through the kernel.
+A test marked explicitly keeps its marker; otherwise its file name decides
+(test_mount_*, test_command_*, test_seed_*: mount; test_cluster_*: cluster),
+then whether it asks for a cluster fixture.
 """
 
 import os
@@ -47,3 +56,23 @@ def mnt(tmp_path):
         yield str(path)
     finally:
         force_unmount(str(path))
+
+
+TIERS = ('unit', 'cluster', 'mount')
+MOUNT_FILES = ('test_mount_', 'test_command_', 'test_seed_')
+CLUSTER_FIXTURES = {'cluster', 'fresh_cluster'}
+
+
+def _tier(item):
+    name = os.path.basename(str(item.fspath))
+    if name.startswith(MOUNT_FILES) or 'mnt' in item.fixturenames:
+        return 'mount'
+    if name.startswith('test_cluster_') or CLUSTER_FIXTURES & set(item.fixturenames):
+        return 'cluster'
+    return 'unit'
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if not any(item.get_closest_marker(tier) for tier in TIERS):
+            item.add_marker(getattr(pytest.mark, _tier(item)))

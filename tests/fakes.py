@@ -1,9 +1,19 @@
-"""A fake cluster for testing the directory model without a network or a
-kernel: the same named methods as SafeApi, backed by dicts."""
+"""A fake cluster for testing the model and the adapter without a network or
+a kernel: the same named methods as `arvados_fuse.safeapi.SafeApi`, backed
+by dicts.  `test_client_contract.py` runs one contract against this fake
+and the real client, so the two cannot drift apart unnoticed.
+
+What the fake leaves out: --filters (extra filters are accepted and
+ignored), permissions (everything stored is readable; `shared` lists what
+was added with `add_shared`), and Keep signatures."""
 
 import hashlib
+import itertools
 
 from arvados_fuse.errors import NotFound
+from arvados_fuse.safeapi import LISTING_FIELDS
+
+ME = 'zzzzz-tpzed-000000000000000'
 
 
 def put_block(blocks, data):
@@ -12,7 +22,14 @@ def put_block(blocks, data):
     return '%s+%d' % (h, len(data))
 
 
+class FakeServerError(Exception):
+    """What a fake call raises while `FakeApi.fault` is set: a server
+    failure, which is not "not found"."""
+
+
 class FakeKeep(object):
+    """The fake's KeepClient: blocks by MD5."""
+
     def __init__(self, blocks):
         self.blocks = blocks
         self.gets = []
@@ -27,29 +44,105 @@ class FakeKeep(object):
     def block_prefetch(self, locator):
         pass
 
+    # The same interface as safeapi.KeepBlockSource.
+    def prefetch(self, locator):
+        self.block_prefetch(locator)
+
 
 class FakeApi(object):
+    """Records:
+    - `collections_by_locator`: uuid and PDH -> collection record
+      (`add_collection`); `blocks`: MD5 -> bytes (`put_block`);
+    - `group_records` (also `groups`) and `users`: uuid -> record;
+    - `contents`: project uuid -> what `list_project_contents` returns;
+    - `links`: every link record (name links, tags);
+    - `shared`: the project records `list_shared` reports.
+    `calls` lists (call, argument) of the calls made; setting `fault` makes
+    every call raise it (a server failure)."""
+
     def __init__(self):
         self.blocks = {}
         self.collections_by_locator = {}
-        self.groups = {}
-        self.users = {}
+        self.group_records = self.groups = {}
+        self.users = {ME: {'uuid': ME, 'email': 'me@example.com', 'first_name': 'Me',
+                           'last_name': 'Myself', 'kind': 'arvados#user'}}
+        self.contents = {}
+        self.links = []
+        self.shared = []
         self.keep = FakeKeep(self.blocks)
         self.calls = []
+        self.fault = None
         self.host = 'fake'
+        self._serial = itertools.count(1)
 
-    def localkeep(self):
-        return self.keep
+    def _call(self, name, arg=None):
+        self.calls.append((name, arg))
+        if self.fault is not None:
+            raise self.fault
+
+    # -- building the fake cluster's contents ----------------------------------
+    def new_uuid(self, infix):
+        return 'zzzzz-%s-%015d' % (infix, next(self._serial))
 
     def add_collection(self, record):
         self.collections_by_locator[record['uuid']] = record
         self.collections_by_locator[record['portable_data_hash']] = record
+        return record
+
+    def add_project(self, name, owner_uuid=ME, group_class='project', **extra):
+        rec = dict({'uuid': self.new_uuid('j7d0g'), 'name': name, 'owner_uuid': owner_uuid,
+                    'group_class': group_class, 'kind': 'arvados#group',
+                    'created_at': '2024-01-01T00:00:00Z', 'modified_at': '2024-01-01T00:00:00Z'}, **extra)
+        self.group_records[rec['uuid']] = rec
+        self.contents.setdefault(owner_uuid, []).append(rec)
+        return rec
+
+    def add_user(self, first_name, last_name):
+        rec = {'uuid': self.new_uuid('tpzed'), 'first_name': first_name, 'last_name': last_name,
+               'kind': 'arvados#user'}
+        self.users[rec['uuid']] = rec
+        return rec
+
+    def store_collection(self, name, files, owner_uuid=ME):
+        """A collection of `files` (name -> bytes) in one stream, stored and
+        listed in its owner's contents."""
+        pos = 0
+        locators, names = [], []
+        for fname, data in sorted(files.items()):
+            locators.append(put_block(self.blocks, data))
+            names.append('%d:%d:%s' % (pos, len(data), fname))
+            pos += len(data)
+        manifest = ('. %s %s\n' % (' '.join(locators), ' '.join(names))) if files else ''
+        raw = manifest.encode()
+        pdh = '%s+%d' % (hashlib.md5(raw).hexdigest(), len(raw))
+        rec = {'uuid': self.new_uuid('4zz18'), 'name': name, 'owner_uuid': owner_uuid,
+               'portable_data_hash': pdh, 'manifest_text': manifest, 'kind': 'arvados#collection',
+               'properties': {}, 'is_trashed': False,
+               'created_at': '2024-01-01T00:00:00Z', 'modified_at': '2024-01-01T00:00:00Z'}
+        self.add_collection(rec)
+        self.contents.setdefault(owner_uuid, []).append(rec)
+        return rec
+
+    def add_link(self, link_class, name, head_uuid, tail_uuid=ME):
+        rec = {'uuid': self.new_uuid('o0j2j'), 'kind': 'arvados#link', 'link_class': link_class,
+               'name': name, 'head_uuid': head_uuid, 'tail_uuid': tail_uuid,
+               'created_at': '2024-01-01T00:00:00Z', 'modified_at': '2024-01-01T00:00:00Z'}
+        self.links.append(rec)
+        return rec
+
+    def add_shared(self, project):
+        self.shared.append(project)
+
+    # -- the client interface (as SafeApi) ----------------------------------------
+    def localkeep(self):
+        return self.keep
 
     def current_user(self, num_retries=None):
-        return {'uuid': 'zzzzz-tpzed-000000000000000', 'email': 'me@example.com'}
+        self._call('users.current')
+        return dict(self.users[ME])
 
     def get_collection(self, locator, num_retries=None, select=None):
-        self.calls.append(('collections.get', locator))
+        self._call('collections.get', locator)
         rec = self.collections_by_locator.get(locator.split('+A')[0])
         if rec is None:
             raise NotFound(locator)
@@ -58,58 +151,67 @@ class FakeApi(object):
         return dict(rec)
 
     def get_group(self, uuid, num_retries=None):
-        self.calls.append(('groups.get', uuid))
-        if uuid not in self.groups:
-            raise NotFound(uuid)
-        return dict(self.groups[uuid])
-
-    def get_user(self, uuid, num_retries=None):
-        if uuid not in self.users:
-            raise NotFound(uuid)
-        return dict(self.users[uuid])
-
-    def get_keep_block(self, locator, num_retries=None):
-        return self.keep.get(locator)
-
-
-class _Resource(object):
-    """`api.groups()` etc.: each method is a marker that `list_all` reads."""
-
-    def __init__(self, name):
-        self._name = name
-
-    def __getattr__(self, method):
-        return '%s.%s' % (self._name, method)
-
-
-class FakeListingApi(FakeApi):
-    """FakeApi plus the list calls projects make: `contents[uuid]` is what
-    groups.contents returns, `name_links` what links.list returns."""
-
-    def __init__(self):
-        super(FakeListingApi, self).__init__()
-        # `groups` is a method here (the resource), so records move.
-        self.group_records = self.__dict__.pop('groups')
-        self.contents = {}
-        self.name_links = []
-
-    def get_group(self, uuid, num_retries=None):
-        self.calls.append(('groups.get', uuid))
+        self._call('groups.get', uuid)
         if uuid not in self.group_records:
             raise NotFound(uuid)
         return dict(self.group_records[uuid])
 
-    def groups(self):
-        return _Resource('groups')
+    def get_user(self, uuid, num_retries=None):
+        self._call('users.get', uuid)
+        if uuid not in self.users:
+            raise NotFound(uuid)
+        return dict(self.users[uuid])
 
-    def links(self):
-        return _Resource('links')
+    def list_project_contents(self, uuid, filters=(), num_retries=None, keep=None):
+        self._call('groups.contents', uuid)
+        return [(keep or dict)(dict(i)) for i in self.contents.get(uuid, [])]
 
-    def list_all(self, method, num_retries=None, keep=None, **kwargs):
-        self.calls.append((method, kwargs.get('uuid')))
-        if method == 'groups.contents':
-            return [(keep or dict)(dict(i)) for i in self.contents.get(kwargs['uuid'], [])]
-        if method == 'links.list':
-            tail = next(f[2] for f in kwargs['filters'] if f[0] == 'tail_uuid')
-            return [dict(link) for link in self.name_links if link['tail_uuid'] == tail]
-        raise NotImplementedError(method)
+    def list_name_links(self, tail_uuid, filters=(), num_retries=None):
+        self._call('links.list', tail_uuid)
+        return [dict(link) for link in self.links
+                if link['link_class'] == 'name' and link['tail_uuid'] == tail_uuid]
+
+    def _tags(self):
+        return [link for link in self.links if link['link_class'] == 'tag' and link.get('name')]
+
+    def list_tag_names(self, filters=(), num_retries=None):
+        self._call('links.list', 'tag names')
+        return sorted({link['name'] for link in self._tags()})
+
+    def tag_exists(self, name, filters=(), num_retries=None):
+        self._call('links.list', 'tag ' + name)
+        return any(link['name'] == name for link in self._tags())
+
+    def list_tagged_collections(self, tag, link_filters=(), collection_filters=(), num_retries=None):
+        self._call('links.list', 'tagged ' + tag)
+        heads = {link['head_uuid'] for link in self._tags() if link['name'] == tag}
+        records = [self.collections_by_locator[h] for h in heads if h in self.collections_by_locator]
+        return sorted(({k: v for k, v in r.items() if k in LISTING_FIELDS} for r in records),
+                      key=lambda r: r['uuid'])
+
+    def list_shared(self, exclude, filters=(), num_retries=None):
+        self._call('groups.shared')
+        roots = [dict(p) for p in self.shared if p['owner_uuid'] != exclude]
+        owners = {}
+        for p in roots:
+            owner = self.users.get(p['owner_uuid']) or self.group_records.get(p['owner_uuid'])
+            if owner is not None:
+                owners[owner['uuid']] = dict(owner)
+        return roots, owners
+
+    def block_source(self, num_retries=None):
+        return self.keep
+
+    def get_keep_block(self, locator, num_retries=None):
+        self._call('keep.get', locator)
+        return self.keep.get(locator)
+
+    def websocket_url(self):
+        return None
+
+    def newest_log_id(self):
+        # Grows with every object stored, as the server's log ids do.
+        return len(self.collections_by_locator) + len(self.groups) + len(self.links) + len(self.users)
+
+    def connect_events(self, url):
+        raise IOError('the fake cluster has no event service')

@@ -71,7 +71,7 @@ def test_pdh_collection_renews_signatures_without_new_inodes():
     assert root.entry('f') is f
     assert f.reader.block_locators() == [a + "+Abbbb@00000002"]
     assert f.readfrom(0, 4) == b'data'
-    assert root.immutable() and f.immutable
+    assert root.immutable() and f.immutable()
 
 
 def test_keep_only_manifest_by_pdh():

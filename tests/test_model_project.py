@@ -5,7 +5,7 @@ from arvados_fuse import CollectionDirectory, Inodes, ObjectFile, ProjectDirecto
 from arvados_fuse.fresh import convert_time
 from arvados_fuse.inodes import ROOT_INODE
 
-from fakes import FakeListingApi
+from fakes import FakeApi
 
 PROJECT = {'uuid': 'zzzzz-j7d0g-000000000000000', 'name': 'P', 'modified_at': '2024-01-01T00:00:00.5Z',
            'group_class': 'project'}
@@ -28,7 +28,7 @@ def _project(api):
 
 
 def test_trashed_items_and_old_versions_are_hidden():
-    api = FakeListingApi()
+    api = FakeApi()
     current = _item('collection', 1, 'current', current_version_uuid='zzzzz-4zz18-000000000000001')
     old = _item('collection', 2, 'old version', current_version_uuid='zzzzz-4zz18-000000000000001')
     trashed = _item('collection', 3, 'trashed', is_trashed=True)
@@ -39,7 +39,7 @@ def test_trashed_items_and_old_versions_are_hidden():
 
 
 def test_name_winners_subproject_then_collection_then_other_then_oldest():
-    api = FakeListingApi()
+    api = FakeApi()
     api.contents[PROJECT['uuid']] = [
         _item('collection', 1, 'a', created='2020-01-01T00:00:00Z'),
         _item('group', 2, 'a', created='2024-01-01T00:00:00Z', group_class='project'),
@@ -47,7 +47,7 @@ def test_name_winners_subproject_then_collection_then_other_then_oldest():
         _item('collection', 4, 'b.workflow', created='2024-06-01T00:00:00Z'),
         _item('collection', 5, 'c', created='2024-06-01T00:00:00Z'),
     ]
-    api.name_links = [{'uuid': 'zzzzz-o0j2j-000000000000006', 'kind': 'arvados#link', 'name': 'c',
+    api.links = [{'uuid': 'zzzzz-o0j2j-000000000000006', 'kind': 'arvados#link', 'name': 'c',
                        'tail_uuid': PROJECT['uuid'], 'head_uuid': '%032d+0' % 9, 'link_class': 'name',
                        'created_at': '2021-01-01T00:00:00Z', 'modified_at': '2021-02-03T04:05:06.75Z'}]
     root = _project(api)
@@ -67,7 +67,7 @@ def test_name_winners_subproject_then_collection_then_other_then_oldest():
 
 
 def test_other_objects_are_json_files_refreshed_in_place():
-    api = FakeListingApi()
+    api = FakeApi()
     wf = _item('workflow', 1, 'flow')
     api.contents[PROJECT['uuid']] = [wf]
     root = _project(api)

@@ -211,3 +211,30 @@ def test_missing_ids_cost_no_api_call_each(cluster):
              if 'crunchstat: apicalls ' in l]
     assert calls, r.stderr[-2000:]
     assert calls[-1] < 15, calls
+
+
+@pytest.mark.timeout(120)
+def test_missing_project_and_user_ids_are_enoent_and_remembered(cluster):
+    """by_id/<a project or user uuid that does not exist>: ENOENT (not EIO),
+    and asked once per --refresh-time, not once per lookup."""
+    prefix = cluster.users['alice']['uuid'][:5]
+    names = [prefix + '-j7d0g-000000000000999', prefix + '-tpzed-000000000000999']
+    mnt = tempfile.mkdtemp()
+    script = ('import errno, os, time\n'
+              'for i in range(30):\n'
+              '    for name in %r:\n'
+              '        try:\n'
+              '            os.stat(os.path.join(%r, name))\n'
+              '        except OSError as e:\n'
+              '            assert e.errno == errno.ENOENT, (name, e)\n'
+              '        else:\n'
+              '            raise AssertionError(name + " exists")\n'
+              'time.sleep(0.6)\n') % (names, mnt)
+    r = run_arv_mount(cluster.full_env('alice'), '--crunchstat-interval', '0.2', '--refresh-time', '300',
+                      '--by-id', '--retries', '0', '--foreground', mnt, '--exec', sys.executable, '-c', script)
+    assert r.returncode == 0, r.stderr
+    assert 'lookup of' not in r.stderr  # no failed lookup was logged
+    calls = [int(l.split('crunchstat: apicalls ')[1].split()[0]) for l in r.stderr.splitlines()
+             if 'crunchstat: apicalls ' in l]
+    assert calls, r.stderr[-2000:]
+    assert calls[-1] < 15, calls

@@ -1,0 +1,299 @@
+"""The llfuse adapter without a kernel: `Operations` called directly, as
+llfuse would call it, over the model and the fake cluster (s3ql's
+t3_fs_api tests are the model).
+
+llfuse calls every handler with its global lock held, and handlers release
+it around network calls; so each call here holds `llfuse.lock` too
+(`call`).  `init()` is never called: it starts the threads that talk to
+the kernel, and no kernel is attached."""
+
+import errno
+import hashlib
+import os
+import stat
+import threading
+
+import llfuse
+import pytest
+
+from arvados_fuse import CollectionDirectory, MagicDirectory, Operations, ProjectDirectory
+from arvados_fuse.directory import Directory
+from arvados_fuse.inodes import ROOT_INODE
+from arvados_fuse.operations import IMMUTABLE_TIMEOUT
+
+from fakes import FakeApi
+
+# How long a test waits for another thread to reach a point before giving
+# up (so a bug hangs no run); never a measure of speed.
+HANG_GUARD = 60
+
+
+def call(method, *args):
+    with llfuse.lock:
+        return method(*args)
+
+
+def errno_of(method, *args):
+    with pytest.raises(llfuse.FUSEError) as e:
+        call(method, *args)
+    return e.value.errno
+
+
+def lookup(ops, parent, name):
+    return call(ops.lookup, parent, name.encode())
+
+
+def names(ops, inode):
+    fh = call(ops.opendir, inode)
+    try:
+        return [name for name, _attr, _next in call(lambda: list(ops.readdir(fh, 0)))]
+    finally:
+        call(ops.releasedir, fh)
+
+
+@pytest.fixture
+def api():
+    return FakeApi()
+
+
+@pytest.fixture
+def ops():
+    return Operations(os.getuid(), os.getgid(), refresh_time=15)
+
+
+def collection_root(ops, api, files, by_pdh=False):
+    rec = api.store_collection('c', files)
+    root = CollectionDirectory(ROOT_INODE, ops.inodes, api, 0,
+                               rec['portable_data_hash'] if by_pdh else rec['uuid'])
+    ops.inodes.add_entry(root)
+    return root
+
+
+def test_lookup_getattr_open_read_release(ops, api):
+    collection_root(ops, api, {'hello.txt': b'hello world'}, by_pdh=True)
+    attr = lookup(ops, ROOT_INODE, 'hello.txt')
+    assert stat.S_ISREG(attr.st_mode) and attr.st_size == 11
+    assert attr.entry_timeout == attr.attr_timeout == IMMUTABLE_TIMEOUT  # a PDH never changes
+    again = call(ops.getattr, attr.st_ino)
+    assert (again.st_ino, again.st_size, again.st_mtime_ns) == (attr.st_ino, 11, attr.st_mtime_ns)
+    fh = call(ops.open, attr.st_ino, os.O_RDONLY)
+    assert call(ops.read, fh, 0, 5) == b'hello'
+    assert call(ops.read, fh, 6, 100) == b'world'
+    assert call(ops.read, fh, 100, 10) == b''
+    call(ops.release, fh)
+    assert errno_of(ops.read, fh, 0, 1) == errno.EBADF
+    root = call(ops.getattr, ROOT_INODE)
+    assert stat.S_ISDIR(root.st_mode) and root.st_nlink == 2
+
+
+def test_readdir_lists_dot_dotdot_and_children_in_order(ops, api):
+    collection_root(ops, api, {'b': b'2', 'a': b'1', 'c': b'3'})
+    assert names(ops, ROOT_INODE) == [b'.', b'..', b'a', b'b', b'c']
+    fh = call(ops.opendir, ROOT_INODE)
+    # Resuming at an offset gives the rest.
+    assert [n for n, _a, _o in call(lambda: list(ops.readdir(fh, 3)))] == [b'b', b'c']
+    call(ops.releasedir, fh)
+
+
+def test_errno_mapping(ops, api):
+    collection_root(ops, api, {'f': b'data'})
+    f = lookup(ops, ROOT_INODE, 'f').st_ino
+    assert errno_of(ops.lookup, ROOT_INODE, b'missing') == errno.ENOENT
+    assert errno_of(ops.lookup, f, b'x') == errno.ENOTDIR
+    assert errno_of(ops.lookup, ROOT_INODE, b'x' * 256) == errno.ENAMETOOLONG
+    assert errno_of(ops.open, ROOT_INODE, os.O_RDONLY) == errno.EISDIR
+    assert errno_of(ops.opendir, f) == errno.ENOTDIR
+    assert errno_of(ops.open, f, os.O_WRONLY) == errno.EROFS
+    assert errno_of(ops.getattr, 999999) == errno.ENOENT
+    assert errno_of(ops.getxattr, f, b'security.selinux') == errno.ENOTSUP
+    assert errno_of(ops.getxattr, f, b'user.other') == llfuse.ENOATTR
+    assert errno_of(ops.mkdir, ROOT_INODE, b'new', 0o755, None) == errno.EROFS
+    assert errno_of(ops.unlink, ROOT_INODE, b'f', None) == errno.EROFS
+    assert errno_of(ops.write, 1, 0, b'x') == errno.EROFS
+
+
+def test_keep_failure_is_eio_and_the_mount_goes_on(ops, api):
+    collection_root(ops, api, {'gone': b'will vanish', 'kept': b'stays'})
+    gone = lookup(ops, ROOT_INODE, 'gone').st_ino
+    api.blocks.pop(hashlib.md5(b'will vanish').hexdigest())
+    fh = call(ops.open, gone, os.O_RDONLY)
+    assert errno_of(ops.read, fh, 0, 10) == errno.EIO
+    kept = lookup(ops, ROOT_INODE, 'kept').st_ino
+    fh2 = call(ops.open, kept, os.O_RDONLY)
+    assert call(ops.read, fh2, 0, 10) == b'stays'
+
+
+def test_an_unexpected_error_is_eio(ops, api):
+    class Broken(Directory):
+        def listing(self):
+            raise RuntimeError('a bug')
+    ops.inodes.add_entry(Broken(ROOT_INODE, ops.inodes))
+    assert errno_of(ops.opendir, ROOT_INODE) == errno.EIO
+
+
+def test_forget_frees_a_detached_entry_only_after_the_last_reference(ops, api):
+    root = collection_root(ops, api, {'old': b'old'})
+    old = lookup(ops, ROOT_INODE, 'old').st_ino
+    lookup(ops, ROOT_INODE, 'old')  # the kernel now holds two references
+    api.add_collection(dict(api.collections_by_locator[root.collection_locator],
+                            portable_data_hash='e' * 32 + '+0', manifest_text=''))
+    root.invalidate()
+    assert names(ops, ROOT_INODE) == [b'.', b'..']
+    assert call(ops.getattr, old).st_size == 3  # detached, still served
+    call(ops.forget, [(old, 1)])
+    assert old in ops.inodes
+    call(ops.forget, [(old, 1)])
+    assert old not in ops.inodes
+    assert errno_of(ops.getattr, old) == errno.ENOENT
+
+
+def by_id_root(ops, api):
+    def project(parent_inode, record):
+        return ProjectDirectory(parent_inode, ops.inodes, api, 0, record)
+    return ops.inodes.add_entry(MagicDirectory(ROOT_INODE, ops.inodes, api, 0, project_factory=project))
+
+
+def test_by_id_as_root_has_a_readme_and_a_by_id_subdirectory(ops, api):
+    by_id_root(ops, api)
+    assert names(ops, ROOT_INODE) == [b'.', b'..', b'README', b'by_id']
+    sub = lookup(ops, ROOT_INODE, 'by_id').st_ino
+    assert names(ops, sub) == [b'.', b'..', b'README']
+    fh = call(ops.open, lookup(ops, sub, 'README').st_ino, os.O_RDONLY)
+    assert b'portable data hash' in call(ops.read, fh, 0, 4096)
+
+
+def test_by_id_missing_project_and_user_are_enoent_and_remembered(ops, api):
+    by_id_root(ops, api)
+    for name in ('zzzzz-j7d0g-000000000000999', 'zzzzz-tpzed-000000000000999'):
+        for _ in range(3):
+            assert errno_of(ops.lookup, ROOT_INODE, name.encode()) == errno.ENOENT
+        assert sum(1 for c in api.calls if c[1] == name) == 1  # asked once, then remembered
+
+
+def test_by_id_finds_a_project_and_a_collection(ops, api):
+    by_id_root(ops, api)
+    project = api.add_project('p')
+    coll = api.store_collection('inside', {'f': b'f'}, owner_uuid=project['uuid'])
+    p = lookup(ops, ROOT_INODE, project['uuid']).st_ino
+    assert names(ops, p) == [b'.', b'..', b'inside']
+    c = lookup(ops, ROOT_INODE, coll['portable_data_hash']).st_ino
+    assert names(ops, c) == [b'.', b'..', b'f']
+
+
+class SlowApi(FakeApi):
+    """Calls about `slow_uuid` wait until `go` is set, after saying so
+    through `entered`."""
+
+    def __init__(self):
+        super(SlowApi, self).__init__()
+        self.slow_uuid = None
+        self.entered = threading.Event()
+        self.go = threading.Event()
+
+    def _call(self, name, arg=None):
+        super(SlowApi, self)._call(name, arg)
+        if arg is not None and arg == self.slow_uuid:
+            self.entered.set()
+            assert self.go.wait(HANG_GUARD)
+
+
+def in_thread(fn):
+    result = {}
+
+    def run():
+        try:
+            result['value'] = fn()
+        except llfuse.FUSEError as e:
+            result['errno'] = e.errno
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, result
+
+
+def test_a_directory_detached_during_its_refresh_stays_empty():
+    """fetch runs with the lock released; if the directory is removed from
+    its parent meanwhile, the snapshot must not refill it (its new children
+    would never be freed)."""
+    api = SlowApi()
+    ops = Operations(os.getuid(), os.getgid())
+    top = api.add_project('top')
+    sub = api.add_project('sub', owner_uuid=top['uuid'])
+    api.store_collection('deep', {'d': b'd'}, owner_uuid=sub['uuid'])
+    ops.inodes.add_entry(ProjectDirectory(ROOT_INODE, ops.inodes, api, 0, top))
+    sub_inode = lookup(ops, ROOT_INODE, 'sub').st_ino  # the kernel holds it
+    sub_dir = ops.inodes.get(sub_inode)
+    size_before = len(ops.inodes)
+    api.slow_uuid = sub['uuid']
+    thread, result = in_thread(lambda: names(ops, sub_inode))
+    try:
+        assert api.entered.wait(HANG_GUARD)
+        with llfuse.lock:  # the refresh is waiting on the network, unlocked
+            ops.inodes.del_entry(sub_dir)
+    finally:
+        api.go.set()
+        thread.join(HANG_GUARD)
+    assert result == {'value': [b'.', b'..']}
+    assert sub_dir.detached and sub_dir.listing() == []
+    assert len(ops.inodes) == size_before  # nothing added below it
+
+
+def test_a_lookup_in_a_directory_detached_meanwhile_is_enoent():
+    api = SlowApi()
+    ops = Operations(os.getuid(), os.getgid())
+    coll = api.store_collection('c', {'f': b'f'})
+    top = ops.inodes.add_entry(Directory(ROOT_INODE, ops.inodes))
+    by_id = ops.inodes.add_entry(MagicDirectory(top.inode, ops.inodes, api, 0))
+    call(ops.inodes.remember, by_id.inode)
+    size_before = len(ops.inodes)
+    api.slow_uuid = coll['uuid']
+    thread, result = in_thread(lambda: lookup(ops, by_id.inode, coll['uuid']))
+    try:
+        assert api.entered.wait(HANG_GUARD)
+        with llfuse.lock:
+            ops.inodes.del_entry(by_id)
+    finally:
+        api.go.set()
+        thread.join(HANG_GUARD)
+    assert result == {'errno': errno.ENOENT}
+    assert by_id.listing() == []
+    assert len(ops.inodes) < size_before  # its README went; nothing came
+
+
+class SlowBlocks(object):
+    """A block source whose get() waits until `go` is set."""
+
+    def __init__(self, keep):
+        self.keep = keep
+        self.entered = threading.Event()
+        self.go = threading.Event()
+
+    def get(self, locator):
+        self.entered.set()
+        assert self.go.wait(HANG_GUARD)
+        return self.keep.get(locator)
+
+    def prefetch(self, locator):
+        pass
+
+
+def test_a_read_waiting_on_keep_does_not_hold_the_lock(ops, api):
+    """The lock-release rule: while one read waits for a block, every other
+    request is served."""
+    slow = SlowBlocks(api.keep)
+    api.block_source = lambda num_retries=None: slow
+    collection_root(ops, api, {'big': b'slow bytes', 'other': b'quick'})
+    big = lookup(ops, ROOT_INODE, 'big').st_ino
+    fh = call(ops.open, big, os.O_RDONLY)
+    thread, result = in_thread(lambda: call(ops.read, fh, 0, 100))
+    try:
+        assert slow.entered.wait(HANG_GUARD)
+        assert llfuse.lock.acquire(timeout=HANG_GUARD), 'the read kept the llfuse lock'
+        try:
+            assert ops.getattr(big).st_size == 10
+        finally:
+            llfuse.lock.release()
+        assert names(ops, ROOT_INODE) == [b'.', b'..', b'big', b'other']
+    finally:
+        slow.go.set()
+        thread.join(HANG_GUARD)
+    assert result == {'value': b'slow bytes'}
