@@ -49,7 +49,10 @@ def test_busy_at_the_end_of_exec_names_the_culprit(cluster, mnt, tmp_path):
     """The --exec command leaves a process behind in the mount."""
     coll = cluster.demo['collections']['odd_names']
     pidfile = tmp_path / 'pid'
-    shell = '(cd "$1" && exec sleep 120) >/dev/null 2>&1 </dev/null & echo $! > "$2"'
+    # The command ends only once the culprit is inside the mount (else the
+    # unmount can win the race and find nothing busy).
+    shell = ('(cd "$1" && exec sleep 120) >/dev/null 2>&1 </dev/null & '
+             'while [ "$(readlink /proc/$!/cwd)" != "$1" ]; do sleep 0.05; done; echo $! > "$2"')
     try:
         r = run_arv_mount(cluster.full_env('alice'), '--collection', coll['uuid'], '--unmount-timeout', '0.5',
                           mnt, '--exec', 'sh', '-c', shell, 'sh', mnt, str(pidfile))
