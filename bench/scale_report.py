@@ -27,6 +27,10 @@ ABSOLUTE = {
 COLLECTION_RSS = 120
 MILLION = {'peak RSS MiB': 1024, 'slowest ls of home/ during first listing s': 1,
            'slowest ls of home/ during find s': 1}
+ORDER = ['launch s', 'first listing s', 'first ls s', 'warm ls s', 'first ls -l s', 'warm ls -l s',
+         'find cold s', 'find warm s', 'find s', 'ls -lR cold s', 'ls -lR warm s', 'ls -lR cold cpu s',
+         'ls -lR warm cpu s', 'slowest ls of home/ during first listing s', 'slowest ls of home/ during find s',
+         'peak RSS MiB']
 PROJECT_SPEEDUP = {'warm ls s': 2, 'warm ls -l s': 2, 'first ls s': 1.5}
 
 
@@ -92,6 +96,7 @@ def markdown(data):
         metrics = []
         for r in impls.values():
             metrics += [k for k in r if k != 'note' and k not in metrics]
+        metrics.sort(key=lambda m: ORDER.index(m) if m in ORDER else len(ORDER))
         for metric in metrics:
             goal, met = target(workload, metric, this, upstream)
             lines.append('| %s | %s | %s | %s | %s | %s | %s | %s |' % (
@@ -100,6 +105,12 @@ def markdown(data):
                 '–' if met is None else ('yes' if met else '**no**')))
     lines += ['', '![scale benchmark](scale.png)', '', END]
     return '\n'.join(lines)
+
+
+def _did_not_finish(r):
+    """The time limit a run was stopped at ('did not finish in 60 s'), or None."""
+    words = r.get('note', '').split()
+    return float(words[-2]) if len(words) >= 2 and words[-1] == 's' else None
 
 
 def chart(data, path):
@@ -135,9 +146,12 @@ def chart(data, path):
             xs = [i + k * width for i in range(len(metrics))]
             vals = [median(r.get(m)) for m in metrics]
             ax.bar(xs, [v or 0 for v in vals], width, label=impl, color=colours[impl])
+            limit = _did_not_finish(r)
             for x, v in zip(xs, vals):
-                if v is None and 'note' in r:
-                    ax.text(x, 0, 'DNF', rotation=90, ha='center', va='bottom', fontsize=7)
+                if v is None and limit:
+                    # Did not finish: a hatched bar up to where it was stopped.
+                    ax.bar([x], [limit], width, color='none', edgecolor=colours[impl], hatch='//')
+                    ax.text(x, limit, 'DNF', ha='center', va='bottom', fontsize=7)
         ax.set_xticks([i + width * (len(impls) - 1) / 2 for i in range(len(metrics))])
         ax.set_xticklabels([m[:-2] for m in metrics], rotation=30, ha='right', fontsize=8)
         ax.set_yscale('log')
