@@ -3,7 +3,8 @@
 ``cluster``: one per test session, with the demo data (see
 docs/localcluster.md for demo.json); tests must not change its data in
 ways others could see. ``fresh_cluster``: an empty cluster per test (users
-admin/alice/bob exist, nothing else). Both always stop at the end.
+admin/alice/bob exist, nothing else); ``module_cluster``: an empty one per test
+module, for tests that set fault knobs or change data. Both always stop at the end.
 
 Every test is in one tier (a marker, registered in pytest.ini), so
 ``./test.sh -m unit`` runs in seconds:
@@ -28,6 +29,18 @@ from localcluster.testing import LocalCluster  # noqa: E402
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory):
     c = LocalCluster(tmp_path_factory.mktemp("cluster"), demo=True)
+    c.start()
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture(scope="module")
+def module_cluster(tmp_path_factory):
+    """The test module's own empty cluster: faults and changes made there
+    cannot hurt other modules' tests."""
+    c = LocalCluster(tmp_path_factory.mktemp("module-cluster"))
     c.start()
     try:
         yield c

@@ -20,7 +20,6 @@ import pytest
 from arvados_fuse import safeapi
 from arvados_fuse.errors import NotFound
 from arvados_fuse.safeapi import SafeApi
-from localcluster.testing import LocalCluster
 
 from fakes import FakeApi, FakeServerError
 
@@ -109,23 +108,13 @@ class RealWorld(object):
         self.cluster.clear_faults()
 
 
-@pytest.fixture(scope='module')
-def contract_cluster(tmp_path_factory):
-    c = LocalCluster(tmp_path_factory.mktemp('contract'))
-    c.start()
-    try:
-        yield c
-    finally:
-        c.stop()
-
-
 @pytest.fixture(params=[pytest.param('fake', marks=pytest.mark.unit),
                         pytest.param('real', marks=pytest.mark.cluster)])
 def world(request):
     if request.param == 'fake':
         w = FakeWorld()
     else:
-        w = RealWorld(request.getfixturevalue('contract_cluster'))
+        w = RealWorld(request.getfixturevalue('module_cluster'))
     try:
         yield w
     finally:
@@ -283,10 +272,10 @@ def test_a_keep_failure_is_not_not_found(world):
 
 
 @pytest.mark.cluster
-def test_shared_without_groups_shared_gives_the_same_answer(contract_cluster, small_pages, monkeypatch):
+def test_shared_without_groups_shared_gives_the_same_answer(module_cluster, small_pages, monkeypatch):
     """Servers without groups.shared get the seed's way (listing every
     project): the same roots and owners."""
-    world = RealWorld(contract_cluster)
+    world = RealWorld(module_cluster)
     world.shared_project(unique('contract shared old way'))
     world.project(unique('contract mine'))  # my own: not shared with me
     by_server = world.api.list_shared(world.me)

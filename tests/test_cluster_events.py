@@ -16,23 +16,12 @@ import arvados.events
 import pytest
 import websockets.sync.client as ws_client
 
-from localcluster.testing import LocalCluster
 
 pytestmark = pytest.mark.timeout(120)
 
 ALL = [["event_type", "in", ["create", "update", "delete"]]]
 FRAME_FIELDS = {"msgID", "id", "uuid", "object_uuid", "object_owner_uuid", "object_kind",
                 "event_type", "event_at", "properties"}
-
-
-@pytest.fixture(scope="module")
-def ev_cluster(tmp_path_factory):
-    c = LocalCluster(tmp_path_factory.mktemp("events-cluster"))
-    c.start()
-    try:
-        yield c
-    finally:
-        c.stop()
 
 
 class Socket:
@@ -56,11 +45,11 @@ class Socket:
 
 
 @pytest.fixture
-def sockets(ev_cluster):
+def sockets(module_cluster):
     """open_socket(user) or open_socket(token=...); all closed at the end."""
     with contextlib.ExitStack() as stack:
         yield lambda user="alice", token=None: Socket(
-            ev_cluster, token or ev_cluster.token(user), stack)
+            module_cluster, token or module_cluster.token(user), stack)
 
 
 def _name(what):
@@ -89,9 +78,9 @@ def test_status_replies(sockets):
     assert s.recv() == {"status": 200}
 
 
-def test_events_are_shaped_like_log_records(ev_cluster, sockets):
-    alice = ev_cluster.api("alice")
-    me = ev_cluster.users["alice"]["uuid"]
+def test_events_are_shaped_like_log_records(module_cluster, sockets):
+    alice = module_cluster.api("alice")
+    me = module_cluster.users["alice"]["uuid"]
     s = sockets()
     s.subscribe()
     project = alice.groups().create(body={"group": {
@@ -130,7 +119,7 @@ def test_events_are_shaped_like_log_records(ev_cluster, sockets):
     assert frames[4]["properties"]["new_attributes"]["is_trashed"] is True
 
     # The same facts as the logs records (what the poll fallback reads).
-    logs = ev_cluster.api("admin").logs().list(
+    logs = module_cluster.api("admin").logs().list(
         filters=[["id", "in", ids]], order=["id asc"]).execute()["items"]
     assert [l["id"] for l in logs] == ids
     for f, l in zip(frames, logs):
@@ -140,9 +129,9 @@ def test_events_are_shaped_like_log_records(ev_cluster, sockets):
                                    "new_attributes": l["properties"]["new_attributes"]}
 
 
-def test_events_only_for_what_the_token_may_read(ev_cluster, sockets):
-    alice, bob = ev_cluster.api("alice"), ev_cluster.api("bob")
-    bob_uuid = ev_cluster.users["bob"]["uuid"]
+def test_events_only_for_what_the_token_may_read(module_cluster, sockets):
+    alice, bob = module_cluster.api("alice"), module_cluster.api("bob")
+    bob_uuid = module_cluster.users["bob"]["uuid"]
     to_bob = sockets("bob")
     to_bob.subscribe()
     to_alice = sockets("alice")
@@ -169,8 +158,8 @@ def test_events_only_for_what_the_token_may_read(ev_cluster, sockets):
         nobody.recv(timeout=1)
 
 
-def test_filters_event_type_and_created_at(ev_cluster, sockets):
-    alice = ev_cluster.api("alice")
+def test_filters_event_type_and_created_at(module_cluster, sockets):
+    alice = module_cluster.api("alice")
     s = sockets()
     # Two subscriptions: an event is sent if either matches.
     s.subscribe([["event_type", "in", ["update"]]])
@@ -206,8 +195,8 @@ def test_filters_event_type_and_created_at(ev_cluster, sockets):
     assert [s.recv()["object_uuid"] for _ in range(2)] == [other["uuid"], third["uuid"]]
 
 
-def test_last_log_id_replays_missed_events(ev_cluster, sockets):
-    alice = ev_cluster.api("alice")
+def test_last_log_id_replays_missed_events(module_cluster, sockets):
+    alice = module_cluster.api("alice")
     watch = sockets()
     watch.subscribe()
     made = [_collection(alice) for _ in range(3)]
@@ -249,10 +238,10 @@ def _statuses(msgs):
     return sum(1 for m in msgs if m == {"status": 200})
 
 
-def test_sdk_subscribe_gets_events_and_reconnects(ev_cluster, monkeypatch):
-    monkeypatch.setenv("SSL_CERT_FILE", ev_cluster.ca_file)    # the SDK verifies our CA
+def test_sdk_subscribe_gets_events_and_reconnects(module_cluster, monkeypatch):
+    monkeypatch.setenv("SSL_CERT_FILE", module_cluster.ca_file)    # the SDK verifies our CA
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    alice = ev_cluster.api("alice")
+    alice = module_cluster.api("alice")
     got = _Collector()
     # poll_fallback=0: the websocket or nothing (no silent polling).
     client = arvados.events.subscribe(alice, ALL, got, poll_fallback=0)
@@ -266,8 +255,8 @@ def test_sdk_subscribe_gets_events_and_reconnects(ev_cluster, monkeypatch):
 
         # Drop the connection: the SDK reconnects and subscribes again
         # (with last_log_id), which the server answers with another 200.
-        ev_cluster.set_fault("api", down=True)
-        ev_cluster.clear_faults("api")
+        module_cluster.set_fault("api", down=True)
+        module_cluster.clear_faults("api")
         got.wait_for(lambda m: _statuses(m) >= 2, timeout=60)
         second = _collection(alice)
         msgs = got.wait_for(lambda m: any(e.get("object_uuid") == second["uuid"] for e in m))
@@ -276,7 +265,7 @@ def test_sdk_subscribe_gets_events_and_reconnects(ev_cluster, monkeypatch):
         assert ids == sorted(ids)
     finally:
         client.close(timeout=5)
-        ev_cluster.clear_faults()
+        module_cluster.clear_faults()
 
     # The SDK's own last_log_id argument asks for a replay.
     replay = _Collector()

@@ -12,7 +12,6 @@ import arvados
 import pytest
 
 from mountutil import mounted, mountpoint, run_arv_mount
-from test_mount_errors import fault_cluster  # noqa: F401 (a fixture: this module's own cluster)
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -86,10 +85,10 @@ def test_busy_at_sigterm_names_the_culprit(cluster):
 BLOCK = 25 * 1024 * 1024
 
 
-def test_block_cache_thrash_warning_names_the_size_that_would_hold_it(fault_cluster):
+def test_block_cache_thrash_warning_names_the_size_that_would_hold_it(module_cluster):
     """Three 25 MiB blocks read twice through a 64 MiB cache: the second
     pass fetches again blocks evicted moments before."""
-    c = fault_cluster
+    c = module_cluster
     api = c.api('alice')
     keep = arvados.KeepClient(api_client=api, num_retries=2)
     md5 = hashlib.md5()

@@ -12,8 +12,8 @@ import urllib.request
 import pytest
 
 from mountutil import mounted, run_arv_mount
-from test_command_options import check_md5_output, md5_cmd, wait_until
-from test_mount_errors import _collection_with, fault_cluster  # noqa: F401 (a fixture)
+from test_command_options import check_md5_output, md5_with_crunchstat, wait_until
+from test_mount_errors import _collection_with
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -48,12 +48,7 @@ def summarize(stderr):
 
 
 def test_crunchstat_lines_parse_with_crunchstat_summary_expression(cluster, mnt):
-    coll = cluster.demo['collections']['odd_names']
-    total = sum(f['size'] for f in coll['files'])
-    r = run_arv_mount(cluster.full_env('alice'), '--crunchstat-interval', '0.2', '--collection', coll['uuid'],
-                      mnt, *md5_cmd(mnt, coll))
-    assert r.returncode == 0, r.stderr
-    check_md5_output(r.stdout, coll)
+    r, coll, total = md5_with_crunchstat(cluster, mnt)
     # Nothing but bare crunchstat lines on stderr: no logging prefix.
     assert r.stderr and all(line.startswith('crunchstat: ') for line in r.stderr.splitlines()), r.stderr
     stats = summarize(r.stderr)
@@ -150,8 +145,8 @@ def test_prometheus_port_in_use_is_a_startup_error(cluster, mnt):
     assert '--prometheus-port' in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
-def test_prometheus_counts_keep_failures_retries_and_eio_by_cause(fault_cluster):
-    c = fault_cluster
+def test_prometheus_counts_keep_failures_retries_and_eio_by_cause(module_cluster):
+    c = module_cluster
     data = os.urandom(1 << 16)
     coll = _collection_with(c, 'metrics keep fault', data)
     port = free_port()
@@ -185,8 +180,8 @@ def test_websocket_reconnects_back_off_with_jitter():
         assert all(backoff / 2 <= w <= backoff for w in waits) and len(waits) > 1
 
 
-def test_prometheus_shows_the_event_stream_reconnecting(fault_cluster):
-    c = fault_cluster
+def test_prometheus_shows_the_event_stream_reconnecting(module_cluster):
+    c = module_cluster
     coll = _collection_with(c, 'metrics events', b'events')
     port = free_port()
     with mounted(c.full_env('alice'), '--collection', coll['uuid'], '--prometheus-port', str(port)):

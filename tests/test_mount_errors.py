@@ -11,21 +11,9 @@ import time
 import arvados
 import pytest
 
-from localcluster.testing import LocalCluster
 from mountutil import mounted, run_arv_mount
 
 pytestmark = pytest.mark.timeout(180)
-
-
-@pytest.fixture(scope='module')
-def fault_cluster(tmp_path_factory):
-    """This module's own cluster: faults set here cannot hurt other tests."""
-    c = LocalCluster(tmp_path_factory.mktemp('errors-cluster'))
-    c.start()
-    try:
-        yield c
-    finally:
-        c.stop()
 
 
 def _errno_of(fn):
@@ -97,8 +85,8 @@ KEEP_FAULTS = {
 
 
 @pytest.mark.parametrize('fault', sorted(KEEP_FAULTS))
-def test_keep_failure_while_reading_is_eio_and_the_mount_recovers(fault_cluster, fault):
-    c = fault_cluster
+def test_keep_failure_while_reading_is_eio_and_the_mount_recovers(module_cluster, fault):
+    c = module_cluster
     data = os.urandom(1 << 20)
     coll = _collection_with(c, 'keep fault ' + fault, data)
     with mounted(c.full_env('alice'), '--collection', coll['uuid'], '--retries', '0') as m:
@@ -116,12 +104,12 @@ def test_keep_failure_while_reading_is_eio_and_the_mount_recovers(fault_cluster,
 
 
 @pytest.mark.parametrize('retries', [0, 4])
-def test_retries_ride_out_a_short_keep_outage(fault_cluster, retries):
+def test_retries_ride_out_a_short_keep_outage(module_cluster, retries):
     """--retries N: a read that meets a temporary Keep failure (503) waits
     and retries instead of failing, and the bytes come back exact; with
     --retries 0 the same read fails with EIO."""
     import threading
-    c = fault_cluster
+    c = module_cluster
     data = os.urandom(1 << 20)
     coll = _collection_with(c, 'keep retries %d' % retries, data)
     with mounted(c.full_env('alice'), '--collection', coll['uuid'], '--retries', str(retries)) as m:
@@ -149,8 +137,8 @@ def test_retries_ride_out_a_short_keep_outage(fault_cluster, retries):
             assert result == {'errno': errno.EIO}
 
 
-def test_api_failure_while_listing_is_eio_or_the_stale_listing(fault_cluster):
-    c = fault_cluster
+def test_api_failure_while_listing_is_eio_or_the_stale_listing(module_cluster):
+    c = module_cluster
     api = c.api('alice')
     proj = api.groups().create(body={'group': {'name': 'api faults', 'group_class': 'project'}}).execute()
     sub = api.groups().create(body={'group': {'name': 'never listed', 'group_class': 'project',
@@ -195,6 +183,14 @@ def test_missing_tag_names_cost_no_api_call_each(cluster):
 
 
 @pytest.mark.timeout(120)
+def api_calls(stderr):
+    """The last total of crunchstat's `apicalls` lines."""
+    calls = [int(line.split('crunchstat: apicalls ')[1].split()[0]) for line in stderr.splitlines()
+             if 'crunchstat: apicalls ' in line]
+    assert calls, stderr[-2000:]
+    return calls[-1]
+
+
 def test_missing_ids_cost_no_api_call_each(cluster):
     """by_id/<a uuid or PDH that does not exist>, probed many times: asked
     once per --refresh-time, not once per lookup."""
@@ -207,10 +203,7 @@ def test_missing_ids_cost_no_api_call_each(cluster):
     r = run_arv_mount(cluster.full_env('alice'), '--crunchstat-interval', '0.2', '--refresh-time', '300',
                       '--by-id', '--retries', '0', '--foreground', mnt, '--exec', sys.executable, '-c', script)
     assert r.returncode == 0, r.stderr
-    calls = [int(l.split('crunchstat: apicalls ')[1].split()[0]) for l in r.stderr.splitlines()
-             if 'crunchstat: apicalls ' in l]
-    assert calls, r.stderr[-2000:]
-    assert calls[-1] < 15, calls
+    assert api_calls(r.stderr) < 15, r.stderr[-2000:]
 
 
 @pytest.mark.timeout(120)
@@ -234,7 +227,4 @@ def test_missing_project_and_user_ids_are_enoent_and_remembered(cluster):
                       '--by-id', '--retries', '0', '--foreground', mnt, '--exec', sys.executable, '-c', script)
     assert r.returncode == 0, r.stderr
     assert 'lookup of' not in r.stderr  # no failed lookup was logged
-    calls = [int(l.split('crunchstat: apicalls ')[1].split()[0]) for l in r.stderr.splitlines()
-             if 'crunchstat: apicalls ' in l]
-    assert calls, r.stderr[-2000:]
-    assert calls[-1] < 15, calls
+    assert api_calls(r.stderr) < 15, r.stderr[-2000:]

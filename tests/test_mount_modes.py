@@ -2,7 +2,7 @@
 data: what each root lists, byte-exact reads, the hidden record files,
 READMEs, modes/times/owners, extended attributes, and `--filters`.
 
-Read-only against the shared demo data; `fresh_mode_cluster` is this
+Read-only against the shared demo data; `module_cluster` is this
 module's own cluster for the tests that create objects."""
 
 import errno
@@ -15,7 +15,6 @@ import pytest
 
 from arvados_fuse.fresh import convert_time
 from arvados_fuse.magic import MagicDirectory
-from localcluster.testing import LocalCluster
 from mountutil import check_collection_tree, md5_of, mounted, run_arv_mount
 
 pytestmark = pytest.mark.timeout(240)
@@ -316,18 +315,8 @@ def test_filters_stdin_narrow_shared_listing(cluster, tmp_path):
 
 # -- changes show up ---------------------------------------------------------------
 
-@pytest.fixture(scope='module')
-def fresh_mode_cluster(tmp_path_factory):
-    c = LocalCluster(tmp_path_factory.mktemp('modes-cluster'))
-    c.start()
-    try:
-        yield c
-    finally:
-        c.stop()
-
-
-def test_new_tag_found_at_once_and_listed_within_refresh_time(fresh_mode_cluster):
-    c = fresh_mode_cluster
+def test_new_tag_found_at_once_and_listed_within_refresh_time(module_cluster):
+    c = module_cluster
     api = c.api('alice')
     coll = api.collections().create(body={'collection': {'name': 'tagged later', 'manifest_text': ''}}).execute()
     with mounted(c.full_env('alice'), '--by-tag', '--refresh-time', '1') as m:
@@ -340,8 +329,8 @@ def test_new_tag_found_at_once_and_listed_within_refresh_time(fresh_mode_cluster
         _wait_for('the new tag in the listing', lambda: os.listdir(m.path) == ['brand new tag'])
 
 
-def test_hidden_record_files_are_fresh(fresh_mode_cluster):
-    c = fresh_mode_cluster
+def test_hidden_record_files_are_fresh(module_cluster):
+    c = module_cluster
     api = c.api('alice')
     proj = api.groups().create(body={'group': {'name': 'fresh records', 'group_class': 'project'}}).execute()
     coll = api.collections().create(body={'collection': {'name': 'fresh coll', 'owner_uuid': proj['uuid'],
