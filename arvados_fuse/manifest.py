@@ -158,6 +158,17 @@ class Manifest(object):
         # cache's estimate): one file per segment, one directory per stream.
         self.segments = segments
         self.streams = streams
+        # Read from a Keep block, not from the API: nobody will sign its
+        # blocks again.
+        self.keep_only = False
+        self._expiry = False
+
+    def expiry(self):
+        """The earliest signature expiry of its blocks (None: unsigned);
+        computed once."""
+        if self._expiry is False:
+            self._expiry = earliest_expiry(self.blocks)
+        return self._expiry
 
     @property
     def bare_blocks(self):
@@ -333,6 +344,46 @@ def _add_segments(cwd, pending, several):
         files[leaf] = pieces
         if type(pieces) is list and not was_list:
             several.append((files, leaf))
+
+
+def block_locators(text):
+    """The distinct block locators of manifest `text`, in the order (and
+    so with the indexes) `parse` gives them: what renewing a block table's
+    signatures needs, without parsing any file segment."""
+    blocks = []
+    seen = set()
+    for lineno, line in enumerate(text.split('\n'), 1):
+        line = line.strip(' ')
+        if not line:
+            continue
+        head = _HEAD_RE.match(line)
+        if head is None:
+            raise ManifestError('line %d: no block locator' % lineno)
+        for loc in head.group(2).split(' '):
+            if loc and loc[:32] not in seen:
+                seen.add(loc[:32])
+                blocks.append(loc)
+    return blocks
+
+
+def earliest_expiry(locators):
+    """The earliest signature expiry (unix time) of `locators`, or None
+    when none is signed."""
+    earliest = None
+    seen = set()
+    for loc in locators:
+        at = loc.find('+A')
+        if at < 0:
+            continue
+        hint = loc[at + 2:].split('+', 1)[0]
+        stamp = hint.rpartition('@')[2]
+        if stamp in seen:
+            continue  # one API response signs everything with one expiry
+        seen.add(stamp)
+        expiry = signature_expiry(loc)
+        if expiry is not None and (earliest is None or expiry < earliest):
+            earliest = expiry
+    return earliest
 
 
 def signature_expiry(locator):

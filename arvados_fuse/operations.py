@@ -127,10 +127,12 @@ class Operations(llfuse.Operations):
         self._mounted = True
         self._invalidations.start()
         self._refreshes.start()
+        self.inodes.renewer.start()
         self.initlock.set()
 
     def destroy(self):
         self._mounted = False
+        self.inodes.renewer.stop()
         self._refreshes.stop()
         self._invalidations.stop()
 
