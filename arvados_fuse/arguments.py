@@ -9,6 +9,8 @@ from . import __version__
 MIB = 1024 * 1024
 DEFAULT_RETRIES = 10
 DEFAULT_REFRESH = 15
+# See safeapi.DEFAULT_TIMEOUT (not imported: --help must not load the SDK).
+DEFAULT_TIMEOUT = 60
 
 
 def default_file_cache():
@@ -90,6 +92,10 @@ with "--".
         self.add_argument('--retries', type=int, metavar='N', default=DEFAULT_RETRIES,
                           help='Retries of failed API and Keep requests (default %d; the startup check '
                                'of the API server retries at most twice, to fail fast).' % DEFAULT_RETRIES)
+        self.add_argument('--timeout', type=float, metavar='SECONDS', default=DEFAULT_TIMEOUT,
+                          help='Longest wait for one API call, its --retries included: past it the request '
+                               'fails (EIO, or ENOENT for a missing name), whatever the retries left '
+                               '(default %d; 0: no bound but the SDK\'s).' % DEFAULT_TIMEOUT)
         self.add_argument('--refresh-time', type=float, metavar='SECONDS', default=DEFAULT_REFRESH,
                           help='Longest time a uuid-addressed object may be stale (default %d).' % DEFAULT_REFRESH)
         self.add_argument('--disable-event-listening', action='store_true', default=False,

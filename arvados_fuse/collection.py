@@ -6,9 +6,10 @@ only in Keep, as the seed allowed).  The manifest is parsed outside the llfuse
 lock (`fetch`), and the tree of entries is built under it (`apply`).
 
 A collection addressed by PDH can never change: its files are marked
-immutable, and it is only re-fetched to renew the Keep permission signatures
-before they expire, which swaps locators in its block table without touching
-any inode, so open files and the kernel's page cache stay valid.
+immutable.  The Keep permission signatures of every loaded version of a
+collection (by PDH or uuid) are renewed in the background before they
+expire (renewal.py), which swaps locators in its block table without
+touching any inode, so open files and the kernel's page cache stay valid.
 """
 
 import json
@@ -28,8 +29,9 @@ from .uuids import keep_locator_pattern, strip_hints
 _logger = logging.getLogger('arvados.arvados_fuse')
 
 COLLECTION_RECORD_FILE = '.arvados#collection'
-# Never re-fetch a PDH collection more often than this, even if Keep handed
-# out signatures that are about to expire.
+# Without the background renewer (renewal.py; the model's tests, the seed's
+# usage), a PDH collection renews its signatures when looked up: never more
+# often than this, even if Keep handed out signatures about to expire.
 MIN_RENEWAL_INTERVAL = 60
 # A loaded collection's record is re-read without its manifest (which can
 # be tens of MB) to see whether its contents changed.
@@ -289,6 +291,9 @@ class CollectionDirectory(LazyTreeDirectory):
                                                     % strip_hints(self.collection_locator))
             pdh = strip_hints(self.collection_locator)
             record = {'uuid': pdh, 'portable_data_hash': pdh, 'manifest_text': text}
+            parsed = manifest_parser.parse(text)
+            parsed.keep_only = True
+            return record, parsed
         if record.get('uuid') == record.get('portable_data_hash'):
             # Stored only in Keep: nobody checked it; all errors now.
             parsed = manifest_parser.parse(record.get('manifest_text') or '')
@@ -298,6 +303,7 @@ class CollectionDirectory(LazyTreeDirectory):
             # here, where no lock is held).
             parsed = manifest_parser.parse(record.get('manifest_text') or '', lazy=True)
             parsed.expand_large(EXPAND_AT_LOAD_BYTES)
+        parsed.expiry()  # here, where no lock is held
         return record, parsed
 
     def _renewal_due(self):
@@ -327,11 +333,19 @@ class CollectionDirectory(LazyTreeDirectory):
         self.collection_object = record
         self.refresh_record_file()
         pdh = record.get('portable_data_hash')
+        renewer = self.inodes.renewer
         if self._block_table is not None and pdh == self._loaded_pdh:
             self._block_table.renew(parsed.blocks)
+            renewer.renewed(self._block_table, parsed.expiry())
         else:
             self.new_collection(record, parsed)
-        self._renew_at, self._expires_at = _renewal_time(parsed.blocks)
+            if not parsed.keep_only:
+                renewer.track(self._block_table, pdh, self.api, self.num_retries, parsed.expiry())
+        if renewer.running:
+            # Renewed in the background, lookups or not.
+            self._renew_at = self._expires_at = None
+        else:
+            self._renew_at, self._expires_at = _renewal_time(parsed.blocks)
         self.fresh()
         return True
 

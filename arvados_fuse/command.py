@@ -138,6 +138,8 @@ def _check_args(args):
         args.mode = 'all'
     if args.retries < 0:
         raise Failure('--retries must be 0 or more')
+    if args.timeout < 0:
+        raise Failure('--timeout must be 0 or more')
     if args.refresh_time <= 0:
         raise Failure('--refresh-time must be positive')
     if args.prometheus_port is not None and not 0 <= args.prometheus_port <= 65535:
@@ -311,7 +313,7 @@ class Mount(object):
         self.operations.inodes.tree_cache.limit = args.directory_cache
         try:
             self.api = SafeApi(keep_params={'block_cache': _block_cache(args), 'num_prefetch_threads': 2},
-                               num_retries=args.retries)
+                               num_retries=args.retries, timeout=args.timeout or None)
             self.root = build_root(args, self.operations.inodes, self.api)
         except StartupError as e:
             raise Failure(str(e))
@@ -344,8 +346,9 @@ class Mount(object):
 
     def _start_workers(self):
         args = self.args
-        _logger.info('arv-mount %s: mounted %s (%s mode, refresh every %gs, %d retries)',
-                     __version__, args.mountpoint, args.mode, args.refresh_time, args.retries)
+        _logger.info('arv-mount %s: mounted %s (%s mode, refresh every %gs, %d retries within %s)',
+                     __version__, args.mountpoint, args.mode, args.refresh_time, args.retries,
+                     '%gs' % args.timeout if args.timeout else 'no bound')
         if args.disable_event_listening:
             _logger.debug('change events: not listening (--disable-event-listening); polling every %gs',
                           args.refresh_time)

@@ -8,6 +8,7 @@ number.  Guarded by the llfuse lock (every caller holds it)."""
 import itertools
 import logging
 
+from .renewal import SignatureRenewer
 from .treecache import TreeCache
 
 _logger = logging.getLogger('arvados.arvados_fuse')
@@ -18,7 +19,7 @@ ROOT_INODE = 1  # == llfuse.ROOT_INODE; kept here so the model needs no llfuse
 class Inodes(object):
     """Maps inode numbers to entries; counts kernel references."""
 
-    def __init__(self, notifier=None, tree_cache=None):
+    def __init__(self, notifier=None, tree_cache=None, renewer=None):
         self._entries = {}
         # The kernel's reference count of each entry is its `nlookup`
         # (not a dict here: 10^6 looked-up files would cost ~50 MB more).
@@ -34,6 +35,9 @@ class Inodes(object):
         # Loaded collection trees, bounded by --directory-cache (unbounded
         # unless the command sets a limit).
         self.tree_cache = tree_cache if tree_cache is not None else TreeCache()
+        # Keeps the Keep signatures of loaded block tables fresh once the
+        # mount starts it (renewal.py); idle otherwise.
+        self.renewer = renewer if renewer is not None else SignatureRenewer()
 
     def __getitem__(self, item):
         return self._entries[item]

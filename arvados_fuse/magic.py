@@ -123,7 +123,12 @@ will appear if it exists.
         else:
             _kind, entry, loaded = snapshot
             self.inodes.add_entry(entry)
-            entry.apply(loaded)
+            try:
+                entry.apply(loaded)
+            except Exception:
+                # Nothing of a failed build stays behind.
+                self.inodes.del_entry(entry, notify=False)
+                raise
         self._entries[name] = entry
         self._mtime = time.time()
         return entry

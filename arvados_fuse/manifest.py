@@ -49,7 +49,44 @@ def bare_locator(locator):
 EMPTY_FILE = ()
 _BITS = 64
 _MASK = (1 << _BITS) - 1
-MAX_BLOCK_SIZE = _MASK  # Keep's blocks are at most 64 MiB
+
+# Limits on what a manifest may ask of us.  Manifests stored only in Keep
+# were never validated, and a shared collection's can be anyone's.
+#
+# Keep stores blocks of at most 64 MiB: a locator claiming more names a
+# block no Keep server holds.  With the budget below, this also bounds a
+# file's size far below 2^63 (st_size is signed 64-bit: a bigger file
+# would vanish from listings).
+MAX_BLOCK_SIZE = 64 * 1024 * 1024
+# Pieces of files (a segment spanning blocks makes one per block): at most
+# this many, plus PIECES_PER_BYTE for each byte of manifest text, so time
+# and memory stay linear in the text's size.  One block listed 3,000 times
+# with 3,000 segments each spanning the whole stream would otherwise make
+# 9*10^6 pieces (1.4 GB) out of 300 KB.  A normal manifest makes at most
+# one piece per segment plus one per block boundary: well below one per byte.
+PIECES_FLOOR = 100000
+PIECES_PER_BYTE = 4
+# Directory depth (stream and file path components): what PATH_MAX (4096
+# bytes) leaves room for with short names is ~2000; no real collection
+# comes near this, and deep trees cost a recursion somewhere.
+MAX_DEPTH = 256
+# A stream name or a segment's file path, escaped: at most PATH_MAX.
+MAX_PATH = 4096
+
+
+class _Budget(object):
+    """The pieces a manifest may still make (shared by a lazy parse's
+    directories, which are expanded at different times)."""
+    __slots__ = ('left',)
+
+    def __init__(self, text_len):
+        self.left = PIECES_FLOOR + PIECES_PER_BYTE * text_len
+
+    def spend(self, n, where):
+        self.left -= n
+        if self.left < 0:
+            raise ManifestError('%s: the manifest describes more pieces of files than %d per byte of its text '
+                                '(segments spanning the same blocks over and over)' % (where, PIECES_PER_BYTE))
 
 
 def _pack(block_index, offset, length):
@@ -134,7 +171,7 @@ class ManifestDir(object):
 
     def pending_bytes(self):
         pending = self._pending
-        return sum(len(line[-1]) for line in pending) if isinstance(pending, list) else 0
+        return sum(len(line[4]) for line in pending) if isinstance(pending, list) else 0
 
     def subdir(self, name, where):
         if name in self._files:
@@ -158,6 +195,17 @@ class Manifest(object):
         # cache's estimate): one file per segment, one directory per stream.
         self.segments = segments
         self.streams = streams
+        # Read from a Keep block, not from the API: nobody will sign its
+        # blocks again.
+        self.keep_only = False
+        self._expiry = False
+
+    def expiry(self):
+        """The earliest signature expiry of its blocks (None: unsigned);
+        computed once."""
+        if self._expiry is False:
+            self._expiry = earliest_expiry(self.blocks)
+        return self._expiry
 
     @property
     def bare_blocks(self):
@@ -200,6 +248,7 @@ def parse(text, lazy=False):
     if not isinstance(text, str):
         raise ManifestError('manifest is not text')
     root = ManifestDir()
+    budget = _Budget(len(text))
     blocks = []
     block_index = {}
     segments = streams = 0
@@ -228,7 +277,8 @@ def parse(text, lazy=False):
         for loc in head.group(2).split(' '):
             if not loc:
                 continue
-            key, size = loc[:32], int(loc[33:].split('+', 1)[0])
+            key, size_text = loc[:32], loc[33:].split('+', 1)[0]
+            size = int(size_text) if len(size_text) < 20 else MAX_BLOCK_SIZE + 1
             if size > MAX_BLOCK_SIZE:
                 raise ManifestError('%s: block size of %r is too large' % (where, loc[:80]))
             if key not in block_index:
@@ -241,10 +291,15 @@ def parse(text, lazy=False):
         segments += rest.count(' ') + 1
         if not slashed and ('/' in rest or '\\057' in rest):
             slashed = True
+        if len(stream) > MAX_PATH:
+            raise ManifestError('%s: stream name longer than %d bytes' % (where, MAX_PATH))
         cwd = root
-        for part in _path_components(unescape_name(stream)):
+        parts = _path_components(unescape_name(stream))
+        if len(parts) > MAX_DEPTH:
+            raise ManifestError('%s: stream %r is more than %d directories deep' % (where, stream[:80], MAX_DEPTH))
+        for part in parts:
             cwd = cwd.subdir(part, where)
-        pending = (lineno, stream_blocks, starts, pos, rest)
+        pending = (lineno, stream_blocks, starts, pos, rest, budget, len(parts))
         lines.append((cwd, pending))
         if cwd._pending is None:
             cwd._pending = []
@@ -267,11 +322,12 @@ def _freeze(several):
 
 def _add_segments(cwd, pending, several):
     """The file segments of one stream line, whose directory is `cwd`."""
-    lineno, stream_blocks, starts, stream_len, rest = pending
+    lineno, stream_blocks, starts, stream_len, rest, budget, depth = pending
     where = 'line %d' % lineno
     tokens = rest.split(' ')
     if '' in tokens:
         tokens = [t for t in tokens if t]
+    budget.spend(len(tokens), where)
     # Most segments name a new file in this stream's directory and lie
     # within one block: that case is kept short (10^6 of them take
     # seconds of Python, with the GIL that other requests need).
@@ -287,7 +343,11 @@ def _add_segments(cwd, pending, several):
         if '\\' in name:
             name = unescape_name(name)
         if '/' in name:
+            if len(name) > MAX_PATH:
+                raise ManifestError('%s: file path longer than %d bytes' % (where, MAX_PATH))
             parts = name.split('/')
+            if depth + len(parts) - 1 > MAX_DEPTH:
+                raise ManifestError('%s: file %r is more than %d directories deep' % (where, token[:80], MAX_DEPTH))
             leaf = parts[-1]
             d = cwd
             for part in parts[:-1]:
@@ -320,6 +380,7 @@ def _add_segments(cwd, pending, several):
         remaining = seg_len
         at = seg_pos
         while remaining > 0:
+            budget.spend(1, where)
             idx, size = stream_blocks[j]
             off = at - starts[j]
             if off >= size:
@@ -333,6 +394,46 @@ def _add_segments(cwd, pending, several):
         files[leaf] = pieces
         if type(pieces) is list and not was_list:
             several.append((files, leaf))
+
+
+def block_locators(text):
+    """The distinct block locators of manifest `text`, in the order (and
+    so with the indexes) `parse` gives them: what renewing a block table's
+    signatures needs, without parsing any file segment."""
+    blocks = []
+    seen = set()
+    for lineno, line in enumerate(text.split('\n'), 1):
+        line = line.strip(' ')
+        if not line:
+            continue
+        head = _HEAD_RE.match(line)
+        if head is None:
+            raise ManifestError('line %d: no block locator' % lineno)
+        for loc in head.group(2).split(' '):
+            if loc and loc[:32] not in seen:
+                seen.add(loc[:32])
+                blocks.append(loc)
+    return blocks
+
+
+def earliest_expiry(locators):
+    """The earliest signature expiry (unix time) of `locators`, or None
+    when none is signed."""
+    earliest = None
+    seen = set()
+    for loc in locators:
+        at = loc.find('+A')
+        if at < 0:
+            continue
+        hint = loc[at + 2:].split('+', 1)[0]
+        stamp = hint.rpartition('@')[2]
+        if stamp in seen:
+            continue  # one API response signs everything with one expiry
+        seen.add(stamp)
+        expiry = signature_expiry(loc)
+        if expiry is not None and (earliest is None or expiry < earliest):
+            earliest = expiry
+    return earliest
 
 
 def signature_expiry(locator):

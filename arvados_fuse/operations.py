@@ -32,6 +32,7 @@ import llfuse
 from .directory import Directory
 from .errors import NotFound
 from .inodes import Inodes, kind_key
+from .manifest import ManifestError
 from .names import NAME_MAX, NameEncoder
 from .workqueue import WorkQueue
 
@@ -127,10 +128,12 @@ class Operations(llfuse.Operations):
         self._mounted = True
         self._invalidations.start()
         self._refreshes.start()
+        self.inodes.renewer.start()
         self.initlock.set()
 
     def destroy(self):
         self._mounted = False
+        self.inodes.renewer.stop()
         self._refreshes.stop()
         self._invalidations.stop()
 
@@ -241,7 +244,13 @@ class Operations(llfuse.Operations):
         if snapshot is None:
             parent.note_missing(name)
             return None
-        return parent.apply_missing(name, snapshot)
+        try:
+            return parent.apply_missing(name, snapshot)
+        except ManifestError as e:
+            # Not a collection we can show: a miss like any other.
+            _logger.warning('%s: %r is not a collection: %s', parent.describe(), name, _one_line(e))
+            parent.note_missing(name)
+            return None
 
     def _timeout(self, entry):
         if entry.immutable():

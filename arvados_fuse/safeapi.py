@@ -17,7 +17,9 @@ Every method here blocks on the network: callers in the llfuse adapter must
 release the llfuse lock first.
 """
 
+import random
 import ssl
+import time
 import urllib.parse
 
 import arvados
@@ -26,6 +28,7 @@ import arvados.errors
 import arvados.keep
 import arvados.util
 import googleapiclient.errors
+import httplib2
 
 from .errors import NotFound
 
@@ -46,6 +49,15 @@ RECORD_BATCH = 100
 # Enough of a collection record to list it (no manifest: that can be huge).
 LISTING_FIELDS = ['uuid', 'name', 'owner_uuid', 'portable_data_hash', 'created_at', 'modified_at',
                   'properties', 'is_trashed', 'kind']
+# How long one API call may take, retries and their back-off included
+# (--timeout): long enough to ride out an API server restart in a batch
+# job, short enough that an interactive `ls` never waits minutes.  Without
+# it, the SDK's back-off with 10 retries sleeps up to 2^10 s between tries
+# (a lookup against an API answering 500 took over 150 s), and a server that
+# accepts connections but never answers held each try for 300 s.
+DEFAULT_TIMEOUT = 60
+# No retry is started with less than this many seconds left of the deadline.
+LAST_TRY = 1.0
 # The event stream: how long to wait for the connection, and the largest
 # message accepted (an event carries old and new attributes of one object).
 EVENTS_OPEN_TIMEOUT = 10
@@ -98,11 +110,114 @@ class KeepBlockSource(object):
         self._keep.block_prefetch(locator)
 
 
-class SafeApi(arvados.api.ThreadSafeAPIClient):
-    """Thread-safe API client plus the calls arv-mount makes."""
+class ApiTimeout(TimeoutError):
+    """An API call found no answer within its deadline (--timeout)."""
 
-    def __init__(self, config=None, keep_params=None, api_params=None, num_retries=10):
+
+class _Deadline(object):
+    """One API call's deadline, applied to the SDK's retries (googleapiclient
+    calls the request's `_sleep` before each): each try's socket timeout is
+    the time left, back-offs are cut to fit, and with less than LAST_TRY
+    seconds left the call ends with ApiTimeout."""
+
+    def __init__(self, http, seconds, what):
+        self.http = http
+        self.seconds = seconds
+        self.what = what
+        self.end = time.monotonic() + seconds
+
+    def left(self):
+        return self.end - time.monotonic()
+
+    def sleep(self, seconds):
+        # googleapiclient calls this before every retry.  A back-off that
+        # would reach the deadline is shortened to half the time left, so
+        # an outage shorter than the deadline is ridden out.
+        left = self.left()
+        if left < LAST_TRY:
+            raise ApiTimeout('%s: no answer within %gs (--timeout)' % (self.what, self.seconds))
+        time.sleep(min(seconds, left / 2))
+        self._socket_timeout(self.left())
+
+    def _socket_timeout(self, seconds):
+        # The http object is this thread's own (ThreadSafeAPIClient), so
+        # changing its timeouts affects no other call.
+        http = self.http
+        if http is None:
+            return
+        seconds = max(0.1, seconds)
+        http.timeout = seconds
+        for conn in list(getattr(http, 'connections', {}).values()):
+            conn.timeout = seconds
+            sock = getattr(conn, 'sock', None)
+            if sock is not None:
+                try:
+                    sock.settimeout(seconds)
+                except OSError:
+                    pass
+
+    def execute(self, request, num_retries):
+        request._sleep = self.sleep
+        request._rand = random.random
+        self._socket_timeout(self.seconds)
+        try:
+            return request.execute(num_retries=num_retries)
+        except OSError as e:
+            if isinstance(e, ApiTimeout) or self.left() > 0.1:
+                raise
+            raise ApiTimeout('%s: no answer within %gs (--timeout): %s' % (self.what, self.seconds, e))
+        finally:
+            self._socket_timeout(self.seconds)
+
+
+class _DeadlinedRequest(object):
+    """What `arvados.util.keyset_list_all` sees of a list call: its
+    execute() keeps the deadline."""
+
+    def __init__(self, api, request):
+        self._api = api
+        self._request = request
+
+    def execute(self, num_retries=None):
+        return self._api._execute(self._request, num_retries)
+
+
+class _DiscoveryCachingHttp(httplib2.Http):
+    """The http object of each thread's API client (ThreadSafeAPIClient
+    makes one per thread): the discovery document is fetched once, by the
+    first client, and served from memory to the others.  A new llfuse
+    worker thread would otherwise fetch it again, with the SDK's retries
+    and back-off and no deadline, before its first call."""
+
+    def __init__(self, documents, **kwargs):
+        super(_DiscoveryCachingHttp, self).__init__(**kwargs)
+        # url -> (response, content), shared by every thread's object.
+        self._documents = documents
+
+    def request(self, uri, method='GET', *args, **kwargs):
+        if method == 'GET' and '/discovery/' in uri:
+            cached = self._documents.get(uri)
+            if cached is not None:
+                return cached
+            response, content = super(_DiscoveryCachingHttp, self).request(uri, method, *args, **kwargs)
+            if response.status == 200:
+                self._documents[uri] = (response, content)
+            return response, content
+        return super(_DiscoveryCachingHttp, self).request(uri, method, *args, **kwargs)
+
+
+class SafeApi(arvados.api.ThreadSafeAPIClient):
+    """Thread-safe API client plus the calls arv-mount makes.
+
+    Every call is bounded by `timeout` seconds, retries included (see
+    DEFAULT_TIMEOUT): it raises ApiTimeout rather than wait longer."""
+
+    def __init__(self, config=None, keep_params=None, api_params=None, num_retries=10, *,
+                 timeout=DEFAULT_TIMEOUT):
+        self._documents = {}
         params = {'cache': False, 'num_retries': num_retries}
+        if timeout:
+            params['timeout'] = timeout
         params.update(api_params or {})
         keep = {'num_retries': num_retries}
         keep.update(keep_params or {})
@@ -110,6 +225,7 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
             apiconfig=_config_dict(config if config is not None else arvados.config),
             keep_params=keep, api_params=params, version='v1')
         self.num_retries = num_retries
+        self.timeout = timeout
         self.host = _config_dict(config if config is not None else arvados.config).get('ARVADOS_API_HOST')
         self._discovery = None
 
@@ -128,6 +244,21 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
         """The seed's name for the shared KeepClient."""
         return self.keep
 
+    def localapi(self):
+        """This thread's API client, made with the discovery document the
+        first one fetched (see _DiscoveryCachingHttp)."""
+        try:
+            return self.local.api
+        except AttributeError:
+            pass
+        kwargs = dict(self._api_kwargs)
+        kwargs['http'] = _DiscoveryCachingHttp(self._documents, ca_certs=arvados.util.ca_certs_path(),
+                                               disable_ssl_certificate_validation=bool(kwargs.get('insecure')))
+        client = arvados.api.api_client(**kwargs)
+        client._http._request_id = lambda: self.request_id or arvados.util.new_request_id()
+        self.local.api = client
+        return client
+
     # -- discovery facts --------------------------------------------------
     def discovery(self):
         if self._discovery is None:
@@ -140,7 +271,7 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
 
     # -- records -----------------------------------------------------------
     def current_user(self, num_retries=None):
-        return self.users().current().execute(num_retries=self._retries(num_retries))
+        return self._execute(self.users().current(), num_retries)
 
     def get_user(self, uuid, num_retries=None):
         """A user record; NotFound if there is none this token may read."""
@@ -157,9 +288,18 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
         kwargs = {'select': select} if select is not None else {}
         return self._get(self.collections().get(uuid=locator, **kwargs), locator, num_retries)
 
+    def _execute(self, request, num_retries):
+        """request.execute(), within the deadline (--timeout)."""
+        if not self.timeout:
+            return request.execute(num_retries=self._retries(num_retries))
+        what = '%s %s' % (getattr(request, 'method', 'GET'), str(getattr(request, 'uri', '?')).split('?')[0])
+        return _Deadline(getattr(request, 'http', None), self.timeout, what).execute(
+            request, self._retries(num_retries))
+
     def _get(self, request, what, num_retries):
         try:
-            return request.execute(num_retries=self._retries(num_retries))
+            return self._execute(request, num_retries)
+
         except googleapiclient.errors.HttpError as e:
             if is_not_found(e):
                 raise NotFound(what)
@@ -186,10 +326,10 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
         names = set()
         offset = 0
         while True:
-            page = self.links().list(
+            page = self._execute(self.links().list(
                 filters=[['link_class', '=', 'tag'], ['name', '!=', '']] + list(filters),
                 select=['name'], distinct=True, limit=TAG_PAGE, offset=offset, count='none',
-            ).execute(num_retries=self._retries(num_retries))
+            ), num_retries)
             items = page.get('items', [])
             names.update(i['name'] for i in items if i.get('name'))
             if len(items) < TAG_PAGE:
@@ -199,9 +339,9 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
 
     def tag_exists(self, name, filters=(), num_retries=None):
         """Whether any tag link named `name` is visible."""
-        page = self.links().list(
+        page = self._execute(self.links().list(
             filters=[['link_class', '=', 'tag'], ['name', '=', name]] + list(filters),
-            limit=1, select=['name'], count='none').execute(num_retries=self._retries(num_retries))
+            limit=1, select=['name'], count='none'), num_retries)
         return bool(page.get('items'))
 
     def list_tagged_collections(self, tag, link_filters=(), collection_filters=(), num_retries=None):
@@ -240,8 +380,8 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
             page_filters = [['group_class', 'in', ['project', 'filter']]] + filters
             if last:
                 page_filters.append(['uuid', '>', last])
-            page = self.groups().shared(filters=page_filters, order='uuid', limit=SHARED_PAGE, count='none',
-                                        include='owner_uuid').execute(num_retries=self._retries(num_retries))
+            page = self._execute(self.groups().shared(filters=page_filters, order='uuid', limit=SHARED_PAGE,
+                                                      count='none', include='owner_uuid'), num_retries)
             items = page.get('items', [])
             if not items:
                 break
@@ -269,8 +409,10 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
         """Every item of a list call, paged by uuid (keyset paging)."""
         if LIST_PAGE is not None:
             kwargs['limit'] = LIST_PAGE
+        def deadlined(**kw):
+            return _DeadlinedRequest(self, method(**kw))
         items = arvados.util.keyset_list_all(
-            method, order_key='uuid', num_retries=self._retries(num_retries), **kwargs)
+            deadlined, order_key='uuid', num_retries=self._retries(num_retries), **kwargs)
         return [keep(i) for i in items] if keep is not None else list(items)
 
     # -- Keep ----------------------------------------------------------------
@@ -303,8 +445,7 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
         """The id of the newest change log this token may read (0 if none):
         a subscription with `last_log_id` set to it misses nothing that
         happens from now on."""
-        page = self.logs().list(limit=1, order=['id desc'], select=['id'], count='none').execute(
-            num_retries=0)
+        page = self._execute(self.logs().list(limit=1, order=['id desc'], select=['id'], count='none'), 0)
         items = page.get('items') or []
         return int(items[0]['id']) if items else 0
 

@@ -31,6 +31,9 @@ def parse_args(argv=None):
     p.add_argument("--keep-servers", type=int, default=2, help="number of Keep servers (>= 1)")
     p.add_argument("--blob-signature-ttl", type=int, default=None,
                    help="seconds a Keep signature stays valid (default 14 days)")
+    p.add_argument("--gc-threshold", type=int, default=None, metavar="N",
+                   help="run Python's garbage collector every N allocations (stress tests: "
+                        "finalizers then run at any point of the event loop)")
     p.add_argument("--debug", action="store_true", help="verbose logging on stderr")
     args = p.parse_args(argv)
     if args.keep_servers < 1:
@@ -65,6 +68,9 @@ def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if args.gc_threshold:
+        import gc
+        gc.set_threshold(args.gc_threshold, 1, 1)
     asyncio.run(run(args))
     return 0
 

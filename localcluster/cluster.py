@@ -15,6 +15,7 @@ first start (they are cluster fixtures, not demo data) and kept.
 Every server listens on 127.0.0.1 on a free port.
 """
 
+import asyncio
 import json
 import os
 import secrets
@@ -32,7 +33,7 @@ from .permissions import Permissions
 from .records import KINDS, SYSTEM_USER_UUID
 from .signing import Signer
 from .store import Store
-from . import tlsfiles
+from . import executor, tlsfiles
 
 HOST = "127.0.0.1"
 BLOB_SIGNATURE_TTL = 14 * 24 * 3600     # upstream default (336h)
@@ -157,6 +158,7 @@ class Cluster:
     # -- lifecycle -------------------------------------------------------
 
     async def start(self):
+        executor.install(asyncio.get_running_loop())
         os.makedirs(os.path.join(self.blocks_dir, "tmp"), exist_ok=True)
         self.ca_path, server_pem = tlsfiles.ensure(self.data_dir)
         self.store = Store(os.path.join(self.data_dir, "records.sqlite3"))

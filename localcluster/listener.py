@@ -9,6 +9,8 @@ import asyncio
 
 from aiohttp import web
 
+SHUTDOWN_GRACE = 2.0
+
 
 class Listener:
     def __init__(self, app, *, host="127.0.0.1", port=0, ssl_context=None):
@@ -20,7 +22,11 @@ class Listener:
         self.server = None
 
     async def start(self):
-        self.runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        # Stopping waits this long for requests in flight: a request held
+        # by a `latency` fault (an API that never answers) must not hold up
+        # the cluster's shutdown for aiohttp's default minute.
+        self.runner = web.AppRunner(self.app, access_log=None, handle_signals=False,
+                                    shutdown_timeout=SHUTDOWN_GRACE)
         await self.runner.setup()
         await self._open()
 

@@ -43,8 +43,10 @@ class ClusterError(RuntimeError):
 
 class LocalCluster:
     def __init__(self, data_dir, *, demo=False, blob_signing=True, keep_servers=2,
-                 python=sys.executable, start_timeout=120, extra_args=()):
+                 python=sys.executable, start_timeout=120, extra_args=(), blob_ttl=None):
         self.data_dir = os.path.abspath(str(data_dir))
+        # Seconds a Keep signature stays valid (None: the cluster's 14 days).
+        self.blob_ttl = blob_ttl
         self.demo_enabled = demo
         self.blob_signing = blob_signing
         self.keep_servers = keep_servers
@@ -64,6 +66,8 @@ class LocalCluster:
             cmd.append("--demo")
         if not self.blob_signing:
             cmd.append("--no-blob-signing")
+        if self.blob_ttl:
+            cmd += ["--blob-signature-ttl", str(int(self.blob_ttl))]
         return cmd + self.extra_args
 
     def start(self):

@@ -1,6 +1,7 @@
 """Manifest parsing: pure logic, no cluster."""
 
 import hashlib
+import time
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -69,13 +70,35 @@ def test_file_in_several_segments_and_names_with_slashes():
     ('. %s 0:1:a\n' % manifest.EMPTY_BLOCK, 'past the end'),
     ('. %s zz:1:a\n' % manifest.EMPTY_BLOCK, 'bad file segment'),
     ('. %s 0:0:a 0:0:a/b\n' % manifest.EMPTY_BLOCK, 'both a file and a directory'),
+    # Limits: time and memory linear in the text, depth, paths, sizes.
+    ('. %s %s\n' % (' '.join(['%032x+1' % 0] * 1000), ' '.join(['0:1000:f'] * 1000)), 'more pieces'),
+    ('%s %s 0:0:f\n' % ('.' + '/d' * 257, manifest.EMPTY_BLOCK), 'directories deep'),
+    ('. %s 0:0:%sf\n' % (manifest.EMPTY_BLOCK, 'd/' * 257), 'directories deep'),
+    ('./%s %s 0:0:f\n' % ('n' * 4096, manifest.EMPTY_BLOCK), 'longer than'),
+    ('. %s 0:0:%s/f\n' % (manifest.EMPTY_BLOCK, 'n' * 4096), 'longer than'),
+    ('. %032x+67108865 0:1:f\n' % 0, 'too large'),
+    ('. %032x+9223372036854775808 0:9223372036854775808:f\n' % 0, 'too large'),
+    ('. %032x+%d 0:1:f\n' % (0, 10 ** 40), 'too large'),
 ])
 def test_malformed_manifests_are_refused_with_a_reason(text, why):
+    started = time.time()
     with pytest.raises(ManifestError, match=why):
         parse(text)
     # Lazily: when the files are asked for, with the same reason.
     with pytest.raises(ManifestError, match=why):
         list(walk_files(parse(text, lazy=True).root))
+    assert time.time() - started < 5
+
+
+def test_limits_leave_real_manifests_alone():
+    """Ten copies of a 1,000-block file in one stream (10,000 pieces from
+    90 KB), a file of 2^40 bytes, 256 directories deep."""
+    blocks = ['%032x+%d' % (i, 1 << 26) for i in range(1000)]
+    p = parse('. %s %s\n' % (' '.join(blocks), ' '.join('0:%d:f%d' % (1000 << 26, i) for i in range(10))))
+    assert sorted(p.root.files) == ['f%d' % i for i in range(10)]
+    p = parse('. %s 0:%d:big\n' % (' '.join(['%032x+%d' % (i, 1 << 26) for i in range(1 << 14)]), 1 << 40))
+    assert manifest.size_of(p.root.files['big']) == 1 << 40
+    p = parse('%s %s 0:0:f\n' % ('.' + '/d' * 256, manifest.EMPTY_BLOCK))
 
 
 names = st.text(alphabet=st.characters(blacklist_categories=('Cs',), blacklist_characters='/\x00'),

@@ -208,10 +208,15 @@ def test_missing_ids_cost_no_api_call_each(cluster):
 
 @pytest.mark.timeout(120)
 def test_missing_project_and_user_ids_are_enoent_and_remembered(cluster):
-    """by_id/<a project or user uuid that does not exist>: ENOENT (not EIO),
-    and asked once per --refresh-time, not once per lookup."""
+    """by_id/<a project or user uuid that does not exist, or belongs to
+    another cluster, or that alice may not read>: ENOENT (not EIO), and
+    asked once per --refresh-time, not once per lookup."""
     prefix = cluster.users['alice']['uuid'][:5]
-    names = [prefix + '-j7d0g-000000000000999', prefix + '-tpzed-000000000000999']
+    other = 'yyyyy' if prefix != 'yyyyy' else 'xxxxx'
+    names = [prefix + '-j7d0g-000000000000999', prefix + '-tpzed-000000000000999',
+             other + '-j7d0g-000000000000999', other + '-tpzed-000000000000999',
+             other + '-4zz18-000000000000999', cluster.demo['projects']['bob_private']['uuid'],
+             cluster.demo['collections']['bob_private']['uuid'], cluster.demo['collections']['bob_private']['pdh']]
     mnt = tempfile.mkdtemp()
     script = ('import errno, os, time\n'
               'for i in range(30):\n'
@@ -227,4 +232,49 @@ def test_missing_project_and_user_ids_are_enoent_and_remembered(cluster):
                       '--by-id', '--retries', '0', '--foreground', mnt, '--exec', sys.executable, '-c', script)
     assert r.returncode == 0, r.stderr
     assert 'lookup of' not in r.stderr  # no failed lookup was logged
-    assert api_calls(r.stderr) < 15, r.stderr[-2000:]
+    # Start-up, then one or two calls per name: far below one per lookup (240).
+    assert api_calls(r.stderr) < 10 + 2 * len(names), r.stderr[-2000:]
+
+
+def _timed_errno(fn):
+    start = time.time()
+    try:
+        fn()
+    except OSError as e:
+        return e.errno, time.time() - start
+    return None, time.time() - start
+
+
+@pytest.mark.parametrize('fault', [{'status': 500}, {'latency': 3600}], ids=['status-500', 'never-answers'])
+def test_api_waits_are_bounded_by_the_timeout(module_cluster, fault):
+    """--timeout bounds every API call, its retries (default 10) included:
+    a lookup against an API answering 500 (the SDK's back-off reached
+    minutes) or one that accepts connections and never answers (300 s per
+    try) gives EIO within it, and so do the lookups queued behind; the
+    same lookups work once the API is back."""
+    import threading
+    c = module_cluster
+    colls = [_collection_with(c, 'timeout %s %d' % (sorted(fault)[0], i), b'x') for i in range(2)]
+    with mounted(c.full_env('alice'), '--by-id', '--timeout', '4', '--disable-event-listening') as m:
+        results = {}
+
+        def stat(uuid):
+            results[uuid] = _timed_errno(lambda: os.stat(m.join(uuid)))
+        try:
+            c.set_fault('api', **fault)
+            threads = [threading.Thread(target=stat, args=(coll['uuid'],)) for coll in colls]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(120)
+        finally:
+            c.clear_faults()
+        for uuid, (err, took) in results.items():
+            assert err == errno.EIO, (uuid, err, took)
+            # Generous: each lookup is 4 s, one waits behind the other;
+            # without the bound they took minutes.
+            assert took < 30, (uuid, took)
+        assert len(results) == 2
+        assert 'no answer within 4s' in m.log()
+        for coll in colls:
+            assert os.listdir(m.join(coll['uuid'])) == ['data.bin']
