@@ -5,6 +5,7 @@ import argparse
 import os
 
 from . import __version__
+from .keepfetch import DEFAULT_READ_TIMEOUT
 
 MIB = 1024 * 1024
 DEFAULT_RETRIES = 10
@@ -90,6 +91,9 @@ with "--".
         self.add_argument('--retries', type=int, metavar='N', default=DEFAULT_RETRIES,
                           help='Retries of failed API and Keep requests (default %d; the startup check '
                                'of the API server retries at most twice, to fail fast).' % DEFAULT_RETRIES)
+        self.add_argument('--read-timeout', type=float, metavar='SECONDS', default=DEFAULT_READ_TIMEOUT,
+                          help='Longest a read waits for Keep before it fails with EIO, retries included '
+                               '(default %g).' % DEFAULT_READ_TIMEOUT)
         self.add_argument('--refresh-time', type=float, metavar='SECONDS', default=DEFAULT_REFRESH,
                           help='Longest time a uuid-addressed object may be stale (default %d).' % DEFAULT_REFRESH)
         self.add_argument('--disable-event-listening', action='store_true', default=False,
