@@ -17,7 +17,8 @@ API request stops every read, and with `--retries 10` one read could wait
   every Keep client uses), retries on the next server, and the signed
   locator sent as is, so Keep checks the permission signature;
 - the body is received with `recv_into` (no GIL while waiting) into one
-  buffer allocated at the block's size, and hashed 1 MiB at a time as it
+  buffer of the block's size (anonymous memory: its pages are first touched
+  by the kernel, without the GIL), and hashed 1 MiB at a time as it
   arrives (hashlib releases the GIL for large inputs).  Every block is
   MD5-checked; a block failing on every server is an error (EIO), never
   bytes.
@@ -38,6 +39,7 @@ import heapq
 import http.client
 import itertools
 import logging
+import mmap
 import random
 import socket
 import ssl
@@ -318,7 +320,15 @@ class BlockFetcher(object):
             raise _Failure(resp.status, '%d %s' % (resp.status, resp.reason), permanent=(ok is False))
         length = resp.getheader('Content-Length')
         size = int(length) if length is not None else _size_hint(loc)
-        buf = bytearray(size)
+        if size == 0:
+            resp.read()
+            buf = b''
+        else:
+            # Anonymous memory, not bytearray(size): that zero-fills 64 MiB
+            # (and takes its page faults) holding the GIL; these pages are
+            # first touched by the kernel inside recv_into, with no GIL held.
+            # Unmapped as soon as the cache and every reader let go of it.
+            buf = mmap.mmap(-1, size)
         view = memoryview(buf)
         md5 = hashlib.md5()
         pos = 0
@@ -333,7 +343,9 @@ class BlockFetcher(object):
             rest = resp.read()
             if rest:
                 md5.update(rest)
-                buf = buf[:pos] + rest
+                view.release()
+                buf = bytes(buf[:pos]) + rest
+                view = memoryview(buf)
                 pos = len(buf)
         if pos < size:
             self._drop_connection(root)
@@ -348,7 +360,8 @@ class BlockFetcher(object):
             metrics.keep_failures.labels(server=root).inc()
             _logger.warning('Checksum fail: %s from %s', task.locator[:32], root)
             raise _Failure(0, 'Checksum fail')
-        return buf if len(view) == pos else buf[:pos]
+        view.release()
+        return buf if len(buf) == pos else bytes(buf[:pos])
 
     # -- connections (one per worker thread and server, kept alive) -------------
     def _connection(self, root):
