@@ -18,8 +18,9 @@ block but the next, the same or the one before: concurrent FUSE reads of one
 file may arrive a little out of order).  A random reader therefore
 prefetches nothing and fetches only the blocks it reads.  The window is
 capped in bytes by a `PrefetchBudget` shared by every sequential reader:
-each gets an equal share of a total bounded by the block cache (half of it),
-so prefetched blocks are not evicted before they are read.
+each gets an equal share (at most PREFETCH_PER_READER) of a total bounded
+by the block cache (half of it), so prefetched blocks are not evicted
+before they are read.
 """
 
 import bisect
@@ -31,10 +32,14 @@ from .manifest import pieces_of, size_of
 # The seed's name: blocks prefetched at the first step of a sequential read
 # grow from one to this many and beyond, as the window doubles (see above).
 PREFETCH_BLOCKS = 2
-# Most bytes prefetched ahead of all readers together: four 64 MiB blocks
-# keep four fetches in flight, enough to hide 100 ms of latency at 200 MiB/s
-# per response and to keep two cores busy; more only fills the cache.
-PREFETCH_MAX = 256 << 20
+# Most bytes prefetched ahead of one reader: four 64 MiB blocks keep four
+# fetches in flight, enough to hide 100 ms of latency at 200 MiB/s per
+# response and to keep two cores busy; more only fills the cache (and is
+# wasted when the reader stops early).
+PREFETCH_PER_READER = 256 << 20
+# Most bytes prefetched ahead of all readers together (also at most half
+# the block cache, see safeapi): four readers get two blocks ahead each.
+PREFETCH_MAX = 512 << 20
 # A block whose locator gives no size is taken to be Keep's largest.
 MAX_BLOCK = 64 << 20
 
@@ -44,8 +49,9 @@ class PrefetchBudget(object):
     shared equally between them.  Guarded by its own lock (readers run
     without the llfuse lock)."""
 
-    def __init__(self, total=PREFETCH_MAX):
+    def __init__(self, total=PREFETCH_MAX, per_reader=PREFETCH_PER_READER):
         self.total = total
+        self.per_reader = per_reader
         self._lock = threading.Lock()
         self._readers = weakref.WeakSet()
 
@@ -53,7 +59,7 @@ class PrefetchBudget(object):
         """The window cap of `reader`, now counted as a sequential reader."""
         with self._lock:
             self._readers.add(reader)
-            return self.total // max(1, len(self._readers))
+            return min(self.per_reader, self.total // max(1, len(self._readers)))
 
     def leave(self, reader):
         with self._lock:
@@ -75,7 +81,7 @@ def _block_size(locator):
 
 
 def _slice(data, begin, end):
-    """bytes of data[begin:end]: blocks from the fetcher are bytearrays
+    """bytes of data[begin:end]: blocks from the fetcher are mmap buffers
     (received in place), and llfuse answers only with bytes."""
     if isinstance(data, bytes):
         return data[begin:end]
