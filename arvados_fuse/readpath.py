@@ -13,10 +13,12 @@ sequential reader stalls for a whole block fetch at each block boundary unless
 the next blocks are already on their way.  Each open file has its own
 prefetch window, as mountpoint-s3 does: it starts at one block when a reader
 starts at the first block or moves on to the next block in file order,
-doubles at every such step, and resets to nothing on a seek (a jump to any
-block but the next, the same or the one before: concurrent FUSE reads of one
-file may arrive a little out of order).  A random reader therefore
-prefetches nothing and fetches only the blocks it reads.  The window is
+doubles at every such step, and resets to nothing on a seek (a read that
+does not start within SEQUENTIAL_SLACK of where the last one ended, or a
+jump to any block but the next, the same or the one before: concurrent FUSE
+reads of one file may arrive a little out of order).  A random reader
+therefore prefetches nothing and fetches only the blocks it reads, even
+when a random read happens to land in the next block.  The window is
 capped in bytes by a `PrefetchBudget` shared by every sequential reader:
 each gets an equal share (at most PREFETCH_PER_READER) of a total bounded
 by the block cache (half of it), so prefetched blocks are not evicted
@@ -42,6 +44,10 @@ PREFETCH_PER_READER = 256 << 20
 PREFETCH_MAX = 512 << 20
 # A block whose locator gives no size is taken to be Keep's largest.
 MAX_BLOCK = 64 << 20
+# A read that starts this close to where the last one ended is sequential:
+# the kernel sends a sequential reader's 128 KiB reads, and its readahead,
+# on several threads, so they may arrive a little out of order.
+SEQUENTIAL_SLACK = 1 << 20
 
 
 class PrefetchBudget(object):
@@ -141,6 +147,8 @@ class FileReader(object):
         # only make the window a step off: both are hints.
         self._window = 0
         self._prefetched = -1
+        # Where the last read ended (None: no read yet).
+        self._last_end = None
 
     def size(self):
         return self._size
@@ -154,6 +162,7 @@ class FileReader(object):
         self._current = None
         self._window = 0
         self._prefetched = -1
+        self._last_end = None
         self._budget.leave(self)
 
     def readfrom(self, off, size):
@@ -161,12 +170,19 @@ class FileReader(object):
             return b''
         size = min(size, self._size - off)
         i = bisect.bisect_right(self._starts, off) - 1
+        last_end = self._last_end
+        self._last_end = off + size
+        # In order: the file's first read at 0, or one that goes on from
+        # where the last ended; the pieces after the first within one read
+        # always are.
+        in_order = off == 0 if last_end is None else abs(off - last_end) <= SEQUENTIAL_SLACK
         out = []
         while size > 0:
             _idx, block_off, length = self._pieces[i]
             in_piece = off - self._starts[i]
             n = min(length - in_piece, size)
-            data = self._piece_block(i)
+            data = self._piece_block(i, in_order)
+            in_order = True
             start = block_off + in_piece
             if len(data) < start + n:
                 raise IOError('block %s is shorter than its manifest says'
@@ -192,9 +208,10 @@ class FileReader(object):
         end = begin + min(size, self._size - off)
         if len(data) < end:
             return None  # a short block: let readfrom report it
+        self._last_end = off + (end - begin)
         return _slice(data, begin, end)
 
-    def _piece_block(self, piece):
+    def _piece_block(self, piece, in_order=True):
         current = self._current
         if current is not None and current[0] == piece:
             return current[1]
@@ -202,16 +219,16 @@ class FileReader(object):
         if current is not None and self._pieces[current[0]][0] == idx:
             data = current[1]
         else:
-            self._step(piece, None if current is None else current[0])
+            self._step(piece, None if current is None else current[0], in_order)
             data = self._source.get(self._blocks.locator(idx))
         self._current = (piece, data)
         return data
 
-    def _step(self, piece, last):
+    def _step(self, piece, last, in_order=True):
         """The reader moves from piece `last` (None: nothing read yet) to
-        `piece`: grow, keep or reset the window, and prefetch what it
-        covers."""
-        if (last is None and piece == 0) or (last is not None and piece == last + 1):
+        `piece`, going on from where it was (`in_order`) or not: grow, keep
+        or reset the window, and prefetch what it covers."""
+        if in_order and ((last is None and piece == 0) or (last is not None and piece == last + 1)):
             cap = self._budget.share(self)
             size = _block_size(self._blocks.locator(self._pieces[piece][0]))
             self._window = min(max(self._window * 2, size), max(cap, size))

@@ -139,3 +139,24 @@ def test_random_reads_fetch_only_the_blocks_they_read():
         assert reader.readfrom(off, 4096) == data[off:off + 4096]
         wanted.add(locs[off // 4096])
     assert set(source.gets) | set(source.prefetches) == wanted
+
+
+def test_a_random_read_that_lands_in_the_next_block_prefetches_nothing():
+    """Moving to the next block counts as sequential only when the read
+    goes on from where the last one ended (the old path prefetched two
+    blocks whenever a read landed in the next block)."""
+    data = random.Random(9).randbytes(12 << 20)
+    reader, source, locs = build(data, 3 << 20)
+    for off in [1 << 20, (3 << 20) + (1 << 20), (6 << 20) + (2 << 20), (9 << 20) + (2 << 20)]:
+        assert reader.readfrom(off, 4096) == data[off:off + 4096]
+    assert source.prefetches == []
+    # Going on from there is sequential again: the next block is prefetched.
+    off = (9 << 20) + (2 << 20) + 4096
+    while off < (12 << 20) - (1 << 20):
+        assert reader.readfrom(off, 128 << 10) == data[off:off + (128 << 10)]
+        off += 128 << 10
+    assert reader.readfrom(0, 10) == data[:10]
+    reader.forget()
+    source.prefetches.clear()
+    assert reader.readfrom(0, 4096) == data[:4096]
+    assert source.prefetches == [locs[1]]
