@@ -199,6 +199,7 @@ def readers4(cmd, env, cluster, data):
     m = Mount(cmd, env, data['four'])
     try:
         paths = [os.path.join(m.path, 'r%d.bin' % i) for i in range(4)]
+        cpu0 = m.cpu()
         t = time.perf_counter()
         procs = [subprocess.Popen(['dd', 'if=' + p, 'of=/dev/null', 'bs=1M'], stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL) for p in paths]
@@ -206,10 +207,11 @@ def readers4(cmd, env, cluster, data):
             if p.wait() != 0:
                 raise RuntimeError('dd failed')
         secs = time.perf_counter() - t
+        cpu = m.cpu() - cpu0
         rss = m.peak_rss_mib()
     finally:
         m.close()
-    return {'MiB/s': 1024 / secs, 'peak RSS MiB': rss}
+    return {'MiB/s': 1024 / secs, 'peak RSS MiB': rss, 'cpu s/GiB': cpu}
 
 
 def random_4k(cmd, env, cluster, data, size_mib, reads=200):
@@ -370,6 +372,8 @@ def report(out, write_doc=True):
          up.get('cold_256m peak RSS MiB', []), 0, '≤ 256 + 64 + 100 = 420'),
         ('4 readers, 256 MiB each (MiB/s)', ours.get('readers4 MiB/s', []), up.get('readers4 MiB/s', []), 0,
          '%.0f%% of 4-thread ceiling (≥90%%)' % (100 * med(ours, 'readers4 MiB/s') / c4)),
+        ('mount CPU-s per GiB, 4 readers', ours.get('readers4 cpu s/GiB', []), up.get('readers4 cpu s/GiB', []),
+         2, ''),
         ('peak RSS, 4 readers (MiB)', ours.get('readers4 peak RSS MiB', []),
          up.get('readers4 peak RSS MiB', []), 0, '≤ 1024 + 4×64 + 100'),
         ('20 ms latency, 200 MiB/s cap (MiB/s)', ours.get('lat20 MiB/s', []), up.get('lat20 MiB/s', []), 0,
