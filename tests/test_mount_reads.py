@@ -185,3 +185,37 @@ def test_a_read_against_keep_answering_503_answers_eio_within_read_timeout(reads
             c.clear_faults()
         assert result == {'errno': errno.EIO}
         assert _read_all(m.join('a.bin')) == content['a.bin']
+
+
+def test_a_read_against_keep_that_never_answers_is_eio_within_read_timeout(fresh_cluster):
+    """Keep accepts the connection and sends nothing for longer than
+    --read-timeout: the read answers EIO instead of waiting for it (the
+    SDK's low-speed limit let such a read wait minutes).  The join is a
+    guard against a hang, not a timing assertion."""
+    c = fresh_cluster
+    data = os.urandom(1 << 20)
+    api = c.api('alice')
+    loc = arvados.KeepClient(api_client=api, num_retries=2).put(data)
+    coll = api.collections().create(body={'collection': {
+        'name': 'stall', 'manifest_text': '. %s 0:%d:data.bin\n' % (loc, len(data))}}).execute()
+    result = {}
+    with _mount(c, coll['uuid'], '--read-timeout', '3') as m:
+        path = m.join('data.bin')
+        assert os.path.getsize(path) == len(data)
+
+        def read():
+            try:
+                result['data'] = _read_all(path)
+            except OSError as e:
+                result['errno'] = e.errno
+        try:
+            for server in _keep_servers(c):
+                c.set_fault(server, latency=10)
+            t = threading.Thread(target=read, daemon=True)
+            t.start()
+            t.join(150)
+            assert not t.is_alive(), 'the read is still waiting'
+        finally:
+            c.clear_faults()
+        assert result == {'errno': errno.EIO}
+        assert m.proc.poll() is None
