@@ -20,7 +20,8 @@ those files, never the whole machine's cache):
   readers4        4 dd at once, each on its own 256 MiB file: aggregate MiB/s
   lat20, lat100   the cold read with 20 ms / 100 ms latency and a 200 MiB/s
                   cap on every Keep response (the cluster's fault knobs)
-  random_4k       200 random 4 KiB preads of the big file, fresh mount:
+  random_4k       200 (--random-reads) random 4 KiB preads of the big
+                  file, fresh mount:
                   bytes received from Keep (the daemon's crunchstat
                   `net:keep0 rx`, both implementations) over the bytes of
                   the distinct blocks those reads touch (1.0: nothing
@@ -294,6 +295,8 @@ def run(args):
         log('ceilings %s' % {k: round(statistics.median(v)) for k, v in res['keep'].items()})
         for i in range(args.cold_runs):
             for name, cmd in impls.items():
+                if name == 'upstream' and i >= args.upstream_cold_runs:
+                    continue
                 add(name, 'cold', cold_read(cmd, env, cluster, data, args.size_mib, check=(i == 0)))
         log('cold done')
         for i in range(args.runs):
@@ -301,7 +304,7 @@ def run(args):
                 add(name, 'cold_256m', cold_read(cmd, env, cluster, data, args.size_mib,
                                                  extra=['--ram-cache', '--file-cache', str(256 * MiB)]))
                 add(name, 'readers4', readers4(cmd, env, cluster, data))
-                add(name, 'random_4k', random_4k(cmd, env, cluster, data, args.size_mib))
+                add(name, 'random_4k', random_4k(cmd, env, cluster, data, args.size_mib, args.random_reads))
         log('cache, readers, random done')
         for lat in (0.02, 0.1):
             set_keep(cluster, latency=lat, bandwidth=200 * MiB)
@@ -318,7 +321,9 @@ def run(args):
     out = {'command': ' '.join(sys.argv), 'date': time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime()),
            'machine': {'cpus': os.cpu_count(), 'platform': platform.platform(),
                        'python': platform.python_version()},
-           'size_mib': args.size_mib, 'runs': res}
+           'size_mib': args.size_mib, 'runs': res,
+           'args': '--size-mib %d --runs %d --cold-runs %d --upstream-cold-runs %d --random-reads %d' % (
+               args.size_mib, args.runs, args.cold_runs, args.upstream_cold_runs, args.random_reads)}
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, 'w') as f:
         json.dump(out, f, indent=2, sort_keys=True)
@@ -399,11 +404,11 @@ def report(out, write_doc=True):
         '',
         '```sh',
         '.venv/bin/pip install -c constraints.txt -e \'.[bench]\'   # matplotlib',
-        '.venv/bin/python bench/reads.py --size-mib 1024 --runs 3 --cold-runs 8   # ~10 min',
+        '.venv/bin/python bench/reads.py %s   # ~8 min' % out.get('args', ''),
         '```',
         '',
         '%s, %d cores, %s, Python %s; %d MiB file in 64 MiB blocks; medians '
-        '[min–max] of %d runs (%d for the cold read), ours and upstream alternated; '
+        '[min–max] of %d runs (%d for our cold read), ours and upstream alternated; '
         'workloads in the docstring of `bench/reads.py`.' % (
             out['date'], m['cpus'], m['platform'].split('-with')[0], m['python'], out['size_mib'],
             len(keep['ceiling_2']), len(ours.get('cold MiB/s', []))),
@@ -460,6 +465,9 @@ def main():
     p.add_argument('--size-mib', type=int, default=1024)
     p.add_argument('--runs', type=int, default=3)
     p.add_argument('--cold-runs', type=int, default=8)
+    p.add_argument('--upstream-cold-runs', type=int, default=3,
+                   help='cold runs of upstream (alternating with ours until they are done)')
+    p.add_argument('--random-reads', type=int, default=200)
     p.add_argument('--no-upstream', action='store_true')
     p.add_argument('--no-doc', action='store_true', help='print the table, leave docs/ alone')
     p.add_argument('--report', metavar='JSON', help='only write the table and chart from a results file')
