@@ -9,8 +9,10 @@ from . import __version__
 MIB = 1024 * 1024
 DEFAULT_RETRIES = 10
 DEFAULT_REFRESH = 15
-# See safeapi.DEFAULT_TIMEOUT (not imported: --help must not load the SDK).
+# See safeapi.DEFAULT_TIMEOUT and keepfetch.DEFAULT_READ_TIMEOUT (not
+# imported: --help must not load the SDK).
 DEFAULT_TIMEOUT = 60
+DEFAULT_READ_TIMEOUT = 60
 
 
 def default_file_cache():
@@ -96,6 +98,9 @@ with "--".
                           help='Longest wait for one API call, its --retries included: past it the request '
                                'fails (EIO, or ENOENT for a missing name), whatever the retries left '
                                '(default %d; 0: no bound but the SDK\'s).' % DEFAULT_TIMEOUT)
+        self.add_argument('--read-timeout', type=float, metavar='SECONDS', default=DEFAULT_READ_TIMEOUT,
+                          help='Longest a read waits for Keep before it fails with EIO, retries included '
+                               '(default %g).' % DEFAULT_READ_TIMEOUT)
         self.add_argument('--refresh-time', type=float, metavar='SECONDS', default=DEFAULT_REFRESH,
                           help='Longest time a uuid-addressed object may be stale (default %d).' % DEFAULT_REFRESH)
         self.add_argument('--disable-event-listening', action='store_true', default=False,

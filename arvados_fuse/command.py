@@ -140,6 +140,8 @@ def _check_args(args):
         raise Failure('--retries must be 0 or more')
     if args.timeout < 0:
         raise Failure('--timeout must be 0 or more')
+    if not args.read_timeout > 0:
+        raise Failure('--read-timeout must be more than 0')
     if args.refresh_time <= 0:
         raise Failure('--refresh-time must be positive')
     if args.prometheus_port is not None and not 0 <= args.prometheus_port <= 65535:
@@ -313,7 +315,8 @@ class Mount(object):
         self.operations.inodes.tree_cache.limit = args.directory_cache
         try:
             self.api = SafeApi(keep_params={'block_cache': _block_cache(args), 'num_prefetch_threads': 2},
-                               num_retries=args.retries, timeout=args.timeout or None)
+                               num_retries=args.retries, timeout=args.timeout or None,
+                               read_timeout=args.read_timeout)
             self.root = build_root(args, self.operations.inodes, self.api)
         except StartupError as e:
             raise Failure(str(e))

@@ -146,7 +146,10 @@ class CollectionFile(StreamReaderFile):
         return reader.read_now(off, size) if reader is not None else None
 
     def closed(self):
+        reader = self._reader
         self._reader = None
+        if reader is not None:
+            reader.forget()  # leaves the prefetch budget to other readers
 
     def xattrs(self):
         return {'user.arvados.blocks': ' '.join(self.tree.bare_locators(self.pieces))}

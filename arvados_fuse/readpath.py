@@ -10,21 +10,90 @@ here holds the llfuse lock: the adapter releases it before calling
 
 Prefetch: every FUSE read is 128 KiB and Keep blocks are up to 64 MiB, so a
 sequential reader stalls for a whole block fetch at each block boundary unless
-the next blocks are already on their way.  When a reader starts at the first
-block, or moves on to the next block in file order, the next `PREFETCH_BLOCKS`
-blocks of its file are requested; a reader that jumps around prefetches
-nothing, so random access does not pull in data nobody asked for.
+the next blocks are already on their way.  Each open file has its own
+prefetch window, as mountpoint-s3 does: it starts at one block when a reader
+starts at the first block or moves on to the next block in file order,
+doubles at every such step, and resets to nothing on a seek (a read that
+does not start within SEQUENTIAL_SLACK of where the last one ended, or a
+jump to any block but the next, the same or the one before: concurrent FUSE
+reads of one file may arrive a little out of order).  A random reader
+therefore prefetches nothing and fetches only the blocks it reads, even
+when a random read happens to land in the next block.  The window is
+capped in bytes by a `PrefetchBudget` shared by every sequential reader:
+each gets an equal share (at most PREFETCH_PER_READER) of a total bounded
+by the block cache (half of it), so prefetched blocks are not evicted
+before they are read.
 """
 
 import bisect
 import threading
+import weakref
 
 from .manifest import pieces_of, size_of
 
-# Two blocks ahead keeps one 64 MiB block in flight while the previous one is
-# being consumed; more only helps when Keep latency exceeds the time to read
-# a block, and costs cache space.
+# The seed's name: blocks prefetched at the first step of a sequential read
+# grow from one to this many and beyond, as the window doubles (see above).
 PREFETCH_BLOCKS = 2
+# Most bytes prefetched ahead of one reader: two 64 MiB blocks, with the
+# block being read three fetches in flight, enough to hide 100 ms of
+# latency at 200 MiB/s per response and to keep two cores busy.  Four ahead
+# measured slower here (more streams than cores; the 4-thread KeepClient
+# is slower than the 2-thread one on this machine), and more is wasted
+# when the reader stops early.
+PREFETCH_PER_READER = 128 << 20
+# Most bytes prefetched ahead of all readers together (also at most half
+# the block cache, see safeapi): four readers get two blocks ahead each.
+PREFETCH_MAX = 512 << 20
+# A block whose locator gives no size is taken to be Keep's largest.
+MAX_BLOCK = 64 << 20
+# A read that starts this close to where the last one ended is sequential:
+# the kernel sends a sequential reader's 128 KiB reads, and its readahead,
+# on several threads, so they may arrive a little out of order.
+SEQUENTIAL_SLACK = 1 << 20
+
+
+class PrefetchBudget(object):
+    """The bytes every sequential reader together may prefetch ahead,
+    shared equally between them.  Guarded by its own lock (readers run
+    without the llfuse lock)."""
+
+    def __init__(self, total=PREFETCH_MAX, per_reader=PREFETCH_PER_READER):
+        self.total = total
+        self.per_reader = per_reader
+        self._lock = threading.Lock()
+        self._readers = weakref.WeakSet()
+
+    def share(self, reader):
+        """The window cap of `reader`, now counted as a sequential reader."""
+        with self._lock:
+            self._readers.add(reader)
+            return min(self.per_reader, self.total // max(1, len(self._readers)))
+
+    def leave(self, reader):
+        with self._lock:
+            self._readers.discard(reader)
+
+    def readers(self):
+        with self._lock:
+            return len(self._readers)
+
+
+DEFAULT_BUDGET = PrefetchBudget()
+
+
+def _block_size(locator):
+    try:
+        return int(locator.split('+', 2)[1])
+    except (IndexError, ValueError):
+        return MAX_BLOCK
+
+
+def _slice(data, begin, end):
+    """bytes of data[begin:end]: blocks from the fetcher are mmap buffers
+    (received in place), and llfuse answers only with bytes."""
+    if isinstance(data, bytes):
+        return data[begin:end]
+    return bytes(memoryview(data)[begin:end])
 
 
 class BlockTable(object):
@@ -58,8 +127,10 @@ class FileReader(object):
     the moment to decide on prefetch: moving to the next block in file order
     (or starting at the beginning) is sequential reading."""
 
-    def __init__(self, pieces, block_table, block_source):
-        """pieces: a file's packed pieces, as the parser made them."""
+    def __init__(self, pieces, block_table, block_source, budget=None):
+        """pieces: a file's packed pieces, as the parser made them.
+        budget: the PrefetchBudget shared with other readers (default: the
+        block source's, else one for the whole process)."""
         self._pieces = pieces_of(pieces)
         self._size = size_of(pieces)
         self._blocks = block_table
@@ -72,6 +143,14 @@ class FileReader(object):
         # (piece number, block bytes) of the last block used; replaced
         # atomically, so concurrent readers need no lock.
         self._current = None
+        self._budget = budget or getattr(block_source, 'prefetch_budget', None) or DEFAULT_BUDGET
+        # The prefetch window in bytes (0: not reading sequentially) and the
+        # last piece asked for.  Races between two reads of one handle can
+        # only make the window a step off: both are hints.
+        self._window = 0
+        self._prefetched = -1
+        # Where the last read ended (None: no read yet).
+        self._last_end = None
 
     def size(self):
         return self._size
@@ -83,23 +162,34 @@ class FileReader(object):
         """Drop the reference to the last block (the file was closed), so
         memory is bounded by the block cache, not by open files."""
         self._current = None
+        self._window = 0
+        self._prefetched = -1
+        self._last_end = None
+        self._budget.leave(self)
 
     def readfrom(self, off, size):
         if off >= self._size or size <= 0:
             return b''
         size = min(size, self._size - off)
         i = bisect.bisect_right(self._starts, off) - 1
+        last_end = self._last_end
+        self._last_end = off + size
+        # In order: the file's first read at 0, or one that goes on from
+        # where the last ended; the pieces after the first within one read
+        # always are.
+        in_order = off == 0 if last_end is None else abs(off - last_end) <= SEQUENTIAL_SLACK
         out = []
         while size > 0:
             _idx, block_off, length = self._pieces[i]
             in_piece = off - self._starts[i]
             n = min(length - in_piece, size)
-            data = self._piece_block(i)
+            data = self._piece_block(i, in_order)
+            in_order = True
             start = block_off + in_piece
             if len(data) < start + n:
                 raise IOError('block %s is shorter than its manifest says'
                               % self._blocks.locator(self._pieces[i][0])[:40])
-            out.append(data[start:start + n])
+            out.append(_slice(data, start, start + n))
             off += n
             size -= n
             i += 1
@@ -120,9 +210,10 @@ class FileReader(object):
         end = begin + min(size, self._size - off)
         if len(data) < end:
             return None  # a short block: let readfrom report it
-        return data[begin:end]
+        self._last_end = off + (end - begin)
+        return _slice(data, begin, end)
 
-    def _piece_block(self, piece):
+    def _piece_block(self, piece, in_order=True):
         current = self._current
         if current is not None and current[0] == piece:
             return current[1]
@@ -130,19 +221,41 @@ class FileReader(object):
         if current is not None and self._pieces[current[0]][0] == idx:
             data = current[1]
         else:
-            if current is None and piece == 0 or current is not None and piece == current[0] + 1:
-                self._prefetch_after(piece)
+            self._step(piece, None if current is None else current[0], in_order)
             data = self._source.get(self._blocks.locator(idx))
         self._current = (piece, data)
         return data
 
+    def _step(self, piece, last, in_order=True):
+        """The reader moves from piece `last` (None: nothing read yet) to
+        `piece`, going on from where it was (`in_order`) or not: grow, keep
+        or reset the window, and prefetch what it covers."""
+        if in_order and ((last is None and piece == 0) or (last is not None and piece == last + 1)):
+            cap = self._budget.share(self)
+            size = _block_size(self._blocks.locator(self._pieces[piece][0]))
+            self._window = min(max(self._window * 2, size), max(cap, size))
+            self._prefetch_after(piece)
+        elif last is not None and last - 1 <= piece <= last:
+            return
+        else:
+            if self._window:
+                self._window = 0
+                self._budget.leave(self)
+            self._prefetched = -1
+
     def _prefetch_after(self, piece):
-        """Ask for the next PREFETCH_BLOCKS distinct blocks after `piece`."""
+        """Ask for the distinct blocks after `piece` that the window covers
+        (at least one), skipping those already asked for."""
         seen = {self._pieces[piece][0]}
+        covered = 0
         j = piece + 1
-        while j < len(self._pieces) and len(seen) <= PREFETCH_BLOCKS:
+        while j < len(self._pieces) and covered < self._window:
             idx = self._pieces[j][0]
             if idx not in seen:
                 seen.add(idx)
-                self._source.prefetch(self._blocks.locator(idx))
+                locator = self._blocks.locator(idx)
+                covered += _block_size(locator)
+                if j > self._prefetched:
+                    self._source.prefetch(locator)
+                    self._prefetched = j
             j += 1

@@ -30,7 +30,9 @@ import arvados.util
 import googleapiclient.errors
 import httplib2
 
+from . import readpath
 from .errors import NotFound
+from .keepfetch import DEFAULT_READ_TIMEOUT, BlockFetcher
 
 # Page size of the keyset-paged list calls: the most Arvados answers by
 # default (MaxItemsPerResponse; a server allowing fewer just answers fewer).
@@ -96,18 +98,31 @@ def _config_dict(config):
 
 class KeepBlockSource(object):
     """Whole blocks by locator for the read path (`readpath.FileReader`),
-    through the SDK's KeepClient (cache, single-flight, retries, MD5
-    check).  KeepClient is thread-safe, so one is shared by every reader."""
+    through a `keepfetch.BlockFetcher` over the SDK's KeepClient (its block
+    cache and single flight, its service order; parallel fetches, MD5
+    check, bounded waits).  One fetcher is shared by every reader of a
+    mount (`SafeApi.block_source`); one made here for a bare KeepClient is
+    this source's own."""
 
-    def __init__(self, keep_client, num_retries):
+    def __init__(self, keep_client, num_retries, fetcher=None, prefetch_budget=None):
         self._keep = keep_client
         self._num_retries = num_retries
+        self._fetcher = fetcher or BlockFetcher(keep_client, num_retries)
+        self.prefetch_budget = prefetch_budget or _budget_for(keep_client)
 
     def get(self, locator):
-        return self._keep.get(locator, num_retries=self._num_retries)
+        return self._fetcher.get(locator)
 
     def prefetch(self, locator):
-        self._keep.block_prefetch(locator)
+        self._fetcher.prefetch(locator)
+
+
+def _budget_for(keep_client):
+    """A prefetch budget of at most half the block cache (PREFETCH_MAX at
+    most), so what is prefetched stays cached until it is read."""
+    cache_max = getattr(getattr(keep_client, 'block_cache', None), 'cache_max', None)
+    total = readpath.PREFETCH_MAX if not cache_max else min(readpath.PREFETCH_MAX, cache_max // 2)
+    return readpath.PrefetchBudget(total)
 
 
 class ApiTimeout(TimeoutError):
@@ -213,7 +228,7 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
     DEFAULT_TIMEOUT): it raises ApiTimeout rather than wait longer."""
 
     def __init__(self, config=None, keep_params=None, api_params=None, num_retries=10, *,
-                 timeout=DEFAULT_TIMEOUT):
+                 timeout=DEFAULT_TIMEOUT, read_timeout=DEFAULT_READ_TIMEOUT):
         self._documents = {}
         params = {'cache': False, 'num_retries': num_retries}
         if timeout:
@@ -228,6 +243,10 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
         self.timeout = timeout
         self.host = _config_dict(config if config is not None else arvados.config).get('ARVADOS_API_HOST')
         self._discovery = None
+        # Every read of the mount fetches through one BlockFetcher (one
+        # queue, one set of workers) and shares one prefetch budget.
+        self.read_timeout = read_timeout
+        self._fetchers = {}
 
     @classmethod
     def wrap(cls, api):
@@ -416,9 +435,21 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
         return [keep(i) for i in items] if keep is not None else list(items)
 
     # -- Keep ----------------------------------------------------------------
+    def block_fetcher(self, num_retries=None):
+        """The BlockFetcher for `num_retries` (one per value, made once)."""
+        retries = self._retries(num_retries)
+        fetcher = self._fetchers.get(retries)
+        if fetcher is None:
+            fetcher = self._fetchers.setdefault(retries, BlockFetcher(self.keep, retries, self.read_timeout))
+            if not hasattr(self, '_budget'):
+                self._budget = _budget_for(self.keep)
+        return fetcher
+
     def block_source(self, num_retries=None):
         """What the read path fetches blocks from (see KeepBlockSource)."""
-        return KeepBlockSource(self.keep, self._retries(num_retries))
+        fetcher = self.block_fetcher(num_retries)
+        return KeepBlockSource(self.keep, self._retries(num_retries), fetcher=fetcher,
+                               prefetch_budget=self._budget)
 
     def get_keep_block(self, locator, num_retries=None):
         """A block's bytes, verified against its MD5 by the KeepClient.
@@ -426,7 +457,7 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
         where signatures are enforced, or a bad signature): for this token
         that block does not exist."""
         try:
-            return self.keep.get(locator, num_retries=self._retries(num_retries))
+            return bytes(self.block_fetcher(num_retries).get(locator))
         except arvados.errors.NotFoundError:
             raise NotFound(locator)
         except arvados.errors.KeepReadError as e:

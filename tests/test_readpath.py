@@ -81,3 +81,82 @@ def test_random_reads_do_not_prefetch_and_closing_forgets_the_block():
     assert reader.read_now(2005, 5) == data[2005:2010]
     reader.forget()
     assert reader.read_now(2005, 5) is None
+
+
+def _sequential(reader, size, step=128):
+    off = 0
+    while off < size:
+        if reader.read_now(off, step) is None:
+            reader.readfrom(off, step)
+        off += step
+
+
+def test_the_prefetch_window_doubles_while_sequential_up_to_its_share():
+    """One block ahead at the start, then two, then four, ... up to the
+    reader's share of the budget (in bytes)."""
+    from arvados_fuse.readpath import PrefetchBudget
+    data = random.Random(6).randbytes(40 * 1024)
+    blocks = [data[i:i + 1024] for i in range(0, len(data), 1024)]
+    store = {hashlib.md5(b).hexdigest(): b for b in blocks}
+    locs = ['%s+%d' % (hashlib.md5(b).hexdigest(), len(b)) for b in blocks]
+    parsed = parse('. %s 0:%d:f\n' % (' '.join(locs), len(data)))
+    source = CountingSource(store)
+    budget = PrefetchBudget(8 * 1024)
+    reader = FileReader(parsed.root.files['f'], BlockTable(parsed.blocks), source, budget=budget)
+    ahead = []
+    for n in range(8):
+        reader.readfrom(n * 1024, 10)
+        ahead.append(locs.index(source.prefetches[-1]) - n)
+    assert ahead == [1, 2, 4, 8, 8, 8, 8, 8]
+    assert len(source.prefetches) == len(set(source.prefetches))  # each asked for once
+    # A second sequential reader halves the first one's share.
+    other = FileReader(parsed.root.files['f'], BlockTable(parsed.blocks), CountingSource(store), budget=budget)
+    other.readfrom(0, 10)
+    assert budget.readers() == 2
+    reader.readfrom(8 * 1024, 10)
+    assert locs.index(source.prefetches[-1]) - 8 <= 8
+    reader.readfrom(9 * 1024, 10)
+    assert budget.total // 2 == 4 * 1024
+    # A seek resets the window and leaves the budget to the other reader.
+    reader.readfrom(30 * 1024, 10)
+    assert budget.readers() == 1
+    before = len(source.prefetches)
+    reader.readfrom(20 * 1024, 10)
+    assert len(source.prefetches) == before
+    other.forget()
+    assert budget.readers() == 0
+
+
+def test_random_reads_fetch_only_the_blocks_they_read():
+    """Blocks fetched / blocks read = 1 for random 4 KiB reads: nothing is
+    prefetched for a reader that jumps around."""
+    data = random.Random(7).randbytes(64 * 1024)
+    reader, source, locs = build(data, 4096)
+    rng = random.Random(8)
+    wanted = set()
+    for _ in range(200):
+        off = rng.randrange(0, len(data) // 4096) * 4096
+        assert reader.readfrom(off, 4096) == data[off:off + 4096]
+        wanted.add(locs[off // 4096])
+    assert set(source.gets) | set(source.prefetches) == wanted
+
+
+def test_a_random_read_that_lands_in_the_next_block_prefetches_nothing():
+    """Moving to the next block counts as sequential only when the read
+    goes on from where the last one ended (the old path prefetched two
+    blocks whenever a read landed in the next block)."""
+    data = random.Random(9).randbytes(12 << 20)
+    reader, source, locs = build(data, 3 << 20)
+    for off in [1 << 20, (3 << 20) + (1 << 20), (6 << 20) + (2 << 20), (9 << 20) + (2 << 20)]:
+        assert reader.readfrom(off, 4096) == data[off:off + 4096]
+    assert source.prefetches == []
+    # Going on from there is sequential again: the next block is prefetched.
+    off = (9 << 20) + (2 << 20) + 4096
+    while off < (12 << 20) - (1 << 20):
+        assert reader.readfrom(off, 128 << 10) == data[off:off + (128 << 10)]
+        off += 128 << 10
+    assert reader.readfrom(0, 10) == data[:10]
+    reader.forget()
+    source.prefetches.clear()
+    assert reader.readfrom(0, 4096) == data[:4096]
+    assert source.prefetches == [locs[1]]

@@ -1,0 +1,462 @@
+"""Keep blocks for the read path: several fetched and MD5-checked at once.
+
+The SDK's `KeepClient.get` fetches with pycurl, whose write callback needs
+the GIL for every piece of the body, then hashes the whole block: two
+fetches on two cores take turns.  Its retry loop also rebuilds the Keep
+service list (an API call) while holding `KeepClient.lock`, so one stalled
+API request stops every read, and with `--retries 10` one read could wait
+7 minutes against Keep answering 503.
+
+`BlockFetcher` keeps what the SDK does well and goes around the rest:
+
+- the SDK's block cache (`KeepClient.block_cache`): one slot per block,
+  reserved before the fetch, so a block is fetched once however many
+  readers want it (single flight), and prefetched blocks land where
+  `KeepClient.get` would find them;
+- the SDK's probe order (`KeepClient._service_weight`, the rendezvous hash
+  every Keep client uses), retries on the next server, and the signed
+  locator sent as is, so Keep checks the permission signature;
+- the body is received with `recv_into` (no GIL while waiting) into one
+  buffer of the block's size (anonymous memory: its pages are first touched
+  by the kernel, without the GIL), and hashed 1 MiB at a time as it
+  arrives (hashlib releases the GIL for large inputs).  Every block is
+  MD5-checked; a block failing on every server is an error (EIO), never
+  bytes.
+
+FETCH_THREADS workers run the fetches; a demand read goes ahead of queued
+prefetches.  No lock is held across network I/O: the service list is read
+from the API with no lock held, and a reader waits on its cache slot's event
+with a timeout.  Every fetch has a deadline (`read_timeout`): no new attempt
+starts after it, and a reader waiting for a block gets an error when it
+passes, whatever Keep does meanwhile (503s, stalls, refused connections).
+
+Locators with `+K@` hints (remote clusters, gateways) go through the SDK's
+`KeepClient.get` unchanged.
+"""
+
+import hashlib
+import heapq
+import http.client
+import itertools
+import logging
+import mmap
+import random
+import socket
+import ssl
+import threading
+import time
+import urllib.parse
+
+import arvados.errors
+import arvados.keep
+import arvados.retry
+import arvados.util
+
+from . import metrics
+
+_logger = logging.getLogger('arvados.arvados_fuse')
+
+# Two cores: two workers keep both busy receiving and hashing; two more
+# keep the pipe full while those wait on latency (at 100 ms and 200 MiB/s
+# per response, a 64 MiB block is a quarter of its time in latency).
+FETCH_THREADS = 4
+# Received and hashed this much at a time: large enough that hashlib
+# releases the GIL and each recv_into call moves a lot, small enough that
+# the bytes are still in the CPU cache when they are hashed.
+CHUNK = 1 << 20
+# Connecting to a Keep server on the local network takes milliseconds; the
+# SDK allows 2 s too.
+CONNECT_TIMEOUT = 2.0
+# A response with no byte for this long is a stalled server: try the next.
+STALL_TIMEOUT = 20.0
+# Between rounds over every server: the SDK's backoff (2 s, doubling),
+# capped so a long --retries keeps trying every half minute, and never past
+# the deadline.
+BACKOFF_START = 2.0
+BACKOFF_MAX = 30.0
+# Default bound on one FUSE read's wait for Keep (--read-timeout): rides out
+# a Keep server restart, and an interactive reader never waits minutes.
+DEFAULT_READ_TIMEOUT = 60.0
+# The service list is re-read from the API after a round in which no server
+# answered, at most this often.
+SERVICES_REFRESH = 10.0
+
+DEMAND, PREFETCH = 0, 1
+
+
+class _Task(object):
+    __slots__ = ('md5', 'locator', 'loc', 'slot', 'priority', 'started', 'done', 'error', 'deadline')
+
+    def __init__(self, locator, loc, slot, priority, deadline):
+        self.md5 = loc.md5sum
+        self.locator = locator
+        self.loc = loc
+        self.slot = slot
+        self.priority = priority
+        self.started = False
+        self.done = threading.Event()
+        self.error = None
+        self.deadline = deadline
+
+
+class _Failure(Exception):
+    def __init__(self, status, reason, permanent=False):
+        super(_Failure, self).__init__(reason)
+        self.status_code = status
+        self.permanent = permanent
+
+
+class BlockFetcher(object):
+    """Whole blocks by locator: `get(locator)` (waits, at most read_timeout)
+    and `prefetch(locator)` (queues it, returns at once)."""
+
+    def __init__(self, keep_client, num_retries, read_timeout=DEFAULT_READ_TIMEOUT, threads=FETCH_THREADS):
+        self._keep = keep_client
+        self._cache = keep_client.block_cache
+        self.num_retries = num_retries
+        self.read_timeout = read_timeout
+        self._threads = threads
+        # Guarded by _cv: the queue (heap of (priority, seq, task)), the
+        # tasks not yet finished by md5, the workers started.
+        self._cv = threading.Condition()
+        self._heap = []
+        self._seq = itertools.count()
+        self._tasks = {}
+        self._workers = []
+        # (monotonic time read, [(uuid, root)]); replaced whole, read without
+        # a lock.
+        self._services = None
+        self._local = threading.local()
+        # Bytes received from Keep by this fetcher (the benchmark reads it
+        # through /metrics, as arvmount_keep_received_bytes).
+        self.fetched_bytes = 0
+
+    # -- what the read path calls --------------------------------------------
+    def get(self, locator, timeout=None):
+        loc = arvados.keep.KeepLocator(locator)
+        if any(h.startswith('K@') for h in loc.hints):
+            return self._keep.get(locator, num_retries=self.num_retries)
+        self._keep.get_counter.add(1)
+        deadline = time.monotonic() + (self.read_timeout if timeout is None else timeout)
+        missed = False
+        while True:
+            slot, first = self._cache.reserve_cache(loc.md5sum)
+            if first:
+                missed = True
+                task = self._submit(locator, loc, slot, DEMAND, deadline)
+            else:
+                task = self._promote(loc.md5sum)
+            if not slot.ready.wait(max(0.0, deadline - time.monotonic())):
+                raise arvados.errors.KeepReadError(
+                    'failed to read %s: no answer from Keep within %gs' % (locator, self.read_timeout))
+            data = slot.get()
+            if data is not None:
+                if not missed:
+                    self._keep.hits_counter.add(1)
+                else:
+                    self._keep.misses_counter.add(1)
+                return data
+            if task is not None and task.error is not None:
+                raise task.error
+            if time.monotonic() >= deadline:
+                raise arvados.errors.KeepReadError('failed to read %s within %gs' % (locator, self.read_timeout))
+            # Evicted between ready and get, or another client's fetch
+            # failed: reserve again.
+
+    def prefetch(self, locator):
+        loc = arvados.keep.KeepLocator(locator)
+        if any(h.startswith('K@') for h in loc.hints):
+            return
+        slot, first = self._cache.reserve_cache(loc.md5sum)
+        if first:
+            self._submit(locator, loc, slot, PREFETCH, time.monotonic() + self.read_timeout)
+
+    def in_flight(self):
+        with self._cv:
+            return len(self._tasks)
+
+    # -- the queue -------------------------------------------------------------
+    def _submit(self, locator, loc, slot, priority, deadline):
+        task = _Task(locator, loc, slot, priority, deadline)
+        with self._cv:
+            self._tasks[task.md5] = task
+            heapq.heappush(self._heap, (priority, next(self._seq), task))
+            if len(self._workers) < self._threads:
+                t = threading.Thread(target=self._work, name='keep-fetch-%d' % len(self._workers), daemon=True)
+                self._workers.append(t)
+                t.start()
+            self._cv.notify()
+        return task
+
+    def _promote(self, md5):
+        """A demand read for a block already queued: put it first."""
+        with self._cv:
+            task = self._tasks.get(md5)
+            if task is not None and not task.started and task.priority != DEMAND:
+                task.priority = DEMAND
+                task.deadline = max(task.deadline, time.monotonic() + self.read_timeout)
+                heapq.heappush(self._heap, (DEMAND, next(self._seq), task))
+                self._cv.notify()
+            return task
+
+    def _work(self):
+        while True:
+            with self._cv:
+                while True:
+                    while not self._heap:
+                        self._cv.wait()
+                    _p, _s, task = heapq.heappop(self._heap)
+                    if not task.started:
+                        break
+                task.started = True
+            data = None
+            size = _size_hint(task.loc)
+            self._account(size)
+            try:
+                data = self._fetch(task)
+            except Exception as e:
+                task.error = e if isinstance(e, arvados.errors.KeepReadError) else \
+                    arvados.errors.KeepReadError('failed to read %s: %s' % (task.locator, e))
+                _logger.debug('fetch of %s failed: %s', task.locator, e)
+            finally:
+                self._account(-size)
+                with self._cv:
+                    self._tasks.pop(task.md5, None)
+                try:
+                    self._cache.set(task.slot, data)
+                except Exception as e:  # a disk cache that cannot store it
+                    task.error = arvados.errors.KeepReadError('failed to cache %s: %s' % (task.locator, e))
+                    task.slot.set(None)
+                task.done.set()
+
+    def _account(self, delta):
+        """Count a block being received against the cache size, so the
+        cache evicts to make room for it and memory stays within the cache
+        size plus what readers hold."""
+        cache = self._cache
+        lock = getattr(cache, '_cache_lock', None)
+        if lock is None or not hasattr(cache, 'cache_total'):
+            return
+        with lock:
+            cache.cache_total += delta
+            if delta > 0 and hasattr(cache, '_resize_cache'):
+                cache._resize_cache(cache.cache_max, getattr(cache, '_max_slots', 1 << 30))
+
+    # -- one block, every server, every round ------------------------------
+    def _fetch(self, task):
+        loc = task.loc
+        failures = {}
+        permanent = set()
+        asked = set()
+        attempt = 0
+        while True:
+            roots = self._roots(loc)
+            tried = 0
+            for root in roots:
+                if root in permanent:
+                    continue
+                if time.monotonic() >= task.deadline:
+                    break
+                tried += 1
+                if root in asked:
+                    metrics.keep_retries.labels(server=root).inc()
+                asked.add(root)
+                try:
+                    return self._get_one(root, task)
+                except _Failure as e:
+                    failures[root] = e
+                    if e.permanent:
+                        permanent.add(root)
+                except (OSError, http.client.HTTPException, ssl.SSLError) as e:
+                    self._drop_connection(root)
+                    failures[root] = arvados.errors.HttpError(0, '%s: %s' % (type(e).__name__, e))
+                    metrics.keep_failures.labels(server=root).inc()
+            if roots and all(r in permanent for r in roots):
+                break
+            if attempt >= self.num_retries:
+                break
+            if tried and all(getattr(failures.get(r), 'status_code', 0) == 0 for r in roots):
+                self._services_stale()
+            wait = min(BACKOFF_START * (2 ** attempt), BACKOFF_MAX) * random.uniform(0.75, 1.0)
+            if time.monotonic() + wait >= task.deadline:
+                break
+            time.sleep(wait)
+            attempt += 1
+        errors = [(root, failures[root]) for root in failures]
+        if errors and all(getattr(e, 'status_code', None) in (403, 404, 410) for _r, e in errors) \
+                and len(errors) >= len(self._roots(loc)):
+            raise arvados.errors.NotFoundError('%s not found' % task.locator, errors)
+        raise arvados.errors.KeepReadError('failed to read %s after %d attempts' % (task.locator, attempt + 1),
+                                           errors, label='service')
+
+    def _get_one(self, root, task):
+        loc = task.loc
+        metrics.keep_fetches.labels(server=root).inc()
+        path = urllib.parse.urlsplit(root).path + task.locator
+        headers = {
+            'Authorization': 'Bearer ' + self._keep.api_token,
+            'Accept': 'application/octet-stream',
+            'X-Request-Id': arvados.util.new_request_id(),
+        }
+        conn = self._connection(root)
+        reused = conn.is_open()
+        try:
+            conn.request('GET', path, headers=headers)
+            resp = conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            if not reused:
+                raise
+            # The server closed a kept-alive connection: once more on a new one.
+            self._drop_connection(root)
+            conn = self._connection(root)
+            conn.request('GET', path, headers=headers)
+            resp = conn.getresponse()
+        if resp.status != 200:
+            resp.read()
+            if resp.will_close:
+                self._drop_connection(root)
+            metrics.keep_failures.labels(server=root).inc()
+            ok = arvados.retry.check_http_response_success(resp.status)
+            raise _Failure(resp.status, '%d %s' % (resp.status, resp.reason), permanent=(ok is False))
+        length = resp.getheader('Content-Length')
+        size = int(length) if length is not None else _size_hint(loc)
+        if size == 0:
+            resp.read()
+            buf = b''
+        else:
+            # Anonymous memory, not bytearray(size): that zero-fills 64 MiB
+            # (and takes its page faults) holding the GIL; these pages are
+            # first touched by the kernel inside recv_into, with no GIL held.
+            # Unmapped as soon as the cache and every reader let go of it.
+            buf = mmap.mmap(-1, size)
+        view = memoryview(buf)
+        md5 = hashlib.md5()
+        pos = 0
+        while pos < size:
+            n = resp.readinto(view[pos:pos + CHUNK])
+            if not n:
+                break
+            md5.update(view[pos:pos + n])
+            pos += n
+        if length is None:
+            # No length given (chunked): take whatever else there is.
+            rest = resp.read()
+            if rest:
+                md5.update(rest)
+                view.release()
+                buf = bytes(buf[:pos]) + rest
+                view = memoryview(buf)
+                pos = len(buf)
+        if pos < size:
+            self._drop_connection(root)
+            metrics.keep_failures.labels(server=root).inc()
+            raise _Failure(0, 'short body: %d of %d bytes' % (pos, size))
+        if resp.will_close:
+            self._drop_connection(root)
+        self._keep.download_counter.add(pos)
+        self.fetched_bytes += pos
+        metrics.keep_fetched_bytes.labels(server=root).inc(pos)
+        if md5.hexdigest() != loc.md5sum or (loc.size is not None and pos != loc.size):
+            metrics.keep_failures.labels(server=root).inc()
+            _logger.warning('Checksum fail: %s from %s', task.locator[:32], root)
+            raise _Failure(0, 'Checksum fail')
+        view.release()
+        return buf if len(buf) == pos else bytes(buf[:pos])
+
+    # -- connections (one per worker thread and server, kept alive) -------------
+    def _connection(self, root):
+        conns = getattr(self._local, 'conns', None)
+        if conns is None:
+            conns = self._local.conns = {}
+        conn = conns.get(root)
+        if conn is None:
+            u = urllib.parse.urlsplit(root)
+            if u.scheme == 'https':
+                ctx = ssl.create_default_context(cafile=arvados.util.ca_certs_path())
+                if getattr(self._keep, 'insecure', False):
+                    ctx.check_hostname = False
+                    ctx.verify_mode = ssl.CERT_NONE
+                conn = _Connection(u.hostname, u.port, ssl_context=ctx)
+            else:
+                conn = _Connection(u.hostname, u.port)
+            conns[root] = conn
+        return conn
+
+    def _drop_connection(self, root):
+        conns = getattr(self._local, 'conns', None) or {}
+        conn = conns.pop(root, None)
+        if conn is not None:
+            conn.close()
+
+    # -- the service list, read with no lock held ---------------------------------
+    def _roots(self, loc):
+        services = self._service_list()
+        weight = self._keep._service_weight
+        return [root for uuid, root in sorted(services, reverse=True, key=lambda s: weight(loc.md5sum, s[0]))]
+
+    def _service_list(self):
+        keep = self._keep
+        if getattr(keep, '_static_services_list', False):
+            return [(s['uuid'], s['_service_root']) for s in keep._keep_services]
+        services = self._services
+        if services is not None and (services[0] is not None):
+            return services[1]
+        try:
+            items = keep.api_client.keep_services().accessible().execute(num_retries=0)['items']
+        except Exception:
+            if services is None:
+                raise
+            # Keep what we had; try again after SERVICES_REFRESH.
+            self._services = (time.monotonic(), services[1])
+            return services[1]
+        roots = []
+        for s in items:
+            if s.get('service_type', '').startswith('gateway:'):
+                continue
+            host = s['service_host']
+            if not host.startswith('[') and ':' in host:
+                host = '[' + host + ']'
+            roots.append((s['uuid'], '%s://%s:%d/' % ('https' if s['service_ssl_flag'] else 'http',
+                                                     host, s['service_port'])))
+        if not roots:
+            raise arvados.errors.NoKeepServersError()
+        self._services = (time.monotonic(), roots)
+        return roots
+
+    def _services_stale(self):
+        services = self._services
+        if services is not None and services[0] is not None and \
+                time.monotonic() - services[0] > SERVICES_REFRESH:
+            self._services = (None, services[1])
+
+
+class _Connection(object):
+    """A kept-alive HTTP(S) connection whose socket waits CONNECT_TIMEOUT to
+    connect and STALL_TIMEOUT for each piece of the response."""
+
+    def __init__(self, host, port, ssl_context=None):
+        if ssl_context is not None:
+            self._conn = http.client.HTTPSConnection(host, port, timeout=CONNECT_TIMEOUT, context=ssl_context)
+        else:
+            self._conn = http.client.HTTPConnection(host, port, timeout=CONNECT_TIMEOUT)
+
+    def is_open(self):
+        return self._conn.sock is not None
+
+    def request(self, method, path, headers):
+        if self._conn.sock is None:
+            self._conn.connect()
+            self._conn.sock.settimeout(STALL_TIMEOUT)
+            self._conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._conn.request(method, path, headers=headers)
+
+    def getresponse(self):
+        return self._conn.getresponse()
+
+    def close(self):
+        self._conn.close()
+
+
+def _size_hint(loc):
+    return loc.size if loc.size is not None else 64 << 20
+

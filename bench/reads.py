@@ -1,0 +1,484 @@
+"""Read benchmarks (issue 12): this mount against upstream arv-mount 3.2.1
+and the SDK's KeepClient ceilings, in one run against one fresh local
+cluster.
+
+    .venv/bin/python bench/reads.py [--size-mib 1024] [--runs 3] [--cold-runs 8]
+    .venv/bin/python bench/reads.py --report bench/results/reads.json   # table + chart only
+
+Workloads (each mount is a fresh process with an empty cache directory; the
+Keep server's block files are dropped from the page cache with
+fadvise(DONTNEED) before every cold measurement, ceilings included; only
+those files, never the whole machine's cache):
+
+  ceiling_1/2/4   every block of the big file with the SDK's KeepClient
+                  (MD5-checked), with 1, 2 and 4 threads: what a Keep
+                  client in Python reaches here
+  cold            `dd bs=1M` of the big file (64 MiB blocks) on a fresh
+                  mount; also the mount's CPU-seconds per GiB
+                  (utime+stime of the daemon) and peak RSS (VmHWM)
+  cold_256m       the same with --ram-cache --file-cache 256M
+  readers4        4 dd at once, each on its own 256 MiB file: aggregate MiB/s
+  lat20, lat100   the cold read with 20 ms / 100 ms latency and a 200 MiB/s
+                  cap on every Keep response (the cluster's fault knobs)
+  random_4k       200 (--random-reads) random 4 KiB preads of the big
+                  file, fresh mount:
+                  bytes received from Keep (the daemon's crunchstat
+                  `net:keep0 rx`, both implementations) over the bytes of
+                  the distinct blocks those reads touch (1.0: nothing
+                  fetched beyond the blocks read)
+
+Ours and upstream alternate run by run, so drift on a shared machine hits
+both.  Results: bench/results/reads.json (every run), and the table and
+chart written into docs/benchmarks.md between the reads:begin/end markers
+(docs/reads.png).
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from localcluster.testing import LocalCluster  # noqa: E402
+from bench.upstream import upstream_arv_mount  # noqa: E402
+
+from arvados_fuse import mountpoint  # noqa: E402
+
+MiB = 1 << 20
+DOC = os.path.join(REPO, 'docs', 'benchmarks.md')
+CHART = os.path.join(REPO, 'docs', 'reads.png')
+BEGIN, END = '<!-- reads:begin -->', '<!-- reads:end -->'
+TICK = os.sysconf('SC_CLK_TCK')
+
+
+def write_file(coll, name, size_mib, seed):
+    rng = random.Random(seed)
+    chunk = rng.randbytes(MiB)
+    h = hashlib.md5()
+    with coll.open(name, 'wb') as f:
+        for i in range(size_mib):
+            piece = (seed * 100000 + i).to_bytes(8, 'little') + chunk[8:]
+            f.write(piece)
+            h.update(piece)
+    return h.hexdigest()
+
+
+def make_data(cluster, size_mib):
+    import arvados.collection
+    api = cluster.api('alice')
+    big = arvados.collection.Collection(api_client=api)
+    big_md5 = write_file(big, 'big.bin', size_mib, 1)
+    big.save_new(name='reads big')
+    four = arvados.collection.Collection(api_client=api)
+    for i in range(4):
+        write_file(four, 'r%d.bin' % i, 256, 10 + i)
+    four.save_new(name='reads four')
+    return {'big': big.manifest_locator(), 'big_md5': big_md5, 'four': four.manifest_locator(),
+            'big_manifest': big.manifest_text()}
+
+
+def drop_server_cache(cluster):
+    """fadvise(DONTNEED) the Keep server's block files: a cold read reads
+    them from disk (or at least not from already-mapped pages)."""
+    blocks = os.path.join(cluster.data_dir, 'blocks')
+    for dirpath, _d, names in os.walk(blocks):
+        for n in names:
+            try:
+                fd = os.open(os.path.join(dirpath, n), os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+
+class Mount(object):
+    def __init__(self, command, env, collection, extra=()):
+        self.path = tempfile.mkdtemp(prefix='bench-mnt-')
+        self.cache = tempfile.mkdtemp(prefix='bench-cache-')
+        env = dict(env, XDG_CACHE_HOME=self.cache, HOME=self.cache)
+        self.log_path = os.path.join(self.cache, 'stderr')
+        with open(self.log_path, 'wb') as log:
+            self.proc = subprocess.Popen(command + ['--foreground'] + list(extra) + ['--collection', collection,
+                                                                                      self.path],
+                                         env=env, stdout=subprocess.DEVNULL, stderr=log)
+        deadline = time.time() + 60
+        while not mountpoint.is_mounted(self.path):
+            if self.proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError('mount failed: %s' % self.log()[-2000:])
+            time.sleep(0.02)
+
+    def log(self):
+        with open(self.log_path, errors='replace') as f:
+            return f.read()
+
+    def keep_rx(self):
+        """Bytes received from Keep, from the last crunchstat line (both
+        implementations write `net:keep0 T tx R rx` totals)."""
+        rx = None
+        for line in self.log().splitlines():
+            if 'crunchstat: net:keep0' in line:
+                rx = int(line.split('net:keep0', 1)[1].split()[2])
+        return rx
+
+    def cpu(self):
+        with open('/proc/%d/stat' % self.proc.pid) as f:
+            fields = f.read().rsplit(')', 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICK
+
+    def peak_rss_mib(self):
+        with open('/proc/%d/status' % self.proc.pid) as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1]) / 1024.0
+        return float('nan')
+
+    def close(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if mountpoint.is_mounted(self.path):
+            mountpoint.unmount(self.path)
+        shutil.rmtree(self.cache, ignore_errors=True)
+        try:
+            os.rmdir(self.path)
+        except OSError:
+            pass
+
+
+def dd(path):
+    """dd bs=1M of a file: seconds."""
+    t = time.perf_counter()
+    subprocess.run(['dd', 'if=' + path, 'of=/dev/null', 'bs=1M'], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t
+
+
+def md5_of(path):
+    h = hashlib.md5()
+    with open(path, 'rb', buffering=0) as f:
+        while True:
+            b = f.read(MiB)
+            if not b:
+                return h.hexdigest()
+            h.update(b)
+
+
+def cold_read(cmd, env, cluster, data, size_mib, extra=(), check=False):
+    drop_server_cache(cluster)
+    m = Mount(cmd, env, data['big'], extra)
+    try:
+        path = os.path.join(m.path, 'big.bin')
+        cpu0 = m.cpu()
+        secs = dd(path)
+        cpu = m.cpu() - cpu0
+        rss = m.peak_rss_mib()
+        if check and md5_of(path) != data['big_md5']:
+            raise RuntimeError('WRONG BYTES from %s' % cmd)
+    finally:
+        m.close()
+    return {'MiB/s': size_mib / secs, 'cpu s/GiB': cpu / (size_mib / 1024.0), 'peak RSS MiB': rss}
+
+
+def readers4(cmd, env, cluster, data):
+    drop_server_cache(cluster)
+    m = Mount(cmd, env, data['four'])
+    try:
+        paths = [os.path.join(m.path, 'r%d.bin' % i) for i in range(4)]
+        cpu0 = m.cpu()
+        t = time.perf_counter()
+        procs = [subprocess.Popen(['dd', 'if=' + p, 'of=/dev/null', 'bs=1M'], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL) for p in paths]
+        for p in procs:
+            if p.wait() != 0:
+                raise RuntimeError('dd failed')
+        secs = time.perf_counter() - t
+        cpu = m.cpu() - cpu0
+        rss = m.peak_rss_mib()
+    finally:
+        m.close()
+    return {'MiB/s': 1024 / secs, 'peak RSS MiB': rss, 'cpu s/GiB': cpu}
+
+
+def random_4k(cmd, env, cluster, data, size_mib, reads=200):
+    drop_server_cache(cluster)
+    m = Mount(cmd, env, data['big'], ['--crunchstat-interval', '0.5'])
+    try:
+        path = os.path.join(m.path, 'big.bin')
+        rng = random.Random(7)
+        offsets = [rng.randrange(0, size_mib * MiB - 4096) // 4096 * 4096 for _ in range(reads)]
+        fd = os.open(path, os.O_RDONLY)
+        t = time.perf_counter()
+        try:
+            for off in offsets:
+                os.posix_fadvise(fd, off, 4096, os.POSIX_FADV_RANDOM)
+                os.pread(fd, 4096, off)
+        finally:
+            os.close(fd)
+        secs = time.perf_counter() - t
+        time.sleep(1.5)  # a crunchstat line after the last read
+        fetched = m.keep_rx()
+    finally:
+        m.close()
+    touched = len({off // (64 * MiB) for off in offsets}) * 64 * MiB
+    return {'reads/s': reads / secs, 'fetched/needed': fetched / float(touched),
+            'fetched MiB': fetched / MiB}
+
+
+def ceilings(cluster, data, runs):
+    import arvados
+    import arvados.keep
+    from concurrent.futures import ThreadPoolExecutor
+    from arvados_fuse.manifest import parse
+    api = cluster.api('alice')
+    blocks = parse(data['big_manifest']).blocks
+    total = sum(int(b.split('+')[1]) for b in blocks)
+    out = {}
+    for threads in (1, 2, 4):
+        rates = []
+        for _ in range(runs):
+            drop_server_cache(cluster)
+            keep = arvados.keep.KeepClient(api_client=api, block_cache=arvados.keep.KeepBlockCache(
+                cache_max=64 * MiB * threads))
+
+            def get(b):
+                keep.get(b)  # MD5-checked by the SDK
+                keep.block_cache.cap_cache()
+            t = time.perf_counter()
+            with ThreadPoolExecutor(threads) as pool:
+                list(pool.map(get, blocks))
+            rates.append(total / (time.perf_counter() - t) / MiB)
+        out['ceiling_%d' % threads] = rates
+    return out
+
+
+def set_keep(cluster, **knobs):
+    for server in cluster.info['servers']:
+        if server.startswith('keep'):
+            cluster.set_fault(server, **knobs)
+
+
+def run(args):
+    impls = {'ours': [sys.executable, os.path.join(REPO, 'bin', 'arv-mount')]}
+    if not args.no_upstream:
+        impls['upstream'] = [upstream_arv_mount()]
+    workdir = tempfile.mkdtemp(prefix='bench-reads-')
+    cluster = LocalCluster(workdir)
+    cluster.start()
+    res = {name: {} for name in impls}
+    res['keep'] = {}
+
+    def add(impl, key, value):
+        for k, v in value.items():
+            res[impl].setdefault('%s %s' % (key, k), []).append(v)
+    try:
+        env = cluster.full_env('alice')
+        t = time.time()
+        data = make_data(cluster, args.size_mib)
+        log('data ready in %.0fs' % (time.time() - t))
+        res['keep'] = ceilings(cluster, data, args.runs)
+        log('ceilings %s' % {k: round(statistics.median(v)) for k, v in res['keep'].items()})
+        for i in range(args.cold_runs):
+            for name, cmd in impls.items():
+                if name == 'upstream' and i >= args.upstream_cold_runs:
+                    continue
+                add(name, 'cold', cold_read(cmd, env, cluster, data, args.size_mib, check=(i == 0)))
+        log('cold done')
+        for i in range(args.runs):
+            for name, cmd in impls.items():
+                add(name, 'cold_256m', cold_read(cmd, env, cluster, data, args.size_mib,
+                                                 extra=['--ram-cache', '--file-cache', str(256 * MiB)]))
+                add(name, 'readers4', readers4(cmd, env, cluster, data))
+                add(name, 'random_4k', random_4k(cmd, env, cluster, data, args.size_mib, args.random_reads))
+        log('cache, readers, random done')
+        for lat in (0.02, 0.1):
+            set_keep(cluster, latency=lat, bandwidth=200 * MiB)
+            try:
+                for i in range(args.runs):
+                    for name, cmd in impls.items():
+                        add(name, 'lat%d' % int(lat * 1000), cold_read(cmd, env, cluster, data, args.size_mib))
+            finally:
+                cluster.clear_faults()
+        log('latency done')
+    finally:
+        cluster.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    out = {'command': ' '.join(sys.argv), 'date': time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime()),
+           'machine': {'cpus': os.cpu_count(), 'platform': platform.platform(),
+                       'python': platform.python_version()},
+           'size_mib': args.size_mib, 'runs': res,
+           'args': '--size-mib %d --runs %d --cold-runs %d --upstream-cold-runs %d --random-reads %d' % (
+               args.size_mib, args.runs, args.cold_runs, args.upstream_cold_runs, args.random_reads)}
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, 'w') as f:
+        json.dump(out, f, indent=2, sort_keys=True)
+    return out
+
+
+def log(msg):
+    print('[%s] %s' % (time.strftime('%H:%M:%S'), msg), file=sys.stderr, flush=True)
+
+
+def stat(xs):
+    return statistics.median(xs), min(xs), max(xs)
+
+
+def fmt(xs, digits=0):
+    if not xs:
+        return '–'
+    m, lo, hi = stat(xs)
+    f = '%%.%df' % digits
+    return (f + ' [' + f + '–' + f + ']') % (m, lo, hi)
+
+
+def report(out, write_doc=True):
+    r = out['runs']
+    ours, up, keep = r.get('ours', {}), r.get('upstream', {}), r['keep']
+    c2 = statistics.median(keep['ceiling_2'])
+    c4 = statistics.median(keep['ceiling_4'])
+    rows = [
+        ('KeepClient ceiling, 1 thread (MiB/s)', keep['ceiling_1'], [], 0, ''),
+        ('KeepClient ceiling, 2 threads (MiB/s)', keep['ceiling_2'], [], 0, ''),
+        ('KeepClient ceiling, 4 threads (MiB/s)', keep['ceiling_4'], [], 0, ''),
+    ]
+
+    def med(d, k):
+        return statistics.median(d[k]) if d.get(k) else float('nan')
+
+    cold = med(ours, 'cold MiB/s')
+    rows += [
+        ('cold read, %d runs (MiB/s)' % len(ours.get('cold MiB/s', [])), ours.get('cold MiB/s', []),
+         up.get('cold MiB/s', []), 0,
+         '%.0f%% of 2-thread ceiling (≥95%%), %.2fx upstream (≥2x), slowest %.0f%% of median (≥85%%)'
+         % (100 * cold / c2, cold / med(up, 'cold MiB/s'), 100 * min(ours['cold MiB/s']) / cold)),
+        ('mount CPU-s per GiB, cold read', ours.get('cold cpu s/GiB', []), up.get('cold cpu s/GiB', []), 2,
+         '≤ 4.2'),
+        ('peak RSS, cold read (MiB)', ours.get('cold peak RSS MiB', []), up.get('cold peak RSS MiB', []), 0,
+         '≤ cache (1024) + 64 + 100'),
+        ('cold read, --ram-cache --file-cache 256M (MiB/s)', ours.get('cold_256m MiB/s', []),
+         up.get('cold_256m MiB/s', []), 0,
+         '%.0f%% of 2-thread ceiling (≥90%%)' % (100 * med(ours, 'cold_256m MiB/s') / c2)),
+        ('peak RSS, 256M cache (MiB)', ours.get('cold_256m peak RSS MiB', []),
+         up.get('cold_256m peak RSS MiB', []), 0, '≤ 256 + 64 + 100 = 420'),
+        ('4 readers, 256 MiB each (MiB/s)', ours.get('readers4 MiB/s', []), up.get('readers4 MiB/s', []), 0,
+         '%.0f%% of 4-thread ceiling (≥90%%)' % (100 * med(ours, 'readers4 MiB/s') / c4)),
+        ('mount CPU-s per GiB, 4 readers', ours.get('readers4 cpu s/GiB', []), up.get('readers4 cpu s/GiB', []),
+         2, ''),
+        ('peak RSS, 4 readers (MiB)', ours.get('readers4 peak RSS MiB', []),
+         up.get('readers4 peak RSS MiB', []), 0, '≤ 1024 + 4×64 + 100'),
+        ('20 ms latency, 200 MiB/s cap (MiB/s)', ours.get('lat20 MiB/s', []), up.get('lat20 MiB/s', []), 0,
+         '%.0f%% of the cap' % (100 * med(ours, 'lat20 MiB/s') / 200)),
+        ('100 ms latency, 200 MiB/s cap (MiB/s)', ours.get('lat100 MiB/s', []), up.get('lat100 MiB/s', []), 0,
+         '%.0f%% of the cap (≥97%%)' % (100 * med(ours, 'lat100 MiB/s') / 200)),
+        ('random 4 KiB reads/s', ours.get('random_4k reads/s', []), up.get('random_4k reads/s', []), 0, ''),
+        ('random 4 KiB: bytes fetched / bytes of blocks read', ours.get('random_4k fetched/needed', []),
+         up.get('random_4k fetched/needed', []), 2, '≤ 1.1'),
+    ]
+    lines = ['| workload | this mount | upstream 3.2.1 | target |', '|---|---|---|---|']
+    for name, a, b, digits, target in rows:
+        lines.append('| %s | %s | %s | %s |' % (name, fmt(a, digits), fmt(b, digits), target))
+    table = '\n'.join(lines)
+    print(table)
+    if not write_doc:
+        return table
+    chart(r)
+    m = out['machine']
+    section = '\n'.join([
+        BEGIN,
+        '## Reads at the machine\'s ceiling (`bench/reads.py`)',
+        '',
+        '```sh',
+        '.venv/bin/pip install -c constraints.txt -e \'.[bench]\'   # matplotlib',
+        '.venv/bin/python bench/reads.py %s   # ~8 min' % out.get('args', ''),
+        '```',
+        '',
+        '%s, %d cores, %s, Python %s; %d MiB file in 64 MiB blocks; medians '
+        '[min–max] of %d runs (%d for our cold read), ours and upstream alternated; '
+        'workloads in the docstring of `bench/reads.py`.' % (
+            out['date'], m['cpus'], m['platform'].split('-with')[0], m['python'], out['size_mib'],
+            len(keep['ceiling_2']), len(ours.get('cold MiB/s', []))),
+        '',
+        table,
+        '',
+        '![read throughput](reads.png)',
+        '',
+        END,
+    ])
+    with open(DOC) as f:
+        doc = f.read()
+    if BEGIN in doc:
+        doc = doc[:doc.index(BEGIN)] + section + doc[doc.index(END) + len(END):]
+    else:
+        doc = doc.rstrip('\n') + '\n\n' + section + '\n'
+    with open(DOC, 'w') as f:
+        f.write(doc)
+    return table
+
+
+def chart(r):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    keys = [('cold MiB/s', 'cold'), ('cold_256m MiB/s', 'cold, 256M cache'), ('readers4 MiB/s', '4 readers'),
+            ('lat20 MiB/s', '20 ms + cap'), ('lat100 MiB/s', '100 ms + cap')]
+    fig, ax = plt.subplots(figsize=(8, 4))
+    width = 0.38
+    for n, (impl, color) in enumerate((('ours', 'tab:blue'), ('upstream', 'tab:gray'))):
+        meds, los, his = [], [], []
+        for k, _label in keys:
+            xs = r.get(impl, {}).get(k) or [0]
+            m, lo, hi = stat(xs)
+            meds.append(m)
+            los.append(m - lo)
+            his.append(hi - m)
+        xs = [i + (n - 0.5) * width for i in range(len(keys))]
+        ax.bar(xs, meds, width, yerr=[los, his], capsize=3, color=color,
+               label='this mount' if impl == 'ours' else 'upstream 3.2.1')
+    for threads, style in ((2, '--'), (4, ':')):
+        ax.axhline(statistics.median(r['keep']['ceiling_%d' % threads]), linestyle=style, color='tab:red',
+                   label='KeepClient, %d threads' % threads)
+    ax.set_xticks(range(len(keys)))
+    ax.set_xticklabels([label for _k, label in keys])
+    ax.set_ylabel('MiB/s (median, min–max)')
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(CHART, dpi=90)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--size-mib', type=int, default=1024)
+    p.add_argument('--runs', type=int, default=3)
+    p.add_argument('--cold-runs', type=int, default=8)
+    p.add_argument('--upstream-cold-runs', type=int, default=3,
+                   help='cold runs of upstream (alternating with ours until they are done)')
+    p.add_argument('--random-reads', type=int, default=200)
+    p.add_argument('--no-upstream', action='store_true')
+    p.add_argument('--no-doc', action='store_true', help='print the table, leave docs/ alone')
+    p.add_argument('--report', metavar='JSON', help='only write the table and chart from a results file')
+    p.add_argument('--out', default=os.path.join(REPO, 'bench', 'results', 'reads.json'))
+    args = p.parse_args()
+    if args.report:
+        with open(args.report) as f:
+            out = json.load(f)
+    else:
+        out = run(args)
+    report(out, write_doc=not args.no_doc)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,126 @@
+"""keepfetch.BlockFetcher against Keep servers: several blocks in flight at
+once, MD5 checked, no wait on the SDK's KeepClient.lock, a bounded wait
+against a server that never answers.  A small Keep server in this file
+(127.0.0.1) makes the concurrency visible; the local cluster serves the
+rest."""
+
+import hashlib
+import http.server
+import os
+import threading
+
+import arvados
+import arvados.errors
+import arvados.keep
+import pytest
+
+from arvados_fuse.keepfetch import BlockFetcher
+from arvados_fuse.safeapi import SafeApi
+
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(120)]
+
+
+class _Keep(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+
+def _serve(blocks, barrier=None, stall=None):
+    """A Keep server for `blocks` (md5 -> bytes).  With `barrier`, every GET
+    waits there first (so it answers only once that many are open at once);
+    with `stall` (an Event), it waits for that before answering."""
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = 'HTTP/1.1'
+
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            if barrier is not None:
+                try:
+                    barrier.wait(20)
+                except threading.BrokenBarrierError:
+                    self.send_error(500, 'fewer concurrent requests than expected')
+                    return
+            if stall is not None:
+                stall.wait(30)
+            body = blocks.get(self.path.lstrip('/').split('+')[0])
+            if body is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header('Content-Length', str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+    server = _Keep(('127.0.0.1', 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _keep_client(server):
+    return arvados.KeepClient(proxy='http://127.0.0.1:%d/' % server.server_address[1], api_token='x',
+                              block_cache=arvados.keep.KeepBlockCache(cache_max=64 << 20))
+
+
+def _blocks(n, size=1 << 20):
+    data = [os.urandom(size) for _ in range(n)]
+    return {hashlib.md5(b).hexdigest(): b for b in data}, \
+        ['%s+%d' % (hashlib.md5(b).hexdigest(), len(b)) for b in data]
+
+
+def test_four_blocks_are_fetched_at_once():
+    """The SDK's two prefetch threads never had four GETs open at once."""
+    blocks, locs = _blocks(4)
+    server = _serve(blocks, barrier=threading.Barrier(4))
+    try:
+        fetcher = BlockFetcher(_keep_client(server), num_retries=0, read_timeout=60, threads=4)
+        for loc in locs:
+            fetcher.prefetch(loc)
+        for loc in locs:
+            assert bytes(fetcher.get(loc)) == blocks[loc.split('+')[0]]
+    finally:
+        server.shutdown()
+
+
+def test_a_wrong_body_is_an_error_never_bytes():
+    blocks, locs = _blocks(1)
+    md5 = locs[0].split('+')[0]
+    blocks[md5] = b'x' * len(blocks[md5])
+    server = _serve(blocks)
+    try:
+        fetcher = BlockFetcher(_keep_client(server), num_retries=1, read_timeout=30)
+        with pytest.raises(arvados.errors.KeepReadError):
+            fetcher.get(locs[0])
+    finally:
+        server.shutdown()
+
+
+def test_a_stalled_server_gives_an_error_after_the_read_timeout():
+    blocks, locs = _blocks(1)
+    stall = threading.Event()
+    server = _serve(blocks, stall=stall)
+    try:
+        fetcher = BlockFetcher(_keep_client(server), num_retries=10, read_timeout=1)
+        with pytest.raises(arvados.errors.KeepReadError):
+            fetcher.get(locs[0])
+    finally:
+        stall.set()
+        server.shutdown()
+
+
+def test_reads_never_wait_on_the_sdk_keepclient_lock(cluster):
+    """The SDK rebuilds its service list (an API call) holding
+    KeepClient.lock; a read through the mount's block source must not need
+    that lock at all."""
+    env = cluster.full_env('alice')
+    api = SafeApi({'ARVADOS_API_HOST': env['ARVADOS_API_HOST'], 'ARVADOS_API_TOKEN': env['ARVADOS_API_TOKEN'],
+                   'ARVADOS_API_HOST_INSECURE': 'true'}, num_retries=1)
+    data = os.urandom(100000)
+    loc = arvados.KeepClient(api_client=cluster.api('alice'), num_retries=1).put(data)
+    result = {}
+    with api.keep.lock:
+        def read():
+            result['data'] = bytes(api.block_source().get(loc))
+        t = threading.Thread(target=read, daemon=True)
+        t.start()
+        t.join(60)
+    assert result.get('data') == data

@@ -1,0 +1,221 @@
+"""The read pipeline (keepfetch.BlockFetcher, the adaptive prefetch window)
+through a real mount: exact bytes under sequential, random, concurrent and
+seek-heavy reads; EIO, never wrong bytes, when a block fails its MD5 on
+every server; the right bytes when it fails on one server only; a read
+that answers within --read-timeout against Keep answering 503 (the old
+path waited minutes with --retries 10)."""
+
+import errno
+import hashlib
+import os
+import random
+import threading
+
+import arvados
+import pytest
+
+from localcluster.testing import LocalCluster
+from mountutil import mounted
+
+pytestmark = pytest.mark.timeout(240)
+
+MiB = 1 << 20
+BLOCK = 3 * MiB
+
+
+@pytest.fixture(scope='module')
+def reads_cluster(tmp_path_factory):
+    """This module's own cluster: its Keep faults cannot hurt other tests."""
+    c = LocalCluster(tmp_path_factory.mktemp('reads-cluster'))
+    c.start()
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture(scope='module')
+def files(reads_cluster):
+    """One collection: 8 blocks of 3 MiB (and a short last one) packed with
+    three files cut mid-block, so reads cross block and file boundaries."""
+    rng = random.Random(12)
+    data = rng.randbytes(8 * BLOCK + 12345)
+    api = reads_cluster.api('alice')
+    keep = arvados.KeepClient(api_client=api, num_retries=2)
+    locs = [keep.put(data[i:i + BLOCK], copies=2) for i in range(0, len(data), BLOCK)]
+    cuts = [0, 5 * MiB + 17, 5 * MiB + 1000, len(data)]
+    names = ['a.bin', 'b.bin', 'c.bin']
+    segs = ' '.join('%d:%d:%s' % (a, b - a, n) for n, a, b in zip(names, cuts, cuts[1:]))
+    coll = api.collections().create(body={'collection': {
+        'name': 'read pipeline', 'manifest_text': '. %s %s\n' % (' '.join(locs), segs)}}).execute()
+    return coll['uuid'], {n: data[a:b] for n, a, b in zip(names, cuts, cuts[1:])}
+
+
+def _mount(c, uuid, *args):
+    return mounted(c.full_env('alice'), '--collection', uuid, *args)
+
+
+def _keep_servers(c):
+    return [s for s in c.info['servers'] if s.startswith('keep')]
+
+
+def test_sequential_reads_give_exact_bytes(reads_cluster, files):
+    uuid, content = files
+    with _mount(reads_cluster, uuid) as m:
+        for name, data in content.items():
+            for bufsize in (MiB, 4096 * 3 + 1):
+                h = hashlib.md5()
+                with open(m.join(name), 'rb', buffering=0) as f:
+                    while True:
+                        b = f.read(bufsize)
+                        if not b:
+                            break
+                        h.update(b)
+                assert h.hexdigest() == hashlib.md5(data).hexdigest(), (name, bufsize)
+                os.posix_fadvise(os.open(m.join(name), os.O_RDONLY), 0, 0, os.POSIX_FADV_DONTNEED)
+
+
+def test_random_and_seek_heavy_reads_give_exact_bytes(reads_cluster, files):
+    uuid, content = files
+    rng = random.Random(5)
+    with _mount(reads_cluster, uuid) as m:
+        data = content['c.bin']
+        fd = os.open(m.join('c.bin'), os.O_RDONLY)
+        try:
+            for _ in range(300):
+                off = rng.randrange(0, len(data) + 100)
+                size = rng.choice([1, 4096, 100000, BLOCK + 5])
+                assert os.pread(fd, size, off) == data[off:off + size]
+            # Seek-heavy: forwards, back across a block boundary, forwards.
+            for off in [BLOCK - 10, 2 * BLOCK - 3, BLOCK - 4096, 0, len(data) - 7, 2 * BLOCK]:
+                os.lseek(fd, off, os.SEEK_SET)
+                assert os.read(fd, 20000) == data[off:off + 20000]
+        finally:
+            os.close(fd)
+
+
+def test_concurrent_readers_give_exact_bytes(reads_cluster, files):
+    uuid, content = files
+    results = {}
+
+    def reader(name, key, seed):
+        data = content[name]
+        rng = random.Random(seed)
+        ok = True
+        with open(m.join(name), 'rb', buffering=0) as f:
+            if seed % 2:
+                ok = f.read() == data
+            else:
+                for _ in range(100):
+                    off = rng.randrange(0, len(data))
+                    f.seek(off)
+                    ok = ok and f.read(70000) == data[off:off + 70000]
+        results[key] = ok
+
+    with _mount(reads_cluster, uuid) as m:
+        threads = [threading.Thread(target=reader, args=(name, (name, i), i))
+                   for name in content for i in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert len(results) == len(threads) and all(results.values()), results
+
+
+def _read_all(path):
+    with open(path, 'rb') as f:
+        return f.read()
+
+
+def test_a_block_failing_md5_on_every_server_is_eio_never_bytes(reads_cluster, files):
+    uuid, content = files
+    c = reads_cluster
+    with _mount(c, uuid, '--retries', '1') as m:
+        try:
+            for server in _keep_servers(c):
+                c.set_fault(server, corrupt=True)
+            with pytest.raises(OSError) as err:
+                _read_all(m.join('b.bin'))
+            assert err.value.errno == errno.EIO
+        finally:
+            c.clear_faults()
+        assert 'Checksum fail' in m.log()
+        assert _read_all(m.join('b.bin')) == content['b.bin']
+
+
+def test_a_block_failing_md5_on_one_server_is_read_from_the_other(reads_cluster, files):
+    uuid, content = files
+    c = reads_cluster
+    servers = _keep_servers(c)
+    assert len(servers) >= 2
+    with _mount(c, uuid, '--retries', '0') as m:
+        try:
+            c.set_fault(servers[0], corrupt=True)
+            assert _read_all(m.join('a.bin')) == content['a.bin']
+        finally:
+            c.clear_faults()
+        try:
+            c.set_fault(servers[1], corrupt=True)
+            assert _read_all(m.join('c.bin')) == content['c.bin']
+        finally:
+            c.clear_faults()
+
+
+def test_a_read_against_keep_answering_503_answers_eio_within_read_timeout(reads_cluster, files):
+    """--retries 10 alone let one read wait 7 minutes (issue 10, item 2).
+    With --read-timeout 3 it answers EIO; the thread join is only a guard
+    against a hang, not a timing assertion."""
+    uuid, content = files
+    c = reads_cluster
+    result = {}
+    with _mount(c, uuid, '--retries', '10', '--read-timeout', '3') as m:
+        def read():
+            try:
+                result['data'] = _read_all(m.join('a.bin'))
+            except OSError as e:
+                result['errno'] = e.errno
+        try:
+            for server in _keep_servers(c):
+                c.set_fault(server, status=503)
+            t = threading.Thread(target=read, daemon=True)
+            t.start()
+            t.join(150)
+            assert not t.is_alive(), 'the read is still waiting'
+        finally:
+            c.clear_faults()
+        assert result == {'errno': errno.EIO}
+        assert _read_all(m.join('a.bin')) == content['a.bin']
+
+
+def test_a_read_against_keep_that_never_answers_is_eio_within_read_timeout(fresh_cluster):
+    """Keep accepts the connection and sends nothing for longer than
+    --read-timeout: the read answers EIO instead of waiting for it (the
+    SDK's low-speed limit let such a read wait minutes).  The join is a
+    guard against a hang, not a timing assertion."""
+    c = fresh_cluster
+    data = os.urandom(1 << 20)
+    api = c.api('alice')
+    loc = arvados.KeepClient(api_client=api, num_retries=2).put(data)
+    coll = api.collections().create(body={'collection': {
+        'name': 'stall', 'manifest_text': '. %s 0:%d:data.bin\n' % (loc, len(data))}}).execute()
+    result = {}
+    with _mount(c, coll['uuid'], '--read-timeout', '3') as m:
+        path = m.join('data.bin')
+        assert os.path.getsize(path) == len(data)
+
+        def read():
+            try:
+                result['data'] = _read_all(path)
+            except OSError as e:
+                result['errno'] = e.errno
+        try:
+            for server in _keep_servers(c):
+                c.set_fault(server, latency=10)
+            t = threading.Thread(target=read, daemon=True)
+            t.start()
+            t.join(150)
+            assert not t.is_alive(), 'the read is still waiting'
+        finally:
+            c.clear_faults()
+        assert result == {'errno': errno.EIO}
+        assert m.proc.poll() is None
