@@ -30,7 +30,9 @@ class Socket:
     def __init__(self, cluster, token, stack):
         ctx = ssl.create_default_context(cafile=cluster.ca_file)
         url = cluster.info["websocket_url"] + "?api_token=" + token
-        self.ws = stack.enter_context(ws_client.connect(url, ssl=ctx, proxy=None))
+        # A generous handshake bound: on a loaded 2-core machine the
+        # default 10 s was seen to pass before the cluster answered.
+        self.ws = stack.enter_context(ws_client.connect(url, ssl=ctx, proxy=None, open_timeout=60))
 
     def send(self, frame):
         self.ws.send(frame if isinstance(frame, str) else json.dumps(frame))
