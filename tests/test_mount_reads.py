@@ -161,29 +161,37 @@ def test_a_block_failing_md5_on_one_server_is_read_from_the_other(reads_cluster,
             c.clear_faults()
 
 
+
+def _read_with_keep_faulty(c, path, **fault):
+    """Read `path` while every Keep server has `fault`; {'data': ...} or
+    {'errno': ...}.  The join guards against a hang (the read must end), it
+    is not a timing assertion."""
+    result = {}
+
+    def read():
+        try:
+            result['data'] = _read_all(path)
+        except OSError as e:
+            result['errno'] = e.errno
+    try:
+        for server in _keep_servers(c):
+            c.set_fault(server, **fault)
+        t = threading.Thread(target=read, daemon=True)
+        t.start()
+        t.join(150)
+        assert not t.is_alive(), 'the read is still waiting'
+    finally:
+        c.clear_faults()
+    return result
+
 def test_a_read_against_keep_answering_503_answers_eio_within_read_timeout(reads_cluster, files):
     """--retries 10 alone let one read wait 7 minutes (issue 10, item 2).
     With --read-timeout 3 it answers EIO; the thread join is only a guard
     against a hang, not a timing assertion."""
     uuid, content = files
     c = reads_cluster
-    result = {}
     with _mount(c, uuid, '--retries', '10', '--read-timeout', '3') as m:
-        def read():
-            try:
-                result['data'] = _read_all(m.join('a.bin'))
-            except OSError as e:
-                result['errno'] = e.errno
-        try:
-            for server in _keep_servers(c):
-                c.set_fault(server, status=503)
-            t = threading.Thread(target=read, daemon=True)
-            t.start()
-            t.join(150)
-            assert not t.is_alive(), 'the read is still waiting'
-        finally:
-            c.clear_faults()
-        assert result == {'errno': errno.EIO}
+        assert _read_with_keep_faulty(c, m.join('a.bin'), status=503) == {'errno': errno.EIO}
         assert _read_all(m.join('a.bin')) == content['a.bin']
 
 
@@ -198,24 +206,8 @@ def test_a_read_against_keep_that_never_answers_is_eio_within_read_timeout(fresh
     loc = arvados.KeepClient(api_client=api, num_retries=2).put(data)
     coll = api.collections().create(body={'collection': {
         'name': 'stall', 'manifest_text': '. %s 0:%d:data.bin\n' % (loc, len(data))}}).execute()
-    result = {}
     with _mount(c, coll['uuid'], '--read-timeout', '3') as m:
         path = m.join('data.bin')
         assert os.path.getsize(path) == len(data)
-
-        def read():
-            try:
-                result['data'] = _read_all(path)
-            except OSError as e:
-                result['errno'] = e.errno
-        try:
-            for server in _keep_servers(c):
-                c.set_fault(server, latency=10)
-            t = threading.Thread(target=read, daemon=True)
-            t.start()
-            t.join(150)
-            assert not t.is_alive(), 'the read is still waiting'
-        finally:
-            c.clear_faults()
-        assert result == {'errno': errno.EIO}
+        assert _read_with_keep_faulty(c, path, latency=10) == {'errno': errno.EIO}
         assert m.proc.poll() is None
