@@ -109,9 +109,11 @@ class EventListener(object):
                     subscribed = True
                     metrics.websocket_connected.set(1)
                     # Changes made before the subscription took effect (at
-                    # mount time, or during an outage) were not seen,
-                    # unless the server replays them.
-                    self.operations.on_reconnect(replayed=replay_from is not None)
+                    # mount time, or during an outage) were not seen.  The
+                    # server replays them when the first try at mount time
+                    # works; after failed tries everything loaded is listed
+                    # again, as after any outage.
+                    self.operations.on_reconnect(replayed=replay_from is not None and not failures)
                     failures = 0
                     backoff = BACKOFF_START
                     self.connected.set()
