@@ -7,7 +7,11 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 # Reinstall only when the environment is missing or the dependencies changed.
-if [ ! -x .venv/bin/python ] || [ setup.py -nt .venv/.installed ] || [ install.sh -nt .venv/.installed ]; then
+stale=0
+for f in setup.py pyproject.toml constraints.txt install.sh; do
+  [ "$f" -nt .venv/.installed ] && stale=1
+done
+if [ ! -x .venv/bin/python ] || [ "$stale" = 1 ]; then
   ./install.sh
   touch .venv/.installed
 fi
