@@ -74,15 +74,20 @@ def _fusermount_u(path, lazy=False):
 def _abort_connection(minor):
     """Make every pending and future request on the connection fail, so a
     hung or stopped daemon can no longer hold the mount (or its users)."""
+    mounted_here = False
     if not os.path.isdir(FUSECTL) or not os.listdir(FUSECTL):
-        # fusectl is not mounted; mounting it lets us abort a hung daemon.
-        subprocess.call(['mount', '-t', 'fusectl', 'none', FUSECTL],
-                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # fusectl is not mounted; mounting it (for the moment of the abort,
+        # leaving the machine as it was) lets us abort a hung daemon.
+        mounted_here = subprocess.call(['mount', '-t', 'fusectl', 'none', FUSECTL],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) == 0
     try:
         with open(os.path.join(FUSECTL, minor, 'abort'), 'w') as f:
             f.write('1')
     except OSError as e:
         _logger.debug('cannot abort FUSE connection %s: %s', minor, e)
+    finally:
+        if mounted_here:
+            subprocess.call(['umount', FUSECTL], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def _unmount_one(m, timeout):

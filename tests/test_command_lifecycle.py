@@ -253,7 +253,13 @@ def test_replace_replaces_an_existing_mount(cluster, mnt):
     assert len([m for m in mountpoint.fuse_mounts() if m.path == mnt]) == 1
 
 
+def _fusectl_mounted():
+    with open('/proc/self/mounts') as f:
+        return any(line.split()[2] == 'fusectl' for line in f)
+
+
 def test_unmount_timeout_bounds_the_wait_on_a_busy_mount(cluster, coll):
+    fusectl_mounted = _fusectl_mounted()
     with mounted(cluster.full_env('alice'), '--collection', coll['uuid']) as m:
         holder = subprocess.Popen(['sleep', '60'], cwd=m.join('sub dir'))
         try:
@@ -263,6 +269,8 @@ def test_unmount_timeout_bounds_the_wait_on_a_busy_mount(cluster, coll):
             assert_cleanly_gone(m.path)
             # The daemon, its connection aborted, exits by itself.
             assert m.proc.wait(30) is not None
+            # fusectl, if it had to be mounted for the abort, is gone again.
+            assert fusectl_mounted == _fusectl_mounted()
         finally:
             holder.kill()
             holder.wait()

@@ -4,6 +4,7 @@ for, at the versions of constraints.txt), run what it installs."""
 
 import email
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -22,7 +23,12 @@ def run(*argv, **kwargs):
 @pytest.fixture(scope='module')
 def wheel(tmp_path_factory):
     out = tmp_path_factory.mktemp('wheel')
-    r = run(sys.executable, '-m', 'pip', 'wheel', '-q', '--no-deps', '-w', str(out), ROOT)
+    # Built from a copy: setuptools leaves build/ and *.egg-info in the
+    # source tree it builds.
+    src = tmp_path_factory.mktemp('src') / 'arv-mount'
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
+        '.git', '.venv*', 'build', '*.egg-info', '__pycache__', '.pytest_cache', '.hypothesis'))
+    r = run(sys.executable, '-m', 'pip', 'wheel', '-q', '--no-deps', '-w', str(out), str(src))
     assert r.returncode == 0, r.stderr
     (path,) = [os.path.join(out, n) for n in os.listdir(out) if n.endswith('.whl')]
     return path
