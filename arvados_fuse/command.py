@@ -313,6 +313,10 @@ class Mount(object):
         _check_cluster(settings, args.retries)
         self.operations = Operations(os.getuid(), os.getgid(), args.encoding, refresh_time=args.refresh_time)
         self.operations.inodes.tree_cache.limit = args.directory_cache
+        if args.timeout:
+            # API calls are bounded by --timeout; a little more for the
+            # thread to take the lock and build what it found.
+            self.operations.lookup_timeout = args.timeout + 5
         try:
             self.api = SafeApi(keep_params={'block_cache': _block_cache(args), 'num_prefetch_threads': 2},
                                num_retries=args.retries, timeout=args.timeout or None,

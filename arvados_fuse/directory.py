@@ -35,6 +35,9 @@ class Directory(FreshBase):
     # and for at most the poll time, so that a missing name (a typo, a shell
     # probing for files) costs no API call each time.
     remember_misses = False
+    # Whether a lookup of a missing name may answer before its fetch ends
+    # (by_id: see pending.py).
+    answers_lookups_later = False
 
     # Set by the inode table when the directory is removed from its parent:
     # it is then empty for good and never refreshed again.

@@ -122,6 +122,11 @@ class Inodes(object):
         else:
             self._free(entry.inode)
 
+    def live_count(self):
+        """Entries in the tree (not counting detached ones the kernel has
+        yet to forget)."""
+        return len(self._entries) - len(self._detached)
+
     def is_detached(self, inode):
         return inode in self._detached
 

@@ -51,6 +51,8 @@ will appear if it exists.
 
     # A uuid looked up in vain is not asked for again within --refresh-time.
     remember_misses = True
+    # A slow id must not hold up the others (see pending.py).
+    answers_lookups_later = True
 
     def __init__(self, parent_inode, inodes, api, num_retries, pdh_only=False, *,
                  poll_time=DEFAULT_POLL_TIME, project_factory=None):

@@ -19,6 +19,7 @@ attributes.  Path of a `read(fh, off, size)`: handle -> entry -> unlocked
 `readfrom` -> FileReader -> block cache / Keep.
 """
 
+import concurrent.futures
 import errno
 import functools
 import itertools
@@ -34,6 +35,7 @@ from .errors import NotFound
 from .inodes import Inodes, kind_key
 from .manifest import ManifestError
 from .names import NAME_MAX, NameEncoder
+from .pending import LOOKUP_GRACE, PendingName
 from .workqueue import WorkQueue
 
 _logger = logging.getLogger('arvados.arvados_fuse')
@@ -53,6 +55,9 @@ BLOCK_SIZE_HINT = 128 * 1024
 # A thread that finds a directory already being refreshed by another waits at
 # most this long for it, then serves what it has.
 REFRESH_WAIT = 600
+# Lookups in by_id that outlast LOOKUP_GRACE go on in these threads (see
+# pending.py); more than this many slow ids at once wait for a thread.
+LOOKUP_THREADS = 8
 
 
 def handler(fn):
@@ -108,6 +113,14 @@ class Operations(llfuse.Operations):
         # inode -> Event set when the refresh in flight for it ends.  Guarded
         # by the llfuse lock; the Event itself is waited on without it.
         self._refreshing = {}
+        # (parent inode, name) -> PendingName of a by_id lookup in flight.
+        # Guarded by the llfuse lock.
+        self._pending = {}
+        self._lookup_pool = concurrent.futures.ThreadPoolExecutor(
+            LOOKUP_THREADS, thread_name_prefix='lookup')
+        # The longest anything waits for a pending lookup: the API calls
+        # behind it are bounded by --timeout (the command sets this).
+        self.lookup_timeout = REFRESH_WAIT
         # Kernel invalidations go through our own queue and thread: llfuse's
         # queue is bounded and its put blocks, and we must never block while
         # holding the llfuse lock.
@@ -136,6 +149,7 @@ class Operations(llfuse.Operations):
         self.inodes.renewer.stop()
         self._refreshes.stop()
         self._invalidations.stop()
+        self._lookup_pool.shutdown(wait=False, cancel_futures=True)
 
     def _queue_invalidation(self, kind, *args):
         if self._mounted:
@@ -164,10 +178,26 @@ class Operations(llfuse.Operations):
 
     # -- helpers -------------------------------------------------------------
     def _entry(self, inode):
+        """The entry behind `inode`.  Caller holds the llfuse lock; if the
+        inode stands for a lookup still in flight, RELEASES IT until that
+        lookup ends (within lookup_timeout)."""
         entry = self.inodes.get(inode)
         if entry is None:
             raise llfuse.FUSEError(errno.ENOENT)
+        if type(entry) is PendingName:
+            return self._settled(entry)
         return entry
+
+    def _settled(self, pending):
+        if not pending.done():
+            with llfuse.lock_released:
+                pending.wait(self.lookup_timeout - pending.waited())
+        if pending.result is not None:
+            return pending.result
+        if pending.errno is not None:
+            raise llfuse.FUSEError(pending.errno)
+        _logger.warning('%s: no answer after %.0f s', pending.describe(), pending.waited())
+        raise llfuse.FUSEError(errno.EIO)
 
     def _refresh(self, entry):
         """Bring a stale directory up to date: fetch with the lock released,
@@ -229,15 +259,21 @@ class Operations(llfuse.Operations):
         the llfuse lock; RELEASES IT while fetching."""
         if parent.detached or parent.known_missing(name):
             return None
+        if parent.answers_lookups_later:
+            return self._lookup_missing_later(parent, name)
         try:
             with llfuse.lock_released:
                 snapshot = parent.fetch_missing(name)
         except NotFound:
-            parent.note_missing(name)
-            return None
+            snapshot = None
         except Exception as e:
             _logger.warning('%s: lookup of %r failed: %s', parent.describe(), name, _one_line(e))
             raise llfuse.FUSEError(errno.EIO)
+        return self._apply_missing(parent, name, snapshot)
+
+    def _apply_missing(self, parent, name, snapshot):
+        """The entry a finished fetch_missing found, or None.  Caller holds
+        the llfuse lock."""
         if parent.detached:
             # Removed while the lock was released: nothing below it any more.
             return None
@@ -252,7 +288,69 @@ class Operations(llfuse.Operations):
             parent.note_missing(name)
             return None
 
+    def _lookup_missing_later(self, parent, name):
+        """As _lookup_missing, but the fetch runs in a lookup thread, and
+        after LOOKUP_GRACE the kernel gets a PendingName (see pending.py),
+        so other names in `parent` are not held up by this one."""
+        key = (parent.inode, name)
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = PendingName(parent.inode, name)
+            self._pending[key] = pending
+            try:
+                self._lookup_pool.submit(self._finish_lookup, parent, pending)
+            except RuntimeError:  # shut down: the mount is ending
+                del self._pending[key]
+                raise llfuse.FUSEError(errno.EIO)
+        if not pending.done():
+            with llfuse.lock_released:
+                pending.wait(LOOKUP_GRACE)
+        if pending.done():
+            if pending.errno == errno.EIO:
+                raise llfuse.FUSEError(errno.EIO)
+            return pending.result
+        if pending.inode is None:
+            self.inodes.add_entry(pending)
+        return pending
+
+    def _finish_lookup(self, parent, pending):
+        """Runs in a lookup thread: fetch without the lock, then apply with
+        it, and wake whoever waits for `pending`."""
+        name = pending.name
+        failure = None
+        snapshot = None
+        try:
+            snapshot = parent.fetch_missing(name)
+        except NotFound:
+            pass
+        except Exception as e:
+            _logger.warning('%s: lookup of %r failed: %s', parent.describe(), name, _one_line(e))
+            failure = errno.EIO
+        with llfuse.lock:
+            result = None
+            try:
+                if failure is None:
+                    result = self._apply_missing(parent, name, snapshot)
+            except Exception:
+                _logger.exception('%s: lookup of %r failed', parent.describe(), name)
+                failure = errno.EIO
+            finally:
+                self._pending.pop((parent.inode, name), None)
+                if failure is None and result is None:
+                    failure = errno.ENOENT
+                pending.finish(result, failure)
+                if pending.inode is not None:
+                    # The kernel holds the stand-in: it answers as `result`
+                    # until forgotten, and the name is looked up again next
+                    # time (its timeouts are 0); ask the kernel to drop it.
+                    self.inodes.del_entry(pending)
+                    raw = self.names.encode(name)
+                    if raw is not None:
+                        self._queue_invalidation('entry', parent.inode, raw)
+
     def _timeout(self, entry):
+        if type(entry) is PendingName:
+            return 0
         if entry.immutable():
             return IMMUTABLE_TIMEOUT
         return EVENT_TIMEOUT if self._events_live else self.refresh_time
@@ -263,7 +361,7 @@ class Operations(llfuse.Operations):
         attr.generation = 0
         attr.entry_timeout = attr.attr_timeout = self._timeout(entry)
         attr.st_mode = entry.st_mode()
-        attr.st_nlink = 2 if isinstance(entry, Directory) else 1
+        attr.st_nlink = 2 if stat.S_ISDIR(attr.st_mode) else 1
         attr.st_uid = self.uid
         attr.st_gid = self.gid
         attr.st_rdev = 0
@@ -280,7 +378,10 @@ class Operations(llfuse.Operations):
     # -- reading the tree ------------------------------------------------------
     @handler
     def getattr(self, inode, ctx=None):
-        return self._attributes(self._entry(inode))
+        attr = self._attributes(self._entry(inode))
+        # A settled PendingName answers as its result, under its own number.
+        attr.st_ino = inode
+        return attr
 
     @handler
     def lookup(self, parent_inode, name, ctx=None):
@@ -402,7 +503,9 @@ class Operations(llfuse.Operations):
         st.f_blocks = 0
         st.f_bfree = 0
         st.f_bavail = 0
-        st.f_files = len(self.inodes)
+        # What the tree holds; not what was removed but the kernel has yet
+        # to forget.
+        st.f_files = self.inodes.live_count()
         st.f_ffree = 0
         st.f_favail = 0
         st.f_namemax = NAME_MAX

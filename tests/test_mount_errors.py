@@ -278,3 +278,50 @@ def test_api_waits_are_bounded_by_the_timeout(module_cluster, fault):
         assert 'no answer within 4s' in m.log()
         for coll in colls:
             assert os.listdir(m.join(coll['uuid'])) == ['data.bin']
+
+
+def test_a_slow_id_does_not_hold_up_other_names_in_by_id(module_cluster):
+    """The kernel runs one lookup of a directory at a time (libfuse 2 never
+    asks for parallel ones).  A lookup in by_id that waits on a slow API
+    must not hold up listing by_id or looking up other names there: after
+    a short grace it answers with a stand-in that waits on its own.  What
+    is found through the stand-in is exact, and a missing id is still
+    ENOENT to stat, listdir and open."""
+    import threading
+    c = module_cluster
+    data = os.urandom(100000)
+    coll = _collection_with(c, 'slow id', data)
+    missing_pdh = '0123456789abcdef0123456789abcdef+17'
+    with mounted(c.full_env('alice'), '--by-id', '--disable-event-listening') as m:
+        results = {}
+
+        def stat(key, path):
+            results[key] = _timed_errno(lambda: os.stat(path))
+        try:
+            c.set_fault('api', latency=5)
+            slow = threading.Thread(target=stat, args=('slow', m.join(coll['uuid'])))
+            slow.start()
+            time.sleep(1)  # the slow lookup is in flight
+            listed = os.listdir(m.path)
+            unknown = _errno_of(lambda: os.stat(m.join('not-an-id')))
+            # Both answered while the slow lookup was still waiting on the
+            # API (with the old code they waited for it to end).
+            slow_still_waiting = slow.is_alive()
+            missing = [
+                _errno_of(lambda: os.stat(m.join(missing_pdh))),
+                _errno_of(lambda: os.listdir(m.join(missing_pdh))),
+                _errno_of(lambda: open(m.join(missing_pdh, 'data.bin'), 'rb')),
+            ]
+            slow.join(60)
+        finally:
+            c.clear_faults()
+        assert slow_still_waiting, results
+        assert 'README' in listed and unknown == errno.ENOENT
+        assert results['slow'][0] is None, results
+        assert missing == [errno.ENOENT] * 3
+        # Through the stand-in's path and afresh: the same, exact bytes.
+        assert os.listdir(m.join(coll['uuid'])) == ['data.bin']
+        assert _read_all(m.join(coll['uuid'], 'data.bin')) == data
+        assert _read_all(m.join(coll['portable_data_hash'], 'data.bin')) == data
+        assert coll['uuid'] in os.listdir(m.path)
+        assert m.proc.poll() is None
