@@ -222,6 +222,10 @@ class FileReader(object):
             data = current[1]
         else:
             self._step(piece, None if current is None else current[0], in_order)
+            # Let go of the last block before waiting for the next: if the
+            # cache evicted it, its memory goes now, and a reader holds one
+            # block at a time (the memory bound counts one per reader).
+            current = self._current = None
             data = self._source.get(self._blocks.locator(idx))
         self._current = (piece, data)
         return data

@@ -211,3 +211,49 @@ def test_a_read_against_keep_that_never_answers_is_eio_within_read_timeout(fresh
         assert os.path.getsize(path) == len(data)
         assert _read_with_keep_faulty(c, path, latency=10) == {'errno': errno.EIO}
         assert m.proc.poll() is None
+
+
+def test_memory_stays_within_the_block_cache_plus_a_block_per_reader(reads_cluster):
+    """Issue 12's bound: peak RSS <= the block cache + one block per active
+    reader + 100 MiB, with full 64 MiB blocks, two concurrent sequential
+    readers and a re-read that evicts (a 128 MiB cache holds two blocks of
+    the six read)."""
+    block = 64 * MiB
+    rng = random.Random(64)
+    blocks = [rng.randbytes(block) for _ in range(6)]
+    keep = arvados.KeepClient(api_client=reads_cluster.api('alice'), num_retries=2)
+    locs = [keep.put(b, copies=1) for b in blocks]
+    manifest = '. %s 0:%d:a.bin %d:%d:b.bin\n' % (' '.join(locs), 3 * block, 3 * block, 3 * block)
+    coll = reads_cluster.api('alice').collections().create(body={'collection': {
+        'name': 'memory bound', 'manifest_text': manifest}}).execute()
+    want = {'a.bin': hashlib.md5(b''.join(blocks[:3])).hexdigest(),
+            'b.bin': hashlib.md5(b''.join(blocks[3:])).hexdigest()}
+    del blocks
+    cache = 128 * MiB
+    results = {}
+
+    def read(name):
+        h = hashlib.md5()
+        with open(m.join(name), 'rb', buffering=0) as f:
+            while True:
+                b = f.read(MiB)
+                if not b:
+                    break
+                h.update(b)
+        results.setdefault(name, []).append(h.hexdigest())
+
+    with _mount(reads_cluster, coll['uuid'], '--ram-cache', '--file-cache', str(cache)) as m:
+        threads = [threading.Thread(target=read, args=(name,)) for name in want]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(180)
+        fd = os.open(m.join('a.bin'), os.O_RDONLY)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.close(fd)
+        read('a.bin')
+        with open('/proc/%d/status' % m.proc.pid) as f:
+            peak = [int(line.split()[1]) * 1024 for line in f if line.startswith('VmHWM:')][0]
+    assert results == {name: [md5] * (2 if name == 'a.bin' else 1) for name, md5 in want.items()}
+    bound = cache + 2 * block + 100 * MiB
+    assert peak <= bound, 'peak RSS %.0f MiB over the bound %.0f MiB' % (peak / MiB, bound / MiB)
