@@ -370,6 +370,26 @@ def _in_thread(fn):
     return done, out
 
 
+def _wait_until_stopped(pid):
+    """kill(SIGSTOP) returns before every thread has stopped: on a loaded
+    machine a worker could still answer one request.  Wait until each
+    thread is in the stopped state."""
+    tasks = '/proc/%d/task' % pid
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        states = []
+        for tid in os.listdir(tasks):
+            try:
+                with open(os.path.join(tasks, tid, 'stat')) as f:
+                    states.append(f.read().rsplit(')', 1)[1].split()[0])
+            except FileNotFoundError:
+                continue
+        if states and all(s in ('T', 't') for s in states):
+            return
+        time.sleep(0.01)
+    raise AssertionError('the daemon did not stop: %s' % states)
+
+
 def test_kernel_caches_pdh_collections_long_and_the_rest_for_refresh_time(cluster):
     """With the daemon stopped (SIGSTOP), whatever the kernel still answers
     came from its caches: a PDH collection file's attributes and pages stay
@@ -388,6 +408,7 @@ def test_kernel_caches_pdh_collections_long_and_the_rest_for_refresh_time(cluste
             time.sleep(1.5)  # past the refresh time: uuid attributes expired
             os.kill(m.proc.pid, signal.SIGSTOP)
             try:
+                _wait_until_stopped(m.proc.pid)
                 cached, got = _in_thread(lambda: (os.fstat(fd_pdh).st_size, os.pread(fd_pdh, 100, 0)))
                 assert cached.wait(20), 'a PDH collection file needed the daemon'
                 assert got == [(10, b'deep down\n')]
