@@ -53,6 +53,7 @@ import arvados.retry
 import arvados.util
 
 from . import metrics
+from .threadnames import name_this_thread
 
 _logger = logging.getLogger('arvados.arvados_fuse')
 
@@ -200,6 +201,7 @@ class BlockFetcher(object):
             return task
 
     def _work(self):
+        name_this_thread('keep-fetch')
         while True:
             with self._cv:
                 while True:

@@ -36,6 +36,7 @@ from .inodes import Inodes, kind_key
 from .manifest import ManifestError
 from .names import NAME_MAX, NameEncoder
 from .pending import LOOKUP_GRACE, PendingName
+from .threadnames import name_this_thread
 from .workqueue import WorkQueue
 
 _logger = logging.getLogger('arvados.arvados_fuse')
@@ -117,7 +118,7 @@ class Operations(llfuse.Operations):
         # Guarded by the llfuse lock.
         self._pending = {}
         self._lookup_pool = concurrent.futures.ThreadPoolExecutor(
-            LOOKUP_THREADS, thread_name_prefix='lookup')
+            LOOKUP_THREADS, thread_name_prefix='lookup', initializer=name_this_thread, initargs=('lookup',))
         # The longest anything waits for a pending lookup: the API calls
         # behind it are bounded by --timeout (the command sets this).
         self.lookup_timeout = REFRESH_WAIT

@@ -31,6 +31,7 @@ import weakref
 
 from .errors import NotFound
 from .manifest import ManifestError, block_locators, earliest_expiry
+from .threadnames import name_this_thread
 
 _logger = logging.getLogger('arvados.arvados_fuse')
 
@@ -145,6 +146,7 @@ class SignatureRenewer(object):
                 self._cond.wait(self._heap[0][0] - now if self._heap else None)
 
     def _run(self):
+        name_this_thread('sig-renewal')
         while True:
             item = self._next()
             if item is None:

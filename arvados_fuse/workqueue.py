@@ -9,6 +9,8 @@ import collections
 import logging
 import threading
 
+from .threadnames import name_this_thread
+
 _logger = logging.getLogger('arvados.arvados_fuse')
 
 _STOP = object()
@@ -36,6 +38,7 @@ class WorkQueue(object):
         self.put(_STOP)
 
     def _run(self):
+        name_this_thread(self._name)
         while True:
             with self._ready:
                 while not self._items:

@@ -160,6 +160,79 @@ class Mount(object):
             pass
 
 
+def proc_cpu(pid):
+    """(user, system) CPU-seconds of process `pid`, all its threads."""
+    with open('/proc/%d/stat' % pid) as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    return int(fields[11]) / TICK, int(fields[12]) / TICK
+
+
+def thread_cpu(pid):
+    """{tid: (name, CPU-seconds)} of every thread of process `pid` (the
+    mount names its Keep fetch threads 'keep-fetch': threadnames.py)."""
+    out = {}
+    tasks = '/proc/%d/task' % pid
+    for tid in os.listdir(tasks):
+        try:
+            with open(os.path.join(tasks, tid, 'comm')) as f:
+                name = f.read().strip()
+            with open(os.path.join(tasks, tid, 'stat')) as f:
+                fields = f.read().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        out[tid] = (name, (int(fields[11]) + int(fields[12])) / TICK)
+    return out
+
+
+class CpuBudget(object):
+    """Where a machine's CPU went during one workload: the mount (user and
+    system), the local cluster's Keep servers, and the readers (dd, or this
+    process for the KeepClient ceilings), per GiB read, and how many of the
+    cores were busy with them.  With both cores busy, a workload is
+    CPU-bound here: its ceiling is cores / (CPU-seconds per GiB)."""
+
+    def __init__(self, cluster, mount_pid=None):
+        self.cluster_pid = cluster.proc.pid
+        self.mount_pid = mount_pid
+
+    def __enter__(self):
+        import resource
+        self.t = time.perf_counter()
+        self.server = sum(proc_cpu(self.cluster_pid))
+        self.mount = proc_cpu(self.mount_pid) if self.mount_pid else (0, 0)
+        self.threads = thread_cpu(self.mount_pid) if self.mount_pid else {}
+        kids, me = resource.getrusage(resource.RUSAGE_CHILDREN), resource.getrusage(resource.RUSAGE_SELF)
+        self.readers = kids.ru_utime + kids.ru_stime + me.ru_utime + me.ru_stime
+        return self
+
+    def __exit__(self, *exc):
+        import resource
+        self.wall = time.perf_counter() - self.t
+        self.server = sum(proc_cpu(self.cluster_pid)) - self.server
+        if self.mount_pid:
+            u, s = proc_cpu(self.mount_pid)
+            self.mount = (u - self.mount[0], s - self.mount[1])
+            before, self.fetch = self.threads, 0.0
+            for tid, (name, cpu) in thread_cpu(self.mount_pid).items():
+                if name == 'keep-fetch':
+                    self.fetch += cpu - before.get(tid, (name, 0.0))[1]
+        kids, me = resource.getrusage(resource.RUSAGE_CHILDREN), resource.getrusage(resource.RUSAGE_SELF)
+        self.readers = kids.ru_utime + kids.ru_stime + me.ru_utime + me.ru_stime - self.readers
+
+    def per_gib(self, mib):
+        gib = mib / 1024.0
+        total = sum(self.mount) + self.server + self.readers
+        out = {}
+        if self.mount_pid:
+            # Fetching (receive + MD5, the keep-fetch threads) and serving
+            # (everything else: llfuse's loop and the read handler).
+            out = {'fetch cpu s/GiB': self.fetch / gib, 'serve cpu s/GiB': (sum(self.mount) - self.fetch) / gib}
+        return dict(out, **{'cpu s/GiB': sum(self.mount) / gib, 'user s/GiB': self.mount[0] / gib,
+                'sys s/GiB': self.mount[1] / gib, 'server cpu s/GiB': self.server / gib,
+                'reader cpu s/GiB': self.readers / gib, 'all cpu s/GiB': total / gib,
+                'cores busy': total / self.wall})
+
+
 def dd(path):
     """dd bs=1M of a file: seconds."""
     t = time.perf_counter()
@@ -183,15 +256,84 @@ def cold_read(cmd, env, cluster, data, size_mib, extra=(), check=False):
     m = Mount(cmd, env, data['big'], extra)
     try:
         path = os.path.join(m.path, 'big.bin')
-        cpu0 = m.cpu()
-        secs = dd(path)
-        cpu = m.cpu() - cpu0
+        with CpuBudget(cluster, m.proc.pid) as budget:
+            secs = dd(path)
         rss = m.peak_rss_mib()
         if check and md5_of(path) != data['big_md5']:
             raise RuntimeError('WRONG BYTES from %s' % cmd)
     finally:
         m.close()
-    return {'MiB/s': size_mib / secs, 'cpu s/GiB': cpu / (size_mib / 1024.0), 'peak RSS MiB': rss}
+    return dict(budget.per_gib(size_mib), **{'MiB/s': size_mib / secs, 'peak RSS MiB': rss})
+
+
+# Where a sample of the mount's on-CPU time falls, by the Python source
+# line it is in (py-spy attributes C calls to the line that made them).
+PROFILE_KINDS = (
+    ('MD5 of received bytes (hashlib, GIL released)', lambda line: 'md5.update' in line),
+    ('receiving from Keep (recv_into)', lambda line: 'readinto' in line or 'recv' in line),
+    ('read handler and read path (Python)', lambda line: False),
+)
+
+
+def _kind(stack, source_line):
+    if not stack:
+        # No Python frame: llfuse's and libfuse's C loop, i.e. reading
+        # requests from /dev/fuse and writing replies (the kernel copies
+        # every byte a reader gets into its page cache here).
+        return 'FUSE request loop (llfuse C, /dev/fuse)'
+    leaf = stack[-1] + ' ' + source_line(stack[-1])
+    for name, match in PROFILE_KINDS[:2]:
+        if match(leaf):
+            return name
+    if any('operations.py' in f or 'readpath.py' in f for f in stack):
+        return 'read handler and read path (Python)'
+    return 'other'
+
+
+def profile_cold(cmd, env, cluster, data, size_mib):
+    """One cold read of ours under `py-spy --gil` (200 Hz: only the thread
+    holding the GIL is sampled): how much of the read's wall time the GIL
+    is held, and by what kind of work (PROFILE_KINDS).  (Without --gil,
+    py-spy counts threads waiting in C, such as llfuse's, as busy, so only
+    the GIL profile is quoted; where the CPU goes comes from the per-thread
+    CPU times of the cold reads.)"""
+    import collections
+    import linecache
+    spy = os.path.join(os.path.dirname(sys.executable), 'py-spy')
+    drop_server_cache(cluster)
+    m = Mount(cmd, env, data['big'])
+    raw = tempfile.mktemp(suffix='.txt')
+    try:
+        prof = subprocess.Popen([spy, 'record', '-p', str(m.proc.pid), '-r', '200', '-f', 'raw', '-o', raw]
+                                + ['--gil'],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.5)  # py-spy attached
+        secs = dd(os.path.join(m.path, 'big.bin'))
+        prof.send_signal(2)
+        prof.wait(60)
+    finally:
+        m.close()
+
+    def source_line(frame):
+        # "function (path/file.py:123)"
+        try:
+            where = frame.rsplit('(', 1)[1].rstrip(')')
+            path, line = where.rsplit(':', 1)
+            return linecache.getline(os.path.join(REPO, path), int(line)) if not os.path.isabs(path) else \
+                linecache.getline(path, int(line))
+        except (IndexError, ValueError):
+            return ''
+    counts = collections.Counter()
+    with open(raw) as f:
+        for row in f:
+            stack, n = row.rstrip('\n').rsplit(' ', 1)
+            frames = [fr for fr in stack.split(';') if fr and not fr.startswith('process ')]
+            frames = [fr for fr in frames if not fr.startswith('thread ')]
+            counts[_kind(frames, source_line)] += int(n)
+    os.unlink(raw)
+    total = float(sum(counts.values())) or 1.0
+    return {'MiB/s': size_mib / secs, 'samples': int(total), 'gil held': total / (secs * 200),
+            'shares': {k: v / total for k, v in counts.most_common()}}
 
 
 def readers4(cmd, env, cluster, data):
@@ -259,9 +401,13 @@ def ceilings(cluster, data, runs):
                 keep.get(b)  # MD5-checked by the SDK
                 keep.block_cache.cap_cache()
             t = time.perf_counter()
-            with ThreadPoolExecutor(threads) as pool:
-                list(pool.map(get, blocks))
+            with CpuBudget(cluster) as budget:
+                with ThreadPoolExecutor(threads) as pool:
+                    list(pool.map(get, blocks))
             rates.append(total / (time.perf_counter() - t) / MiB)
+            for k, v in budget.per_gib(total / MiB).items():
+                if k in ('server cpu s/GiB', 'reader cpu s/GiB', 'all cpu s/GiB', 'cores busy'):
+                    out.setdefault('ceiling_%d %s' % (threads, k), []).append(v)
         out['ceiling_%d' % threads] = rates
     return out
 
@@ -290,22 +436,26 @@ def run(args):
         t = time.time()
         data = make_data(cluster, args.size_mib)
         log('data ready in %.0fs' % (time.time() - t))
+        only = set(args.only.split(',')) if args.only else None
+
+        def want(name):
+            return only is None or name in only
         res['keep'] = ceilings(cluster, data, args.runs)
         log('ceilings %s' % {k: round(statistics.median(v)) for k, v in res['keep'].items()})
-        for i in range(args.cold_runs):
+        for i in range(args.cold_runs if want('cold') else 0):
             for name, cmd in impls.items():
                 if name == 'upstream' and i >= args.upstream_cold_runs:
                     continue
                 add(name, 'cold', cold_read(cmd, env, cluster, data, args.size_mib, check=(i == 0)))
         log('cold done')
-        for i in range(args.runs):
+        for i in range(args.runs if want('others') else 0):
             for name, cmd in impls.items():
                 add(name, 'cold_256m', cold_read(cmd, env, cluster, data, args.size_mib,
                                                  extra=['--ram-cache', '--file-cache', str(256 * MiB)]))
                 add(name, 'readers4', readers4(cmd, env, cluster, data))
                 add(name, 'random_4k', random_4k(cmd, env, cluster, data, args.size_mib, args.random_reads))
         log('cache, readers, random done')
-        for lat in (0.02, 0.1):
+        for lat in (0.02, 0.1) if want('latency') else ():
             set_keep(cluster, latency=lat, bandwidth=200 * MiB)
             try:
                 for i in range(args.runs):
@@ -314,6 +464,9 @@ def run(args):
             finally:
                 cluster.clear_faults()
         log('latency done')
+        if args.profile and want('profile'):
+            res['profile_gil'] = profile_cold(impls['ours'], env, cluster, data, args.size_mib)
+            log('profiles done')
     finally:
         cluster.stop()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -364,7 +517,7 @@ def report(out, write_doc=True):
         ('cold read, %d runs (MiB/s)' % len(ours.get('cold MiB/s', [])), ours.get('cold MiB/s', []),
          up.get('cold MiB/s', []), 0,
          '%.0f%% of 2-thread ceiling (≥95%%), %.2fx upstream (≥2x), slowest %.0f%% of median (≥85%%)'
-         % (100 * cold / c2, cold / med(up, 'cold MiB/s'), 100 * min(ours['cold MiB/s']) / cold)),
+         % (100 * cold / c2, cold / med(up, 'cold MiB/s'), 100 * min(ours.get('cold MiB/s') or [cold]) / cold)),
         ('mount CPU-s per GiB, cold read', ours.get('cold cpu s/GiB', []), up.get('cold cpu s/GiB', []), 2,
          '≤ 4.2'),
         ('peak RSS, cold read (MiB)', ours.get('cold peak RSS MiB', []), up.get('cold peak RSS MiB', []), 0,
@@ -391,6 +544,7 @@ def report(out, write_doc=True):
     lines = ['| workload | this mount | upstream 3.2.1 | target |', '|---|---|---|---|']
     for name, a, b, digits, target in rows:
         lines.append('| %s | %s | %s | %s |' % (name, fmt(a, digits), fmt(b, digits), target))
+    lines += ['', cpu_table(r)]
     table = '\n'.join(lines)
     print(table)
     if not write_doc:
@@ -427,6 +581,45 @@ def report(out, write_doc=True):
     with open(DOC, 'w') as f:
         f.write(doc)
     return table
+
+
+def cpu_table(r):
+    """Where the machine's CPU went, per GiB read (medians): the cold read
+    is CPU-bound when both cores are busy, and then its limit is
+    cores / (CPU-seconds per GiB of everything involved)."""
+    def m(d, k, digits=2):
+        xs = d.get(k)
+        return ('%%.%df' % digits) % statistics.median(xs) if xs else '–'
+
+    def limit(d, k):
+        xs = d.get(k)
+        return '%.0f' % (1024.0 * os.cpu_count() / statistics.median(xs)) if xs else '–'
+    keep = r['keep']
+    lines = ['Where the CPU goes (CPU-seconds per GiB, medians; "fetch" is the mount\'s keep-fetch threads: '
+             'receiving and MD5; "serve" the rest of the mount: llfuse\'s loop, the read handler, the kernel\'s '
+             'copies on their behalf; readers are dd, or the KeepClient threads for the ceilings):', '',
+             '| workload | mount fetch | mount serve | mount user / sys | Keep server | readers | all | cores busy '
+             '| CPU-bound limit (MiB/s) |', '|---|---|---|---|---|---|---|---|---|']
+    for threads in (2, 4):
+        pre = 'ceiling_%d ' % threads
+        lines.append('| KeepClient, %d threads | – | – | – | %s | %s | %s | %s | %s |' % (
+            threads, m(keep, pre + 'server cpu s/GiB'), m(keep, pre + 'reader cpu s/GiB'),
+            m(keep, pre + 'all cpu s/GiB'), m(keep, pre + 'cores busy', 1), limit(keep, pre + 'all cpu s/GiB')))
+    for impl, label in (('ours', 'this mount, cold read'), ('upstream', 'upstream, cold read')):
+        d = r.get(impl, {})
+        if not d.get('cold MiB/s'):
+            continue
+        lines.append('| %s | %s | %s | %s / %s | %s | %s | %s | %s | %s |' % (
+            label, m(d, 'cold fetch cpu s/GiB'), m(d, 'cold serve cpu s/GiB'), m(d, 'cold user s/GiB'),
+            m(d, 'cold sys s/GiB'), m(d, 'cold server cpu s/GiB'), m(d, 'cold reader cpu s/GiB'),
+            m(d, 'cold all cpu s/GiB'), m(d, 'cold cores busy', 1), limit(d, 'cold all cpu s/GiB')))
+    prof = r.get('profile_gil')
+    if prof:
+        lines += ['', 'GIL during one cold read of this mount (`py-spy record --gil`): held %.0f%% of the time '
+                  '(%d samples, %.0f MiB/s under the profiler); of that: %s.' % (
+                      100 * prof['gil held'], prof['samples'], prof['MiB/s'],
+                      ', '.join('%s %.0f%%' % (k, 100 * v) for k, v in prof['shares'].items()))]
+    return '\n'.join(lines)
 
 
 def chart(r):
@@ -468,6 +661,11 @@ def main():
                    help='cold runs of upstream (alternating with ours until they are done)')
     p.add_argument('--random-reads', type=int, default=200)
     p.add_argument('--no-upstream', action='store_true')
+    p.add_argument('--only', metavar='LIST',
+                   help='comma-separated subset of: cold, others (256M cache, 4 readers, random), latency, '
+                        'profile (the ceilings always run); for quick checks, not for the docs')
+    p.add_argument('--profile', action='store_true',
+                   help='also profile one cold read of ours with py-spy (where the CPU goes, and the GIL)')
     p.add_argument('--no-doc', action='store_true', help='print the table, leave docs/ alone')
     p.add_argument('--report', metavar='JSON', help='only write the table and chart from a results file')
     p.add_argument('--out', default=os.path.join(REPO, 'bench', 'results', 'reads.json'))
