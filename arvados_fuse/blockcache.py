@@ -14,6 +14,8 @@ These are SDK internals: the SDK is pinned to 3.2.x (see setup.py).
 
 import collections
 import logging
+import mmap
+import sys
 import threading
 import time
 
@@ -24,6 +26,8 @@ from . import metrics
 _logger = logging.getLogger('arvados.arvados_fuse')
 
 MIB = 1024 * 1024
+# Only buffers this large are worth reusing (see make_room).
+REUSE_MIN = MIB
 # "Fetched again soon after eviction": within a minute.  A reader that comes
 # back to a block after longer is not what a bigger cache is for.
 THRASH_WINDOW = 60
@@ -45,6 +49,8 @@ class ObservedBlockCache(arvados.keep.KeepBlockCache):
         self._last_warning = None
         self.evictions = 0
         self.refetches = 0
+        # Buffers of evicted blocks received into again (make_room).
+        self.reused = 0
         super(ObservedBlockCache, self).__init__(*args, **kwargs)
 
     def _resize_cache(self, cache_max, max_slots):
@@ -69,6 +75,36 @@ class ObservedBlockCache(arvados.keep.KeepBlockCache):
                 self._evicted.popitem(last=False)
             self.evictions += len(gone)
         metrics.cache_evictions.inc(len(gone))
+
+    def make_room(self, size):
+        """Count a block of `size` bytes about to be received against the
+        cache, evicting what no longer fits, so memory stays within the
+        cache size plus what readers hold.  Returns the buffer of a block
+        evicted to make room, when it has exactly `size` bytes and nothing
+        references it any more, for the new block to be received into:
+        receiving into fresh anonymous memory costs a page fault and a
+        zeroed page per 4 KiB (0.4 CPU-seconds per GiB here), a reused
+        buffer neither.  None otherwise (and always with a disk cache,
+        whose blocks are files shared with other processes)."""
+        with self._cache_lock:
+            self.cache_total += size
+            if self.cache_total <= self.cache_max and len(self._cache) <= self._max_slots:
+                return None
+            contents = {} if self._disk_cache or size < REUSE_MIN else \
+                {locator: slot.content for locator, slot in self._cache.items()
+                 if type(slot.content) is mmap.mmap and len(slot.content) == size}
+            self._resize_cache(self.cache_max, self._max_slots)
+            for locator in [locator for locator in contents if locator not in self._cache]:
+                buf = contents.pop(locator)
+                if _references(buf) <= SOLE_REFERENCE:
+                    self.reused += 1
+                    return buf
+            return None
+
+    def unaccount(self, size):
+        """A block counted by make_room is in the cache now, or failed."""
+        with self._cache_lock:
+            self.cache_total -= size
 
     def reserve_cache(self, locator):
         slot, first = super(ObservedBlockCache, self).reserve_cache(locator)
@@ -96,3 +132,20 @@ class ObservedBlockCache(arvados.keep.KeepBlockCache):
             _logger.warning('block cache thrashing: block %s fetched again %.0fs after it was evicted; '
                             'a cache of %d MiB (--file-cache %d) would have held it, it is %d MiB now',
                             locator, now - when, mib, mib * MIB, self.cache_max // MIB)
+
+
+def _references(obj):
+    return sys.getrefcount(obj)
+
+
+def _sole_count():
+    probe = object()
+    return _references(probe)
+
+
+# What _references says of an object that only the calling function's one
+# local variable holds (CPython's count is exact; calibrated, not assumed).
+# With that count, no slot, reader, pending reply (a memoryview holds its
+# buffer) or fetch can reach the object, and under the GIL nobody can take
+# a new reference to an object they cannot reach: it can be written again.
+SOLE_REFERENCE = _sole_count()

@@ -86,7 +86,7 @@ DEMAND, PREFETCH = 0, 1
 
 
 class _Task(object):
-    __slots__ = ('md5', 'locator', 'loc', 'slot', 'priority', 'started', 'done', 'error', 'deadline')
+    __slots__ = ('md5', 'locator', 'loc', 'slot', 'priority', 'started', 'done', 'error', 'deadline', 'spare')
 
     def __init__(self, locator, loc, slot, priority, deadline):
         self.md5 = loc.md5sum
@@ -98,6 +98,9 @@ class _Task(object):
         self.done = threading.Event()
         self.error = None
         self.deadline = deadline
+        # An evicted block's buffer to receive into (see
+        # ObservedBlockCache.make_room), used by the first attempt only.
+        self.spare = None
 
 
 class _Failure(Exception):
@@ -213,7 +216,7 @@ class BlockFetcher(object):
                 task.started = True
             data = None
             size = _size_hint(task.loc)
-            self._account(size)
+            task.spare = self._account(size)
             try:
                 data = self._fetch(task)
             except Exception as e:
@@ -234,8 +237,14 @@ class BlockFetcher(object):
     def _account(self, delta):
         """Count a block being received against the cache size, so the
         cache evicts to make room for it and memory stays within the cache
-        size plus what readers hold."""
+        size plus what readers hold.  Our cache (blockcache.py) may hand
+        back a buffer to receive into."""
         cache = self._cache
+        if hasattr(cache, 'make_room'):
+            if delta > 0:
+                return cache.make_room(delta)
+            cache.unaccount(-delta)
+            return None
         lock = getattr(cache, '_cache_lock', None)
         if lock is None or not hasattr(cache, 'cache_total'):
             return
@@ -330,7 +339,11 @@ class BlockFetcher(object):
             # (and takes its page faults) holding the GIL; these pages are
             # first touched by the kernel inside recv_into, with no GIL held.
             # Unmapped as soon as the cache and every reader let go of it.
-            buf = mmap.mmap(-1, size)
+            # Better still, an evicted block's buffer that nothing holds any
+            # more (make_room): its pages are already there.
+            buf, task.spare = task.spare, None
+            if buf is None or len(buf) != size:
+                buf = mmap.mmap(-1, size)
         view = memoryview(buf)
         md5 = hashlib.md5()
         pos = 0

@@ -90,10 +90,21 @@ def _block_size(locator):
 
 def _slice(data, begin, end):
     """bytes of data[begin:end]: blocks from the fetcher are mmap buffers
-    (received in place), and llfuse answers only with bytes."""
+    (received in place)."""
     if isinstance(data, bytes):
         return data[begin:end]
     return bytes(memoryview(data)[begin:end])
+
+
+def _view(data, begin, end):
+    """data[begin:end] without a copy, for the adapter's hot path: llfuse
+    (1.5) replies from any buffer, so a 128 KiB read of a cached block is
+    handed to the kernel straight from the block.  Blocks are never
+    written once cached, and the view keeps its block alive until llfuse
+    has replied."""
+    if isinstance(data, bytes):
+        return data[begin:end]
+    return memoryview(data)[begin:end]
 
 
 class BlockTable(object):
@@ -197,7 +208,8 @@ class FileReader(object):
 
     def read_now(self, off, size):
         """Like readfrom, but only from the block already held; None when
-        that would need the block cache or the network."""
+        that would need the block cache or the network.  May answer with a
+        memoryview of the block (see _view)."""
         current = self._current
         if current is None or off >= self._size:
             return None
@@ -211,7 +223,7 @@ class FileReader(object):
         if len(data) < end:
             return None  # a short block: let readfrom report it
         self._last_end = off + (end - begin)
-        return _slice(data, begin, end)
+        return _view(data, begin, end)
 
     def _piece_block(self, piece, in_order=True):
         current = self._current

@@ -168,7 +168,7 @@ def proc_cpu(pid):
 
 
 def thread_cpu(pid):
-    """{tid: (name, CPU-seconds)} of every thread of process `pid` (the
+    """{tid: (name, user CPU-seconds, system CPU-seconds)} of every thread of process `pid` (the
     mount names its Keep fetch threads 'keep-fetch': threadnames.py)."""
     out = {}
     tasks = '/proc/%d/task' % pid
@@ -180,7 +180,7 @@ def thread_cpu(pid):
                 fields = f.read().rsplit(')', 1)[1].split()
         except OSError:
             continue
-        out[tid] = (name, (int(fields[11]) + int(fields[12])) / TICK)
+        out[tid] = (name, int(fields[11]) / TICK, int(fields[12]) / TICK)
     return out
 
 
@@ -212,10 +212,12 @@ class CpuBudget(object):
         if self.mount_pid:
             u, s = proc_cpu(self.mount_pid)
             self.mount = (u - self.mount[0], s - self.mount[1])
-            before, self.fetch = self.threads, 0.0
-            for tid, (name, cpu) in thread_cpu(self.mount_pid).items():
+            before, self.fetch, self.fetch_sys = self.threads, 0.0, 0.0
+            for tid, (name, user, system) in thread_cpu(self.mount_pid).items():
                 if name == 'keep-fetch':
-                    self.fetch += cpu - before.get(tid, (name, 0.0))[1]
+                    _n, user0, system0 = before.get(tid, (name, 0.0, 0.0))
+                    self.fetch += user - user0 + system - system0
+                    self.fetch_sys += system - system0
         kids, me = resource.getrusage(resource.RUSAGE_CHILDREN), resource.getrusage(resource.RUSAGE_SELF)
         self.readers = kids.ru_utime + kids.ru_stime + me.ru_utime + me.ru_stime - self.readers
 
@@ -226,7 +228,9 @@ class CpuBudget(object):
         if self.mount_pid:
             # Fetching (receive + MD5, the keep-fetch threads) and serving
             # (everything else: llfuse's loop and the read handler).
-            out = {'fetch cpu s/GiB': self.fetch / gib, 'serve cpu s/GiB': (sum(self.mount) - self.fetch) / gib}
+            out = {'fetch cpu s/GiB': self.fetch / gib, 'serve cpu s/GiB': (sum(self.mount) - self.fetch) / gib,
+                   'fetch sys s/GiB': self.fetch_sys / gib,
+                   'serve sys s/GiB': (self.mount[1] - self.fetch_sys) / gib}
         return dict(out, **{'cpu s/GiB': sum(self.mount) / gib, 'user s/GiB': self.mount[0] / gib,
                 'sys s/GiB': self.mount[1] / gib, 'server cpu s/GiB': self.server / gib,
                 'reader cpu s/GiB': self.readers / gib, 'all cpu s/GiB': total / gib,
@@ -598,7 +602,7 @@ def cpu_table(r):
     lines = ['Where the CPU goes (CPU-seconds per GiB, medians; "fetch" is the mount\'s keep-fetch threads: '
              'receiving and MD5; "serve" the rest of the mount: llfuse\'s loop, the read handler, the kernel\'s '
              'copies on their behalf; readers are dd, or the KeepClient threads for the ceilings):', '',
-             '| workload | mount fetch | mount serve | mount user / sys | Keep server | readers | all | cores busy '
+             '| workload | mount fetch (of which sys) | mount serve (of which sys) | mount user / sys | Keep server | readers | all | cores busy '
              '| CPU-bound limit (MiB/s) |', '|---|---|---|---|---|---|---|---|---|']
     for threads in (2, 4):
         pre = 'ceiling_%d ' % threads
@@ -610,7 +614,8 @@ def cpu_table(r):
         if not d.get('cold MiB/s'):
             continue
         lines.append('| %s | %s | %s | %s / %s | %s | %s | %s | %s | %s |' % (
-            label, m(d, 'cold fetch cpu s/GiB'), m(d, 'cold serve cpu s/GiB'), m(d, 'cold user s/GiB'),
+            label, m(d, 'cold fetch cpu s/GiB') + ' (%s)' % m(d, 'cold fetch sys s/GiB'),
+            m(d, 'cold serve cpu s/GiB') + ' (%s)' % m(d, 'cold serve sys s/GiB'), m(d, 'cold user s/GiB'),
             m(d, 'cold sys s/GiB'), m(d, 'cold server cpu s/GiB'), m(d, 'cold reader cpu s/GiB'),
             m(d, 'cold all cpu s/GiB'), m(d, 'cold cores busy', 1), limit(d, 'cold all cpu s/GiB')))
     prof = r.get('profile_gil')

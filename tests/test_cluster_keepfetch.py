@@ -81,6 +81,41 @@ def test_four_blocks_are_fetched_at_once():
         server.shutdown()
 
 
+def test_evicted_buffers_are_reused_only_when_nothing_holds_them():
+    """A fetch that evicts a block to make room receives into its buffer
+    (no fresh pages to fault in), but only when nothing can read it any
+    more: a block a reader (or a pending reply's memoryview) still holds
+    keeps its bytes, whatever is fetched after its eviction."""
+    from arvados_fuse.blockcache import ObservedBlockCache
+    size = 16 << 20
+    blocks, locs = _blocks(8, size)
+    server = _serve(blocks)
+    try:
+        cache = ObservedBlockCache(cache_max=64 << 20)  # four blocks
+        keep = arvados.KeepClient(proxy='http://127.0.0.1:%d/' % server.server_address[1], api_token='x',
+                                  block_cache=cache)
+        fetcher = BlockFetcher(keep, num_retries=0, read_timeout=60, threads=1)
+
+        def fetch(loc):
+            assert bytes(fetcher.get(loc)) == blocks[loc.split('+')[0]]
+        for loc in locs[:4]:
+            fetch(loc)
+        assert cache.reused == 0
+        held = fetcher.get(locs[1])           # a reader holds block 1
+        view = memoryview(fetcher.get(locs[2]))[5:10]  # a reply in flight holds block 2
+        fetch(locs[4])                        # evicts block 0, held by nobody
+        assert cache.reused == 1
+        for loc in locs[5:]:                   # evicts blocks 3, 1 and 2
+            fetch(loc)
+        assert cache.reused == 2              # block 3's buffer, never 1's or 2's
+        assert bytes(held) == blocks[locs[1].split('+')[0]]
+        assert bytes(view) == blocks[locs[2].split('+')[0]][5:10]
+        for loc in locs:                       # and everything reads back exact
+            fetch(loc)
+    finally:
+        server.shutdown()
+
+
 def test_a_wrong_body_is_an_error_never_bytes():
     blocks, locs = _blocks(1)
     md5 = locs[0].split('+')[0]
