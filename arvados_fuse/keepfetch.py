@@ -31,9 +31,11 @@ starts after it, and a reader waiting for a block gets an error when it
 passes, whatever Keep does meanwhile (503s, stalls, refused connections).
 
 Locators with `+K@` hints (remote clusters, gateways) go through the SDK's
-`KeepClient.get` unchanged.
+`KeepClient.get`, in threads of their own so that the reader's wait is
+still bounded by the deadline.
 """
 
+import concurrent.futures
 import hashlib
 import heapq
 import http.client
@@ -83,6 +85,9 @@ DEFAULT_READ_TIMEOUT = 60.0
 SERVICES_REFRESH = 10.0
 
 DEMAND, PREFETCH = 0, 1
+# Blocks of other clusters go through the SDK in this many threads; readers
+# beyond them wait in line, within their --read-timeout.
+REMOTE_THREADS = 2
 
 
 class _Task(object):
@@ -117,6 +122,9 @@ class BlockFetcher(object):
     def __init__(self, keep_client, num_retries, read_timeout=DEFAULT_READ_TIMEOUT, threads=FETCH_THREADS):
         self._keep = keep_client
         self._cache = keep_client.block_cache
+        self._remote_pool = concurrent.futures.ThreadPoolExecutor(
+            REMOTE_THREADS, thread_name_prefix='keep-remote', initializer=name_this_thread,
+            initargs=('keep-remote',))
         self.num_retries = num_retries
         self.read_timeout = read_timeout
         self._threads = threads
@@ -138,10 +146,10 @@ class BlockFetcher(object):
     # -- what the read path calls --------------------------------------------
     def get(self, locator, timeout=None):
         loc = arvados.keep.KeepLocator(locator)
-        if any(h.startswith('K@') for h in loc.hints):
-            return self._keep.get(locator, num_retries=self.num_retries)
-        self._keep.get_counter.add(1)
         deadline = time.monotonic() + (self.read_timeout if timeout is None else timeout)
+        if any(h.startswith('K@') for h in loc.hints):
+            return self._remote_get(locator, deadline)
+        self._keep.get_counter.add(1)
         missed = False
         while True:
             slot, first = self._cache.reserve_cache(loc.md5sum)
@@ -166,6 +174,20 @@ class BlockFetcher(object):
                 raise arvados.errors.KeepReadError('failed to read %s within %gs' % (locator, self.read_timeout))
             # Evicted between ready and get, or another client's fetch
             # failed: reserve again.
+
+    def _remote_get(self, locator, deadline):
+        """A block of another cluster (+K@ hints): the SDK knows where to
+        find it, but its get waits as long as its retries last, and may
+        hold its client-wide lock on the network; it runs in one of
+        REMOTE_THREADS threads, so the reader still waits at most until
+        the deadline."""
+        future = self._remote_pool.submit(self._keep.get, locator, num_retries=self.num_retries)
+        try:
+            return future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise arvados.errors.KeepReadError(
+                'failed to read %s: no answer from Keep within %gs' % (locator, self.read_timeout))
 
     def prefetch(self, locator):
         loc = arvados.keep.KeepLocator(locator)

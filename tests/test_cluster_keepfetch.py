@@ -142,6 +142,22 @@ def test_a_stalled_server_gives_an_error_after_the_read_timeout():
         server.shutdown()
 
 
+def test_a_block_of_another_cluster_is_bounded_by_the_read_timeout_too():
+    """+K@ blocks go through the SDK's KeepClient.get (which would wait
+    as long as its retries last); the reader still gets an error at the
+    deadline."""
+    blocks, locs = _blocks(1)
+    stall = threading.Event()
+    server = _serve(blocks, stall=stall)
+    try:
+        fetcher = BlockFetcher(_keep_client(server), num_retries=10, read_timeout=1)
+        with pytest.raises(arvados.errors.KeepReadError, match='within 1s'):
+            fetcher.get(locs[0] + '+K@zzzzy')
+    finally:
+        stall.set()
+        server.shutdown()
+
+
 def test_reads_never_wait_on_the_sdk_keepclient_lock(cluster):
     """The SDK rebuilds its service list (an API call) holding
     KeepClient.lock; a read through the mount's block source must not need
