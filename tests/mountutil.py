@@ -91,12 +91,23 @@ def mounted(env, *args, timeout=60, command=None):
                 pass
 
 
-def md5_of(path):
+def md5_of(path, bufsize=1 << 20):
+    """MD5 of a file read with read() calls of `bufsize` bytes (unbuffered)."""
     h = hashlib.md5()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
+    with open(path, 'rb', buffering=0) as f:
+        for chunk in iter(lambda: f.read(bufsize), b''):
             h.update(chunk)
     return h.hexdigest()
+
+
+def drop_pages(path):
+    """Make the kernel forget the cached pages of `path`, so the next read
+    reaches the filesystem."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
 
 
 def files_under(root):

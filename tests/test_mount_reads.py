@@ -15,7 +15,7 @@ import arvados
 import pytest
 
 from localcluster.testing import LocalCluster
-from mountutil import mounted
+from mountutil import drop_pages, md5_of, mounted
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -64,15 +64,8 @@ def test_sequential_reads_give_exact_bytes(reads_cluster, files):
     with _mount(reads_cluster, uuid) as m:
         for name, data in content.items():
             for bufsize in (MiB, 4096 * 3 + 1):
-                h = hashlib.md5()
-                with open(m.join(name), 'rb', buffering=0) as f:
-                    while True:
-                        b = f.read(bufsize)
-                        if not b:
-                            break
-                        h.update(b)
-                assert h.hexdigest() == hashlib.md5(data).hexdigest(), (name, bufsize)
-                os.posix_fadvise(os.open(m.join(name), os.O_RDONLY), 0, 0, os.POSIX_FADV_DONTNEED)
+                assert md5_of(m.join(name), bufsize) == hashlib.md5(data).hexdigest(), (name, bufsize)
+                drop_pages(m.join(name))
 
 
 def test_random_and_seek_heavy_reads_give_exact_bytes(reads_cluster, files):
@@ -233,14 +226,7 @@ def test_memory_stays_within_the_block_cache_plus_a_block_per_reader(reads_clust
     results = {}
 
     def read(name):
-        h = hashlib.md5()
-        with open(m.join(name), 'rb', buffering=0) as f:
-            while True:
-                b = f.read(MiB)
-                if not b:
-                    break
-                h.update(b)
-        results.setdefault(name, []).append(h.hexdigest())
+        results.setdefault(name, []).append(md5_of(m.join(name)))
 
     with _mount(reads_cluster, coll['uuid'], '--ram-cache', '--file-cache', str(cache)) as m:
         threads = [threading.Thread(target=read, args=(name,)) for name in want]
@@ -248,9 +234,7 @@ def test_memory_stays_within_the_block_cache_plus_a_block_per_reader(reads_clust
             t.start()
         for t in threads:
             t.join(180)
-        fd = os.open(m.join('a.bin'), os.O_RDONLY)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        os.close(fd)
+        drop_pages(m.join('a.bin'))
         read('a.bin')
         with open('/proc/%d/status' % m.proc.pid) as f:
             peak = [int(line.split()[1]) * 1024 for line in f if line.startswith('VmHWM:')][0]
