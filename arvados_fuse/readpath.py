@@ -96,16 +96,6 @@ def _slice(data, begin, end):
     return bytes(memoryview(data)[begin:end])
 
 
-def _view(data, begin, end):
-    """data[begin:end] without a copy, for the adapter's hot path: llfuse
-    (1.5) replies from any buffer, so a 128 KiB read of a cached block is
-    handed to the kernel straight from the block.  Blocks are never
-    written once cached, and the view keeps its block alive until llfuse
-    has replied."""
-    if isinstance(data, bytes):
-        return data[begin:end]
-    return memoryview(data)[begin:end]
-
 
 class BlockTable(object):
     """The blocks of one collection: index -> current locator.  The locators
@@ -208,8 +198,7 @@ class FileReader(object):
 
     def read_now(self, off, size):
         """Like readfrom, but only from the block already held; None when
-        that would need the block cache or the network.  May answer with a
-        memoryview of the block (see _view)."""
+        that would need the block cache or the network."""
         current = self._current
         if current is None or off >= self._size:
             return None
@@ -223,7 +212,11 @@ class FileReader(object):
         if len(data) < end:
             return None  # a short block: let readfrom report it
         self._last_end = off + (end - begin)
-        return _view(data, begin, end)
+        # A copy, though llfuse could reply from a memoryview of the block:
+        # a view would keep the block alive until the reply is written, and
+        # a worker preempted meanwhile kept a second evicted block per
+        # reader in memory (peak RSS over the bound on a loaded machine).
+        return _slice(data, begin, end)
 
     def _piece_block(self, piece, in_order=True):
         current = self._current
