@@ -31,9 +31,11 @@ POOL_SIZES = (1, 3, 17, 100, 700, 4096)
 
 
 class Case(object):
-    def __init__(self, text, tree=None, expect='tree', kind=''):
+    def __init__(self, text, tree=None, expect='tree', kind='', entries=None):
         self.text = text if isinstance(text, bytes) else text.encode('utf-8', 'surrogateescape')
         self.tree = tree
+        # Every entry the tree holds, listed or not (None: those listed).
+        self.entries = entries
         self.expect = expect
         self.kind = kind
 
@@ -50,8 +52,15 @@ _BAD_ESCAPES = ('\\9', '\\8z', '\\4', '\\38', '\\x')
 
 
 @st.composite
-def _component(draw):
-    """(text as written in the manifest, the name it stands for)."""
+def _component(draw, leaf=False):
+    """(text as written in the manifest, the name it stands for).  Now
+    and then '..' (shown as '__'), a name longer than NAME_MAX (not
+    listed), and for a file, '.' (shown as '_')."""
+    special = draw(st.sampled_from([None] * 20 + ['..', '\\056\\056', 'long'] + (['\\056'] if leaf else [])))
+    if special == 'long':
+        return 'L' * (NAME_MAX + 1), 'L' * (NAME_MAX + 1)
+    if special is not None:
+        return special, special.replace('\\056', '.')
     text, raw = [], b''
     for _ in range(draw(st.integers(1, 6))):
         kind = draw(st.sampled_from(['literal'] * 14 + ['escaped'] * 6 + ['bad'] * 2 + ['invalid']))
@@ -81,10 +90,10 @@ def _component(draw):
 def visible(name):
     """The name as listed, or None when it cannot be (not UTF-8)."""
     try:
-        name.encode('utf-8')
+        raw = name.encode('utf-8')
     except UnicodeEncodeError:
         return None
-    return sanitize_filename(name)
+    return sanitize_filename(name) if len(raw) <= NAME_MAX else None
 
 
 # -- blocks -----------------------------------------------------------------
@@ -124,11 +133,11 @@ def valid_manifest(draw, pool):
     kinds = {}
     dirs = {(): set()}          # path -> names of subdirectories
     files = {}                  # (path, name) -> [bytes or None per segment]
-    order = []                  # file keys in order of first appearance
     lines = []
     for _ in range(draw(st.integers(1, 4))):
         path_parts = draw(st.lists(_component(), max_size=3))
-        stream = '.' + ''.join('/' + t for t, _n in path_parts)
+        # Empty and '.' components are no directories.
+        stream = '.' + ''.join(draw(st.sampled_from(['/'] * 6 + ['//', '/./'])) + t for t, _n in path_parts)
         path = tuple(n for _t, n in path_parts)
         blocks = []
         for _ in range(draw(st.integers(1, 3))):
@@ -146,7 +155,7 @@ def valid_manifest(draw, pool):
         length = pos
         segments = []
         for _ in range(draw(st.integers(1, 4))):
-            parts = draw(st.lists(_component(), min_size=1, max_size=2))
+            parts = draw(st.lists(_component(), max_size=1)) + [draw(_component(leaf=True))]
             a = draw(st.integers(0, length))
             n = draw(st.integers(0, length - a))
             segments.append(('%d:%d:%s' % (a, n, '/'.join(t for t, _n in parts)),
@@ -159,16 +168,19 @@ def valid_manifest(draw, pool):
             for i in range(len(fpath) - 1):
                 dirs.setdefault(fpath[:i], set()).add(fpath[i])
                 dirs.setdefault(fpath[:i + 1], set())
+            if fpath[-1] == '.' and not n:
+                # `0:0:\\056` is an empty directory's placeholder: its
+                # directories, no file.
+                continue
             key = (fpath[:-1], fpath[-1])
             if key not in files:
                 files[key] = []
-                order.append(key)
             files[key].append((n, _bytes_of(blocks, starts, a, n)))
     text = '\n'.join(lines) + draw(st.sampled_from(['\n', '', '\n\n']))
     if any(fpath + (name,) in dirs for fpath, name in files):
         # A name both a file and a directory: the manifest is refused.
         return Case(text, expect='ENOENT', kind='file and directory')
-    return Case(text, _tree((), dirs, files), kind='valid')
+    return Case(text, _tree((), dirs, files), kind='valid', entries=len(dirs) - 1 + len(files))
 
 
 def _bytes_of(blocks, starts, a, n):
