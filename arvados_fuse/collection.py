@@ -15,12 +15,13 @@ touching any inode, so open files and the kernel's page cache stay valid.
 import json
 import logging
 import time
+import weakref
 
 from . import manifest as manifest_parser
 from .manifest import pieces_of
 from .directory import Directory
 from .errors import NotFound
-from .files import CollectionFile
+from .files import CollectionFile, ObjectFile
 from .fresh import DEFAULT_POLL_TIME, convert_time
 from .names import sanitize_filename
 from .readpath import BlockTable, FileReader
@@ -340,7 +341,8 @@ class CollectionDirectory(LazyTreeDirectory):
         else:
             self.new_collection(record, parsed)
             if not parsed.keep_only:
-                renewer.track(self._block_table, pdh, self.api, self.num_retries, parsed.expiry())
+                renewer.track(self._block_table, pdh, self.api, self.num_retries, parsed.expiry(),
+                              on_renewed=weakref.WeakMethod(self._renewed_in_background))
         if renewer.running:
             # Renewed in the background, lookups or not.
             self._renew_at = self._expires_at = None
@@ -436,9 +438,31 @@ class CollectionDirectory(LazyTreeDirectory):
         return self.record_file
 
     def record_object(self):
+        """The record, its manifest signed as the block table is now: the
+        signatures renewed in the background (renewal.py) replace those of
+        the first load, so the record file never shows expired ones."""
         obj = dict(self.record() or {'uuid': self.collection_locator})
         obj.setdefault('uuid', self.collection_locator)
+        table = self._block_table
+        if table is not None and table.renewed and obj.get('manifest_text'):
+            obj['manifest_text'] = manifest_parser.resign(obj['manifest_text'], table.locators())
         return obj
+
+    def make_record_file(self):
+        return CollectionRecordFile(self.inode, self)
+
+    def signatures_generation(self):
+        """Changes whenever the block table's signatures do."""
+        table = self._block_table
+        return None if table is None else table.generation
+
+    def _renewed_in_background(self):
+        """The renewer's thread, no llfuse lock: new signatures in the block
+        table.  The record file makes its text anew when next read; the
+        kernel, which keeps pages across opens, must drop the old ones."""
+        record_file = self.record_file
+        if record_file is not None:
+            self.inodes.notify('inode', record_file.inode)
 
     # -- attributes -------------------------------------------------------
     def mtime(self):
@@ -455,3 +479,47 @@ class CollectionDirectory(LazyTreeDirectory):
         if rec.get('properties') is not None:
             out['user.arvados.properties'] = json.dumps(rec['properties'], sort_keys=True)
         return out
+
+
+_STALE = object()
+
+
+class CollectionRecordFile(ObjectFile):
+    """`.arvados#collection`: the record as JSON, made when read after any
+    change, so that signatures renewed in the background (which change the
+    block table from another thread, never the llfuse-guarded model) show
+    at the next read.  Every read and getattr runs with the llfuse lock
+    held, where the record may be read."""
+
+    def __init__(self, parent_inode, collection):
+        self._collection = collection
+        # The signatures generation the text shows (_STALE: make it anew).
+        self._shows = _STALE
+        super(CollectionRecordFile, self).__init__(parent_inode, {'uuid': collection.record_object()['uuid']})
+
+    def update(self, obj):
+        # A reload: the text is made from the collection when next needed.
+        self._shows = _STALE
+        self.fresh()
+
+    def _current(self):
+        generation = self._collection.signatures_generation()
+        if generation != self._shows:
+            ObjectFile.update(self, self._collection.record_object())
+            self._shows = generation
+
+    def size(self):
+        self._current()
+        return super(CollectionRecordFile, self).size()
+
+    def mtime(self):
+        self._current()
+        return self._mtime
+
+    def readfrom(self, off, size):
+        self._current()
+        return super(CollectionRecordFile, self).readfrom(off, size)
+
+    def read_now(self, off, size):
+        self._current()
+        return super(CollectionRecordFile, self).readfrom(off, size)

@@ -114,13 +114,16 @@ class Directory(FreshBase):
     def entry(self, name):
         if name is not None and name == self.record_file_name:
             if self.record_file is None:
-                self.record_file = self.inodes.add_entry(ObjectFile(self.inode, self.record_object()))
+                self.record_file = self.inodes.add_entry(self.make_record_file())
             return self.record_file
         return self._entries.get(name)
 
     def record_object(self):
         """The API record shown in the record file."""
         return {}
+
+    def make_record_file(self):
+        return ObjectFile(self.inode, self.record_object())
 
     def refresh_record_file(self):
         """After a reload: new JSON in the record file, and the kernel must

@@ -21,7 +21,11 @@ API request stops every read, and with `--retries 10` one read could wait
   by the kernel, without the GIL), and hashed 1 MiB at a time as it
   arrives (hashlib releases the GIL for large inputs).  Every block is
   MD5-checked; a block failing on every server is an error (EIO), never
-  bytes.
+  bytes;
+- a cached block is served to a locator only as Keep would serve it: its
+  size hint must be the block's length, and its signature one a Keep
+  server accepted for that cached block (an unseen one is checked first
+  with a HEAD request): see blockcheck.py.
 
 FETCH_THREADS workers run the fetches; a demand read goes ahead of queued
 prefetches.  No lock is held across network I/O: the service list is read
@@ -55,6 +59,7 @@ import arvados.retry
 import arvados.util
 
 from . import metrics
+from .blockcheck import AcceptedSignatures, signature_of
 from .threadnames import name_this_thread
 
 _logger = logging.getLogger('arvados.arvados_fuse')
@@ -139,6 +144,8 @@ class BlockFetcher(object):
         # a lock.
         self._services = None
         self._local = threading.local()
+        # The signatures Keep accepted for each cached block (blockcheck.py).
+        self._accepted = AcceptedSignatures(self._cache)
         # Bytes received from Keep by this fetcher (the benchmark reads it
         # through /metrics, as arvmount_keep_received_bytes).
         self.fetched_bytes = 0
@@ -163,13 +170,17 @@ class BlockFetcher(object):
                     'failed to read %s: no answer from Keep within %gs' % (locator, self.read_timeout))
             data = slot.get()
             if data is not None:
+                self._admit(locator, loc, slot, data, deadline)
                 if not missed:
                     self._keep.hits_counter.add(1)
                 else:
                     self._keep.misses_counter.add(1)
                 return data
-            if task is not None and task.error is not None:
+            if task is not None and task.error is not None and task.locator == locator:
                 raise task.error
+            # A fetch with another locator of the same block failed (maybe
+            # a made-up one from someone else's manifest): that says
+            # nothing about ours, which is fetched on the next round.
             if time.monotonic() >= deadline:
                 raise arvados.errors.KeepReadError('failed to read %s within %gs' % (locator, self.read_timeout))
             # Evicted between ready and get, or another client's fetch
@@ -188,6 +199,22 @@ class BlockFetcher(object):
             future.cancel()
             raise arvados.errors.KeepReadError(
                 'failed to read %s: no answer from Keep within %gs' % (locator, self.read_timeout))
+
+    def _admit(self, locator, loc, slot, data, deadline):
+        """Serve cached `data` to `locator` only if Keep would have (see
+        blockcheck.py): its size hint is the block's length, and its
+        signature was accepted by a Keep server for this slot, or is now
+        (a HEAD request, within the read's deadline).  Raises otherwise."""
+        if loc.size is not None and len(data) != loc.size:
+            raise arvados.errors.KeepReadError(
+                'failed to read %s: the block is %d bytes, not %d as its locator says'
+                % (locator[:40], len(data), loc.size))
+        signature = signature_of(locator)
+        if self._accepted.accepted(loc.md5sum, slot, signature):
+            return
+        task = _Task(locator, loc, None, DEMAND, deadline)
+        self._fetch(task, self._head_one)
+        self._accepted.accept(loc.md5sum, slot, signature)
 
     def prefetch(self, locator):
         loc = arvados.keep.KeepLocator(locator)
@@ -241,6 +268,7 @@ class BlockFetcher(object):
             task.spare = self._account(size)
             try:
                 data = self._fetch(task)
+                self._accepted.accept(task.md5, task.slot, signature_of(task.locator))
             except Exception as e:
                 task.error = e if isinstance(e, arvados.errors.KeepReadError) else \
                     arvados.errors.KeepReadError('failed to read %s: %s' % (task.locator, e))
@@ -276,7 +304,10 @@ class BlockFetcher(object):
                 cache._resize_cache(cache.cache_max, getattr(cache, '_max_slots', 1 << 30))
 
     # -- one block, every server, every round ------------------------------
-    def _fetch(self, task):
+    def _fetch(self, task, one=None):
+        """`one(root, task)` (default: GET the block) on each server in
+        turn until one answers, in rounds, within the task's deadline."""
+        one = one or self._get_one
         loc = task.loc
         failures = {}
         permanent = set()
@@ -295,7 +326,7 @@ class BlockFetcher(object):
                     metrics.keep_retries.labels(server=root).inc()
                 asked.add(root)
                 try:
-                    return self._get_one(root, task)
+                    return one(root, task)
                 except _Failure as e:
                     failures[root] = e
                     if e.permanent:
@@ -399,6 +430,34 @@ class BlockFetcher(object):
             raise _Failure(0, 'Checksum fail')
         view.release()
         return buf if len(buf) == pos else bytes(buf[:pos])
+
+    def _head_one(self, root, task):
+        """Whether this server accepts the task's locator (its signature,
+        for our token, and its size), without its body."""
+        path = urllib.parse.urlsplit(root).path + task.locator
+        headers = {
+            'Authorization': 'Bearer ' + self._keep.api_token,
+            'X-Request-Id': arvados.util.new_request_id(),
+        }
+        conn = self._connection(root)
+        reused = conn.is_open()
+        try:
+            conn.request('HEAD', path, headers=headers)
+            resp = conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            if not reused:
+                raise
+            self._drop_connection(root)
+            conn = self._connection(root)
+            conn.request('HEAD', path, headers=headers)
+            resp = conn.getresponse()
+        resp.read()
+        if resp.will_close:
+            self._drop_connection(root)
+        if resp.status != 200:
+            ok = arvados.retry.check_http_response_success(resp.status)
+            raise _Failure(resp.status, '%d %s' % (resp.status, resp.reason), permanent=(ok is False))
+        return True
 
     # -- connections (one per worker thread and server, kept alive) -------------
     def _connection(self, root):

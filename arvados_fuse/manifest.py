@@ -445,3 +445,28 @@ def signature_expiry(locator):
             except ValueError:
                 return None
     return None
+
+
+# A block locator token of a stream line (never a stream name, which starts
+# with '.', nor a file segment, which starts with a digit and holds ':').
+_TOKEN_LOCATOR_RE = re.compile(r'(?<= )[0-9a-f]{32}\+[0-9]+(?:\+[A-Z][A-Za-z0-9@_-]*)*(?= |\n|$)')
+
+
+def resign(text, locators):
+    """Manifest `text` with each block's permission signature replaced by
+    the one in `locators` (the same blocks, signed anew); blocks not in
+    `locators`, and everything else of the text, unchanged."""
+    signature = {}
+    for loc in locators:
+        signature[loc[:32]] = [h for h in loc.split('+')[2:] if h.startswith('A')]
+
+    def swap(m):
+        token = m.group(0)
+        new = signature.get(token[:32])
+        if new is None:
+            return token
+        parts = token.split('+')
+        hints = [h for h in parts[2:] if not h.startswith('A')]
+        return '+'.join(parts[:2] + new + hints)
+
+    return _TOKEN_LOCATOR_RE.sub(swap, text)

@@ -26,6 +26,7 @@ before they are read.
 """
 
 import bisect
+import itertools
 import threading
 import weakref
 
@@ -96,26 +97,41 @@ def _slice(data, begin, end):
     return bytes(memoryview(data)[begin:end])
 
 
+# Every block table's signatures, as loaded or renewed, get a number no
+# other table's ever had: what a view of them (the record file) compares.
+_GENERATIONS = itertools.count(1)
+
 
 class BlockTable(object):
     """The blocks of one collection: index -> current locator.  The locators
     carry permission signatures that expire, so the collection directory
     replaces them (`renew`) without touching the files that use them.
-    Guarded by its own lock: readers run without the llfuse lock."""
+    Guarded by its own lock: readers run without the llfuse lock.
+
+    `generation` changes at every renewal (and is unique across tables),
+    `renewed` tells whether any happened since the table was made."""
 
     def __init__(self, locators):
         self._locators = list(locators)
         self._lock = threading.Lock()
+        self.generation = next(_GENERATIONS)
+        self.renewed = False
 
     def locator(self, index):
         with self._lock:
             return self._locators[index]
+
+    def locators(self):
+        with self._lock:
+            return list(self._locators)
 
     def renew(self, locators):
         with self._lock:
             if len(locators) != len(self._locators):
                 raise ValueError('block table size changed on renewal')
             self._locators = list(locators)
+            self.renewed = True
+            self.generation = next(_GENERATIONS)
 
 
 class FileReader(object):

@@ -51,9 +51,10 @@ MIN_INTERVAL = 1.0
 
 
 class _Tracked(object):
-    __slots__ = ('pdh', 'api', 'num_retries', 'expires', 'seq')
+    __slots__ = ('pdh', 'api', 'num_retries', 'expires', 'seq', 'on_renewed')
 
-    def __init__(self, pdh, api, num_retries, expires):
+    def __init__(self, pdh, api, num_retries, expires, on_renewed=None):
+        self.on_renewed = on_renewed
         self.pdh = pdh
         self.api = api
         self.num_retries = num_retries
@@ -80,15 +81,17 @@ class SignatureRenewer(object):
         return self._thread is not None and not self._stopping
 
     # -- what the collection directories call (llfuse lock held; never blocks on I/O)
-    def track(self, table, pdh, api, num_retries, expires):
+    def track(self, table, pdh, api, num_retries, expires, on_renewed=None):
         """Keep `table` (the blocks of the collection whose portable data
         hash is `pdh`, earliest signature expiry `expires`, or None if
         unsigned) renewed while anything references it (from when the
-        renewer starts, if it has not yet)."""
+        renewer starts, if it has not yet).  `on_renewed`: a weak reference
+        to a callable (weakref.WeakMethod), called in the renewer's thread,
+        without the llfuse lock, after each renewal of this table."""
         if expires is None:
             return
         with self._cond:
-            state = _Tracked(pdh, api, num_retries, expires)
+            state = _Tracked(pdh, api, num_retries, expires, on_renewed)
             self._tracked[table] = state
             self._schedule(table, state, _due(expires, time.time()))
 
@@ -184,6 +187,12 @@ class SignatureRenewer(object):
             self._failed(table, state)
             return
         self.renewals += 1
+        callback = state.on_renewed() if state.on_renewed is not None else None
+        if callback is not None:
+            try:
+                callback()
+            except Exception as e:
+                _logger.warning('after renewing the signatures of %s: %s', state.pdh, e)
         expires = earliest_expiry(locators)
         now = time.time()
         with self._cond:

@@ -192,3 +192,14 @@ def test_names_with_slashes_are_parsed_at_once_even_lazily():
     p = parse(text, lazy=True)
     assert p.root.dirs['d']._pending is None
     assert manifest.pieces_of(p.root.dirs['d'].files['f']) == [(0, 0, 4), (1, 0, 4)]
+
+
+def test_resign_replaces_only_block_signatures():
+    from arvados_fuse.manifest import resign
+    a, b = '0cc175b9c0f1b6a831c399e269772661', '92eb5ffee6ae2fec3ad71c777531578f'
+    text = ('. %s+1+Aold1@00000001 %s+1+K@zzzzz+Aold2@00000001 0:2:%s+1+Aold1@00000001\n'
+            './d %s+1 0:1:f\n' % (a, b, a, a))
+    new = resign(text, ['%s+1+Anew1@00000002' % a, '%s+1+Anew2@00000002' % b])
+    assert new == ('. %s+1+Anew1@00000002 %s+1+Anew2@00000002+K@zzzzz 0:2:%s+1+Aold1@00000001\n'
+                   './d %s+1+Anew1@00000002 0:1:f\n' % (a, b, a, a))
+    assert resign(text, []) == text

@@ -247,3 +247,28 @@ def test_a_malformed_directory_of_a_uuid_collection_costs_only_its_own_files(cap
     assert root.entry('bad').listing() == [] and root.entry('bad').entry('ok') is None
     assert 'its files are not shown' in caplog.text
     assert root.entry('top').readfrom(0, 10) == b'abcd'
+
+
+def test_record_file_follows_signatures_renewed_in_the_block_table():
+    """What the background renewer does (BlockTable.renew from its own
+    thread): the record file shows the new signatures at its next read,
+    and the renewer's callback asks the kernel to drop the old pages."""
+    api = FakeApi()
+    a = put_block(api.blocks, b'hello')
+    md5 = a.split('+')[0]
+    old = '%s+5+A%s@00000001' % (md5, 'a' * 40)
+    new = '%s+5+A%s@00000002' % (md5, 'b' * 40)
+    make_collection(api, '. %s 0:5:f\n' % old)
+    notified = []
+    inodes = Inodes(notifier=lambda kind, *args: notified.append((kind,) + args))
+    root = inodes.add_entry(CollectionDirectory(ROOT_INODE, inodes, api, 0, 'zzzzz-4zz18-aaaaaaaaaaaaaaa'))
+    assert root.update()
+    record_file = root.entry('.arvados#collection')
+    assert json.loads(record_file.readfrom(0, 10000))['manifest_text'] == '. %s 0:5:f\n' % old
+    root._block_table.renew([new])
+    root._renewed_in_background()
+    assert ('inode', record_file.inode) in notified
+    size = record_file.size()
+    text = record_file.read_now(0, 10000)
+    assert len(text) == size
+    assert json.loads(text)['manifest_text'] == '. %s 0:5:f\n' % new

@@ -8,13 +8,15 @@ smallest block cache, 64 MiB, holds one; every read in a mount going to
 another block than the one before, with the kernel's page cache dropped
 first)."""
 
+import json
 import os
+import re
 import time
 
 import arvados
 import pytest
 
-from localcluster.testing import LocalCluster
+from localcluster.testing import LocalCluster, keep_request
 from mountutil import mounted
 
 pytestmark = pytest.mark.timeout(300)
@@ -115,3 +117,39 @@ def test_signatures_renewed_for_open_files_and_cached_pdh_paths(ttl_cluster):
         assert not failures, '%d reads, then:\n%s' % (reads, '\n'.join(failures[:10]))
         # Every reader read in every lifetime.
         assert min(counters.values()) >= 2 * 4
+
+
+def _expiry(locator):
+    return int(locator.split('+A', 1)[1].split('@', 1)[1].split('+', 1)[0], 16)
+
+
+def test_record_file_shows_renewed_signatures(ttl_cluster):
+    """`.arvados#collection` shows the manifest as signed now, not as first
+    loaded: once the first signatures have expired, every locator it shows
+    still reads from Keep (by uuid and by PDH, the file read before)."""
+    api = ttl_cluster.api('alice')
+    keep = arvados.KeepClient(api_client=api, num_retries=2)
+    data = os.urandom(1000)
+    record = api.collections().create(body={'collection': {
+        'name': 'record file', 'manifest_text': '. %s 0:1000:f\n' % keep.put(data)}}).execute()
+    locator_re = re.compile(r'[0-9a-f]{32}\+[0-9]+\+A[0-9a-f]{40}@[0-9a-f]{8}')
+    with mounted(ttl_cluster.full_env('alice'), '--by-id') as m:
+        paths = [m.join(record['uuid'], '.arvados#collection'),
+                 m.join(record['portable_data_hash'], '.arvados#collection')]
+        first = []
+        for path in paths:
+            with open(path) as f:
+                first += locator_re.findall(json.load(f)['manifest_text'])
+        assert first
+        # Past every signature the mount was first given: only renewed
+        # ones can be good now.
+        time.sleep(max(_expiry(loc) for loc in first) - time.time() + 2)
+        for path in paths:
+            with open(path, 'rb') as f:
+                raw = f.read()
+            assert os.stat(path).st_size == len(raw)
+            shown = locator_re.findall(json.loads(raw)['manifest_text'])
+            assert shown and not set(shown) & set(first), (path, shown, first)
+            for loc in shown:
+                status, body = keep_request(ttl_cluster.info['keep_urls'][0] + loc, ttl_cluster.token('alice'))
+                assert (status, body) == (200, data), (path, loc, status)

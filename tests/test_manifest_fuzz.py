@@ -1,0 +1,95 @@
+"""The fuzzed manifests of tests/fuzzmanifests.py through the model alone
+(a Keep-only collection over tests/fakes.py, no kernel): many more of them
+in seconds than a mount takes, for the parser and the tree building.  The
+fake ignores signatures and sizes, so only the bytes of files whose blocks
+a real Keep would serve are compared; test_mount_fuzz.py checks the rest
+through a mount."""
+
+import hashlib
+import os
+
+import pytest
+from hypothesis import HealthCheck, given, seed, settings
+
+import fuzzmanifests
+from arvados_fuse import CollectionDirectory, Inodes
+from arvados_fuse.directory import Directory
+from arvados_fuse.inodes import ROOT_INODE
+from arvados_fuse.manifest import ManifestError
+from fakes import FakeApi, put_block
+
+pytestmark = pytest.mark.unit
+
+EXAMPLES = int(os.environ.get('FUZZ_MODEL_EXAMPLES', '400'))
+SEED = os.environ.get('FUZZ_SEED')
+
+
+def _pool(api):
+    out = []
+    for size in fuzzmanifests.POOL_SIZES:
+        data = hashlib.sha256(b'%d' % size).digest() * (size // 32 + 1)
+        data = data[:size]
+        locator = put_block(api.blocks, data)
+        out.append(('%s+A%s@7fffffff' % (locator, 'c' * 40), data))
+    return out
+
+
+API = FakeApi()
+POOL = _pool(API)
+
+
+def _walk(d):
+    out = {}
+    for name, entry in d.listing():
+        shown = fuzzmanifests.visible(name)
+        if shown is None:
+            continue
+        if isinstance(entry, Directory):
+            out[name] = ('dir', _walk(entry))
+        else:
+            try:
+                data = entry.readfrom(0, entry.size() + 1)
+            except Exception:
+                data = None
+            out[name] = ('file', entry.size(), data)
+    return out
+
+
+def _agrees(got, want):
+    assert sorted(got) == sorted(want)
+    for name, w in want.items():
+        g = got[name]
+        assert g[0] == w[0], name
+        if w[0] == 'dir':
+            _agrees(g[1], w[1])
+        else:
+            assert g[1] == w[1], name
+            if w[2] is not None:
+                assert g[2] == w[2], name
+            elif g[2] is not None:
+                assert len(g[2]) == g[1], name
+
+
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=SEED is None, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(fuzzmanifests.cases(POOL))
+def test_fuzzed_manifests_through_the_model(case):
+    locator = put_block(API.blocks, case.text)
+    inodes = Inodes()
+    root = CollectionDirectory(ROOT_INODE, inodes, API, 0, locator)
+    try:
+        snapshot = root.fetch()
+    except ManifestError:
+        assert case.expect in ('ENOENT', None), case
+        return
+    assert case.expect != 'ENOENT', case
+    inodes.add_entry(root)
+    root.apply(snapshot)
+    got = _walk(root)
+    if case.expect is not None:
+        _agrees(got, case.tree)
+        assert len(inodes) <= 1 + (case.entries if case.entries is not None else 10 ** 6)
+
+
+if SEED is not None:
+    test_fuzzed_manifests_through_the_model = seed(int(SEED))(test_fuzzed_manifests_through_the_model)
