@@ -503,6 +503,8 @@ class CollectionRecordFile(ObjectFile):
         self.fresh()
 
     def _current(self):
+        if self.detached:
+            return  # replaced after a reload: it keeps showing what it showed
         generation = self._collection.signatures_generation()
         if generation != self._shows:
             ObjectFile.update(self, self._collection.record_object())

@@ -126,11 +126,20 @@ class Directory(FreshBase):
         return ObjectFile(self.inode, self.record_object())
 
     def refresh_record_file(self):
-        """After a reload: new JSON in the record file, and the kernel must
-        drop the pages it cached of the old one."""
-        if self.record_file is not None:
-            self.record_file.update(self.record_object())
-            self.inodes.notify('inode', self.record_file.inode)
+        """After a reload: the record file shows the new record under a
+        new inode, made at the next lookup.  New text of another length in
+        the same inode is not safe: the kernel keeps a file's pages across
+        opens and drops them only when our (asynchronous) invalidation
+        arrives, so a getattr answered first gave the old pages the new
+        size (old JSON padded with NULs, or cut short).  A new inode has no
+        old pages; the old one keeps its text until the kernel forgets it,
+        and the kernel is told to drop the name."""
+        old = self.record_file
+        if old is None:
+            return
+        self.record_file = None
+        self.inodes.del_entry(old)
+        self.inodes.notify('entry', self.inode, self.record_file_name)
 
     def special_entries(self):
         """Entries not in `_entries` that die with this directory."""

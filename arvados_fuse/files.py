@@ -20,6 +20,8 @@ class File(FreshBase):
     """Base for file objects."""
 
     mode = TEXT_FILE_MODE
+    # Set by the inode table when the file is removed from its directory.
+    detached = False
 
     def __init__(self, parent_inode, _mtime=0):
         super(File, self).__init__()

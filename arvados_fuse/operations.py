@@ -345,9 +345,7 @@ class Operations(llfuse.Operations):
                     # until forgotten, and the name is looked up again next
                     # time (its timeouts are 0); ask the kernel to drop it.
                     self.inodes.del_entry(pending)
-                    raw = self.names.encode(name)
-                    if raw is not None:
-                        self._queue_invalidation('entry', parent.inode, raw)
+                    self._queue_invalidation('entry', parent.inode, name)
 
     def _timeout(self, entry):
         if type(entry) is PendingName:

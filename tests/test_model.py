@@ -272,3 +272,34 @@ def test_record_file_follows_signatures_renewed_in_the_block_table():
     text = record_file.read_now(0, 10000)
     assert len(text) == size
     assert json.loads(text)['manifest_text'] == '. %s 0:5:f\n' % new
+
+
+def test_a_reloaded_record_gets_a_new_record_file_and_the_old_keeps_its_text():
+    """The kernel keeps a file's pages across opens and learns a new size
+    from getattr possibly before our invalidation of the pages arrives: new
+    text of another length under the same inode was read as the old text
+    padded with NULs.  So a reload gives the record file a new inode, and
+    the old one, while the kernel holds it, keeps the text that matches its
+    pages and size."""
+    api = FakeApi()
+    a = put_block(api.blocks, b'hello')
+    rec = make_collection(api, '. %s 0:5:f\n' % a)
+    notified = []
+    inodes = Inodes(notifier=lambda kind, *args: notified.append((kind,) + args))
+    root = inodes.add_entry(CollectionDirectory(ROOT_INODE, inodes, api, 0, 'zzzzz-4zz18-aaaaaaaaaaaaaaa'))
+    assert root.update()
+    old = root.entry('.arvados#collection')
+    inodes.remember(old.inode)  # the kernel holds it
+    old_text = old.readfrom(0, 100000)
+    assert old.size() == len(old_text)
+    api.add_collection(dict(rec, properties={'a': 1, 'much': 'longer ' * 20},  # same PDH
+                            modified_at='2024-01-02T03:04:06.000000000Z'))
+    root.invalidate()
+    root.update()
+    new = root.entry('.arvados#collection')
+    assert new.inode != old.inode
+    assert json.loads(new.readfrom(0, 100000))['properties']['much'].startswith('longer')
+    assert old.readfrom(0, 100000) == old_text and old.size() == len(old_text)
+    assert ('entry', ROOT_INODE, '.arvados#collection') in notified
+    inodes.forget(old.inode, 1)
+    assert old.inode not in inodes
