@@ -443,6 +443,7 @@ def run(args):
         env = cluster.full_env('alice')
         t = time.time()
         data = make_data(cluster, args.size_mib)
+        os.sync()  # the blocks just stored are written back now, not during a measurement
         log('data ready in %.0fs' % (time.time() - t))
         only = set(args.only.split(',')) if args.only else None
 
