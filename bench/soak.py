@@ -55,9 +55,14 @@ READERS = 12
 FILE_CACHE = 200000000
 DIRECTORY_CACHE = 16 << 20
 # What the daemon may hold beyond its two caches (docs/operating.md):
-# interpreter, SDK and llfuse (~60 MB at start), the blocks readers are in
-# the middle of and blocks in flight, malloc's arenas.
-RSS_CONSTANT = 512 << 20
+# interpreter, SDK and llfuse (~60 MB at start), the Python heap (~30 MB
+# here: API clients, listings, the inode table), malloc's arenas, and the
+# blocks of reads in progress that the cache evicted meanwhile (held until
+# that read returns).  Blocks in flight count against the block cache.
+RSS_CONSTANT = 256 << 20
+# Between the middle and the last third of a run, RSS may move this much
+# (blocks come and go 64 MiB at a time); a leak grows beyond it.
+LEVEL_SLACK = 128 << 20
 # Every read and lookup answers within these (the mount's options); a
 # syscall slower than both plus slack would be a hang.
 READ_TIMEOUT = 20
