@@ -73,8 +73,22 @@ class Inodes(object):
     def add_entry(self, entry):
         entry.inode = next(self._counter)
         self._entries[entry.inode] = entry
+        self._index(entry, _event_uuids(entry))
+        entry.attached()
+        return entry
+
+    def rewatch(self, entry, owner):
+        """A by_id object now belongs to `owner`: hear of that project's
+        trashing instead of the old one's (see magic.py)."""
+        if entry.owner_watch == owner or entry.inode not in self._entries:
+            return
+        self._unindex(entry.inode, _event_uuids(entry))
+        entry.owner_watch = owner
+        self._index(entry, _event_uuids(entry))
+
+    def _index(self, entry, uuids):
         by_uuid = self._by_uuid
-        for uuid in _event_uuids(entry):
+        for uuid in uuids:
             # One holder (the usual case) is an int, several a set: a set
             # per listed collection would cost 200 bytes each.
             held = by_uuid.get(uuid)
@@ -84,8 +98,17 @@ class Inodes(object):
                 by_uuid[uuid] = {held, entry.inode}
             else:
                 held.add(entry.inode)
-        entry.attached()
-        return entry
+
+    def _unindex(self, inode, uuids):
+        by_uuid = self._by_uuid
+        for uuid in uuids:
+            held = by_uuid.get(uuid)
+            if held == inode:
+                del by_uuid[uuid]
+            elif held is not None and type(held) is not int:
+                held.discard(inode)
+                if len(held) == 1:
+                    by_uuid[uuid] = next(iter(held))
 
     def _holders(self, uuid):
         held = self._by_uuid.get(uuid, ())
@@ -205,15 +228,7 @@ class Inodes(object):
         entry = self._entries.pop(inode, None)
         if entry is None:
             return
-        by_uuid = self._by_uuid
-        for uuid in _event_uuids(entry):
-            held = by_uuid.get(uuid)
-            if held == inode:
-                del by_uuid[uuid]
-            elif held is not None and type(held) is not int:
-                held.discard(inode)
-                if len(held) == 1:
-                    by_uuid[uuid] = next(iter(held))
+        self._unindex(inode, _event_uuids(entry))
         if hasattr(entry, 'release'):
             entry.release()
 

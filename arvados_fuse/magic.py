@@ -175,10 +175,26 @@ will appear if it exists.
 def _owner_to_watch(name, record):
     """The project whose trashing takes the object looked up as `name` with
     it (no event comes for the object itself), so that by_id refreshes it,
-    finds it gone and lets it go; nothing for a portable data hash, which
-    stays readable as long as any collection has that content.  Only the
-    direct owner is watched, as it was at lookup."""
+    finds it gone and lets it go: '' while it is owned by a user, None for
+    a portable data hash, which stays readable as long as any collection
+    has that content.  Only the direct owner is watched; a move (an event
+    for the object) refreshes it and `watch_owner` follows."""
     if not uuid_pattern.match(name) or not isinstance(record, dict):
         return None
-    owner = record.get('owner_uuid')
-    return owner if owner and group_uuid_pattern.match(owner) else None
+    return owner_of(record)
+
+
+def owner_of(record):
+    owner = record.get('owner_uuid') if isinstance(record, dict) else None
+    return owner if owner and group_uuid_pattern.match(owner) else ''
+
+
+def watch_owner(inodes, entry):
+    """After a refresh of an object looked up in by_id by uuid: watch its
+    present owner."""
+    if getattr(entry, 'owner_watch', None) is None:
+        return
+    get = getattr(entry, 'record', None)
+    record = get() if get is not None else getattr(entry, 'project_object', None)
+    if isinstance(record, dict) and record.get('owner_uuid'):
+        inodes.rewatch(entry, owner_of(record))

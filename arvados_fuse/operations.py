@@ -32,6 +32,7 @@ import llfuse
 from .directory import Directory
 from .errors import NotFound
 from .inodes import Inodes, kind_key, trashed_key
+from .magic import watch_owner
 from .manifest import ManifestError
 from .names import NAME_MAX, NameEncoder
 from .uuids import group_uuid_pattern
@@ -234,6 +235,7 @@ class Operations(llfuse.Operations):
                 # empty for good, and children added now would never be freed.
                 return
             entry.apply(snapshot)
+            watch_owner(self.inodes, entry)
             if entry.generation() != generation:
                 # An event arrived while we were fetching: the snapshot may
                 # predate the change it announced.
