@@ -18,6 +18,7 @@ import mmap
 import sys
 import threading
 import time
+import weakref
 
 import arvados.keep
 
@@ -96,7 +97,9 @@ class ObservedBlockCache(arvados.keep.KeepBlockCache):
             self._resize_cache(self.cache_max, self._max_slots)
             for locator in [locator for locator in contents if locator not in self._cache]:
                 buf = contents.pop(locator)
-                if _references(buf) <= SOLE_REFERENCE:
+                # Readers hold their block by weak reference (readpath._hold)
+                # too: a weakly held buffer is never written again either.
+                if _references(buf) <= SOLE_REFERENCE and not weakref.getweakrefcount(buf):
                     self.reused += 1
                     return buf
             return None

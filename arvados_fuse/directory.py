@@ -19,6 +19,9 @@ from .files import ObjectFile
 from .fresh import FreshBase
 from .names import sanitize_filename
 
+# Misses remembered before the expired ones are pruned.
+MISSES_PRUNE_AT = 1024
+
 _logger = logging.getLogger('arvados.arvados_fuse')
 
 DIR_MODE = 0o555
@@ -100,7 +103,19 @@ class Directory(FreshBase):
 
     def note_missing(self, name):
         if self.remember_misses:
-            self._misses[name] = time.time()
+            now = time.time()
+            # by_id is never stale, so never fresh(): without this, every
+            # name ever missed there would be kept for the mount's life.
+            if len(self._misses) >= MISSES_PRUNE_AT:
+                self._misses = {n: t for n, t in self._misses.items() if now - t < self._poll_time}
+            self._misses[name] = now
+
+    def drop_gone(self, entry):
+        """`entry`, a child, was found deleted (or no longer readable).
+        True if this directory removed it (by_id, whose names are only what
+        was looked up); False: the child empties itself instead, until this
+        directory's own listing drops it."""
+        return False
 
     def fresh(self):
         self._misses.clear()
@@ -210,8 +225,7 @@ class Directory(FreshBase):
                     self._entries[name] = self.inodes.add_entry(ent)
                     changed = True
         for name, ent in oldentries.items():
-            self.inodes.notify('entry', self.inode, name)
-            self.inodes.del_entry(ent)
+            self.inodes.remove_name(self.inode, name, ent)
             changed = True
         if changed:
             self._mtime = time.time()
@@ -223,8 +237,7 @@ class Directory(FreshBase):
         oldentries = self._entries
         self._entries = {}
         for name, ent in oldentries.items():
-            self.inodes.notify('entry', self.inode, name)
-            self.inodes.del_entry(ent)
+            self.inodes.remove_name(self.inode, name, ent)
         self.invalidate()
 
     # -- attributes --------------------------------------------------------

@@ -7,6 +7,7 @@ number.  Guarded by the llfuse lock (every caller holds it)."""
 
 import itertools
 import logging
+import time
 
 from .renewal import SignatureRenewer
 from .treecache import TreeCache
@@ -14,6 +15,10 @@ from .treecache import TreeCache
 _logger = logging.getLogger('arvados.arvados_fuse')
 
 ROOT_INODE = 1  # == llfuse.ROOT_INODE; kept here so the model needs no llfuse
+
+# Seconds after its removal (and then after each retry) at which the name of
+# an entry the kernel still holds is invalidated again (see remove_name).
+REINVALIDATE_AFTER = (2, 10, 60, 600)
 
 
 class Inodes(object):
@@ -38,6 +43,9 @@ class Inodes(object):
         # Keeps the Keep signatures of loaded block tables fresh once the
         # mount starts it (renewal.py); idle otherwise.
         self.renewer = renewer if renewer is not None else SignatureRenewer()
+        # inode of a removed entry the kernel still held -> [parent inode,
+        # name, when to invalidate the name again, retries so far].
+        self._removed = {}
 
     def __getitem__(self, item):
         return self._entries[item]
@@ -65,8 +73,22 @@ class Inodes(object):
     def add_entry(self, entry):
         entry.inode = next(self._counter)
         self._entries[entry.inode] = entry
+        self._index(entry, _event_uuids(entry))
+        entry.attached()
+        return entry
+
+    def rewatch(self, entry, owner):
+        """A by_id object now belongs to `owner`: hear of that project's
+        trashing instead of the old one's (see magic.py)."""
+        if entry.owner_watch == owner or entry.inode not in self._entries:
+            return
+        self._unindex(entry.inode, _event_uuids(entry))
+        entry.owner_watch = owner
+        self._index(entry, _event_uuids(entry))
+
+    def _index(self, entry, uuids):
         by_uuid = self._by_uuid
-        for uuid in _event_uuids(entry):
+        for uuid in uuids:
             # One holder (the usual case) is an int, several a set: a set
             # per listed collection would cost 200 bytes each.
             held = by_uuid.get(uuid)
@@ -76,8 +98,17 @@ class Inodes(object):
                 by_uuid[uuid] = {held, entry.inode}
             else:
                 held.add(entry.inode)
-        entry.attached()
-        return entry
+
+    def _unindex(self, inode, uuids):
+        by_uuid = self._by_uuid
+        for uuid in uuids:
+            held = by_uuid.get(uuid)
+            if held == inode:
+                del by_uuid[uuid]
+            elif held is not None and type(held) is not int:
+                held.discard(inode)
+                if len(held) == 1:
+                    by_uuid[uuid] = next(iter(held))
 
     def _holders(self, uuid):
         held = self._by_uuid.get(uuid, ())
@@ -110,8 +141,10 @@ class Inodes(object):
         take = getattr(entry, 'take_children', None)
         children = take() if take is not None else None
         if children:
-            for child in children.values():
+            for name, child in children.items():
                 self.del_entry(child, notify)
+                if notify and child.inode in self._detached:
+                    self._reinvalidate_later(entry.inode, name, child.inode)
         for child in getattr(entry, 'special_entries', list)():
             self.del_entry(child, notify)
         entry.detached = True
@@ -126,6 +159,42 @@ class Inodes(object):
         """Entries in the tree (not counting detached ones the kernel has
         yet to forget)."""
         return len(self._entries) - len(self._detached)
+
+    def remove_name(self, parent_inode, name, entry):
+        """`name` in directory `parent_inode` no longer shows `entry`: tell
+        the kernel and detach the entry.  If the kernel still holds it or
+        anything below it, those names are invalidated again later
+        (REINVALIDATE_AFTER, through `reinvalidate`).  The kernel drops an
+        invalidated directory's unused names with it, but one in use at
+        that moment (a file being read) stays cached when its use ends,
+        and keeps its unhashed parent, until memory runs short: under
+        churn that left a few hundred detached entries a minute in the
+        table.  Invalidating that name again, under the detached parent's
+        inode, lets both go."""
+        self.notify('entry', parent_inode, name)
+        self.del_entry(entry)
+        if entry.inode in self._detached:
+            self._reinvalidate_later(parent_inode, name, entry.inode)
+
+    def _reinvalidate_later(self, parent_inode, name, inode):
+        self._removed[inode] = [parent_inode, name, time.monotonic() + REINVALIDATE_AFTER[0], 0]
+
+    def reinvalidate(self, now=None):
+        """Invalidate again the names of removed entries the kernel still
+        holds, when due (see remove_name).  Caller holds the llfuse lock."""
+        now = time.monotonic() if now is None else now
+        for inode, rec in list(self._removed.items()):
+            if inode not in self._detached:
+                del self._removed[inode]
+                continue
+            if now < rec[2]:
+                continue
+            self.notify('entry', rec[0], rec[1])
+            rec[3] += 1
+            if rec[3] >= len(REINVALIDATE_AFTER):
+                del self._removed[inode]
+            else:
+                rec[2] = now + REINVALIDATE_AFTER[rec[3]]
 
     def is_detached(self, inode):
         return inode in self._detached
@@ -160,18 +229,11 @@ class Inodes(object):
 
     def _free(self, inode):
         self._detached.discard(inode)
+        self._removed.pop(inode, None)
         entry = self._entries.pop(inode, None)
         if entry is None:
             return
-        by_uuid = self._by_uuid
-        for uuid in _event_uuids(entry):
-            held = by_uuid.get(uuid)
-            if held == inode:
-                del by_uuid[uuid]
-            elif held is not None and type(held) is not int:
-                held.discard(inode)
-                if len(held) == 1:
-                    by_uuid[uuid] = next(iter(held))
+        self._unindex(inode, _event_uuids(entry))
         if hasattr(entry, 'release'):
             entry.release()
 
@@ -190,6 +252,17 @@ def kind_key(kind):
     return 'kind:' + kind
 
 
+def trashed_key(owner_uuid):
+    """The index key of the event that trashes (or deletes) the project
+    `owner_uuid`: its contents become unreadable with no event of their own."""
+    return 'trashed:' + owner_uuid
+
+
 def _event_uuids(entry):
     get = getattr(entry, 'event_uuids', None)
-    return [u for u in get() if u] if get is not None else ()
+    uuids = [u for u in get() if u] if get is not None else []
+    # by_id's objects also hear of their project's trashing (see magic.py).
+    owner = getattr(entry, 'owner_watch', None)
+    if owner:
+        uuids.append(trashed_key(owner))
+    return uuids

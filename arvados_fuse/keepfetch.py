@@ -140,6 +140,8 @@ class BlockFetcher(object):
         self._seq = itertools.count()
         self._tasks = {}
         self._workers = []
+        # Bytes being received now (guarded by _cv), see _room_for.
+        self._receiving = 0
         # (monotonic time read, [(uuid, root)]); replaced whole, read without
         # a lock.
         self._services = None
@@ -177,7 +179,10 @@ class BlockFetcher(object):
                     self._keep.misses_counter.add(1)
                 return data
             if task is not None and task.error is not None and task.locator == locator:
-                raise task.error
+                # Not `raise task.error`: its traceback would hold this
+                # frame, which holds the task, which holds the error.
+                error, task = task.error, None
+                raise error
             # A fetch with another locator of the same block failed (maybe
             # a made-up one from someone else's manifest): that says
             # nothing about ours, which is fetched on the next round.
@@ -257,14 +262,15 @@ class BlockFetcher(object):
         while True:
             with self._cv:
                 while True:
-                    while not self._heap:
+                    while not self._heap or not self._room_for(self._heap[0][2]):
                         self._cv.wait()
                     _p, _s, task = heapq.heappop(self._heap)
                     if not task.started:
                         break
                 task.started = True
+                size = _size_hint(task.loc)
+                self._receiving += size
             data = None
-            size = _size_hint(task.loc)
             task.spare = self._account(size)
             try:
                 data = self._fetch(task)
@@ -277,12 +283,45 @@ class BlockFetcher(object):
                 self._account(-size)
                 with self._cv:
                     self._tasks.pop(task.md5, None)
+                    self._receiving -= size
+                    self._cv.notify_all()
+                self._freshen(task.md5)
                 try:
                     self._cache.set(task.slot, data)
                 except Exception as e:  # a disk cache that cannot store it
                     task.error = arvados.errors.KeepReadError('failed to cache %s: %s' % (task.locator, e))
                     task.slot.set(None)
                 task.done.set()
+
+    def _room_for(self, task):
+        """Whether a fetch of `task` may start now (called under _cv):
+        always when nothing is being received, else while what is received
+        stays within half the block cache.  Blocks being received count
+        against the cache, so with more in flight than the cache holds,
+        every block that arrived was evicted before its reader could take
+        it, and fetched again (and again, until --read-timeout)."""
+        if task.started or not self._receiving:
+            return True
+        limit = max(getattr(self._cache, 'cache_max', 0) // 2, 1)
+        return self._receiving + _size_hint(task.loc) <= limit
+
+    def _freshen(self, md5):
+        """Make a block that has just arrived the most recently used, so
+        the eviction its arrival causes takes older blocks, not this one
+        its readers are waiting for (a prefetch queued long ago was
+        reserved, so ordered, long before)."""
+        cache = self._cache
+        lock = getattr(cache, '_cache_lock', None)
+        slots = getattr(cache, '_cache', None)
+        if lock is None or slots is None:
+            return
+        with lock:
+            if md5 in slots:
+                slots.move_to_end(md5)
+
+    def touch(self, locator):
+        """A reader is using this block: keep it last in line for eviction."""
+        self._freshen(locator[:32])
 
     def _account(self, delta):
         """Count a block being received against the cache size, so the
@@ -397,7 +436,28 @@ class BlockFetcher(object):
             buf, task.spare = task.spare, None
             if buf is None or len(buf) != size:
                 buf = mmap.mmap(-1, size)
+        try:
+            return self._receive(root, task, resp, buf, size, length is None)
+        except BaseException as e:
+            # Unmap now.  The traceback would hold the frames below, with
+            # their views of the buffer, and the errors of every try are
+            # kept with the task's error: a flapping server cut hundreds of
+            # bodies short a minute, each 64 MiB waiting for the garbage
+            # collector.  Dropping the traceback frees those frames first.
+            e.__traceback__ = None
+            _unmap(buf)
+            raise e
+
+    def _receive(self, root, task, resp, buf, size, chunked):
         view = memoryview(buf)
+        data = self._receive_into(root, task, resp, buf, view, size, chunked)
+        view.release()
+        return data
+
+    def _receive_into(self, root, task, resp, buf, view, size, chunked):
+        """Receive and check the body into buf; the block (buf itself, or a
+        copy when the server sent another length)."""
+        loc = task.loc
         md5 = hashlib.md5()
         pos = 0
         while pos < size:
@@ -406,14 +466,12 @@ class BlockFetcher(object):
                 break
             md5.update(view[pos:pos + n])
             pos += n
-        if length is None:
+        if chunked:
             # No length given (chunked): take whatever else there is.
             rest = resp.read()
             if rest:
                 md5.update(rest)
-                view.release()
-                buf = bytes(buf[:pos]) + rest
-                view = memoryview(buf)
+                buf = bytes(view[:pos]) + rest
                 pos = len(buf)
         if pos < size:
             self._drop_connection(root)
@@ -428,7 +486,6 @@ class BlockFetcher(object):
             metrics.keep_failures.labels(server=root).inc()
             _logger.warning('Checksum fail: %s from %s', task.locator[:32], root)
             raise _Failure(0, 'Checksum fail')
-        view.release()
         return buf if len(buf) == pos else bytes(buf[:pos])
 
     def _head_one(self, root, task):
@@ -551,6 +608,14 @@ class _Connection(object):
 
     def close(self):
         self._conn.close()
+
+
+def _unmap(buf):
+    if isinstance(buf, mmap.mmap):
+        try:
+            buf.close()
+        except BufferError:  # a view of it is still alive somewhere: leave it to the collector
+            pass
 
 
 def _size_hint(loc):

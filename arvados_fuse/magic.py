@@ -121,9 +121,12 @@ will appear if it exists.
             # Another lookup of the same name finished first.
             return self._entries[name]
         if snapshot[0] == 'project':
-            entry = self.inodes.add_entry(self.project_factory(self.inode, snapshot[1]))
+            entry = self.project_factory(self.inode, snapshot[1])
+            entry.owner_watch = _owner_to_watch(name, snapshot[1])
+            self.inodes.add_entry(entry)
         else:
             _kind, entry, loaded = snapshot
+            entry.owner_watch = _owner_to_watch(name, loaded[0])
             self.inodes.add_entry(entry)
             try:
                 entry.apply(loaded)
@@ -134,6 +137,23 @@ will appear if it exists.
         self._entries[name] = entry
         self._mtime = time.time()
         return entry
+
+    def drop_gone(self, entry):
+        """A collection or project looked up here was deleted: forget its
+        name (remembered as a miss) and detach it, so the kernel is told to
+        drop it and its inodes are freed when the kernel lets go.  Kept as
+        an empty directory, as elsewhere, every object ever looked up here
+        and then deleted stayed in the inode table for the mount's life."""
+        for name, child in self._entries.items():
+            if child is entry:
+                break
+        else:
+            return False
+        del self._entries[name]
+        self.inodes.remove_name(self.inode, name, entry)
+        self.note_missing(name)
+        self._mtime = time.time()
+        return True
 
     def __contains__(self, k):
         """The seed's synchronous lookup (no kernel involved)."""
@@ -152,3 +172,31 @@ will appear if it exists.
         if item in self:
             return self._entries[item]
         raise KeyError("No collection with id " + item)
+
+
+def _owner_to_watch(name, record):
+    """The project whose trashing takes the object looked up as `name` with
+    it (no event comes for the object itself), so that by_id refreshes it,
+    finds it gone and lets it go: '' while it is owned by a user, None for
+    a portable data hash, which stays readable as long as any collection
+    has that content.  Only the direct owner is watched; a move (an event
+    for the object) refreshes it and `watch_owner` follows."""
+    if not uuid_pattern.match(name) or not isinstance(record, dict):
+        return None
+    return owner_of(record)
+
+
+def owner_of(record):
+    owner = record.get('owner_uuid') if isinstance(record, dict) else None
+    return owner if owner and group_uuid_pattern.match(owner) else ''
+
+
+def watch_owner(inodes, entry):
+    """After a refresh of an object looked up in by_id by uuid: watch its
+    present owner."""
+    if getattr(entry, 'owner_watch', None) is None:
+        return
+    get = getattr(entry, 'record', None)
+    record = get() if get is not None else getattr(entry, 'project_object', None)
+    if isinstance(record, dict) and record.get('owner_uuid'):
+        inodes.rewatch(entry, owner_of(record))

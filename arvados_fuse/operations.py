@@ -32,11 +32,13 @@ import llfuse
 
 from .directory import Directory
 from .errors import NotFound
-from .inodes import Inodes, kind_key
+from .inodes import Inodes, kind_key, trashed_key
+from .magic import watch_owner
 from .manifest import ManifestError
 from .names import NAME_MAX, NameEncoder
 from .pending import LOOKUP_GRACE, PendingName
 from .threadnames import name_this_thread
+from .uuids import group_uuid_pattern
 from .workqueue import WorkQueue
 
 _logger = logging.getLogger('arvados.arvados_fuse')
@@ -143,10 +145,22 @@ class Operations(llfuse.Operations):
         self._invalidations.start()
         self._refreshes.start()
         self.inodes.renewer.start()
+        self._sweeping = threading.Event()
+        threading.Thread(target=self._sweep, name='reinvalidate', daemon=True).start()
         self.initlock.set()
+
+    def _sweep(self):
+        """Names of removed entries the kernel still holds are invalidated
+        again (Inodes.remove_name)."""
+        while not self._sweeping.wait(SWEEP_EVERY):
+            with llfuse.lock:
+                self.inodes.reinvalidate()
 
     def destroy(self):
         self._mounted = False
+        sweeping = getattr(self, '_sweeping', None)
+        if sweeping is not None:
+            sweeping.set()
         self.inodes.renewer.stop()
         self._refreshes.stop()
         self._invalidations.stop()
@@ -228,6 +242,13 @@ class Operations(llfuse.Operations):
                     snapshot = entry.fetch()
             except NotFound:
                 _logger.warning('%s: not found', entry.describe())
+                parent = self.inodes.get(entry.parent_inode)
+                drop = getattr(parent, 'drop_gone', None)
+                if drop is not None and parent is not entry and not entry.detached \
+                        and drop(entry):
+                    if not entry.loaded():
+                        raise llfuse.FUSEError(errno.ENOENT)
+                    return
                 if not entry.loaded():
                     raise llfuse.FUSEError(errno.ENOENT)
                 # Deleted, or no longer readable: an empty directory, not a
@@ -245,6 +266,7 @@ class Operations(llfuse.Operations):
                 # empty for good, and children added now would never be freed.
                 return
             entry.apply(snapshot)
+            watch_owner(self.inodes, entry)
             if entry.generation() != generation:
                 # An event arrived while we were fetching: the snapshot may
                 # predate the change it announced.
@@ -599,9 +621,15 @@ class Operations(llfuse.Operations):
             # Tags and shares are links and groups seen from elsewhere: the
             # directories listing them subscribe to the kind.
             keys.append(kind_key(ev['object_kind']))
+        if ev.get('object_uuid') and group_uuid_pattern.match(ev['object_uuid']) and \
+                (ev.get('event_type') == 'delete' or new.get('is_trashed')):
+            keys.append(trashed_key(ev['object_uuid']))
         with llfuse.lock:
             self.invalidate_uuids(keys)
 
+
+# How often removed names still held by the kernel are looked at again.
+SWEEP_EVERY = 1.0
 
 _DIR_TYPE = stat.S_IFDIR
 _FILE_TYPE = stat.S_IFREG

@@ -28,6 +28,7 @@ before they are read.
 import bisect
 import itertools
 import threading
+import time
 import weakref
 
 from .manifest import pieces_of, size_of
@@ -51,6 +52,9 @@ MAX_BLOCK = 64 << 20
 # the kernel sends a sequential reader's 128 KiB reads, and its readahead,
 # on several threads, so they may arrive a little out of order.
 SEQUENTIAL_SLACK = 1 << 20
+# A reader tells the block cache it still uses its block at most this often
+# (a lock taken; 128 KiB reads come every few hundred microseconds).
+TOUCH_EVERY = 0.2
 
 
 class PrefetchBudget(object):
@@ -87,6 +91,18 @@ def _block_size(locator):
         return int(locator.split('+', 2)[1])
     except (IndexError, ValueError):
         return MAX_BLOCK
+
+
+def _hold(data):
+    """A weak reference to a block from the cache (an mmap), so a reader
+    between two reads does not keep a block the cache has evicted: memory
+    stays within the cache, however many files are open.  Blocks that
+    cannot be weakly referenced (bytes: empty, or from a chunked response
+    or another cluster) are held."""
+    try:
+        return weakref.ref(data)
+    except TypeError:
+        return lambda: data
 
 
 def _slice(data, begin, end):
@@ -157,9 +173,11 @@ class FileReader(object):
         for _idx, _off, length in self._pieces:
             self._starts.append(pos)
             pos += length
-        # (piece number, block bytes) of the last block used; replaced
-        # atomically, so concurrent readers need no lock.
+        # (piece number, the block held weakly, see _hold) of the last
+        # block used; replaced atomically, so concurrent readers need no
+        # lock.
         self._current = None
+        self._touched = 0.0
         self._budget = budget or getattr(block_source, 'prefetch_budget', None) or DEFAULT_BUDGET
         # The prefetch window in bytes (0: not reading sequentially) and the
         # last piece asked for.  Races between two reads of one handle can
@@ -218,7 +236,10 @@ class FileReader(object):
         current = self._current
         if current is None or off >= self._size:
             return None
-        piece, data = current
+        piece, held = current
+        data = held()
+        if data is None:
+            return None  # evicted since: readfrom gets it again
         start = self._starts[piece]
         _idx, block_off, length = self._pieces[piece]
         if not (start <= off and off + min(size, self._size - off) <= start + length):
@@ -228,6 +249,7 @@ class FileReader(object):
         if len(data) < end:
             return None  # a short block: let readfrom report it
         self._last_end = off + (end - begin)
+        self._touch(piece)
         # A copy, though llfuse could reply from a memoryview of the block:
         # a view would keep the block alive until the reply is written, and
         # a worker preempted meanwhile kept a second evicted block per
@@ -236,20 +258,32 @@ class FileReader(object):
 
     def _piece_block(self, piece, in_order=True):
         current = self._current
-        if current is not None and current[0] == piece:
-            return current[1]
+        data = current[1]() if current is not None else None
+        if data is not None and current[0] == piece:
+            self._touch(piece)
+            return data
         idx = self._pieces[piece][0]
-        if current is not None and self._pieces[current[0]][0] == idx:
-            data = current[1]
-        else:
+        same_block = current is not None and self._pieces[current[0]][0] == idx
+        if not same_block:
             self._step(piece, None if current is None else current[0], in_order)
-            # Let go of the last block before waiting for the next: if the
-            # cache evicted it, its memory goes now, and a reader holds one
-            # block at a time (the memory bound counts one per reader).
-            current = self._current = None
+        if data is None or not same_block:
+            # Another block, or this one evicted since the last read.  Let
+            # go of the last block before waiting for the next: if the cache
+            # evicted it, its memory goes now (the memory bound counts one
+            # block per reader).
+            data = None
             data = self._source.get(self._blocks.locator(idx))
-        self._current = (piece, data)
+        self._current = (piece, _hold(data))
         return data
+
+    def _touch(self, piece):
+        """Tell the block cache this block is being read (at most every
+        TOUCH_EVERY seconds), so it evicts blocks nobody reads first."""
+        touch = getattr(self._source, 'touch', None)
+        now = time.monotonic()
+        if touch is not None and now - self._touched > TOUCH_EVERY:
+            self._touched = now
+            touch(self._blocks.locator(self._pieces[piece][0]))
 
     def _step(self, piece, last, in_order=True):
         """The reader moves from piece `last` (None: nothing read yet) to

@@ -116,6 +116,9 @@ class KeepBlockSource(object):
     def prefetch(self, locator):
         self._fetcher.prefetch(locator)
 
+    def touch(self, locator):
+        self._fetcher.touch(locator)
+
 
 def _budget_for(keep_client):
     """A prefetch budget of at most half the block cache (PREFETCH_MAX at

@@ -8,6 +8,7 @@ import hashlib
 import http.server
 import os
 import threading
+import weakref
 
 import arvados
 import arvados.errors
@@ -103,13 +104,15 @@ def test_evicted_buffers_are_reused_only_when_nothing_holds_them():
         assert cache.reused == 0
         held = fetcher.get(locs[1])           # a reader holds block 1
         view = memoryview(fetcher.get(locs[2]))[5:10]  # a reply in flight holds block 2
+        weak = weakref.ref(fetcher.get(locs[3]))      # a file between reads holds block 3 weakly
         fetch(locs[4])                        # evicts block 0, held by nobody
         assert cache.reused == 1
         for loc in locs[5:]:                   # evicts blocks 3, 1 and 2
             fetch(loc)
-        assert cache.reused == 2              # block 3's buffer, never 1's or 2's
+        assert cache.reused == 1              # never 1's, 2's or 3's buffer
         assert bytes(held) == blocks[locs[1].split('+')[0]]
         assert bytes(view) == blocks[locs[2].split('+')[0]][5:10]
+        assert weak() is None                 # freed when evicted, never reused
         for loc in locs:                       # and everything reads back exact
             fetch(loc)
     finally:
