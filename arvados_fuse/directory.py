@@ -153,8 +153,7 @@ class Directory(FreshBase):
         if old is None:
             return
         self.record_file = None
-        self.inodes.del_entry(old)
-        self.inodes.notify('entry', self.inode, self.record_file_name)
+        self.inodes.remove_name(self.inode, self.record_file_name, old)
 
     def special_entries(self):
         """Entries not in `_entries` that die with this directory."""
