@@ -401,19 +401,7 @@ class BlockFetcher(object):
             'Accept': 'application/octet-stream',
             'X-Request-Id': arvados.util.new_request_id(),
         }
-        conn = self._connection(root)
-        reused = conn.is_open()
-        try:
-            conn.request('GET', path, headers=headers)
-            resp = conn.getresponse()
-        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-            if not reused:
-                raise
-            # The server closed a kept-alive connection: once more on a new one.
-            self._drop_connection(root)
-            conn = self._connection(root)
-            conn.request('GET', path, headers=headers)
-            resp = conn.getresponse()
+        resp = self._send(root, 'GET', path, headers)
         if resp.status != 200:
             resp.read()
             if resp.will_close:
@@ -496,18 +484,7 @@ class BlockFetcher(object):
             'Authorization': 'Bearer ' + self._keep.api_token,
             'X-Request-Id': arvados.util.new_request_id(),
         }
-        conn = self._connection(root)
-        reused = conn.is_open()
-        try:
-            conn.request('HEAD', path, headers=headers)
-            resp = conn.getresponse()
-        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-            if not reused:
-                raise
-            self._drop_connection(root)
-            conn = self._connection(root)
-            conn.request('HEAD', path, headers=headers)
-            resp = conn.getresponse()
+        resp = self._send(root, 'HEAD', path, headers)
         resp.read()
         if resp.will_close:
             self._drop_connection(root)
@@ -517,6 +494,23 @@ class BlockFetcher(object):
         return True
 
     # -- connections (one per worker thread and server, kept alive) -------------
+    def _send(self, root, method, path, headers):
+        """The response to one request on this thread's connection to
+        `root`, its headers read."""
+        conn = self._connection(root)
+        reused = conn.is_open()
+        try:
+            conn.request(method, path, headers=headers)
+            return conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            if not reused:
+                raise
+            # The server closed a kept-alive connection: once more on a new one.
+            self._drop_connection(root)
+            conn = self._connection(root)
+            conn.request(method, path, headers=headers)
+            return conn.getresponse()
+
     def _connection(self, root):
         conns = getattr(self._local, 'conns', None)
         if conns is None:

@@ -100,6 +100,15 @@ def md5_of(path, bufsize=1 << 20):
     return h.hexdigest()
 
 
+def rss_of(pid):
+    """Resident memory of process `pid`, in bytes."""
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 def drop_pages(path):
     """Make the kernel forget the cached pages of `path`, so the next read
     reaches the filesystem."""

@@ -26,7 +26,7 @@ import pytest
 from hypothesis import HealthCheck, given, seed, settings
 
 import fuzzmanifests
-from mountutil import mounted
+from mountutil import mounted, rss_of
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -38,14 +38,6 @@ HANG = 60
 RSS_GROWTH = 100 << 20
 # Small, so that trees are unloaded (and asked out of the kernel) all along.
 DIRECTORY_CACHE = 1 << 20
-
-
-def _rss(pid):
-    with open('/proc/%d/status' % pid) as f:
-        for line in f:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 class Fuzz(object):
@@ -172,7 +164,7 @@ def _check(fuzz, case):
 
 def test_fuzzed_keep_only_manifests_through_one_mount(fuzz):
     pid = fuzz.mount.proc.pid
-    rss = _rss(pid)
+    rss = rss_of(pid)
     inodes = fuzz.inodes()
 
     @settings(max_examples=EXAMPLES, deadline=None, derandomize=SEED is None, database=None,
@@ -184,7 +176,7 @@ def test_fuzzed_keep_only_manifests_through_one_mount(fuzz):
     if SEED is not None:
         run = seed(int(SEED))(run)
     run()
-    grown = _rss(pid) - rss
+    grown = rss_of(pid) - rss
     print('fuzz: %s; inodes %d -> %d; RSS %+.1f MiB'
           % (', '.join('%s %d' % kv for kv in sorted(fuzz.counts.items())), inodes, fuzz.inodes(), grown / 2 ** 20))
     assert fuzz.mount.proc.poll() is None

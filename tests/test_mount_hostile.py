@@ -10,7 +10,7 @@ import time
 import arvados
 import pytest
 
-from mountutil import mounted
+from mountutil import mounted, rss_of
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -32,14 +32,6 @@ HOSTILE = {
 }
 
 
-def _rss(pid):
-    with open('/proc/%d/status' % pid) as f:
-        for line in f:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
 @pytest.mark.parametrize('kind', sorted(HOSTILE))
 def test_hostile_keep_only_manifest_is_a_remembered_miss(cluster, kind):
     keep = arvados.KeepClient(api_client=cluster.api('alice'), num_retries=2)
@@ -47,7 +39,7 @@ def test_hostile_keep_only_manifest_is_a_remembered_miss(cluster, kind):
     with mounted(cluster.full_env('alice'), '--by-id') as m:
         os.listdir(m.path)
         inodes = os.statvfs(m.path).f_files
-        rss = _rss(m.proc.pid)
+        rss = rss_of(m.proc.pid)
         start = time.time()
         for _ in range(5):
             with pytest.raises(OSError) as err:
@@ -55,7 +47,7 @@ def test_hostile_keep_only_manifest_is_a_remembered_miss(cluster, kind):
             assert err.value.errno == errno.ENOENT
         # Generous: the old code took 20 s and 1.4 GB for n=3000.
         assert time.time() - start < 10
-        assert _rss(m.proc.pid) - rss < 100 * 1024 * 1024
+        assert rss_of(m.proc.pid) - rss < 100 * 1024 * 1024
         assert os.statvfs(m.path).f_files == inodes
         assert sorted(os.listdir(m.path)) == ['README', 'by_id']
         mentions = [line for line in m.log().splitlines() if name[:32] in line]
