@@ -28,34 +28,22 @@ from localcluster.testing import LocalCluster  # noqa: E402
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory):
-    c = LocalCluster(tmp_path_factory.mktemp("cluster"), demo=True)
-    c.start()
-    try:
+    with LocalCluster(tmp_path_factory.mktemp("cluster"), demo=True) as c:
         yield c
-    finally:
-        c.stop()
 
 
 @pytest.fixture(scope="module")
 def module_cluster(tmp_path_factory):
     """The test module's own empty cluster: faults and changes made there
     cannot hurt other modules' tests."""
-    c = LocalCluster(tmp_path_factory.mktemp("module-cluster"))
-    c.start()
-    try:
+    with LocalCluster(tmp_path_factory.mktemp("module-cluster")) as c:
         yield c
-    finally:
-        c.stop()
 
 
 @pytest.fixture
 def fresh_cluster(tmp_path):
-    c = LocalCluster(tmp_path / "cluster")
-    c.start()
-    try:
+    with LocalCluster(tmp_path / "cluster") as c:
         yield c
-    finally:
-        c.stop()
 
 
 @pytest.fixture

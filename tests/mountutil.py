@@ -100,6 +100,43 @@ def md5_of(path, bufsize=1 << 20):
     return h.hexdigest()
 
 
+def keep_servers(cluster):
+    return [s for s in cluster.info['servers'] if s.startswith('keep')]
+
+
+def read_all(path):
+    with open(path, 'rb') as f:
+        return f.read()
+
+
+def read_while_keep_faulty(cluster, path, clear_after=None, **fault):
+    """Read `path` in a thread while every Keep server has `fault` (cleared
+    after `clear_after` seconds if given, else once the read has ended):
+    {'data': ...} or {'errno': ...}.  The join guards against a hang (the
+    read must end); it is not a timing assertion."""
+    import threading
+    result = {}
+
+    def read():
+        try:
+            result['data'] = read_all(path)
+        except OSError as e:
+            result['errno'] = e.errno
+    reader = threading.Thread(target=read, daemon=True)
+    try:
+        for server in keep_servers(cluster):
+            cluster.set_fault(server, **fault)
+        reader.start()
+        if clear_after is not None:
+            time.sleep(clear_after)
+            cluster.clear_faults()
+        reader.join(150)
+        assert not reader.is_alive(), 'the read is still waiting'
+    finally:
+        cluster.clear_faults()
+    return result
+
+
 def rss_of(pid):
     """Resident memory of process `pid`, in bytes."""
     with open('/proc/%d/status' % pid) as f:

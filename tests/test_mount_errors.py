@@ -11,7 +11,7 @@ import time
 import arvados
 import pytest
 
-from mountutil import mounted, run_arv_mount
+from mountutil import mounted, read_all, read_while_keep_faulty, run_arv_mount
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -20,11 +20,6 @@ def _errno_of(fn):
     with pytest.raises(OSError) as err:
         fn()
     return err.value.errno
-
-
-def _read_all(path):
-    with open(path, 'rb') as f:
-        return f.read()
 
 
 def _read_dir_fd(path):
@@ -48,11 +43,11 @@ def test_errno_of_names_and_kinds_and_statfs(cluster):
         # A directory read as a file: the kernel lets open(O_RDONLY) of a
         # directory succeed and read() fails with EISDIR.
         assert _errno_of(lambda: _read_dir_fd(coll)) == errno.EISDIR
-        assert _errno_of(lambda: _read_all(coll)) == errno.EISDIR
+        assert _errno_of(lambda: read_all(coll)) == errno.EISDIR
         # A file used as a directory.
         assert _errno_of(lambda: os.listdir(a_file)) == errno.ENOTDIR
         assert _errno_of(lambda: os.stat(os.path.join(a_file, 'x'))) == errno.ENOTDIR
-        assert _errno_of(lambda: _read_all(a_file + '/')) == errno.ENOTDIR
+        assert _errno_of(lambda: read_all(a_file + '/')) == errno.ENOTDIR
         assert _errno_of(lambda: os.open(a_file, os.O_RDONLY | os.O_DIRECTORY)) == errno.ENOTDIR
         assert _errno_of(lambda: os.listdir(m.join('home', 'Project A', 'Demo workflow.workflow'))) \
             == errno.ENOTDIR
@@ -66,7 +61,7 @@ def test_errno_of_names_and_kinds_and_statfs(cluster):
         st = os.statvfs(m.path)
         assert st.f_namemax == 255 and st.f_bsize > 0 and st.f_frsize > 0
         # The mount survived all of it.
-        assert _read_all(a_file) == b'A demo collection with many files.\n'
+        assert read_all(a_file) == b'A demo collection with many files.\n'
         assert demo['collections']['many_files']['uuid'] in os.getxattr(coll, 'user.arvados.uuid').decode()
 
 
@@ -92,15 +87,9 @@ def test_keep_failure_while_reading_is_eio_and_the_mount_recovers(module_cluster
     with mounted(c.full_env('alice'), '--collection', coll['uuid'], '--retries', '0') as m:
         path = m.join('data.bin')
         assert os.path.getsize(path) == len(data)  # listing needs only the API
-        try:
-            for server in c.info['servers']:
-                if server.startswith('keep'):
-                    c.set_fault(server, **KEEP_FAULTS[fault])
-            assert _errno_of(lambda: _read_all(path)) == errno.EIO
-        finally:
-            c.clear_faults()
+        assert read_while_keep_faulty(c, path, **KEEP_FAULTS[fault]) == {'errno': errno.EIO}
         assert m.proc.poll() is None
-        assert _read_all(path) == data
+        assert read_all(path) == data
 
 
 @pytest.mark.parametrize('retries', [0, 4])
@@ -108,29 +97,13 @@ def test_retries_ride_out_a_short_keep_outage(module_cluster, retries):
     """--retries N: a read that meets a temporary Keep failure (503) waits
     and retries instead of failing, and the bytes come back exact; with
     --retries 0 the same read fails with EIO."""
-    import threading
     c = module_cluster
     data = os.urandom(1 << 20)
     coll = _collection_with(c, 'keep retries %d' % retries, data)
     with mounted(c.full_env('alice'), '--collection', coll['uuid'], '--retries', str(retries)) as m:
         path = m.join('data.bin')
-        result = {}
-
-        def read():
-            try:
-                result['data'] = _read_all(path)
-            except OSError as e:
-                result['errno'] = e.errno
-        try:
-            for server in c.info['servers']:
-                if server.startswith('keep'):
-                    c.set_fault(server, status=503)
-            reader = threading.Thread(target=read)
-            reader.start()
-            time.sleep(1.0)  # the read is now failing and backing off
-        finally:
-            c.clear_faults()
-        reader.join(60)
+        # The read is failing and backing off when the outage ends.
+        result = read_while_keep_faulty(c, path, clear_after=1.0, status=503)
         if retries:
             assert result == {'data': data}
         else:
@@ -321,7 +294,7 @@ def test_a_slow_id_does_not_hold_up_other_names_in_by_id(module_cluster):
         assert missing == [errno.ENOENT] * 3
         # Through the stand-in's path and afresh: the same, exact bytes.
         assert os.listdir(m.join(coll['uuid'])) == ['data.bin']
-        assert _read_all(m.join(coll['uuid'], 'data.bin')) == data
-        assert _read_all(m.join(coll['portable_data_hash'], 'data.bin')) == data
+        assert read_all(m.join(coll['uuid'], 'data.bin')) == data
+        assert read_all(m.join(coll['portable_data_hash'], 'data.bin')) == data
         assert coll['uuid'] in os.listdir(m.path)
         assert m.proc.poll() is None

@@ -26,12 +26,8 @@ DIR_EDGE_NAMES = [e for e in EDGE_NAMES if e[0] != '\\056']
 def unsigned_cluster(tmp_path_factory):
     """A cluster with blob signing off (bare PDHs readable); this module
     creates its own objects here."""
-    c = LocalCluster(tmp_path_factory.mktemp('names-cluster'), blob_signing=False)
-    c.start()
-    try:
+    with LocalCluster(tmp_path_factory.mktemp('names-cluster'), blob_signing=False) as c:
         yield c
-    finally:
-        c.stop()
 
 
 def _put_edge_manifest(cluster):

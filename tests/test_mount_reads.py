@@ -14,8 +14,7 @@ import threading
 import arvados
 import pytest
 
-from localcluster.testing import LocalCluster
-from mountutil import drop_pages, md5_of, mounted
+from mountutil import drop_pages, keep_servers, md5_of, mounted, read_all, read_while_keep_faulty
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -24,23 +23,12 @@ BLOCK = 3 * MiB
 
 
 @pytest.fixture(scope='module')
-def reads_cluster(tmp_path_factory):
-    """This module's own cluster: its Keep faults cannot hurt other tests."""
-    c = LocalCluster(tmp_path_factory.mktemp('reads-cluster'))
-    c.start()
-    try:
-        yield c
-    finally:
-        c.stop()
-
-
-@pytest.fixture(scope='module')
-def files(reads_cluster):
+def files(module_cluster):
     """One collection: 8 blocks of 3 MiB (and a short last one) packed with
     three files cut mid-block, so reads cross block and file boundaries."""
     rng = random.Random(12)
     data = rng.randbytes(8 * BLOCK + 12345)
-    api = reads_cluster.api('alice')
+    api = module_cluster.api('alice')
     keep = arvados.KeepClient(api_client=api, num_retries=2)
     locs = [keep.put(data[i:i + BLOCK], copies=2) for i in range(0, len(data), BLOCK)]
     cuts = [0, 5 * MiB + 17, 5 * MiB + 1000, len(data)]
@@ -55,23 +43,20 @@ def _mount(c, uuid, *args):
     return mounted(c.full_env('alice'), '--collection', uuid, *args)
 
 
-def _keep_servers(c):
-    return [s for s in c.info['servers'] if s.startswith('keep')]
 
-
-def test_sequential_reads_give_exact_bytes(reads_cluster, files):
+def test_sequential_reads_give_exact_bytes(module_cluster, files):
     uuid, content = files
-    with _mount(reads_cluster, uuid) as m:
+    with _mount(module_cluster, uuid) as m:
         for name, data in content.items():
             for bufsize in (MiB, 4096 * 3 + 1):
                 assert md5_of(m.join(name), bufsize) == hashlib.md5(data).hexdigest(), (name, bufsize)
                 drop_pages(m.join(name))
 
 
-def test_random_and_seek_heavy_reads_give_exact_bytes(reads_cluster, files):
+def test_random_and_seek_heavy_reads_give_exact_bytes(module_cluster, files):
     uuid, content = files
     rng = random.Random(5)
-    with _mount(reads_cluster, uuid) as m:
+    with _mount(module_cluster, uuid) as m:
         data = content['c.bin']
         fd = os.open(m.join('c.bin'), os.O_RDONLY)
         try:
@@ -87,7 +72,7 @@ def test_random_and_seek_heavy_reads_give_exact_bytes(reads_cluster, files):
             os.close(fd)
 
 
-def test_concurrent_readers_give_exact_bytes(reads_cluster, files):
+def test_concurrent_readers_give_exact_bytes(module_cluster, files):
     uuid, content = files
     results = {}
 
@@ -105,7 +90,7 @@ def test_concurrent_readers_give_exact_bytes(reads_cluster, files):
                     ok = ok and f.read(70000) == data[off:off + 70000]
         results[key] = ok
 
-    with _mount(reads_cluster, uuid) as m:
+    with _mount(module_cluster, uuid) as m:
         threads = [threading.Thread(target=reader, args=(name, (name, i), i))
                    for name in content for i in range(3)]
         for t in threads:
@@ -115,77 +100,44 @@ def test_concurrent_readers_give_exact_bytes(reads_cluster, files):
         assert len(results) == len(threads) and all(results.values()), results
 
 
-def _read_all(path):
-    with open(path, 'rb') as f:
-        return f.read()
 
-
-def test_a_block_failing_md5_on_every_server_is_eio_never_bytes(reads_cluster, files):
+def test_a_block_failing_md5_on_every_server_is_eio_never_bytes(module_cluster, files):
     uuid, content = files
-    c = reads_cluster
+    c = module_cluster
     with _mount(c, uuid, '--retries', '1') as m:
-        try:
-            for server in _keep_servers(c):
-                c.set_fault(server, corrupt=True)
-            with pytest.raises(OSError) as err:
-                _read_all(m.join('b.bin'))
-            assert err.value.errno == errno.EIO
-        finally:
-            c.clear_faults()
+        assert read_while_keep_faulty(c, m.join('b.bin'), corrupt=True) == {'errno': errno.EIO}
         assert 'Checksum fail' in m.log()
-        assert _read_all(m.join('b.bin')) == content['b.bin']
+        assert read_all(m.join('b.bin')) == content['b.bin']
 
 
-def test_a_block_failing_md5_on_one_server_is_read_from_the_other(reads_cluster, files):
+def test_a_block_failing_md5_on_one_server_is_read_from_the_other(module_cluster, files):
     uuid, content = files
-    c = reads_cluster
-    servers = _keep_servers(c)
+    c = module_cluster
+    servers = keep_servers(c)
     assert len(servers) >= 2
     with _mount(c, uuid, '--retries', '0') as m:
         try:
             c.set_fault(servers[0], corrupt=True)
-            assert _read_all(m.join('a.bin')) == content['a.bin']
+            assert read_all(m.join('a.bin')) == content['a.bin']
         finally:
             c.clear_faults()
         try:
             c.set_fault(servers[1], corrupt=True)
-            assert _read_all(m.join('c.bin')) == content['c.bin']
+            assert read_all(m.join('c.bin')) == content['c.bin']
         finally:
             c.clear_faults()
 
 
 
-def _read_with_keep_faulty(c, path, **fault):
-    """Read `path` while every Keep server has `fault`; {'data': ...} or
-    {'errno': ...}.  The join guards against a hang (the read must end), it
-    is not a timing assertion."""
-    result = {}
-
-    def read():
-        try:
-            result['data'] = _read_all(path)
-        except OSError as e:
-            result['errno'] = e.errno
-    try:
-        for server in _keep_servers(c):
-            c.set_fault(server, **fault)
-        t = threading.Thread(target=read, daemon=True)
-        t.start()
-        t.join(150)
-        assert not t.is_alive(), 'the read is still waiting'
-    finally:
-        c.clear_faults()
-    return result
-
-def test_a_read_against_keep_answering_503_answers_eio_within_read_timeout(reads_cluster, files):
+def test_a_read_against_keep_answering_503_answers_eio_within_read_timeout(module_cluster, files):
     """--retries 10 alone let one read wait 7 minutes (issue 10, item 2).
     With --read-timeout 3 it answers EIO; the thread join is only a guard
     against a hang, not a timing assertion."""
     uuid, content = files
-    c = reads_cluster
+    c = module_cluster
     with _mount(c, uuid, '--retries', '10', '--read-timeout', '3') as m:
-        assert _read_with_keep_faulty(c, m.join('a.bin'), status=503) == {'errno': errno.EIO}
-        assert _read_all(m.join('a.bin')) == content['a.bin']
+        assert read_while_keep_faulty(c, m.join('a.bin'), status=503) == {'errno': errno.EIO}
+        assert read_all(m.join('a.bin')) == content['a.bin']
 
 
 def test_a_read_against_keep_that_never_answers_is_eio_within_read_timeout(fresh_cluster):
@@ -202,11 +154,11 @@ def test_a_read_against_keep_that_never_answers_is_eio_within_read_timeout(fresh
     with _mount(c, coll['uuid'], '--read-timeout', '3') as m:
         path = m.join('data.bin')
         assert os.path.getsize(path) == len(data)
-        assert _read_with_keep_faulty(c, path, latency=10) == {'errno': errno.EIO}
+        assert read_while_keep_faulty(c, path, latency=10) == {'errno': errno.EIO}
         assert m.proc.poll() is None
 
 
-def test_memory_stays_within_the_block_cache_plus_a_block_per_reader(reads_cluster):
+def test_memory_stays_within_the_block_cache_plus_a_block_per_reader(module_cluster):
     """Issue 12's bound: peak RSS <= the block cache + one block per active
     reader + 100 MiB, with full 64 MiB blocks, two concurrent sequential
     readers and a re-read that evicts (a 128 MiB cache holds two blocks of
@@ -214,10 +166,10 @@ def test_memory_stays_within_the_block_cache_plus_a_block_per_reader(reads_clust
     block = 64 * MiB
     rng = random.Random(64)
     blocks = [rng.randbytes(block) for _ in range(6)]
-    keep = arvados.KeepClient(api_client=reads_cluster.api('alice'), num_retries=2)
+    keep = arvados.KeepClient(api_client=module_cluster.api('alice'), num_retries=2)
     locs = [keep.put(b, copies=1) for b in blocks]
     manifest = '. %s 0:%d:a.bin %d:%d:b.bin\n' % (' '.join(locs), 3 * block, 3 * block, 3 * block)
-    coll = reads_cluster.api('alice').collections().create(body={'collection': {
+    coll = module_cluster.api('alice').collections().create(body={'collection': {
         'name': 'memory bound', 'manifest_text': manifest}}).execute()
     want = {'a.bin': hashlib.md5(b''.join(blocks[:3])).hexdigest(),
             'b.bin': hashlib.md5(b''.join(blocks[3:])).hexdigest()}
@@ -228,7 +180,7 @@ def test_memory_stays_within_the_block_cache_plus_a_block_per_reader(reads_clust
     def read(name):
         results.setdefault(name, []).append(md5_of(m.join(name)))
 
-    with _mount(reads_cluster, coll['uuid'], '--ram-cache', '--file-cache', str(cache)) as m:
+    with _mount(module_cluster, coll['uuid'], '--ram-cache', '--file-cache', str(cache)) as m:
         threads = [threading.Thread(target=read, args=(name,)) for name in want]
         for t in threads:
             t.start()

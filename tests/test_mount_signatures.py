@@ -31,12 +31,8 @@ READ_EVERY = 3
 
 @pytest.fixture(scope='module')
 def ttl_cluster(tmp_path_factory):
-    c = LocalCluster(tmp_path_factory.mktemp('ttl-cluster'), blob_ttl=TTL)
-    c.start()
-    try:
+    with LocalCluster(tmp_path_factory.mktemp('ttl-cluster'), blob_ttl=TTL) as c:
         yield c
-    finally:
-        c.stop()
 
 
 def _collection(cluster):
