@@ -99,7 +99,9 @@ class ObservedBlockCache(arvados.keep.KeepBlockCache):
                 buf = contents.pop(locator)
                 # Readers hold their block by weak reference (readpath._hold)
                 # too: a weakly held buffer is never written again either.
-                if _references(buf) <= SOLE_REFERENCE and not weakref.getweakrefcount(buf):
+                # Weak references first: while one exists, a reader may turn
+                # it into a strong one between the two checks.
+                if not weakref.getweakrefcount(buf) and _references(buf) <= SOLE_REFERENCE:
                     self.reused += 1
                     return buf
             return None

@@ -53,15 +53,13 @@ DIR_BYTES = 300
 EXPAND_AT_LOAD_BYTES = 256 * 1024
 
 
-def _renewal_time(locators):
-    """Half way to the earliest signature expiry, as upstream renews (but
-    read from the signatures themselves, so no discovery document is needed
-    under the lock); None when nothing is signed."""
-    expiries = [e for e in map(manifest_parser.signature_expiry, locators) if e]
-    if not expiries:
+def _renewal_time(earliest):
+    """Half way to the earliest signature expiry (the parse's `expiry()`,
+    computed with no lock held), as upstream renews; None when nothing is
+    signed."""
+    if earliest is None:
         return None, None
     now = time.time()
-    earliest = min(expiries)
     return now + max((earliest - now) / 2, MIN_RENEWAL_INTERVAL), earliest
 
 
@@ -347,7 +345,7 @@ class CollectionDirectory(LazyTreeDirectory):
             # Renewed in the background, lookups or not.
             self._renew_at = self._expires_at = None
         else:
-            self._renew_at, self._expires_at = _renewal_time(parsed.blocks)
+            self._renew_at, self._expires_at = _renewal_time(parsed.expiry())
         self.fresh()
         return True
 
@@ -495,7 +493,10 @@ class CollectionRecordFile(ObjectFile):
         self._collection = collection
         # The signatures generation the text shows (_STALE: make it anew).
         self._shows = _STALE
-        super(CollectionRecordFile, self).__init__(parent_inode, {'uuid': collection.record_object()['uuid']})
+        # Only the uuid now: the text (maybe a re-signed manifest of tens
+        # of MB) is made when first needed.
+        super(CollectionRecordFile, self).__init__(
+            parent_inode, {'uuid': (collection.record() or {}).get('uuid', collection.collection_locator)})
 
     def update(self, obj):
         # A reload: the text is made from the collection when next needed.

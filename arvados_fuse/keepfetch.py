@@ -39,13 +39,13 @@ Locators with `+K@` hints (remote clusters, gateways) go through the SDK's
 still bounded by the deadline.
 """
 
-import concurrent.futures
 import hashlib
 import heapq
 import http.client
 import itertools
 import logging
 import mmap
+import queue
 import random
 import socket
 import ssl
@@ -127,9 +127,11 @@ class BlockFetcher(object):
     def __init__(self, keep_client, num_retries, read_timeout=DEFAULT_READ_TIMEOUT, threads=FETCH_THREADS):
         self._keep = keep_client
         self._cache = keep_client.block_cache
-        self._remote_pool = concurrent.futures.ThreadPoolExecutor(
-            REMOTE_THREADS, thread_name_prefix='keep-remote', initializer=name_this_thread,
-            initargs=('keep-remote',))
+        # Gets of other clusters' blocks, for REMOTE_THREADS daemon threads
+        # (an executor's threads would be joined at exit, holding a
+        # finished mount up for as long as the SDK's retries last).
+        self._remote_jobs = queue.Queue()
+        self._remote_workers = []
         self.num_retries = num_retries
         self.read_timeout = read_timeout
         self._threads = threads
@@ -197,13 +199,33 @@ class BlockFetcher(object):
         hold its client-wide lock on the network; it runs in one of
         REMOTE_THREADS threads, so the reader still waits at most until
         the deadline."""
-        future = self._remote_pool.submit(self._keep.get, locator, num_retries=self.num_retries)
-        try:
-            return future.result(timeout=max(0.0, deadline - time.monotonic()))
-        except concurrent.futures.TimeoutError:
-            future.cancel()
+        job = {'locator': locator, 'done': threading.Event()}
+        with self._cv:
+            if len(self._remote_workers) < REMOTE_THREADS:
+                t = threading.Thread(target=self._remote_work, name='keep-remote', daemon=True)
+                self._remote_workers.append(t)
+                t.start()
+        self._remote_jobs.put(job)
+        if not job['done'].wait(max(0.0, deadline - time.monotonic())):
+            job['abandoned'] = True  # not started yet: skipped
             raise arvados.errors.KeepReadError(
                 'failed to read %s: no answer from Keep within %gs' % (locator, self.read_timeout))
+        if 'error' in job:
+            raise job.pop('error')
+        return job['data']
+
+    def _remote_work(self):
+        name_this_thread('keep-remote')
+        while True:
+            job = self._remote_jobs.get()
+            if job.get('abandoned'):
+                continue
+            try:
+                job['data'] = self._keep.get(job['locator'], num_retries=self.num_retries)
+            except Exception as e:
+                job['error'] = e
+            job['done'].set()
+            job = None
 
     def _admit(self, locator, loc, slot, data, deadline):
         """Serve cached `data` to `locator` only if Keep would have (see
@@ -292,6 +314,11 @@ class BlockFetcher(object):
                     task.error = arvados.errors.KeepReadError('failed to cache %s: %s' % (task.locator, e))
                     task.slot.set(None)
                 task.done.set()
+                # An evicted buffer no try received into (every server
+                # failed) is ours alone: unmap it.  And an idle worker must
+                # not keep its last block (or task) alive until the next.
+                _unmap(task.spare)
+                task.spare = data = task = None
 
     def _room_for(self, task):
         """Whether a fetch of `task` may start now (called under _cv):

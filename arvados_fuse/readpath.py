@@ -143,8 +143,11 @@ class BlockTable(object):
 
     def renew(self, locators):
         with self._lock:
-            if len(locators) != len(self._locators):
-                raise ValueError('block table size changed on renewal')
+            if len(locators) != len(self._locators) or \
+                    any(new[:32] != old[:32] for new, old in zip(locators, self._locators)):
+                # Files map pieces to blocks by index: other blocks here
+                # would be read (MD5-checked, so silently) as theirs.
+                raise ValueError('block table changed on renewal')
             self._locators = list(locators)
             self.renewed = True
             self.generation = next(_GENERATIONS)

@@ -48,6 +48,8 @@ RETRY_MAX = 60.0
 # Never renew one table more often than this (seconds), even if the API
 # hands out signatures that are about to expire.
 MIN_INTERVAL = 1.0
+# The schedule may hold this many stale entries beyond twice the tables.
+COMPACT_SLACK = 64
 
 
 class _Tracked(object):
@@ -112,7 +114,19 @@ class SignatureRenewer(object):
         # Caller holds _cond.
         state.seq = next(self._seq)
         heapq.heappush(self._heap, (when, state.seq, weakref.ref(table)))
+        if len(self._heap) > 2 * len(self._tracked) + COMPACT_SLACK:
+            # Entries of dropped tables and of reschedules otherwise stay
+            # until their due time (a week with default signatures): keep
+            # only the live ones (amortized O(1) per schedule).
+            self._heap = [item for item in self._heap if self._live(item)]
+            heapq.heapify(self._heap)
         self._cond.notify()
+
+    def _live(self, item):
+        _when, seq, ref = item
+        table = ref()
+        state = self._tracked.get(table) if table is not None else None
+        return state is not None and state.seq == seq
 
     # -- the thread ------------------------------------------------------------
     def start(self):
@@ -136,15 +150,14 @@ class SignatureRenewer(object):
                     return None
                 now = time.time()
                 while self._heap:
-                    when, seq, ref = self._heap[0]
-                    table = ref()
-                    state = self._tracked.get(table) if table is not None else None
-                    if state is None or state.seq != seq:
+                    if not self._live(self._heap[0]):
                         heapq.heappop(self._heap)  # dropped or rescheduled
                         continue
+                    when, _seq, ref = self._heap[0]
                     if when <= now:
                         heapq.heappop(self._heap)
-                        return table, state
+                        table = ref()
+                        return table, self._tracked[table]
                     break
                 self._cond.wait(self._heap[0][0] - now if self._heap else None)
 

@@ -8,7 +8,7 @@ import time
 from arvados_fuse.errors import NotFound
 from arvados_fuse.manifest import block_locators, earliest_expiry, parse
 from arvados_fuse.readpath import BlockTable
-from arvados_fuse.renewal import SignatureRenewer
+from arvados_fuse.renewal import COMPACT_SLACK, SignatureRenewer
 
 MD5 = ['%032x' % i for i in range(3)]
 
@@ -90,3 +90,19 @@ def test_lets_go_of_unreferenced_and_unrenewable_tables():
         assert api.calls == calls
     finally:
         renewer.stop()
+
+
+def test_the_schedule_does_not_keep_dropped_tables_until_their_due_time():
+    """Tables nobody references any more, and reschedules, leave stale
+    entries; the schedule is compacted instead of growing by one entry per
+    collection loaded until each one's due time (a week by default)."""
+    renewer = SignatureRenewer()  # not started: nothing is renewed
+    far = time.time() + 14 * 86400
+    kept = BlockTable(['a' * 32 + '+1'])
+    renewer.track(kept, 'pdh', None, 0, far)
+    for _ in range(10 * COMPACT_SLACK):
+        renewer.track(BlockTable(['b' * 32 + '+1']), 'pdh', None, 0, far)  # dropped at once
+        renewer.renewed(kept, far)
+    gc.collect()
+    assert renewer.tracked() == 1
+    assert len(renewer._heap) <= 2 * renewer.tracked() + COMPACT_SLACK + 1
