@@ -179,6 +179,9 @@ class Inodes(object):
     def _reinvalidate_later(self, parent_inode, name, inode):
         self._removed[inode] = [parent_inode, name, time.monotonic() + REINVALIDATE_AFTER[0], 0]
 
+    def reinvalidation_pending(self):
+        return bool(self._removed)
+
     def reinvalidate(self, now=None):
         """Invalidate again the names of removed entries the kernel still
         holds, when due (see remove_name).  Caller holds the llfuse lock."""

@@ -58,6 +58,8 @@ BLOCK_SIZE_HINT = 128 * 1024
 # A thread that finds a directory already being refreshed by another waits at
 # most this long for it, then serves what it has.
 REFRESH_WAIT = 600
+# How often removed names still held by the kernel are looked at again.
+SWEEP_EVERY = 1.0
 # Lookups in by_id that outlast LOOKUP_GRACE go on in these threads (see
 # pending.py); more than this many slow ids at once wait for a thread.
 LOOKUP_THREADS = 8
@@ -138,6 +140,8 @@ class Operations(llfuse.Operations):
         # Other threads that need to wait until the fuse driver is fully
         # initialized should wait() on this event object.
         self.initlock = threading.Event()
+        # Set when the mount ends: stops the re-invalidation sweep.
+        self._sweeping = threading.Event()
 
     # -- lifecycle ---------------------------------------------------------
     def init(self):
@@ -145,7 +149,6 @@ class Operations(llfuse.Operations):
         self._invalidations.start()
         self._refreshes.start()
         self.inodes.renewer.start()
-        self._sweeping = threading.Event()
         threading.Thread(target=self._sweep, name='reinvalidate', daemon=True).start()
         self.initlock.set()
 
@@ -153,14 +156,13 @@ class Operations(llfuse.Operations):
         """Names of removed entries the kernel still holds are invalidated
         again (Inodes.remove_name)."""
         while not self._sweeping.wait(SWEEP_EVERY):
-            with llfuse.lock:
-                self.inodes.reinvalidate()
+            if self.inodes.reinvalidation_pending():  # a plain read: no lock for nothing
+                with llfuse.lock:
+                    self.inodes.reinvalidate()
 
     def destroy(self):
         self._mounted = False
-        sweeping = getattr(self, '_sweeping', None)
-        if sweeping is not None:
-            sweeping.set()
+        self._sweeping.set()
         self.inodes.renewer.stop()
         self._refreshes.stop()
         self._invalidations.stop()
@@ -243,14 +245,12 @@ class Operations(llfuse.Operations):
             except NotFound:
                 _logger.warning('%s: not found', entry.describe())
                 parent = self.inodes.get(entry.parent_inode)
-                drop = getattr(parent, 'drop_gone', None)
-                if drop is not None and parent is not entry and not entry.detached \
-                        and drop(entry):
-                    if not entry.loaded():
-                        raise llfuse.FUSEError(errno.ENOENT)
-                    return
+                dropped = isinstance(parent, Directory) and parent is not entry and not entry.detached \
+                    and parent.drop_gone(entry)
                 if not entry.loaded():
                     raise llfuse.FUSEError(errno.ENOENT)
+                if dropped:
+                    return
                 # Deleted, or no longer readable: an empty directory, not a
                 # copy of what was there (and no API call on every access).
                 entry.clear()
@@ -627,9 +627,6 @@ class Operations(llfuse.Operations):
         with llfuse.lock:
             self.invalidate_uuids(keys)
 
-
-# How often removed names still held by the kernel are looked at again.
-SWEEP_EVERY = 1.0
 
 _DIR_TYPE = stat.S_IFDIR
 _FILE_TYPE = stat.S_IFREG

@@ -48,7 +48,7 @@ sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(REPO, 'tests'))
 
 from localcluster.testing import LocalCluster  # noqa: E402
-from mountutil import mounted  # noqa: E402
+from mountutil import mounted, rss_of  # noqa: E402
 
 MiB = 1 << 20
 READERS = 12
@@ -402,17 +402,6 @@ class Soak(object):
         self.samples.append((time.monotonic() - t0, rss_of(self.m.proc.pid)) + metrics_of(port)
                             + big_mappings(self.m.proc.pid))
         return hung
-
-
-def rss_of(pid):
-    try:
-        with open('/proc/%d/status' % pid) as f:
-            for line in f:
-                if line.startswith('VmRSS:'):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
 
 
 def big_mappings(pid, least=4 * MiB):

@@ -5,6 +5,7 @@ when the test ends, pass or fail."""
 import contextlib
 import hashlib
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -137,12 +138,25 @@ def read_while_keep_faulty(cluster, path, clear_after=None, **fault):
     return result
 
 
-def rss_of(pid):
-    """Resident memory of process `pid`, in bytes."""
-    with open('/proc/%d/status' % pid) as f:
-        for line in f:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1]) * 1024
+def crunchstat_last(stderr, kind):
+    """The numbers of the last crunchstat line of `kind` (e.g. 'apicalls',
+    'keepcalls', 'net:keep0') in a daemon's log, before its ' -- ' part."""
+    tag = 'crunchstat: ' + kind + ' '
+    lines = [line for line in stderr.splitlines() if tag in line]
+    assert lines, stderr[-2000:]
+    return [int(n) for n in re.findall(r'\d+', lines[-1].split(tag, 1)[1].split(' -- ')[0])]
+
+
+def rss_of(pid, field='VmRSS'):
+    """Resident memory of process `pid` in bytes (field='VmHWM': its peak);
+    0 once the process is gone."""
+    try:
+        with open('/proc/%d/status' % pid) as f:
+            for line in f:
+                if line.startswith(field + ':'):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return 0
 
 

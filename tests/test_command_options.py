@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from mountutil import mounted, run_arv_mount
+from mountutil import crunchstat_last, mounted, run_arv_mount
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -106,10 +106,7 @@ def md5_with_crunchstat(cluster, mnt):
 def test_crunchstat_reports_keep_reads_cache_and_api_calls(cluster, mnt):
     r, coll, total = md5_with_crunchstat(cluster, mnt)
     def last(kind):
-        lines = [l for l in r.stderr.splitlines() if 'crunchstat: ' + kind + ' ' in l]
-        assert lines, r.stderr
-        totals = lines[-1].split('crunchstat: ' + kind + ' ')[1].split(' -- ')[0]
-        return [int(n) for n in re.findall(r'\d+', totals)]
+        return crunchstat_last(r.stderr, kind)
     puts, gets = last('keepcalls')
     tx, rx = last('net:keep0')
     hits, misses = last('keepcache')
@@ -207,3 +204,11 @@ def test_event_listening_versus_disabled_and_refresh_time(cluster):
         assert os.listdir(deaf.path) == ['before-' + tag]
         assert 'change events: not listening' in deaf.log()
         assert 'change events: listener started' not in deaf.log()
+
+
+def test_option_defaults_agree_with_the_modules_they_configure():
+    """arguments.py copies two defaults so that --help does not load the
+    SDK; they must not drift."""
+    from arvados_fuse import arguments, keepfetch, safeapi
+    assert arguments.DEFAULT_TIMEOUT == safeapi.DEFAULT_TIMEOUT
+    assert arguments.DEFAULT_READ_TIMEOUT == keepfetch.DEFAULT_READ_TIMEOUT

@@ -2,8 +2,11 @@
 kernel: an entry leaves the table only when no directory shows it and the
 kernel has forgotten every reference it was given."""
 
+import time
+
 from arvados_fuse import Directory, Inodes, StringFile
-from arvados_fuse.inodes import ROOT_INODE
+from arvados_fuse.directory import MISSES_PRUNE_AT
+from arvados_fuse.inodes import REINVALIDATE_AFTER, ROOT_INODE
 
 
 def _dir_with(inodes, parent, names):
@@ -93,3 +96,38 @@ def test_directories_are_found_by_the_uuids_they_show_until_freed():
     assert inodes.inodes_for_uuids(['zzzzz-4zz18-aaaaaaaaaaaaaaa']) == [b.inode]
     inodes.forget(b.inode, 1)
     assert inodes.inodes_for_uuids(['zzzzz-4zz18-aaaaaaaaaaaaaaa']) == []
+
+
+def test_a_removed_name_the_kernel_holds_is_invalidated_again_until_forgotten():
+    """remove_name: the kernel is told at once, and again after each of
+    REINVALIDATE_AFTER while it still holds the entry; once it forgets the
+    entry, nothing more is sent."""
+    sent = []
+    inodes = Inodes(notifier=lambda kind, *args: sent.append((kind,) + args))
+    root = _dir_with(inodes, ROOT_INODE, ['a', 'b'])
+    a, b = root.take_children().values()
+    inodes.remember(a.inode)                 # the kernel holds a, not b
+    inodes.remove_name(root.inode, 'a', a)
+    inodes.remove_name(root.inode, 'b', b)
+    assert sent.count(('entry', root.inode, 'a')) == 1 and inodes.reinvalidation_pending()
+    start, at = time.monotonic(), 0.0
+    for n, after in enumerate(REINVALIDATE_AFTER[:2]):
+        at += after
+        inodes.reinvalidate(now=start + at + 0.001)
+        assert sent.count(('entry', root.inode, 'a')) == 2 + n
+    assert sent.count(('entry', root.inode, 'b')) == 1   # freed at once: never again
+    inodes.forget(a.inode, 1)
+    inodes.reinvalidate(now=start + 10 ** 6)
+    assert sent.count(('entry', root.inode, 'a')) == 3 and not inodes.reinvalidation_pending()
+
+
+def test_remembered_misses_are_pruned():
+    inodes = Inodes()
+    d = inodes.add_entry(Directory(ROOT_INODE, inodes))
+    d.remember_misses = True
+    d._poll_time = 0.01
+    for i in range(MISSES_PRUNE_AT):
+        d.note_missing('old%d' % i)
+    time.sleep(0.02)
+    d.note_missing('new')
+    assert d.known_missing('new') and len(d._misses) == 1

@@ -14,7 +14,7 @@ import threading
 import arvados
 import pytest
 
-from mountutil import drop_pages, keep_servers, md5_of, mounted, read_all, read_while_keep_faulty
+from mountutil import drop_pages, keep_servers, md5_of, mounted, read_all, read_while_keep_faulty, rss_of
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -188,8 +188,8 @@ def test_memory_stays_within_the_block_cache_plus_a_block_per_reader(module_clus
             t.join(180)
         drop_pages(m.join('a.bin'))
         read('a.bin')
-        with open('/proc/%d/status' % m.proc.pid) as f:
-            peak = [int(line.split()[1]) * 1024 for line in f if line.startswith('VmHWM:')][0]
+        peak = rss_of(m.proc.pid, 'VmHWM')
     assert results == {name: [md5] * (2 if name == 'a.bin' else 1) for name, md5 in want.items()}
     bound = cache + 2 * block + 100 * MiB
+    print('peak RSS %.0f MiB, bound %.0f MiB' % (peak / MiB, bound / MiB))  # shown with -s
     assert peak <= bound, 'peak RSS %.0f MiB over the bound %.0f MiB' % (peak / MiB, bound / MiB)
