@@ -23,18 +23,18 @@ Architecture (one responsibility per module):
 
 __version__ = '3.2.1.post1'
 
-from .collection import CollectionDirectory, CollectionSubdirectory
-from .directory import Directory
-from .files import File, ObjectFile, StreamReaderFile, StringFile
-from .fresh import FreshBase, convertTime, convert_time
-from .inodes import Inodes
-from .magic import MagicDirectory
-from .names import sanitize_filename
-from .project import ProjectDirectory
-from .shared import SharedDirectory
-from .tags import RecursiveInvalidateDirectory, TagDirectory, TagsDirectory
+from .fs.collection import CollectionDirectory, CollectionSubdirectory
+from .fs.directory import Directory
+from .fs.files import File, ObjectFile, StreamReaderFile, StringFile
+from .fs.fresh import FreshBase, convertTime, convert_time
+from .fs.inodes import Inodes
+from .fs.byid import MagicDirectory
+from .fs.names import sanitize_filename
+from .fs.project import ProjectDirectory
+from .fs.shared import SharedDirectory
+from .fs.tags import RecursiveInvalidateDirectory, TagDirectory, TagsDirectory
 from .operations import FileHandle, Operations
-from .safeapi import SafeApi
+from .api.safeapi import SafeApi
 
 # The seed's public names.
 __all__ = ['CollectionDirectory', 'CollectionSubdirectory', 'Directory', 'File', 'FileHandle',

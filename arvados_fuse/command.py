@@ -26,11 +26,13 @@ import threading
 
 import llfuse
 
-from . import __version__, metrics, mountpoint
+from . import __version__
+from .host import metrics
+from .host import mountpoint
 from .arguments import DEFAULT_FILE_CACHE, ArgumentParser
 from .operations import Operations
-from .roots import StartupError, build_root
-from .safeapi import SafeApi, check_token
+from .fs.roots import StartupError, build_root
+from .api.safeapi import SafeApi, check_token
 
 # Every FUSE request is timed and counted (crunchstat's fuseop lines, the
 # Prometheus endpoint).  Done here, where the mount is run, so operations.py
@@ -272,7 +274,7 @@ def _check_cluster(settings, retries):
 
 
 def _block_cache(args):
-    from .blockcache import ObservedBlockCache
+    from .keep.blockcache import ObservedBlockCache
     if args.disk_cache:
         if args.disk_cache_dir:
             # The SDK expects the directory to exist (its default one it makes).
@@ -306,7 +308,7 @@ class Mount(object):
         args = self.args
         settings = _credentials()
         _raise_nofile(args)
-        from .stats import api_calls
+        from .host.crunchstat import api_calls
         if args.crunchstat_interval or args.prometheus_port is not None:
             api_calls.install()
             metrics.sources.api_calls = api_calls
@@ -360,12 +362,12 @@ class Mount(object):
             _logger.debug('change events: not listening (--disable-event-listening); polling every %gs',
                           args.refresh_time)
         elif self.root.want_event_subscribe():
-            from .events import EventListener
+            from .api.events import EventListener
             self.events = EventListener(self.api, self.operations, poll_time=args.refresh_time)
             self.events.start()
             _logger.debug('change events: listener started')
         if args.crunchstat_interval:
-            from .stats import StatsLogger
+            from .host.crunchstat import StatsLogger
             self.stats = StatsLogger(self.api.keep, args.crunchstat_interval)
             self.stats.start()
 

@@ -30,16 +30,16 @@ import threading
 
 import llfuse
 
-from .directory import Directory
+from .fs.directory import Directory
 from .errors import NotFound
-from .inodes import Inodes, kind_key, trashed_key
-from .magic import watch_owner
-from .manifest import ManifestError
-from .names import NAME_MAX, NameEncoder
-from .pending import LOOKUP_GRACE, PendingName
-from .threadnames import name_this_thread
-from .uuids import group_uuid_pattern
-from .workqueue import WorkQueue
+from .fs.inodes import Inodes, kind_key, trashed_key
+from .fs.byid import watch_owner
+from .blocks.manifest import ManifestError
+from .fs.names import NAME_MAX, NameEncoder
+from .fs.pending import LOOKUP_GRACE, PendingName
+from .host.threadnames import name_this_thread
+from .fs.uuids import group_uuid_pattern
+from .host.workqueue import WorkQueue
 
 _logger = logging.getLogger('arvados.arvados_fuse')
 

@@ -52,7 +52,7 @@ sys.path.insert(0, REPO)
 from localcluster.testing import LocalCluster  # noqa: E402
 from bench.upstream import upstream_arv_mount  # noqa: E402
 
-from arvados_fuse import mountpoint  # noqa: E402
+from arvados_fuse.host import mountpoint  # noqa: E402
 
 MiB = 1 << 20
 DOC = os.path.join(REPO, 'docs', 'benchmarks.md')
@@ -393,7 +393,7 @@ def ceilings(cluster, data, runs):
     import arvados
     import arvados.keep
     from concurrent.futures import ThreadPoolExecutor
-    from arvados_fuse.manifest import parse
+    from arvados_fuse.blocks.manifest import parse
     api = cluster.api('alice')
     blocks = parse(data['big_manifest']).blocks
     total = sum(int(b.split('+')[1]) for b in blocks)

@@ -36,7 +36,7 @@ sys.path.insert(0, REPO)
 from localcluster.testing import LocalCluster  # noqa: E402
 from bench.upstream import upstream_arv_mount  # noqa: E402
 
-from arvados_fuse import mountpoint  # noqa: E402
+from arvados_fuse.host import mountpoint  # noqa: E402
 
 MiB = 1 << 20
 
@@ -177,7 +177,7 @@ def bench_keep_raw(cluster, data, runs):
     """Every block of the big file through a fresh, cacheless KeepClient."""
     import arvados
     import arvados.keep
-    from arvados_fuse.manifest import parse
+    from arvados_fuse.blocks.manifest import parse
     api = cluster.api('alice')
     rec = api.collections().get(uuid=data['big']).execute()
     blocks = parse(rec['manifest_text']).blocks

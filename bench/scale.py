@@ -42,7 +42,7 @@ sys.path.insert(0, REPO)
 from localcluster.testing import LocalCluster  # noqa: E402
 from bench.upstream import upstream_arv_mount  # noqa: E402
 
-from arvados_fuse import mountpoint  # noqa: E402
+from arvados_fuse.host import mountpoint  # noqa: E402
 
 CLK_TCK = os.sysconf('SC_CLK_TCK')
 

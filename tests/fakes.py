@@ -1,5 +1,5 @@
 """A fake cluster for testing the model and the adapter without a network or
-a kernel: the same named methods as `arvados_fuse.safeapi.SafeApi`, backed
+a kernel: the same named methods as `arvados_fuse.api.safeapi.SafeApi`, backed
 by dicts.  `test_client_contract.py` runs one contract against this fake
 and the real client, so the two cannot drift apart unnoticed.
 
@@ -11,7 +11,7 @@ import hashlib
 import itertools
 
 from arvados_fuse.errors import NotFound
-from arvados_fuse.safeapi import LISTING_FIELDS
+from arvados_fuse.api.safeapi import LISTING_FIELDS
 
 ME = 'zzzzz-tpzed-000000000000000'
 

@@ -20,8 +20,8 @@ import random
 
 from hypothesis import strategies as st
 
-from arvados_fuse.manifest import MAX_DEPTH
-from arvados_fuse.names import NAME_MAX, sanitize_filename
+from arvados_fuse.blocks.manifest import MAX_DEPTH
+from arvados_fuse.fs.names import NAME_MAX, sanitize_filename
 
 EMPTY = 'd41d8cd98f00b204e9800998ecf8427e+0'
 FORGED = 'A' + 'f' * 40 + '@7fffffff'

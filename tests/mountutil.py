@@ -15,7 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARV_MOUNT = os.path.join(ROOT, 'bin', 'arv-mount')
 
 sys.path.insert(0, ROOT)
-from arvados_fuse import mountpoint  # noqa: E402
+from arvados_fuse.host import mountpoint  # noqa: E402
 
 
 def arv_mount_command(*args):

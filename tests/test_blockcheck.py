@@ -4,8 +4,8 @@ tests/test_mount_locators.py checks it through a mount)."""
 import collections
 import threading
 
-from arvados_fuse import blockcheck
-from arvados_fuse.blockcheck import AcceptedSignatures, signature_of
+from arvados_fuse.keep import blockcheck
+from arvados_fuse.keep.blockcheck import AcceptedSignatures, signature_of
 
 
 class _Cache(object):

@@ -17,9 +17,9 @@ import itertools
 import arvados.collection
 import pytest
 
-from arvados_fuse import safeapi
+from arvados_fuse.api import safeapi
 from arvados_fuse.errors import NotFound
-from arvados_fuse.safeapi import SafeApi
+from arvados_fuse.api.safeapi import SafeApi
 
 from fakes import FakeApi, FakeServerError
 

@@ -15,8 +15,8 @@ import arvados.errors
 import arvados.keep
 import pytest
 
-from arvados_fuse.keepfetch import BlockFetcher
-from arvados_fuse.safeapi import SafeApi
+from arvados_fuse.keep.fetcher import BlockFetcher
+from arvados_fuse.api.safeapi import SafeApi
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(120)]
 
@@ -87,7 +87,7 @@ def test_evicted_buffers_are_reused_only_when_nothing_holds_them():
     (no fresh pages to fault in), but only when nothing can read it any
     more: a block a reader (or a pending reply's memoryview) still holds
     keeps its bytes, whatever is fetched after its eviction."""
-    from arvados_fuse.blockcache import ObservedBlockCache
+    from arvados_fuse.keep.blockcache import ObservedBlockCache
     size = 16 << 20
     blocks, locs = _blocks(8, size)
     server = _serve(blocks)

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from arvados_fuse import mountpoint
+from arvados_fuse.host import mountpoint
 from mountutil import ROOT, arv_mount_command, force_unmount, mount_env, mounted, run_arv_mount
 
 pytestmark = pytest.mark.timeout(120)

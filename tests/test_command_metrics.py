@@ -174,7 +174,7 @@ def test_prometheus_counts_keep_failures_retries_and_eio_by_cause(module_cluster
 
 
 def test_websocket_reconnects_back_off_with_jitter():
-    from arvados_fuse.events import BACKOFF_MAX, jittered
+    from arvados_fuse.api.events import BACKOFF_MAX, jittered
     for backoff in (0.5, 8, BACKOFF_MAX):
         waits = {jittered(backoff) for _ in range(50)}
         assert all(backoff / 2 <= w <= backoff for w in waits) and len(waits) > 1

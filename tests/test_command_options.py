@@ -209,6 +209,8 @@ def test_event_listening_versus_disabled_and_refresh_time(cluster):
 def test_option_defaults_agree_with_the_modules_they_configure():
     """arguments.py copies two defaults so that --help does not load the
     SDK; they must not drift."""
-    from arvados_fuse import arguments, keepfetch, safeapi
+    from arvados_fuse import arguments
+    from arvados_fuse.api import safeapi
+    from arvados_fuse.keep import fetcher as keepfetch
     assert arguments.DEFAULT_TIMEOUT == safeapi.DEFAULT_TIMEOUT
     assert arguments.DEFAULT_READ_TIMEOUT == keepfetch.DEFAULT_READ_TIMEOUT

@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from arvados_fuse import __version__, mountpoint
+from arvados_fuse import __version__
+from arvados_fuse.host import mountpoint
 from mountutil import force_unmount, run_arv_mount
 
 pytestmark = pytest.mark.timeout(120)

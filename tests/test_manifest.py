@@ -6,8 +6,8 @@ import time
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from arvados_fuse import manifest
-from arvados_fuse.manifest import ManifestError, parse
+from arvados_fuse.blocks import manifest
+from arvados_fuse.blocks.manifest import ManifestError, parse
 
 
 def loc(data):
@@ -195,7 +195,7 @@ def test_names_with_slashes_are_parsed_at_once_even_lazily():
 
 
 def test_resign_replaces_only_block_signatures():
-    from arvados_fuse.manifest import resign
+    from arvados_fuse.blocks.manifest import resign
     a, b = '0cc175b9c0f1b6a831c399e269772661', '92eb5ffee6ae2fec3ad71c777531578f'
     text = ('. %s+1+Aold1@00000001 %s+1+K@zzzzz+Aold2@00000001 0:2:%s+1+Aold1@00000001\n'
             './d %s+1 0:1:f\n' % (a, b, a, a))

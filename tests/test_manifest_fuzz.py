@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, seed, settings
 
 import fuzzmanifests
 from arvados_fuse import CollectionDirectory, Inodes
-from arvados_fuse.directory import Directory
-from arvados_fuse.inodes import ROOT_INODE
-from arvados_fuse.manifest import ManifestError
+from arvados_fuse.fs.directory import Directory
+from arvados_fuse.fs.inodes import ROOT_INODE
+from arvados_fuse.blocks.manifest import ManifestError
 from fakes import FakeApi, put_block
 
 pytestmark = pytest.mark.unit

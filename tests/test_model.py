@@ -3,7 +3,7 @@
 import json
 
 from arvados_fuse import CollectionDirectory, Inodes, MagicDirectory, StreamReaderFile
-from arvados_fuse.inodes import ROOT_INODE
+from arvados_fuse.fs.inodes import ROOT_INODE
 
 from fakes import FakeApi, put_block
 

@@ -5,8 +5,8 @@ kernel has forgotten every reference it was given."""
 import time
 
 from arvados_fuse import Directory, Inodes, StringFile
-from arvados_fuse.directory import MISSES_PRUNE_AT
-from arvados_fuse.inodes import REINVALIDATE_AFTER, ROOT_INODE
+from arvados_fuse.fs.directory import MISSES_PRUNE_AT
+from arvados_fuse.fs.inodes import REINVALIDATE_AFTER, ROOT_INODE
 
 
 def _dir_with(inodes, parent, names):

@@ -2,8 +2,8 @@
 item wins a name, and times that need no collection load."""
 
 from arvados_fuse import CollectionDirectory, Inodes, ObjectFile, ProjectDirectory
-from arvados_fuse.fresh import convert_time
-from arvados_fuse.inodes import ROOT_INODE
+from arvados_fuse.fs.fresh import convert_time
+from arvados_fuse.fs.inodes import ROOT_INODE
 
 from fakes import FakeApi
 

@@ -41,7 +41,7 @@ def test_collection_mtime_comes_from_modified_at(cluster):
     coll = cluster.demo['collections']['many_files']
     rec = cluster.api('alice').collections().get(uuid=coll['uuid']).execute()
     with mounted(cluster.full_env('alice'), '--collection', coll['uuid']) as m:
-        from arvados_fuse.fresh import convert_time
+        from arvados_fuse.fs.fresh import convert_time
         want = convert_time(rec['modified_at'])
         assert abs(os.stat(m.path).st_mtime - want) < 1e-3
         some_file = next(iter(files_under(m.path).values()))

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from arvados_fuse.fresh import convert_time
-from arvados_fuse.magic import MagicDirectory
+from arvados_fuse.fs.fresh import convert_time
+from arvados_fuse.fs.byid import MagicDirectory
 from mountutil import check_collection_tree, md5_of, mounted, run_arv_mount
 
 pytestmark = pytest.mark.timeout(240)

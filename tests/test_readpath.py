@@ -6,8 +6,8 @@ import random
 
 from hypothesis import given, settings, strategies as st
 
-from arvados_fuse.manifest import parse
-from arvados_fuse.readpath import BlockTable, FileReader
+from arvados_fuse.blocks.manifest import parse
+from arvados_fuse.blocks.readpath import BlockTable, FileReader
 
 
 class CountingSource(object):
@@ -94,7 +94,7 @@ def _sequential(reader, size, step=128):
 def test_the_prefetch_window_doubles_while_sequential_up_to_its_share():
     """One block ahead at the start, then two, then four, ... up to the
     reader's share of the budget (in bytes)."""
-    from arvados_fuse.readpath import PrefetchBudget
+    from arvados_fuse.blocks.readpath import PrefetchBudget
     data = random.Random(6).randbytes(40 * 1024)
     blocks = [data[i:i + 1024] for i in range(0, len(data), 1024)]
     store = {hashlib.md5(b).hexdigest(): b for b in blocks}

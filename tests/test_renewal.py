@@ -6,9 +6,9 @@ import gc
 import time
 
 from arvados_fuse.errors import NotFound
-from arvados_fuse.manifest import block_locators, earliest_expiry, parse
-from arvados_fuse.readpath import BlockTable
-from arvados_fuse.renewal import COMPACT_SLACK, SignatureRenewer
+from arvados_fuse.blocks.manifest import block_locators, earliest_expiry, parse
+from arvados_fuse.blocks.readpath import BlockTable
+from arvados_fuse.blocks.renewal import COMPACT_SLACK, SignatureRenewer
 
 MD5 = ['%032x' % i for i in range(3)]
 

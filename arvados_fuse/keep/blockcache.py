@@ -22,7 +22,7 @@ import weakref
 
 import arvados.keep
 
-from . import metrics
+from ..host import metrics
 
 _logger = logging.getLogger('arvados.arvados_fuse')
 

@@ -17,14 +17,14 @@ import logging
 import time
 import weakref
 
-from . import manifest as manifest_parser
-from .manifest import pieces_of
+from ..blocks import manifest as manifest_parser
+from ..blocks.manifest import pieces_of
 from .directory import Directory
-from .errors import NotFound
+from ..errors import NotFound
 from .files import CollectionFile, ObjectFile
 from .fresh import DEFAULT_POLL_TIME, convert_time
 from .names import sanitize_filename
-from .readpath import BlockTable, FileReader
+from ..blocks.readpath import BlockTable, FileReader
 from .uuids import keep_locator_pattern, strip_hints
 
 _logger = logging.getLogger('arvados.arvados_fuse')

@@ -6,12 +6,12 @@ import time
 
 from .collection import CollectionDirectory
 from .directory import Directory
-from .errors import NotFound
+from ..errors import NotFound
 from .files import StringFile
 from .inodes import ROOT_INODE
-from .magic import MagicDirectory
+from .byid import MagicDirectory
 from .project import ProjectDirectory
-from .safeapi import is_not_found
+from ..api.safeapi import is_not_found
 from .shared import SharedDirectory
 from .tags import TagsDirectory
 from .uuids import collection_uuid_pattern, group_uuid_pattern, keep_locator_pattern

@@ -12,7 +12,7 @@ from .directory import Directory
 from .files import StringFile
 from .fresh import DEFAULT_POLL_TIME
 from .inodes import ROOT_INODE
-from .manifest import ManifestError
+from ..blocks.manifest import ManifestError
 from .uuids import (collection_uuid_pattern, group_uuid_pattern, keep_locator_pattern,
                     portable_data_hash_pattern, user_uuid_pattern, uuid_pattern)
 

@@ -7,7 +7,7 @@ import json
 import stat
 
 from .fresh import FreshBase, convert_time
-from .manifest import size_of
+from ..blocks.manifest import size_of
 from .uuids import strip_hints
 
 # Scripts kept in collections must run from the mount, so collection files

@@ -9,7 +9,7 @@ import itertools
 import logging
 import time
 
-from .renewal import SignatureRenewer
+from ..blocks.renewal import SignatureRenewer
 from .treecache import TreeCache
 
 _logger = logging.getLogger('arvados.arvados_fuse')

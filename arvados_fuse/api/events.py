@@ -16,7 +16,7 @@ import logging
 import random
 import threading
 
-from . import metrics
+from ..host import metrics
 
 _logger = logging.getLogger('arvados.arvados_fuse')
 

@@ -30,9 +30,9 @@ import arvados.util
 import googleapiclient.errors
 import httplib2
 
-from . import readpath
-from .errors import NotFound
-from .keepfetch import DEFAULT_READ_TIMEOUT, BlockFetcher
+from ..blocks import readpath
+from ..errors import NotFound
+from ..keep.fetcher import DEFAULT_READ_TIMEOUT, BlockFetcher
 
 # Page size of the keyset-paged list calls: the most Arvados answers by
 # default (MaxItemsPerResponse; a server allowing fewer just answers fewer).

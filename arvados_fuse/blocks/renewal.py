@@ -29,9 +29,9 @@ import threading
 import time
 import weakref
 
-from .errors import NotFound
+from ..errors import NotFound
 from .manifest import ManifestError, block_locators, earliest_expiry
-from .threadnames import name_this_thread
+from ..host.threadnames import name_this_thread
 
 _logger = logging.getLogger('arvados.arvados_fuse')
 

@@ -58,9 +58,9 @@ import arvados.keep
 import arvados.retry
 import arvados.util
 
-from . import metrics
+from ..host import metrics
 from .blockcheck import AcceptedSignatures, signature_of
-from .threadnames import name_this_thread
+from ..host.threadnames import name_this_thread
 
 _logger = logging.getLogger('arvados.arvados_fuse')
 
