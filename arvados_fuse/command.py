@@ -30,14 +30,11 @@ from . import __version__
 from .host import metrics
 from .host import mountpoint
 from .arguments import DEFAULT_FILE_CACHE, ArgumentParser
-from .operations import Operations
+from .answers import FUSE_LOCK
+from .fs.model import Model
+from .instrumented import InstrumentedOperations
 from .fs.roots import StartupError, build_root
 from .api.safeapi import SafeApi, check_token
-
-# Every FUSE request is timed and counted (crunchstat's fuseop lines, the
-# Prometheus endpoint).  Done here, where the mount is run, so operations.py
-# stays the adapter alone.
-metrics.instrument(Operations)
 
 _logger = logging.getLogger('arvados.arvados_fuse')
 
@@ -313,12 +310,11 @@ class Mount(object):
             api_calls.install()
             metrics.sources.api_calls = api_calls
         _check_cluster(settings, args.retries)
-        self.operations = Operations(os.getuid(), os.getgid(), args.encoding, refresh_time=args.refresh_time)
-        self.operations.inodes.tree_cache.limit = args.directory_cache
-        if args.timeout:
-            # API calls are bounded by --timeout; a little more for the
-            # thread to take the lock and build what it found.
-            self.operations.lookup_timeout = args.timeout + 5
+        # API calls are bounded by --timeout; a by_id lookup is waited for a
+        # little more, for its thread to take the lock and build what it found.
+        model = Model(FUSE_LOCK, refresh_time=args.refresh_time, directory_cache=args.directory_cache,
+                      **({'lookup_timeout': args.timeout + 5} if args.timeout else {}))
+        self.operations = InstrumentedOperations(os.getuid(), os.getgid(), args.encoding, model=model)
         try:
             self.api = SafeApi(keep_params={'block_cache': _block_cache(args), 'num_prefetch_threads': 2},
                                num_retries=args.retries, timeout=args.timeout or None,
@@ -363,7 +359,7 @@ class Mount(object):
                           args.refresh_time)
         elif self.root.want_event_subscribe():
             from .api.events import EventListener
-            self.events = EventListener(self.api, self.operations, poll_time=args.refresh_time)
+            self.events = EventListener(self.api, self.operations.model.changes, poll_time=args.refresh_time)
             self.events.start()
             _logger.debug('change events: listener started')
         if args.crunchstat_interval:

@@ -19,7 +19,7 @@ import pytest
 from arvados_fuse import CollectionDirectory, MagicDirectory, Operations, ProjectDirectory
 from arvados_fuse.fs.directory import Directory
 from arvados_fuse.fs.inodes import ROOT_INODE
-from arvados_fuse.operations import IMMUTABLE_TIMEOUT
+from arvados_fuse.fs.kernelcache import IMMUTABLE_TIMEOUT
 
 from fakes import FakeApi
 

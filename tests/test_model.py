@@ -117,7 +117,7 @@ def test_an_invalidation_during_a_fetch_is_not_lost():
     snapshot = root.fetch()
     root.invalidate()  # the event
     root.apply(snapshot)
-    assert root._generation != generation  # what Operations._refresh checks
+    assert root._generation != generation  # what Refresher.refresh checks
     assert root.loaded()
 
 

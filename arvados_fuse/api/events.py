@@ -1,5 +1,6 @@
-"""Change events from the cluster's websocket service, turned into
-invalidations of the directories that show the changed objects.
+"""Change events from the cluster's websocket service, decoded into
+`Change` records for a sink (fs/changes.py) that marks the directories
+showing the changed objects stale.
 
 Written here rather than taken from `arvados.events` because the SDK's
 clients end the whole process (`interrupt_main`) after a run of failures; a
@@ -8,14 +9,16 @@ lost: every mutable directory also goes stale after --refresh-time, so the
 outage only delays freshness to that bound.
 
 The connection itself (URL, token, TLS) is `SafeApi.connect_events`: this
-module only keeps it up and turns its messages into invalidations.
+module only keeps it up and decodes its messages.
 """
 
+import collections
 import json
 import logging
 import random
 import threading
 
+from ..fs.uuids import group_uuid_pattern
 from ..host import metrics
 
 _logger = logging.getLogger('arvados.arvados_fuse')
@@ -29,17 +32,44 @@ BACKOFF_START = 0.5
 BACKOFF_MAX = 60
 
 
-def jittered(backoff):
-    return random.uniform(backoff / 2, backoff)
 SUBSCRIBE_TIMEOUT = 30
 
 
-class EventListener(object):
-    """Background thread: websocket -> operations.on_event."""
+def jittered(backoff):
+    return random.uniform(backoff / 2, backoff)
 
-    def __init__(self, api, operations, poll_time=15):
+
+# What an event says changed: the object, its kind ("arvados#collection"),
+# the owners it had before and has now, and whether it is a project that
+# was deleted or trashed (its contents are then gone from every listing).
+Change = collections.namedtuple('Change', 'uuid kind owners trashed_project')
+
+
+def decode(ev):
+    """The Change an event message announces, or None if it announces none
+    (not a create, update or delete)."""
+    if not isinstance(ev, dict) or ev.get('event_type') not in ('create', 'update', 'delete'):
+        return None
+    props = ev.get('properties') or {}
+    old = props.get('old_attributes') or {}
+    new = props.get('new_attributes') or {}
+    uuid = ev.get('object_uuid')
+    owners = tuple(o for o in (ev.get('object_owner_uuid'), old.get('owner_uuid'), new.get('owner_uuid'))
+                   if isinstance(o, str) and o)
+    trashed = bool(isinstance(uuid, str) and group_uuid_pattern.match(uuid)
+                   and (ev['event_type'] == 'delete' or new.get('is_trashed')))
+    kind = ev.get('object_kind')
+    return Change(uuid if isinstance(uuid, str) else None, kind if isinstance(kind, str) else None,
+                  owners, trashed)
+
+
+class EventListener(object):
+    """Background thread: websocket -> `sink`, which has on_change(Change),
+    on_reconnect(replayed) and on_disconnect() (fs/changes.Changes)."""
+
+    def __init__(self, api, sink, poll_time=15):
         self.api = api
-        self.operations = operations
+        self.sink = sink
         self.poll_time = poll_time
         self._stop = threading.Event()
         self._thread = None
@@ -113,7 +143,7 @@ class EventListener(object):
                     # server replays them when the first try at mount time
                     # works; after failed tries everything loaded is listed
                     # again, as after any outage.
-                    self.operations.on_reconnect(replayed=replay_from is not None and not failures)
+                    self.sink.on_reconnect(replayed=replay_from is not None and not failures)
                     failures = 0
                     backoff = BACKOFF_START
                     self.connected.set()
@@ -132,7 +162,7 @@ class EventListener(object):
                 self.connected.clear()
                 metrics.websocket_connected.set(0)
                 if not self._stop.is_set():
-                    self.operations.on_disconnect()
+                    self.sink.on_disconnect()
             self._stop.wait(jittered(backoff))
             backoff = min(backoff * 2, BACKOFF_MAX)
 
@@ -153,8 +183,9 @@ class EventListener(object):
         except ValueError:
             _logger.debug('ignored a malformed event message')
             return
-        if isinstance(ev, dict) and ev.get('event_type'):
+        change = decode(ev)
+        if change is not None:
             try:
-                self.operations.on_event(ev)
+                self.sink.on_change(change)
             except Exception as e:
                 _logger.warning('event handling failed: %s', e)

@@ -194,9 +194,8 @@ def owner_of(record):
 def watch_owner(inodes, entry):
     """After a refresh of an object looked up in by_id by uuid: watch its
     present owner."""
-    if getattr(entry, 'owner_watch', None) is None:
+    if entry.owner_watch is None:
         return
-    get = getattr(entry, 'record', None)
-    record = get() if get is not None else getattr(entry, 'project_object', None)
+    record = entry.record()
     if isinstance(record, dict) and record.get('owner_uuid'):
         inodes.rewatch(entry, owner_of(record))

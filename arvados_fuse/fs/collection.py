@@ -392,7 +392,7 @@ class CollectionDirectory(LazyTreeDirectory):
         stack = [self]
         while stack:
             d = stack.pop()
-            for name, child in d._entries.items():
+            for name, child in d.built_entries():
                 if referenced(child.inode):
                     names.append((d.inode, name))
                     if isinstance(child, Directory):

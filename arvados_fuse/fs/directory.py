@@ -162,6 +162,11 @@ class Directory(FreshBase):
     def listing(self):
         return list(self._entries.items())
 
+    def built_entries(self):
+        """(name, entry) of what is built so far: a lazy directory
+        (collection.py) is not built by this, unlike listing()."""
+        return self._entries.items()
+
     def name_of(self, entry):
         """The name `entry` has here, or None."""
         for name, e in self._entries.items():

@@ -6,6 +6,8 @@ import functools
 import re
 import time
 
+from .entry import Entry
+
 _TIME_RE = re.compile(r'^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z$')
 
 
@@ -39,7 +41,7 @@ convertTime = convert_time  # the seed's name
 DEFAULT_POLL_TIME = 60
 
 
-class FreshBase(object):
+class FreshBase(Entry):
     """Tracks when an object was last loaded and whether it must be reloaded.
 
     `invalidate()` marks it stale (an event said it changed); with polling on,

@@ -79,7 +79,7 @@ class Inodes(object):
 
     def rewatch(self, entry, owner):
         """A by_id object now belongs to `owner`: hear of that project's
-        trashing instead of the old one's (see magic.py)."""
+        trashing instead of the old one's (see byid.py)."""
         if entry.owner_watch == owner or entry.inode not in self._entries:
             return
         self._unindex(entry.inode, _event_uuids(entry))
@@ -138,14 +138,13 @@ class Inodes(object):
         telling it about each of (maybe 10^6) inodes would be wasted."""
         if entry.inode is None or entry.inode not in self._entries:
             return
-        take = getattr(entry, 'take_children', None)
-        children = take() if take is not None else None
+        children = entry.take_children()
         if children:
             for name, child in children.items():
                 self.del_entry(child, notify)
                 if notify and child.inode in self._detached:
                     self._reinvalidate_later(entry.inode, name, child.inode)
-        for child in getattr(entry, 'special_entries', list)():
+        for child in entry.special_entries():
             self.del_entry(child, notify)
         entry.detached = True
         if notify:
@@ -226,9 +225,7 @@ class Inodes(object):
         if inode in self._detached:
             self._free(inode)
             return
-        hook = getattr(entry, 'kernel_forgot', None)
-        if hook is not None:
-            hook()
+        entry.kernel_forgot()
 
     def _free(self, inode):
         self._detached.discard(inode)
@@ -237,8 +234,7 @@ class Inodes(object):
         if entry is None:
             return
         self._unindex(inode, _event_uuids(entry))
-        if hasattr(entry, 'release'):
-            entry.release()
+        entry.release()
 
     def notify(self, kind, *args):
         if self.notifier is not None:
@@ -262,10 +258,9 @@ def trashed_key(owner_uuid):
 
 
 def _event_uuids(entry):
-    get = getattr(entry, 'event_uuids', None)
-    uuids = [u for u in get() if u] if get is not None else []
-    # by_id's objects also hear of their project's trashing (see magic.py).
-    owner = getattr(entry, 'owner_watch', None)
+    uuids = [u for u in entry.event_uuids() if u]
+    # by_id's objects also hear of their project's trashing (see byid.py).
+    owner = entry.owner_watch
     if owner:
         uuids.append(trashed_key(owner))
     return uuids

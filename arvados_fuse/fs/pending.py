@@ -21,6 +21,7 @@ import threading
 import time
 
 from .directory import DIR_MODE
+from .entry import Entry
 
 # How long a lookup in `by_id` waits before answering with a PendingName:
 # the longest another name in `by_id` can be held up by a slow one.  Most
@@ -28,7 +29,7 @@ from .directory import DIR_MODE
 LOOKUP_GRACE = 0.25
 
 
-class PendingName(object):
+class PendingName(Entry):
     """Stands for `name` in directory `parent_inode` until its lookup ends.
     The adapter owns it: `finish` is called with the llfuse lock held."""
 
@@ -45,9 +46,6 @@ class PendingName(object):
         self.result = None         # the entry found, once done
         self.errno = None          # ENOENT or EIO, once done without a result
         self._done = threading.Event()
-
-    def attached(self):
-        pass
 
     def finish(self, result=None, errno=None):
         self.result = result

@@ -95,6 +95,9 @@ class ProjectDirectory(Directory):
     def want_event_subscribe(self):
         return True
 
+    def record(self):
+        return self.project_object
+
     def event_uuids(self):
         return (self.uuid,)
 
@@ -141,7 +144,7 @@ class ProjectDirectory(Directory):
                 if a.collection_locator != i.get('head_uuid'):
                     return False
                 if a.collection_object is None:
-                    a._listing_record = _link_listing_record(i)
+                    a.relisted(_link_listing_record(i))
                 return True
             if a.collection_locator != i['uuid']:
                 return False

@@ -2,8 +2,8 @@
 Prometheus endpoint (--prometheus-port).
 
 Sources:
-- every FUSE operation: `instrument(Operations)` wraps each request handler
-  llfuse can call, timing it and counting its EIO answers by cause (the
+- every FUSE operation: `instrumented.InstrumentedOperations` times each
+  request handler llfuse can call and counts its EIO answers by cause (the
   exception the handler was handling when it answered EIO);
 - Keep: the SDK KeepClient's own counters (calls, bytes, cache hits and
   misses), plus per-server fetches, bytes, retries and failures counted by
@@ -17,11 +17,8 @@ All metrics live in one registry of our own (`REGISTRY`), so nothing else
 imported into the process can add to or clash with what /metrics serves.
 """
 
-import errno
 import threading
-import time
 
-import llfuse
 import prometheus_client as prom
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
@@ -82,22 +79,6 @@ class _OpTotals(object):
 op_totals = _OpTotals()
 
 
-def eio_cause(exc):
-    """A short, bounded name for why a request got EIO."""
-    if exc is None:
-        return 'unknown'
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    if names & {'KeepReadError', 'KeepRequestError', 'NotFoundError'}:
-        return 'keep'
-    if names & {'HttpError', 'ApiError', 'HttpLib2Error'}:
-        return 'api'
-    if 'TimeoutError' in names or 'timeout' in names:
-        return 'timeout'
-    if isinstance(exc, OSError):
-        return 'os'
-    return 'internal'
-
-
 class _Switch(object):
     on = False
 
@@ -106,47 +87,6 @@ class _Switch(object):
 # quarter of a CPU-second over an `ls -lR` of 10^5 files): kept only while
 # /metrics is served.  Counts and total times (crunchstat) always are.
 histograms = _Switch()
-
-
-def _timed(name, fn):
-    histogram = op_seconds.labels(op=name)
-
-    def timed(self, *args, **kwargs):
-        start = time.perf_counter()
-        try:
-            result = fn(self, *args, **kwargs)
-        except llfuse.FUSEError as e:
-            if e.errno == errno.EIO:
-                eio_answers.labels(op=name, cause=eio_cause(e.__context__)).inc()
-            raise
-        finally:
-            took = time.perf_counter() - start
-            if histograms.on:
-                histogram.observe(took)
-            with op_totals.lock:
-                op_totals.count[name] += 1
-                op_totals.seconds[name] += took
-        if name == 'read':
-            n = len(result)
-            read_bytes.inc(n)
-            with op_totals.lock:
-                op_totals.read_bytes += n
-        return result
-    timed.__name__ = getattr(fn, '__name__', name)
-    timed.__doc__ = getattr(fn, '__doc__', None)
-    timed.__wrapped__ = fn
-    timed.arvmount_timed = True
-    return timed
-
-
-def instrument(cls):
-    """Time and count every FUSE request handler of the llfuse.Operations
-    subclass `cls` (in place; returns it)."""
-    for name in FUSE_OPERATIONS:
-        fn = getattr(cls, name, None)
-        if fn is not None and not getattr(fn, 'arvmount_timed', False):
-            setattr(cls, name, _timed(name, fn))
-    return cls
 
 
 _keep_counters_installed = False
@@ -212,7 +152,7 @@ class _Sources(object):
         ops = self.operations
         if ops is not None:
             yield _gauge('arvmount_inodes', 'Entries in the inode table', len(ops.inodes))
-            yield _gauge('arvmount_open_handles', 'Open file and directory handles', len(ops._filehandles))
+            yield _gauge('arvmount_open_handles', 'Open file and directory handles', ops.open_handles())
         if self.api_calls is not None:
             yield _counter('arvmount_api_calls', 'Requests to the API server', self.api_calls.get())
 

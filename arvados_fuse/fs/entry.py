@@ -1,0 +1,43 @@
+"""What the inode table and the adapter rely on in every entry they hold.
+
+Files and directories (through FreshBase) and PendingName derive from
+`Entry`; the hooks below do nothing unless a kind of entry needs them.  The
+adapter also calls what each kind defines for itself: `st_mode()`,
+`size()`, `mtime()`, `atime()`, `immutable()`, `xattrs()`, `describe()`;
+files `read_now()`, `readfrom()`, `closed()`; directories (directory.py)
+their listing, lookup and refresh halves.
+"""
+
+
+class Entry(object):
+    __slots__ = ()
+
+    # The uuid of the project whose trashing this entry must hear of (a
+    # by_id object found by uuid; see byid.py), or None.
+    owner_watch = None
+
+    def attached(self):
+        """It was given an inode number (Inodes.add_entry)."""
+
+    def event_uuids(self):
+        """The uuids whose change events concern it (the inode table
+        indexes it by them)."""
+        return ()
+
+    def record(self):
+        """The API record of the object it shows, if any."""
+        return None
+
+    def take_children(self):
+        """Being removed: give up the {name: entry} below it (or None)."""
+        return None
+
+    def special_entries(self):
+        """Entries outside its listing that go with it (a record file)."""
+        return []
+
+    def kernel_forgot(self):
+        """The kernel holds no reference to it any more (still attached)."""
+
+    def release(self):
+        """Freed from the inode table."""
