@@ -215,4 +215,6 @@ class ApiApp:
         fn = getattr(self.api, "%s_%s" % (route.resource, route.method), None) or \
             getattr(self.api, route.handler)
         result = fn(call)
+        if self.counter is not None:
+            self.counter.note_result(request, result)
         return web.json_response(result)

@@ -10,8 +10,8 @@ plus ``discovery`` (the discovery document), ``websocket`` (one per event
 stream connection, counted when it opens), ``health`` and ``unknown``
 (no route). Each route records its HTTP method, its count, the response
 body bytes and the statuses. A bounded log keeps the latest requests in
-arrival order, each with its query parameters (tokens left out), status,
-bytes and start and end times, so the sequence of a client's requests and
+arrival order, each with its path, query parameters (tokens left out), status,
+bytes, number of items (lists) and start and end times, so the sequence of a client's requests and
 their overlap can be read back.
 
 The counter sits outside the fault middleware, so a request delayed or
@@ -77,7 +77,7 @@ class CallCounter:
             else request.method
         params = public_params(dict(urllib.parse.parse_qsl(request.rel_url.raw_query_string,
                                                            keep_blank_values=True)))
-        entry = {"route": name, "method": method, "params": params,
+        entry = {"route": name, "method": method, "path": request.path, "params": params,
                  "start": round(time.monotonic() - self.started, 6), "end": None,
                  "status": None, "bytes": 0}
         if len(self.log) < self.log_limit:
@@ -144,6 +144,14 @@ class CallCounter:
         entry["route"] = "%s.%s" % (route.resource, route.method)
         entry["method"] = route.http_method
         entry["params"] = public_params(params)
+
+    def note_result(self, request, result):
+        """Called by the dispatcher with a method's result: a list's
+        number of items goes into the log (``items``)."""
+        entry = request.get("callcount_entry")
+        if entry is not None and isinstance(result, dict) and \
+                isinstance(result.get("items"), list):
+            entry["items"] = len(result["items"])
 
     def state(self, with_log=False):
         out = {"since": self.since,

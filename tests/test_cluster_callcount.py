@@ -60,7 +60,9 @@ def test_sdk_calls_are_counted_per_route(module_cluster):
     assert json.loads(contents["params"]["filters"]) == filters
     assert contents["params"]["limit"] == "7" and contents["params"]["uuid"] == home
     assert contents["status"] == 200 and contents["bytes"] > 0
+    assert contents["items"] == 1 and "items" not in log[0]
     assert contents["end"] >= contents["start"]
+    assert log[0]["path"] == "/arvados/v1/groups/" + group["uuid"]
 
     before = c.reset_api_calls()
     assert before["routes"]["groups.get"]["count"] == 1
