@@ -325,6 +325,12 @@ def format_params(params):
     return ' '.join(out)
 
 
+def path_uuid(entry):
+    """The uuid in a request's path (groups.get, collections.get...), or ''."""
+    parts = (entry.get('path') or '').split('/')
+    return parts[4] if len(parts) > 4 and parts[1:3] == ['arvados', 'v1'] else ''
+
+
 def print_report(results, impls, args):
     names = list(impls)
     print()
@@ -374,9 +380,10 @@ def print_report(results, impls, args):
                     print('\n-- %s, latency %g s, %s (first run): %d requests'
                           % (step, float(lat), impl, len(runs[0]['log'])))
                     for i, e in enumerate(runs[0]['log'], 1):
-                        print('%3d %7.3f-%-7s %-20s %s %s' % (
+                        print('%3d %7.3f-%-7s %-20s %-8s %s %s' % (
                             i, e['start'], '%.3f' % e['end'] if e['end'] is not None else '?',
-                            e['route'], human_bytes(e['bytes']), format_params(e['params'])))
+                            e['route'], human_bytes(e['bytes']), path_uuid(e),
+                            format_params(e['params'])))
 
 
 def main():
