@@ -85,9 +85,11 @@ def _typed(param, value):
 
 class ApiApp:
     def __init__(self, api, *, faults, users_by_token, discovery_settings,
-                 max_request_size, admin_handler):
+                 max_request_size, admin_handler, counter=None, calls_handler=None):
         self.api = api
         self.faults = faults
+        self.counter = counter              # a callcount.CallCounter, or None
+        self.calls_handler = calls_handler  # serves /_localcluster/calls
         self.users_by_token = users_by_token    # callable(token) -> user record or None
         self.discovery_settings = discovery_settings    # callable() -> dict of kwargs
         self.max_request_size = max_request_size
@@ -95,14 +97,17 @@ class ApiApp:
         self.websocket_handler = None   # async handler(request), set by an event service
 
     def make_app(self):
+        counting = [self.counter.middleware()] if self.counter is not None else []
         app = web.Application(
             client_max_size=self.max_request_size,
-            middlewares=[self._error_middleware,
+            middlewares=counting + [self._error_middleware,
                          self.faults.middleware("api", lambda s: error_response(
                              s, "fault injected (api)"))])
         app.router.add_route("GET", "/discovery/v1/apis/arvados/v1/rest", self.discovery)
         app.router.add_route("*", "/arvados/v1/{tail:.*}", self.dispatch)
         app.router.add_route("*", ADMIN_PREFIX + "faults", self.admin_handler)
+        if self.calls_handler is not None:
+            app.router.add_route("*", ADMIN_PREFIX + "calls", self.calls_handler)
         app.router.add_route("GET", "/websocket", self.websocket)
         app.router.add_route("GET", "/_health/ping", self.ping)
         return app
@@ -193,6 +198,8 @@ class ApiApp:
             if path_params:
                 raise ApiError(405, "Method %s not allowed on %s" % (method, path))
             raise ApiError(404, "Path not found")
+        if self.counter is not None:
+            self.counter.note_call(request, route, params)
         declared = {p.name: p for p in route.params}
         typed = {}
         for k, v in params.items():
@@ -208,4 +215,6 @@ class ApiApp:
         fn = getattr(self.api, "%s_%s" % (route.resource, route.method), None) or \
             getattr(self.api, route.handler)
         result = fn(call)
+        if self.counter is not None:
+            self.counter.note_result(request, result)
         return web.json_response(result)

@@ -24,6 +24,7 @@ from aiohttp import web
 
 from . import CLUSTER_ID, records
 from .app import ApiApp, request_token
+from .callcount import CallCounter
 from .faults import ADMIN_PREFIX, Faults
 from .calls import ApiError
 from .handlers import Api
@@ -166,6 +167,7 @@ class Cluster:
         self.signer = Signer(self._signing_key(), self.blob_ttl) if self.blob_signing else None
         self.perms = Permissions(self.store)
         self.faults = Faults()
+        self.calls = CallCounter()
         for i in range(self.n_keep):
             ks = KeepServer("keep%d" % i, blocks_dir=self.blocks_dir, signer=self.signer,
                             faults=self.faults,
@@ -177,10 +179,12 @@ class Cluster:
         self.api_app = api_app = ApiApp(self.api, faults=self.faults, users_by_token=self.user_for_token,
                          discovery_settings=self.discovery_settings,
                          max_request_size=self.max_request_size,
-                         admin_handler=self.admin_faults)
+                         admin_handler=self.admin_faults,
+                         counter=self.calls, calls_handler=self.admin_calls)
         await self._listen("api", api_app.make_app(), tlsfiles.server_context(server_pem))
         control = web.Application(middlewares=[api_app._error_middleware])
         control.router.add_route("*", ADMIN_PREFIX + "faults", self.admin_faults)
+        control.router.add_route("*", ADMIN_PREFIX + "calls", self.admin_calls)
         self.control = Listener(control, host=HOST)
         await self.control.start()
         self.api.config = self.config()
@@ -206,13 +210,16 @@ class Cluster:
 
     # -- fault admin endpoint ----------------------------------------------
 
-    async def admin_faults(self, request):
-        """GET: fault state; POST {"server": n, knob: v...} or {"clear": true[, "server": n]}."""
+    def _require_admin(self, request):
         user = self.user_for_token(request_token(request, dict(request.query)) or "")
         if user is None:
             raise ApiError(401, "Not logged in")
         if not user.get("is_admin"):
             raise ApiError(403, "Forbidden: admin token required")
+
+    async def admin_faults(self, request):
+        """GET: fault state; POST {"server": n, knob: v...} or {"clear": true[, "server": n]}."""
+        self._require_admin(request)
         if request.method == "POST":
             try:
                 body = json.loads(await request.read() or b"{}")
@@ -233,6 +240,20 @@ class Cluster:
         elif request.method != "GET":
             raise ApiError(405, "use GET or POST")
         return web.json_response(self.faults.state())
+
+    async def admin_calls(self, request):
+        """The API's request counts per route (callcount.py). GET: the counts
+        (``?log=1``: and the request log); POST or DELETE: reset them (the
+        answer is the counts just before the reset)."""
+        self._require_admin(request)
+        with_log = request.query.get("log", "") not in ("", "0", "false")
+        if request.method == "GET":
+            return web.json_response(self.calls.state(with_log))
+        if request.method in ("POST", "DELETE"):
+            before = self.calls.state(with_log)
+            self.calls.reset()
+            return web.json_response(before)
+        raise ApiError(405, "use GET, POST or DELETE")
 
     # -- files for clients -------------------------------------------------
 

@@ -241,9 +241,9 @@ class LocalCluster:
 
     # -- faults ------------------------------------------------------------
 
-    def _control(self, method, body=None):
+    def _control(self, method, body=None, endpoint="faults"):
         req = urllib.request.Request(
-            self.info["control_url"] + "_localcluster/faults", method=method,
+            self.info["control_url"] + "_localcluster/" + endpoint, method=method,
             data=None if body is None else json.dumps(body).encode(),
             headers={"Authorization": "Bearer " + self.token("admin"),
                      "Content-Type": "application/json"})
@@ -252,7 +252,7 @@ class LocalCluster:
             with opener.open(req, timeout=30) as r:
                 return json.load(r)
         except urllib.error.HTTPError as e:
-            raise ClusterError("fault request failed: %d %s" % (e.code, e.read().decode()))
+            raise ClusterError("%s request failed: %d %s" % (endpoint, e.code, e.read().decode()))
 
     def set_fault(self, server, **knobs):
         """e.g. set_fault("keep0", status=503) / (down=True) / (latency=0.5);
@@ -264,3 +264,26 @@ class LocalCluster:
 
     def faults(self):
         return self._control("GET")
+
+    # -- API request counts ----------------------------------------------------
+
+    def api_calls(self):
+        """{route: number of requests} the API handled since the last reset,
+        e.g. {"discovery": 1, "users.current": 1, "groups.contents": 3}
+        (routes in localcluster/callcount.py; admin paths are not counted)."""
+        return {k: v["count"] for k, v in self.api_call_stats()["routes"].items()}
+
+    def api_call_stats(self, log=False):
+        """The full counts: {"total", "bytes", "since", "routes": {route:
+        {"method", "count", "bytes", "statuses"}}}; with log=True also
+        "log": every request in arrival order with its route, method,
+        params (tokens left out), status, bytes, start and end (seconds
+        since the reset)."""
+        return self._control("GET", endpoint="calls?log=1" if log else "calls")
+
+    def api_call_log(self):
+        return self.api_call_stats(log=True)["log"]
+
+    def reset_api_calls(self):
+        """Zero the counts and the log; returns the counts before."""
+        return self._control("POST", endpoint="calls")
