@@ -114,10 +114,7 @@ class Operations(llfuse.Operations):
                 # A detached directory's object is gone: nothing below it,
                 # not even its (freed) record file.
                 raise llfuse.FUSEError(errno.ENOENT)
-            self.model.refresher.refresh(parent)  # releases the lock if stale
-            entry = parent.entry(text)
-            if entry is None:
-                entry = self.model.refresher.lookup_missing(parent, text)  # releases the lock
+            entry = self.model.refresher.lookup(parent, text)  # may release the lock
             if entry is None:
                 raise llfuse.FUSEError(errno.ENOENT)
         self.inodes.remember(entry.inode)

@@ -7,6 +7,7 @@ What the fake leaves out: --filters (extra filters are accepted and
 ignored), permissions (everything stored is readable; `shared` lists what
 was added with `add_shared`), and Keep signatures."""
 
+import re
 import hashlib
 import itertools
 
@@ -165,6 +166,20 @@ class FakeApi(object):
     def list_project_contents(self, uuid, filters=(), num_retries=None, keep=None):
         self._call('groups.contents', uuid)
         return [(keep or dict)(dict(i)) for i in self.contents.get(uuid, [])]
+
+    def concurrently(self, *calls):
+        return [call() for call in calls]
+
+    def find_in_project(self, uuid, names=(), patterns=(), filters=(), link_filters=None, num_retries=None,
+                        keep=None):
+        self._call('groups.contents', uuid)
+        rxs = [re.compile(''.join('.' if c == '_' else re.escape(c) for c in
+                                  p.replace('\\%', '%').replace('\\\\', '\\')) + r'\Z', re.S)
+               for p in patterns]
+        found = [(keep or dict)(dict(i)) for i in self.contents.get(uuid, [])
+                 if i.get('name') in names or any(rx.match(i.get('name') or '') for rx in rxs)]
+        links = self.list_name_links(uuid, link_filters) if link_filters is not None else None
+        return found, links
 
     def list_name_links(self, tail_uuid, filters=(), num_retries=None):
         self._call('links.list', tail_uuid)

@@ -17,6 +17,7 @@ Every method here blocks on the network: callers in the llfuse adapter must
 release the llfuse lock first.
 """
 
+import concurrent.futures
 import random
 import ssl
 import time
@@ -32,6 +33,7 @@ import httplib2
 
 from ..blocks import readpath
 from ..errors import NotFound
+from ..host.threadnames import name_this_thread
 from ..keep.fetcher import DEFAULT_READ_TIMEOUT, BlockFetcher
 
 # Page size of the keyset-paged list calls: the most Arvados answers by
@@ -45,6 +47,8 @@ SHARED_PAGE = 1000
 # links.list with select+distinct cannot be keyset-paged (no uuid in the
 # rows), so tag names are paged by offset, this many at a time.
 TAG_PAGE = 1000
+# API requests one walk may have in flight at once (see concurrently).
+API_CONCURRENCY = 4
 # Records fetched by `uuid in [...]`: this many per request keeps the query
 # string well under URL length limits.
 RECORD_BATCH = 100
@@ -188,18 +192,6 @@ class _Deadline(object):
             self._socket_timeout(self.seconds)
 
 
-class _DeadlinedRequest(object):
-    """What `arvados.util.keyset_list_all` sees of a list call: its
-    execute() keeps the deadline."""
-
-    def __init__(self, api, request):
-        self._api = api
-        self._request = request
-
-    def execute(self, num_retries=None):
-        return self._api._execute(self._request, num_retries)
-
-
 class _DiscoveryCachingHttp(httplib2.Http):
     """The http object of each thread's API client (ThreadSafeAPIClient
     makes one per thread): the discovery document is fetched once, by the
@@ -250,6 +242,8 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
         # queue, one set of workers) and shares one prefetch budget.
         self.read_timeout = read_timeout
         self._fetchers = {}
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            API_CONCURRENCY, thread_name_prefix='api', initializer=name_this_thread, initargs=('api',))
 
     @classmethod
     def wrap(cls, api):
@@ -427,15 +421,61 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
                     owners[obj['uuid']] = obj
         return roots, owners
 
-    def _list_all(self, method, num_retries, keep=None, **kwargs):
-        """Every item of a list call, paged by uuid (keyset paging)."""
-        if LIST_PAGE is not None:
-            kwargs['limit'] = LIST_PAGE
-        def deadlined(**kw):
-            return _DeadlinedRequest(self, method(**kw))
-        items = arvados.util.keyset_list_all(
-            deadlined, order_key='uuid', num_retries=self._retries(num_retries), **kwargs)
-        return [keep(i) for i in items] if keep is not None else list(items)
+    def _list_all(self, method, num_retries, keep=None, filters=(), **kwargs):
+        """Every item of a list call, paged by uuid (keyset paging).  A page
+        shorter than the limit the server applied is the last one: no
+        request is made only to find nothing.  (A server may also cut a
+        page at MaxIndexDatabaseRead bytes, 128 MiB by default; these
+        listings carry no manifests, so a page of them never comes near.)"""
+        limit = LIST_PAGE or 1000
+        if 'select' in kwargs and 'uuid' not in kwargs['select']:
+            kwargs['select'] = list(kwargs['select']) + ['uuid']  # the page key
+        items, last = [], None
+        while True:
+            page_filters = list(filters) + ([['uuid', '>', last]] if last is not None else [])
+            page = self._execute(method(filters=page_filters, order=['uuid asc'], limit=limit, count='none',
+                                        **kwargs), num_retries)
+            got = page.get('items', [])
+            items.extend(keep(i) for i in got) if keep is not None else items.extend(got)
+            served = page.get('limit')
+            if not got or len(got) < (served if isinstance(served, int) and 0 < served <= limit else limit):
+                return items
+            last = got[-1]['uuid']
+
+    def concurrently(self, *calls):
+        """Run the no-argument callables at once, at most API_CONCURRENCY
+        in flight (the API server is everyone's), each within its own
+        deadline; their results in order.  The first failure is raised."""
+        if len(calls) == 1:
+            return [calls[0]()]
+        futures = [self._pool.submit(call) for call in calls[1:]]
+        try:
+            first = calls[0]()
+        finally:
+            results = [f.result() if not f.cancelled() else None for f in futures]
+        return [first] + results
+
+    def find_in_project(self, uuid, names=(), patterns=(), filters=(), link_filters=None, num_retries=None,
+                        keep=None):
+        """What project `uuid` holds under these names alone: (items,
+        name links).  `names` match exactly, `patterns` as SQL LIKE (one
+        request each, sent together); `link_filters` None: name links are
+        not asked for, else every name link of the project (they are few,
+        and then known for every later name).  `keep` as in
+        list_project_contents."""
+        calls = []
+        if names:
+            calls.append(lambda: self._list_all(self.groups().contents, num_retries, keep=keep, uuid=uuid,
+                                                filters=[['name', 'in', list(names)]] + list(filters)))
+        for pattern in patterns:
+            calls.append(lambda pattern=pattern: self._list_all(
+                self.groups().contents, num_retries, keep=keep, uuid=uuid,
+                filters=[['name', 'like', pattern]] + list(filters)))
+        if link_filters is not None:
+            calls.append(lambda: self.list_name_links(uuid, link_filters, num_retries))
+        results = self.concurrently(*calls)
+        links = results.pop() if link_filters is not None else None
+        return [i for found in results for i in found], links
 
     # -- Keep ----------------------------------------------------------------
     def block_fetcher(self, num_retries=None):

@@ -54,7 +54,7 @@ class Changes(object):
         was not listening, unless the server `replayed` every change since
         before the mount served anything."""
         with self._lock:
-            self._kernel.events_live = True
+            self._inodes.events_live = True
             if replayed:
                 return
             for inode, entry in self._mutable_directories():
@@ -66,9 +66,9 @@ class Changes(object):
         forget the names and attributes below every mutable directory; its
         next lookups get the short timeouts."""
         with self._lock:
-            if not self._kernel.events_live:
+            if not self._inodes.events_live:
                 return
-            self._kernel.events_live = False
+            self._inodes.events_live = False
             for inode, entry in self._mutable_directories():
                 self._kernel.forget_inode(inode)
                 for name, _child in entry.listing():

@@ -353,7 +353,7 @@ class CollectionDirectory(LazyTreeDirectory):
         """Replace the whole tree with the one `parsed` describes (built
         lazily, one directory at a time, as the kernel asks)."""
         self.collection_object = new_collection_object
-        self.clear()
+        self.remove_entries()  # not clear(): that marks it stale, as if an event came meanwhile
         self._block_table = BlockTable(parsed.blocks)
         self._loaded_pdh = new_collection_object.get('portable_data_hash')
         tree = CollectionTree(self, self._block_table, self.api.block_source(self.num_retries),

@@ -60,6 +60,7 @@ class Directory(FreshBase):
         self._mtime = time.time()
         self.record_file = None
         self._misses = {}  # name -> when it was looked up in vain
+        self._names_checked = {}  # name -> when it was last looked up alone
 
     # -- refresh protocol ------------------------------------------------
     def fetch(self):
@@ -119,11 +120,63 @@ class Directory(FreshBase):
 
     def fresh(self):
         self._misses.clear()
+        self._names_checked.clear()
         super(Directory, self).fresh()
 
     def invalidate(self):
         self._misses.clear()
+        self._names_checked.clear()
         super(Directory, self).invalidate()
+
+    def _polling(self):
+        # While the event stream is connected, every change reaches us as an
+        # event (which invalidates): nothing goes stale by time alone.
+        return self._poll and not self.inodes.events_live
+
+    # -- names looked up alone (projects) ---------------------------------
+    # A directory whose class sets answers_names can answer a lookup of one
+    # name with a query for that name alone (fetch_name/apply_name),
+    # instead of listing everything it holds.
+    answers_names = False
+
+    def wants_name_check(self, name):
+        """Whether a lookup of `name` must ask the server: the directory is
+        not listed (or stale), and the name was not asked for since."""
+        if self.loaded() and not self.stale():
+            return False
+        when = self._names_checked.get(name)
+        return when is None or (self._polling() and when + self._poll_time < time.time())
+
+    def fetch_name(self, name):
+        """Network half of looking up `name` alone: a snapshot for
+        apply_name."""
+        raise NotImplementedError
+
+    def apply_name(self, name, snapshot):
+        """The entry `name` now stands for (or None), from `snapshot`."""
+        raise NotImplementedError
+
+    def name_checked(self, name):
+        if len(self._names_checked) >= MISSES_PRUNE_AT:
+            self._names_checked.clear()
+        self._names_checked[name] = time.time()
+
+    def merge_name(self, name, items, fn, same, new_entry):
+        """As merge, for the one name `name`: `items` are every item that
+        may have it, in priority order.  Returns its entry, or None."""
+        winner = next((i for i in items if sanitize_filename(fn(i)) == name), None)
+        old = self._entries.get(name)
+        if winner is not None and old is not None and same(old, winner):
+            return old
+        ent = new_entry(winner) if winner is not None else None
+        if old is not None:
+            del self._entries[name]
+            self.inodes.remove_name(self.inode, name, old)
+        if ent is not None:
+            self._entries[name] = self.inodes.add_entry(ent)
+        if ent is not None or old is not None:
+            self._mtime = time.time()
+        return ent
 
     # -- access without refresh (what the adapter uses) ------------------
     def entry(self, name):
@@ -237,12 +290,17 @@ class Directory(FreshBase):
         return changed
 
     def clear(self):
-        """Delete all entries (and, through the inode table, their children)."""
+        """Delete all entries (and, through the inode table, their
+        children); stale until filled again."""
+        self.remove_entries()
+        self.invalidate()
+
+    def remove_entries(self):
+        """Delete all entries, for a refresh that fills it anew."""
         oldentries = self._entries
         self._entries = {}
         for name, ent in oldentries.items():
             self.inodes.remove_name(self.inode, name, ent)
-        self.invalidate()
 
     # -- attributes --------------------------------------------------------
     def size(self):

@@ -69,9 +69,13 @@ class FreshBase(Entry):
     def stale(self):
         if self._stale:
             return True
-        if self._poll:
+        if self._polling():
             return (self._last_update + self._poll_time) < time.time()
         return False
+
+    def _polling(self):
+        """Whether it goes stale with time (--refresh-time)."""
+        return self._poll
 
     def fresh(self):
         self._stale = False

@@ -43,6 +43,9 @@ class Inodes(object):
         # Keeps the Keep signatures of loaded block tables fresh once the
         # mount starts it (renewal.py); idle otherwise.
         self.renewer = renewer if renewer is not None else SignatureRenewer()
+        # True while the event stream is connected (fs/changes.py): then
+        # nothing goes stale by time alone.
+        self.events_live = False
         # inode of a removed entry the kernel still held -> [parent inode,
         # name, when to invalidate the name again, retries so far].
         self._removed = {}

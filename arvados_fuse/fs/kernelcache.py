@@ -32,12 +32,10 @@ SWEEP_EVERY = 1.0
 
 
 class KernelCache(object):
-    def __init__(self, lock, refresh_time):
+    def __init__(self, lock, refresh_time, inodes):
         self._lock = lock
         self.refresh_time = refresh_time
-        # True while the websocket event stream is subscribed (set by the
-        # events thread under the lock; read as a plain bool).
-        self.events_live = False
+        self._inodes = inodes
         self._queue = None
         self._sweeping = threading.Event()
         self._send = None
@@ -48,7 +46,7 @@ class KernelCache(object):
             return 0  # a lookup still in flight: asked again every time
         if entry.immutable():
             return IMMUTABLE_TIMEOUT
-        return EVENT_TIMEOUT if self.events_live else self.refresh_time
+        return EVENT_TIMEOUT if self._inodes.events_live else self.refresh_time
 
     def forget_entry(self, parent_inode, name):
         """Ask the kernel to drop `name` in `parent_inode` (queued; never
@@ -68,13 +66,13 @@ class KernelCache(object):
         else:
             self.forget_inode(*args)
 
-    def start(self, send, inodes):
+    def start(self, send):
         """`send(inode, name)` tells the kernel (name None: the inode);
         it runs in the invalidation thread, without the lock."""
         self._send = send
         self._queue = WorkQueue('kernel-invalidations', self._send_one)
         self._queue.start()
-        threading.Thread(target=self._sweep, args=(inodes,), name='reinvalidate', daemon=True).start()
+        threading.Thread(target=self._sweep, name='reinvalidate', daemon=True).start()
 
     def stop(self):
         self._sweeping.set()
@@ -85,7 +83,8 @@ class KernelCache(object):
     def _send_one(self, item):
         self._send(*item)
 
-    def _sweep(self, inodes):
+    def _sweep(self):
+        inodes = self._inodes
         name_this_thread('reinvalidate')
         while not self._sweeping.wait(SWEEP_EVERY):
             if inodes.reinvalidation_pending():  # a plain read: no lock for nothing

@@ -18,21 +18,23 @@ class Model(object):
 
     def __init__(self, lock=None, refresh_time=15, directory_cache=None, lookup_timeout=REFRESH_WAIT):
         self.lock = lock if lock is not None else PlainLock()
-        self.kernel_cache = KernelCache(self.lock, refresh_time)
         # Keeps the Keep signatures of loaded block tables fresh once
         # started (blocks/renewal.py).
         self.renewer = SignatureRenewer()
-        self.inodes = Inodes(notifier=self.kernel_cache.notify, tree_cache=TreeCache(directory_cache),
-                             renewer=self.renewer)
+        self.inodes = Inodes(notifier=self._notify, tree_cache=TreeCache(directory_cache), renewer=self.renewer)
+        self.kernel_cache = KernelCache(self.lock, refresh_time, self.inodes)
         self.refresher = Refresher(self.inodes, self.lock, self.kernel_cache, lookup_timeout)
         self.changes = Changes(self.inodes, self.lock, self.kernel_cache, self.refresher)
 
     def start(self, send_invalidation):
         """The mount is up: start the threads.  `send_invalidation(inode,
         name)` tells the kernel to forget (see KernelCache.start)."""
-        self.kernel_cache.start(send_invalidation, self.inodes)
+        self.kernel_cache.start(send_invalidation)
         self.refresher.start()
         self.renewer.start()
+
+    def _notify(self, kind, *args):
+        self.kernel_cache.notify(kind, *args)
 
     def stop(self):
         self.renewer.stop()

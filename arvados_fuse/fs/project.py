@@ -21,6 +21,12 @@ from .uuids import (collection_uuid_pattern, group_uuid_pattern, keep_locator_pa
 _logger = logging.getLogger('arvados.arvados_fuse')
 
 PROJECT_RECORD_FILE = '.arvados#project'
+# Kinds of the other objects a project lists, shown as files `name.kind`
+# (see namefn): a lookup of `x.workflow` also asks for objects named `x`.
+OBJECT_KINDS = frozenset(['workflow', 'containerRequest', 'container', 'job', 'pipelineInstance',
+                          'pipelineTemplate', 'group', 'collection', 'link', 'user', 'specimen', 'trait',
+                          'human', 'node', 'repository', 'virtualMachine', 'authorizedKey',
+                          'keepService', 'apiClientAuthorization', 'log'])
 
 
 def _rank(item):
@@ -88,6 +94,12 @@ class ProjectDirectory(Directory):
         self._poll_time = poll_time
         self._filters = filters or []
         self._ancestors = frozenset()
+        # Its record came with its parent's listing (which keeps it
+        # current): a refresh need not get it again.
+        self.record_from_listing = False
+        # Its name links (pre-#3036), once listed: few or none, so a lookup
+        # of one name asks for all of them, once.  None: not listed yet.
+        self._name_links = None
 
     def describe(self):
         return 'project %s' % self.uuid
@@ -110,6 +122,7 @@ class ProjectDirectory(Directory):
             child = ProjectDirectory(self.inode, self.inodes, self.api, self.num_retries, i,
                                      self._poll, self._poll_time, filters=self._filters)
             child._ancestors = self._ancestors | {self.uuid}
+            child.record_from_listing = True
             return child
         elif link_uuid_pattern.match(uuid):
             head = i.get('head_uuid') or ''
@@ -165,33 +178,75 @@ class ProjectDirectory(Directory):
         return False
 
     # -- refresh ---------------------------------------------------------
+    def invalidate(self):
+        self._name_links = None
+        super(ProjectDirectory, self).invalidate()
+
+    def _has_links(self):
+        return self.project_object.get('group_class') != 'filter'
+
     def fetch(self):
         api = self.api
-        if group_uuid_pattern.match(self.uuid):
+        if self.record_from_listing:
+            record = self.project_object
+        elif group_uuid_pattern.match(self.uuid):
             record = api.get_group(self.uuid, num_retries=self.num_retries)
         elif user_uuid_pattern.match(self.uuid):
             record = api.get_user(self.uuid, num_retries=self.num_retries)
         else:
             record = self.project_object
-        contents = api.list_project_contents(self.uuid, filters_for('groups.contents', self._filters),
-                                             num_retries=self.num_retries, keep=_listing_record)
+        calls = [lambda: api.list_project_contents(self.uuid, filters_for('groups.contents', self._filters),
+                                                   num_retries=self.num_retries, keep=_listing_record)]
         if record.get('group_class') != 'filter':
             # Name links are pre-#3036; some clusters still have them.
-            contents += api.list_name_links(self.uuid, filters_for('links', self._filters),
-                                            num_retries=self.num_retries)
-        return record, contents
+            calls.append(lambda: api.list_name_links(self.uuid, filters_for('links', self._filters),
+                                                     num_retries=self.num_retries))
+        contents, *links = api.concurrently(*calls)
+        return record, contents, links[0] if links else []
 
     def apply(self, snapshot):
-        record, contents = snapshot
+        record, contents, links = snapshot
         self.project_object = record
+        self._name_links = links
         self.refresh_record_file()
+        self.merge(self._ranked(contents + links), self.namefn, self.samefn, self.createDirectory)
+        self._mtime = convert_time(record.get('modified_at')) or self._mtime
+
+    def _ranked(self, items):
         # A filter group may match itself or an ancestor: showing it would
         # make an endless tree.
         skip = self._ancestors | {self.uuid}
-        items = sorted((i for i in contents if i is not None and i.get('uuid') not in skip and _current(i)),
-                       key=_rank)
-        self.merge(items, self.namefn, self.samefn, self.createDirectory)
-        self._mtime = convert_time(record.get('modified_at')) or self._mtime
+        return sorted((i for i in items if i is not None and i.get('uuid') not in skip and _current(i)),
+                      key=_rank)
+
+    # -- one name alone ------------------------------------------------------
+    answers_names = True
+
+    def fetch_name(self, name):
+        """Every item that may be shown as `name`, asked for by name: its
+        own, and for `x.kind`, objects named `x` (shown as `x.kind`).  An
+        `_` may stand for a `/` or NUL (sanitize_filename), so a name with
+        one is matched as a LIKE pattern (where `_` is any character)."""
+        candidates = [name]
+        stem, dot, kind = name.rpartition('.')
+        if dot and stem and kind in OBJECT_KINDS:
+            candidates.append(stem)
+        names, patterns = [], []
+        for c in candidates:
+            if '_' in c:
+                patterns.append(c.replace('\\', '\\\\').replace('%', '\\%'))
+            else:
+                names.append(c)
+        links = filters_for('links', self._filters) if self._name_links is None and self._has_links() else None
+        return self.api.find_in_project(self.uuid, names, patterns, filters_for('groups.contents', self._filters),
+                                        link_filters=links, num_retries=self.num_retries, keep=_listing_record)
+
+    def apply_name(self, name, snapshot):
+        items, links = snapshot
+        if links is not None and self._name_links is None:
+            self._name_links = links
+        return self.merge_name(name, self._ranked(items + (self._name_links or [])),
+                               self.namefn, self.samefn, self.createDirectory)
 
     # -- the record file ---------------------------------------------------
     @property

@@ -148,6 +148,42 @@ class Refresher(object):
             entry.clear()
             entry.fresh()
 
+    def lookup(self, parent, name):
+        """The entry `name` stands for in the directory `parent`, or None.
+        Caller holds the lock."""
+        if parent.answers_names and name != parent.record_file_name and parent.wants_name_check(name):
+            entry = self._lookup_name(parent, name)
+        else:
+            self.refresh(parent)
+            entry = parent.entry(name)
+        if entry is None:
+            entry = self.lookup_missing(parent, name)
+        return entry
+
+    def _lookup_name(self, parent, name):
+        """Ask the server for `name` alone (a project not listed, or
+        stale): a walk through a project costs the same whatever it holds."""
+        generation = parent.generation()
+        try:
+            with self._lock.released():
+                snapshot = parent.fetch_name(name)
+        except NotFound:
+            self._gone(parent)
+            return parent.entry(name)
+        except Exception as e:
+            old = parent.entry(name)
+            _logger.warning('%s: lookup of %r failed%s: %s', parent.describe(), name,
+                            '; answering with what was loaded' if old is not None else '', one_line(e))
+            if old is None:
+                raise Answered(errno.EIO)
+            return old
+        if parent.detached:
+            return None
+        entry = parent.apply_name(name, snapshot)
+        if parent.generation() == generation:
+            parent.name_checked(name)
+        return entry
+
     def lookup_missing(self, parent, name):
         """The entry for a name `parent` does not list (by_id, by_tag), or
         None.  Caller holds the lock."""
