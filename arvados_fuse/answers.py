@@ -9,7 +9,7 @@ import stat
 
 import llfuse
 
-from .errors import Answered
+from .errors import Answered, to_errno
 
 _logger = logging.getLogger('arvados.arvados_fuse')
 
@@ -52,7 +52,7 @@ def handler(fn):
         except llfuse.FUSEError:
             raise
         except Answered as e:
-            raise llfuse.FUSEError(e.errno) from e
+            raise llfuse.FUSEError(to_errno(e)) from e
         except Exception:
             _logger.exception('unexpected error in %s', fn.__name__)
             raise llfuse.FUSEError(errno.EIO)

@@ -19,7 +19,6 @@ import logging
 import os
 import resource
 import signal
-import ssl
 import subprocess
 import sys
 import threading
@@ -34,7 +33,10 @@ from .answers import FUSE_LOCK
 from .fs.model import Model
 from .instrumented import InstrumentedOperations
 from .fs.roots import StartupError, build_root
+from .api import safeapi
 from .api.safeapi import SafeApi, check_token
+from .blocks import readpath
+from .errors import Refused, Timeout, TlsFailure, Unauthorized, Unreachable
 
 _logger = logging.getLogger('arvados.arvados_fuse')
 
@@ -171,9 +173,8 @@ def _load_filters(value):
         raise Failure('--filters: %s' % e)
     # The SDK's own check, as upstream arv-mount uses: a list of
     # [attribute, operator, operand] lists or "(attr1 op attr2)" strings.
-    from arvados.commands._util import validate_filters
     try:
-        return validate_filters(filters)
+        return safeapi.validate_filters(filters)
     except ValueError as e:
         raise Failure('--filters: %s' % e)
 
@@ -240,31 +241,27 @@ def _mount_options(args):
 
 def _credentials():
     """ARVADOS_API_* from the environment, else from settings.conf."""
-    import arvados.config
-    settings = arvados.config.settings()
+    settings = safeapi.settings()
     for key in ('ARVADOS_API_HOST', 'ARVADOS_API_TOKEN'):
         if not settings.get(key):
             raise Failure('%s is not set: export it, or set it in ~/.config/arvados/settings.conf' % key)
     return settings
 
 
-def _check_cluster(settings, retries):
+def _check_cluster(settings, retries, observer):
     """Reach the API server and check the token, failing fast and clearly."""
-    import googleapiclient.errors
-    import httplib2
     host = settings['ARVADOS_API_HOST']
     retries = min(retries, STARTUP_RETRIES)
     try:
-        check_token(settings, retries, STARTUP_TIMEOUT)
-    except googleapiclient.errors.HttpError as e:
-        status = getattr(e.resp, 'status', None)
-        if status == 401:
-            raise Failure('the API server at %s refused the token (401 Unauthorized)' % host)
-        raise Failure('the API server at %s answered %s: %s' % (host, status, _one_line(e)))
-    except (ssl.SSLError, ssl.CertificateError) as e:
+        check_token(settings, retries, STARTUP_TIMEOUT, observer=observer)
+    except Unauthorized:
+        raise Failure('the API server at %s refused the token (401 Unauthorized)' % host)
+    except Refused as e:
+        raise Failure('the API server at %s answered %s: %s' % (host, e.status, _one_line(e)))
+    except TlsFailure as e:
         raise Failure('TLS with the API server at %s failed: %s (for a self-signed test cluster '
                       'set ARVADOS_API_HOST_INSECURE=1)' % (host, _one_line(e)))
-    except (OSError, httplib2.HttpLib2Error) as e:
+    except (Unreachable, Timeout) as e:
         raise Failure('cannot connect to the API server at %s: %s' % (host, _one_line(e)))
     except Exception as e:
         raise Failure('cannot use the API server at %s: %s' % (host, _one_line(e)))
@@ -305,26 +302,26 @@ class Mount(object):
         args = self.args
         settings = _credentials()
         _raise_nofile(args)
-        from .host.crunchstat import api_calls
-        if args.crunchstat_interval or args.prometheus_port is not None:
-            api_calls.install()
-            metrics.sources.api_calls = api_calls
-        _check_cluster(settings, args.retries)
+        # The client layer reports every request it sends (counted for
+        # crunchstat and /metrics).
+        observer = metrics.client_counters
+        _check_cluster(settings, args.retries, observer)
         # API calls are bounded by --timeout; a by_id lookup is waited for a
         # little more, for its thread to take the lock and build what it found.
         model = Model(FUSE_LOCK, refresh_time=args.refresh_time, directory_cache=args.directory_cache,
                       **({'lookup_timeout': args.timeout + 5} if args.timeout else {}))
         self.operations = InstrumentedOperations(os.getuid(), os.getgid(), args.encoding, model=model)
         try:
-            self.api = SafeApi(keep_params={'block_cache': _block_cache(args), 'num_prefetch_threads': 2},
+            block_cache = _block_cache(args)
+            self.api = SafeApi(keep_params={'block_cache': block_cache, 'num_prefetch_threads': 2},
                                num_retries=args.retries, timeout=args.timeout or None,
-                               read_timeout=args.read_timeout)
+                               read_timeout=args.read_timeout, observer=observer,
+                               prefetch_budget=readpath.budget_for(block_cache.cache_max))
             self.root = build_root(args, self.operations.inodes, self.api)
         except StartupError as e:
             raise Failure(str(e))
         except OSError as e:
             raise Failure(_one_line(e))
-        metrics.install_keep_counters()
         metrics.sources.operations = self.operations
         metrics.sources.keep = self.api.keep
         metrics.sources.block_cache = self.api.keep.block_cache

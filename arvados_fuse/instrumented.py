@@ -8,6 +8,7 @@ import time
 
 import llfuse
 
+from . import errors
 from .errors import Answered
 from .host import metrics
 from .operations import Operations
@@ -15,21 +16,10 @@ from .operations import Operations
 
 def eio_cause(exc):
     """A short, bounded name for why a request got EIO: `exc` is what the
-    handler was handling when it answered."""
+    handler was handling when it answered (errors.cause_of)."""
     while isinstance(exc, Answered) and exc.__context__ is not None:
         exc = exc.__context__  # the model's decision: its cause is what it handled
-    if exc is None or isinstance(exc, Answered):
-        return 'unknown'
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    if names & {'KeepReadError', 'KeepRequestError', 'NotFoundError'}:
-        return 'keep'
-    if names & {'HttpError', 'ApiError', 'HttpLib2Error'}:
-        return 'api'
-    if 'TimeoutError' in names or 'timeout' in names:
-        return 'timeout'
-    if isinstance(exc, OSError):
-        return 'os'
-    return 'internal'
+    return errors.cause_of(None if isinstance(exc, Answered) else exc)
 
 
 def _timed(name, fn):

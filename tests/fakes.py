@@ -11,7 +11,7 @@ import re
 import hashlib
 import itertools
 
-from arvados_fuse.errors import NotFound
+from arvados_fuse.errors import ApiFailure, KeepFailure, NotFound
 from arvados_fuse.api.safeapi import LISTING_FIELDS
 
 ME = 'zzzzz-tpzed-000000000000000'
@@ -23,23 +23,33 @@ def put_block(blocks, data):
     return '%s+%d' % (h, len(data))
 
 
-class FakeServerError(Exception):
+class FakeServerError(ApiFailure):
     """What a fake call raises while `FakeApi.fault` is set: a server
     failure, which is not "not found"."""
 
 
+class FakeKeepError(KeepFailure):
+    """What a fake block read raises while `FakeKeep.fault` is set: every
+    Keep server failing."""
+
+
 class FakeKeep(object):
-    """The fake's KeepClient: blocks by MD5."""
+    """The fake's KeepClient, and its block source: blocks by MD5.  As the
+    real block source, a block no server has is a KeepFailure (every
+    server answered 404); `get_keep_block` makes that NotFound."""
 
     def __init__(self, blocks):
         self.blocks = blocks
         self.gets = []
+        self.fault = None
 
     def get(self, locator, num_retries=None):
         self.gets.append(locator)
+        if self.fault is not None:
+            raise self.fault
         h = locator.split('+')[0]
         if h not in self.blocks:
-            raise NotFound(locator)
+            raise KeepFailure('%s not found' % locator, {'fake': 404})
         return self.blocks[h]
 
     def block_prefetch(self, locator):
@@ -219,7 +229,12 @@ class FakeApi(object):
 
     def get_keep_block(self, locator, num_retries=None):
         self._call('keep.get', locator)
-        return self.keep.get(locator)
+        try:
+            return self.keep.get(locator)
+        except KeepFailure as e:
+            if e.statuses and all(s == 404 for s in e.statuses.values()):
+                raise NotFound(locator) from e
+            raise
 
     def websocket_url(self):
         return None

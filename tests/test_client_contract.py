@@ -5,10 +5,11 @@ the model's tests rely on cannot drift from the real client.
 
 The contract (see the safeapi module docstring):
 - `get_*` of an object that does not exist raises `errors.NotFound`; a server
-  failure raises something else;
+  failure raises `errors.ApiFailure`;
 - `list_*` returns every item, over as many pages as the server needs;
 - `get_keep_block` raises NotFound when Keep refuses the block (absent, or
-  unsigned where signatures are required), something else on a failure.
+  unsigned where signatures are required), `errors.KeepFailure` on a
+  failure; the read path's block source raises KeepFailure for both.
 """
 
 import hashlib
@@ -18,10 +19,10 @@ import arvados.collection
 import pytest
 
 from arvados_fuse.api import safeapi
-from arvados_fuse.errors import NotFound
+from arvados_fuse.errors import ApiFailure, KeepFailure, NotFound
 from arvados_fuse.api.safeapi import SafeApi
 
-from fakes import FakeApi, FakeServerError
+from fakes import FakeApi, FakeKeepError, FakeServerError
 
 _serial = itertools.count(1)
 
@@ -54,10 +55,13 @@ class FakeWorld(object):
         return project
 
     def fail(self, server):
-        self.api.fault = FakeServerError('%s is failing' % server)
+        if server == 'keep':
+            self.api.keep.fault = FakeKeepError('%s is failing' % server, {'fake': 503})
+        else:
+            self.api.fault = FakeServerError('%s is failing' % server, status=500)
 
     def recover(self):
-        self.api.fault = None
+        self.api.fault = self.api.keep.fault = None
 
 
 class RealWorld(object):
@@ -181,9 +185,8 @@ def test_a_server_failure_is_not_not_found(world):
     for call in (lambda: world.api.get_group(project['uuid']),
                  lambda: world.api.get_collection(missing_uuid(world, '4zz18')),
                  lambda: world.api.list_project_contents(project['uuid'])):
-        with pytest.raises(Exception) as e:
+        with pytest.raises(ApiFailure):
             call()
-        assert not isinstance(e.value, NotFound)
 
 
 # -- listings ----------------------------------------------------------------------
@@ -260,13 +263,15 @@ def test_keep_blocks_by_locator_and_refusals(world):
     absent = hashlib.md5(b'never stored').hexdigest() + '+12'
     with pytest.raises(NotFound):
         world.api.get_keep_block(absent)
+    with pytest.raises(KeepFailure):
+        world.api.block_source(0).get(absent)
 
 
 def test_a_keep_failure_is_not_not_found(world):
     coll = world.collection(unique('failing blocks'), {'k': b'not fetched before'})
     locator = first_locator(world.api.get_collection(coll['uuid'])['manifest_text'])
     world.fail('keep')
-    with pytest.raises(Exception) as e:
+    with pytest.raises(KeepFailure) as e:
         world.api.get_keep_block(locator, num_retries=0)
     assert not isinstance(e.value, NotFound)
 

@@ -1,4 +1,4 @@
-"""keepfetch.BlockFetcher against Keep servers: several blocks in flight at
+"""keep.fetcher.BlockFetcher against Keep servers: several blocks in flight at
 once, MD5 checked, no wait on the SDK's KeepClient.lock, a bounded wait
 against a server that never answers.  A small Keep server in this file
 (127.0.0.1) makes the concurrency visible; the local cluster serves the
@@ -11,10 +11,10 @@ import threading
 import weakref
 
 import arvados
-import arvados.errors
 import arvados.keep
 import pytest
 
+from arvados_fuse.errors import KeepFailure
 from arvados_fuse.keep.fetcher import BlockFetcher
 from arvados_fuse.api.safeapi import SafeApi
 
@@ -126,7 +126,7 @@ def test_a_wrong_body_is_an_error_never_bytes():
     server = _serve(blocks)
     try:
         fetcher = BlockFetcher(_keep_client(server), num_retries=1, read_timeout=30)
-        with pytest.raises(arvados.errors.KeepReadError):
+        with pytest.raises(KeepFailure):
             fetcher.get(locs[0])
     finally:
         server.shutdown()
@@ -138,7 +138,7 @@ def test_a_stalled_server_gives_an_error_after_the_read_timeout():
     server = _serve(blocks, stall=stall)
     try:
         fetcher = BlockFetcher(_keep_client(server), num_retries=10, read_timeout=1)
-        with pytest.raises(arvados.errors.KeepReadError):
+        with pytest.raises(KeepFailure):
             fetcher.get(locs[0])
     finally:
         stall.set()
@@ -154,7 +154,7 @@ def test_a_block_of_another_cluster_is_bounded_by_the_read_timeout_too():
     server = _serve(blocks, stall=stall)
     try:
         fetcher = BlockFetcher(_keep_client(server), num_retries=10, read_timeout=1)
-        with pytest.raises(arvados.errors.KeepReadError, match='within 1s'):
+        with pytest.raises(KeepFailure, match='within 1s'):
             fetcher.get(locs[0] + '+K@zzzzy')
     finally:
         stall.set()

@@ -12,12 +12,20 @@ listings of projects, tags and shares, Keep blocks, and the event stream.
   read, raises `arvados_fuse.errors.NotFound` (never the SDK's HttpError);
 - a `list_*` returns every item, however many pages the server needs;
 - `get_keep_block` raises NotFound when every Keep server refused the block.
+- every other failure is one of our `errors.ClientError` types: the SDK's,
+  googleapiclient's, httplib2's and the socket's errors are turned into
+  them here (`client_error`), so nothing above this layer sees them.
 
 Every method here blocks on the network: callers in the llfuse adapter must
-release the llfuse lock first.
+release the llfuse lock first.  Every request to the API server is reported
+to the `observer` (observer.ClientObserver.api_request) by the http object
+each thread's API client sends it through (_CountingHttp), and the Keep
+fetcher reports every request to a Keep server.
 """
 
 import concurrent.futures
+import functools
+import http.client
 import random
 import ssl
 import time
@@ -25,16 +33,18 @@ import urllib.parse
 
 import arvados
 import arvados.api
+import arvados.config
 import arvados.errors
 import arvados.keep
 import arvados.util
 import googleapiclient.errors
 import httplib2
 
-from ..blocks import readpath
-from ..errors import NotFound
+from ..errors import (ApiFailure, ClientError, KeepFailure, NotFound, Refused, Timeout, TlsFailure, Unauthorized,
+                      Unreachable)
 from ..host.threadnames import name_this_thread
 from ..keep.fetcher import DEFAULT_READ_TIMEOUT, BlockFetcher
+from ..observer import NO_OBSERVER
 
 # Page size of the keyset-paged list calls: the most Arvados answers by
 # default (MaxItemsPerResponse; a server allowing fewer just answers fewer).
@@ -70,26 +80,98 @@ EVENTS_OPEN_TIMEOUT = 10
 EVENTS_MAX_MESSAGE = 2 ** 24
 
 
+# What a `get_*` answered with one of these statuses did not find: absent,
+# or not readable with this token (403), or not a valid id for it (422).
+NOT_FOUND_STATUSES = (403, 404, 422)
+# A block every Keep server answered with one of these does not exist for
+# this token (absent, a bare PDH where signatures are enforced, a bad
+# signature).
+KEEP_REFUSALS = (400, 401, 403, 404, 410)
+# Errors of a call that are the server's or the network's, not a bug of
+# ours: turned into ApiFailure when nothing more precise fits (a corrupt
+# or truncated response fails to decode: ValueError).
+_API_ERRORS = (googleapiclient.errors.Error, arvados.errors.HttpError, http.client.HTTPException, ValueError)
+
+
+def _text(exc):
+    return str(exc).strip() or type(exc).__name__
+
+
 def _status(exc):
     resp = getattr(exc, 'resp', None)
     return getattr(resp, 'status', None)
 
 
-def is_not_found(exc):
-    if isinstance(exc, (NotFound, arvados.errors.NotFoundError)):
-        return True
+def client_error(exc):
+    """`exc`, raised by the SDK, googleapiclient, httplib2 or a socket
+    during an API call, as one of our types (its text kept as the message,
+    itself as the cause); None for what is none of those (a bug of ours:
+    it goes up as it is)."""
+    if isinstance(exc, ClientError):
+        return exc
     if isinstance(exc, googleapiclient.errors.HttpError):
-        return _status(exc) in (403, 404, 422)
-    return False
+        status = _status(exc)
+        ours = (Unauthorized if status == 401 else Refused)(_text(exc), status=status)
+    elif isinstance(exc, (ssl.SSLError, ssl.CertificateError)):
+        ours = TlsFailure(_text(exc))
+    elif isinstance(exc, TimeoutError):
+        ours = Timeout(_text(exc))
+    elif isinstance(exc, (OSError, httplib2.HttpLib2Error)):
+        ours = Unreachable(_text(exc))
+    elif isinstance(exc, _API_ERRORS):
+        ours = ApiFailure(_text(exc), status=_status(exc))
+    else:
+        return None
+    ours.__cause__ = exc
+    return ours
 
 
-def check_token(settings, num_retries, timeout):
+def _translated(method):
+    """A SafeApi method that raises only our error types (see client_error)."""
+    @functools.wraps(method)
+    def call(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except Exception as e:
+            ours = client_error(e)
+            if ours is None or ours is e:
+                raise
+            # Not `raise ours from e` inside the handler: the traceback
+            # of `e` stays reachable through __cause__ either way.
+        raise ours
+    return call
+
+
+def check_token(settings, num_retries, timeout, observer=NO_OBSERVER):
     """Reach the API server with `settings` (ARVADOS_API_* values) and ask
-    who the token belongs to; the SDK's errors pass through, for the
-    command to explain.  Used before anything else is set up."""
-    kwargs = arvados.api.api_kwargs_from_config('v1', settings, num_retries=num_retries,
-                                                timeout=timeout, cache=False)
-    return arvados.api.api_client(**kwargs).users().current().execute(num_retries=num_retries)
+    who the token belongs to.  Used before anything else is set up, so its
+    failures say what is wrong: Unauthorized (the token), Refused (another
+    HTTP status), TlsFailure, Timeout, Unreachable, ApiFailure."""
+    try:
+        kwargs = arvados.api.api_kwargs_from_config('v1', settings, num_retries=num_retries,
+                                                    timeout=timeout, cache=False)
+        kwargs['http'] = _CountingHttp({}, observer, ca_certs=arvados.util.ca_certs_path(),
+                                       disable_ssl_certificate_validation=bool(kwargs.get('insecure')))
+        return arvados.api.api_client(**kwargs).users().current().execute(num_retries=num_retries)
+    except Exception as e:
+        ours = client_error(e)
+        if ours is None or ours is e:
+            raise
+    raise ours
+
+
+def settings():
+    """The ARVADOS_API_* settings: the environment's, else those of
+    ~/.config/arvados/settings.conf."""
+    return arvados.config.settings()
+
+
+def validate_filters(filters):
+    """`filters` (parsed JSON), checked as the SDK's own commands check
+    theirs (and upstream arv-mount): a list of [attribute, operator,
+    operand] lists or "(attr1 op attr2)" strings.  ValueError if not."""
+    from arvados.commands._util import validate_filters as sdk_validate
+    return sdk_validate(filters)
 
 
 def _config_dict(config):
@@ -102,17 +184,16 @@ def _config_dict(config):
 
 class KeepBlockSource(object):
     """Whole blocks by locator for the read path (`readpath.FileReader`),
-    through a `keepfetch.BlockFetcher` over the SDK's KeepClient (its block
+    through a `fetcher.BlockFetcher` over the SDK's KeepClient (its block
     cache and single flight, its service order; parallel fetches, MD5
     check, bounded waits).  One fetcher is shared by every reader of a
-    mount (`SafeApi.block_source`); one made here for a bare KeepClient is
-    this source's own."""
+    mount (`SafeApi.block_source`).  `prefetch_budget`: the read path's
+    PrefetchBudget the mount gave SafeApi (None: the read path's default),
+    handed on as is."""
 
-    def __init__(self, keep_client, num_retries, fetcher=None, prefetch_budget=None):
-        self._keep = keep_client
-        self._num_retries = num_retries
-        self._fetcher = fetcher or BlockFetcher(keep_client, num_retries)
-        self.prefetch_budget = prefetch_budget or _budget_for(keep_client)
+    def __init__(self, fetcher, prefetch_budget=None):
+        self._fetcher = fetcher
+        self.prefetch_budget = prefetch_budget
 
     def get(self, locator):
         return self._fetcher.get(locator)
@@ -124,23 +205,11 @@ class KeepBlockSource(object):
         self._fetcher.touch(locator)
 
 
-def _budget_for(keep_client):
-    """A prefetch budget of at most half the block cache (PREFETCH_MAX at
-    most), so what is prefetched stays cached until it is read."""
-    cache_max = getattr(getattr(keep_client, 'block_cache', None), 'cache_max', None)
-    total = readpath.PREFETCH_MAX if not cache_max else min(readpath.PREFETCH_MAX, cache_max // 2)
-    return readpath.PrefetchBudget(total)
-
-
-class ApiTimeout(TimeoutError):
-    """An API call found no answer within its deadline (--timeout)."""
-
-
 class _Deadline(object):
     """One API call's deadline, applied to the SDK's retries (googleapiclient
     calls the request's `_sleep` before each): each try's socket timeout is
     the time left, back-offs are cut to fit, and with less than LAST_TRY
-    seconds left the call ends with ApiTimeout."""
+    seconds left the call ends with Timeout."""
 
     def __init__(self, http, seconds, what):
         self.http = http
@@ -157,7 +226,7 @@ class _Deadline(object):
         # an outage shorter than the deadline is ridden out.
         left = self.left()
         if left < LAST_TRY:
-            raise ApiTimeout('%s: no answer within %gs (--timeout)' % (self.what, self.seconds))
+            raise Timeout('%s: no answer within %gs (--timeout)' % (self.what, self.seconds))
         time.sleep(min(seconds, left / 2))
         self._socket_timeout(self.left())
 
@@ -185,46 +254,58 @@ class _Deadline(object):
         try:
             return request.execute(num_retries=num_retries)
         except OSError as e:
-            if isinstance(e, ApiTimeout) or self.left() > 0.1:
+            if isinstance(e, Timeout) or self.left() > 0.1:
                 raise
-            raise ApiTimeout('%s: no answer within %gs (--timeout): %s' % (self.what, self.seconds, e))
+            raise Timeout('%s: no answer within %gs (--timeout): %s' % (self.what, self.seconds, e))
         finally:
             self._socket_timeout(self.seconds)
 
 
-class _DiscoveryCachingHttp(httplib2.Http):
+class _CountingHttp(httplib2.Http):
     """The http object of each thread's API client (ThreadSafeAPIClient
-    makes one per thread): the discovery document is fetched once, by the
-    first client, and served from memory to the others.  A new llfuse
-    worker thread would otherwise fetch it again, with the SDK's retries
-    and back-off and no deadline, before its first call."""
+    makes one per thread), and of the startup check's:
+    - every request sent to the API server is reported to the observer,
+      once (the SDK's retries and googleapiclient's each send another);
+    - the discovery document is fetched once, by the first client, and
+      served from memory to the others (not a request: not reported).  A
+      new llfuse worker thread would otherwise fetch it again, with the
+      SDK's retries and back-off and no deadline, before its first call."""
 
-    def __init__(self, documents, **kwargs):
-        super(_DiscoveryCachingHttp, self).__init__(**kwargs)
+    def __init__(self, documents, observer, **kwargs):
+        super(_CountingHttp, self).__init__(**kwargs)
         # url -> (response, content), shared by every thread's object.
         self._documents = documents
+        self._observer = observer
 
     def request(self, uri, method='GET', *args, **kwargs):
         if method == 'GET' and '/discovery/' in uri:
             cached = self._documents.get(uri)
             if cached is not None:
                 return cached
-            response, content = super(_DiscoveryCachingHttp, self).request(uri, method, *args, **kwargs)
+            self._observer.api_request()
+            response, content = super(_CountingHttp, self).request(uri, method, *args, **kwargs)
             if response.status == 200:
                 self._documents[uri] = (response, content)
             return response, content
-        return super(_DiscoveryCachingHttp, self).request(uri, method, *args, **kwargs)
+        self._observer.api_request()
+        return super(_CountingHttp, self).request(uri, method, *args, **kwargs)
 
 
 class SafeApi(arvados.api.ThreadSafeAPIClient):
     """Thread-safe API client plus the calls arv-mount makes.
 
     Every call is bounded by `timeout` seconds, retries included (see
-    DEFAULT_TIMEOUT): it raises ApiTimeout rather than wait longer."""
+    DEFAULT_TIMEOUT): it raises errors.Timeout rather than wait longer.
+    `observer` (observer.ClientObserver) is told of every request to the
+    API server and to Keep.  `prefetch_budget`: the read path's budget,
+    handed to every block source as is."""
 
     def __init__(self, config=None, keep_params=None, api_params=None, num_retries=10, *,
-                 timeout=DEFAULT_TIMEOUT, read_timeout=DEFAULT_READ_TIMEOUT):
+                 timeout=DEFAULT_TIMEOUT, read_timeout=DEFAULT_READ_TIMEOUT, observer=NO_OBSERVER,
+                 prefetch_budget=None):
         self._documents = {}
+        self._observer = observer
+        self._budget = prefetch_budget
         params = {'cache': False, 'num_retries': num_retries}
         if timeout:
             params['timeout'] = timeout
@@ -238,8 +319,9 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
         self.timeout = timeout
         self.host = _config_dict(config if config is not None else arvados.config).get('ARVADOS_API_HOST')
         self._discovery = None
-        # Every read of the mount fetches through one BlockFetcher (one
-        # queue, one set of workers) and shares one prefetch budget.
+        # Every read of the mount fetches through one BlockFetcher per
+        # retry count (one queue, one set of workers) and shares one
+        # prefetch budget.
         self.read_timeout = read_timeout
         self._fetchers = {}
         self._pool = concurrent.futures.ThreadPoolExecutor(
@@ -262,42 +344,48 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
 
     def localapi(self):
         """This thread's API client, made with the discovery document the
-        first one fetched (see _DiscoveryCachingHttp)."""
+        first one fetched (see _CountingHttp)."""
         try:
             return self.local.api
         except AttributeError:
             pass
         kwargs = dict(self._api_kwargs)
-        kwargs['http'] = _DiscoveryCachingHttp(self._documents, ca_certs=arvados.util.ca_certs_path(),
-                                               disable_ssl_certificate_validation=bool(kwargs.get('insecure')))
+        kwargs['http'] = _CountingHttp(self._documents, self._observer, ca_certs=arvados.util.ca_certs_path(),
+                                       disable_ssl_certificate_validation=bool(kwargs.get('insecure')))
         client = arvados.api.api_client(**kwargs)
         client._http._request_id = lambda: self.request_id or arvados.util.new_request_id()
         self.local.api = client
         return client
 
     # -- discovery facts --------------------------------------------------
+    @_translated
     def discovery(self):
         if self._discovery is None:
             self._discovery = self.localapi()._rootDesc
         return self._discovery
 
+    @_translated
     def has_method(self, resource, method):
         methods = self.discovery().get('resources', {}).get(resource, {}).get('methods', {})
         return 'httpMethod' in methods.get(method, {})
 
     # -- records -----------------------------------------------------------
+    @_translated
     def current_user(self, num_retries=None):
         return self._execute(self.users().current(), num_retries)
 
+    @_translated
     def get_user(self, uuid, num_retries=None):
         """A user record; NotFound if there is none this token may read."""
         return self._get(self.users().get(uuid=uuid), uuid, num_retries)
 
+    @_translated
     def get_group(self, uuid, num_retries=None):
         """A group record (project, filter or role); NotFound if there is
         none this token may read."""
         return self._get(self.groups().get(uuid=uuid), uuid, num_retries)
 
+    @_translated
     def get_collection(self, locator, num_retries=None, select=None):
         """The collection record (with a signed manifest unless `select`
         leaves it out) by uuid or PDH; NotFound if there is none."""
@@ -305,23 +393,29 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
         return self._get(self.collections().get(uuid=locator, **kwargs), locator, num_retries)
 
     def _execute(self, request, num_retries):
-        """request.execute(), within the deadline (--timeout)."""
-        if not self.timeout:
-            return request.execute(num_retries=self._retries(num_retries))
-        what = '%s %s' % (getattr(request, 'method', 'GET'), str(getattr(request, 'uri', '?')).split('?')[0])
-        return _Deadline(getattr(request, 'http', None), self.timeout, what).execute(
-            request, self._retries(num_retries))
+        """request.execute(), within the deadline (--timeout); our errors."""
+        try:
+            if not self.timeout:
+                return request.execute(num_retries=self._retries(num_retries))
+            what = '%s %s' % (getattr(request, 'method', 'GET'), str(getattr(request, 'uri', '?')).split('?')[0])
+            return _Deadline(getattr(request, 'http', None), self.timeout, what).execute(
+                request, self._retries(num_retries))
+        except Exception as e:
+            ours = client_error(e)
+            if ours is None or ours is e:
+                raise
+        raise ours
 
     def _get(self, request, what, num_retries):
         try:
             return self._execute(request, num_retries)
-
-        except googleapiclient.errors.HttpError as e:
-            if is_not_found(e):
-                raise NotFound(what)
+        except Refused as e:
+            if e.status in NOT_FOUND_STATUSES:
+                raise NotFound(what) from e
             raise
 
     # -- listings ------------------------------------------------------------
+    @_translated
     def list_project_contents(self, uuid, filters=(), num_retries=None, keep=None):
         """Everything a project (or a user's home) holds: subprojects,
         collections and other objects, each with its `kind`.  `keep(item)`,
@@ -330,12 +424,14 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
         return self._list_all(self.groups().contents, num_retries, keep=keep, uuid=uuid,
                               filters=list(filters))
 
+    @_translated
     def list_name_links(self, tail_uuid, filters=(), num_retries=None):
         """Old-style (pre-#3036) name links out of a project."""
         return self._list_all(self.links().list, num_retries,
                               filters=[['tail_uuid', '=', tail_uuid], ['link_class', '=', 'name']]
                               + list(filters))
 
+    @_translated
     def list_tag_names(self, filters=(), num_retries=None):
         """Every distinct non-empty tag name, sorted.  `filters`: more link
         filters."""
@@ -353,6 +449,7 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
             offset += len(items)
         return sorted(names)
 
+    @_translated
     def tag_exists(self, name, filters=(), num_retries=None):
         """Whether any tag link named `name` is visible."""
         page = self._execute(self.links().list(
@@ -360,6 +457,7 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
             limit=1, select=['name'], count='none'), num_retries)
         return bool(page.get('items'))
 
+    @_translated
     def list_tagged_collections(self, tag, link_filters=(), collection_filters=(), num_retries=None):
         """Listing records (LISTING_FIELDS, no manifest) of the collections
         tagged `tag`, sorted by uuid; trashed ones included (the caller
@@ -378,6 +476,7 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
                 select=LISTING_FIELDS)
         return sorted(records, key=lambda r: r['uuid'])
 
+    @_translated
     def list_shared(self, exclude, filters=(), num_retries=None):
         """What other users and groups share with this token's user:
         (roots, owners).  roots: the top shared projects (and filter
@@ -478,22 +577,28 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
         return [i for found in results for i in found], links
 
     # -- Keep ----------------------------------------------------------------
+    @_translated
+    def list_keep_services(self):
+        """The Keep services this token may use (their records), for the
+        block fetcher; one try, within the deadline (--timeout) like every
+        API call."""
+        return self._execute(self.keep_services().accessible(), 0)['items']
+
     def block_fetcher(self, num_retries=None):
         """The BlockFetcher for `num_retries` (one per value, made once)."""
         retries = self._retries(num_retries)
         fetcher = self._fetchers.get(retries)
         if fetcher is None:
-            fetcher = self._fetchers.setdefault(retries, BlockFetcher(self.keep, retries, self.read_timeout))
-            if not hasattr(self, '_budget'):
-                self._budget = _budget_for(self.keep)
+            fetcher = self._fetchers.setdefault(retries, BlockFetcher(
+                self.keep, retries, self.read_timeout, list_services=self.list_keep_services,
+                observer=self._observer))
         return fetcher
 
     def block_source(self, num_retries=None):
         """What the read path fetches blocks from (see KeepBlockSource)."""
-        fetcher = self.block_fetcher(num_retries)
-        return KeepBlockSource(self.keep, self._retries(num_retries), fetcher=fetcher,
-                               prefetch_budget=self._budget)
+        return KeepBlockSource(self.block_fetcher(num_retries), self._budget)
 
+    @_translated
     def get_keep_block(self, locator, num_retries=None):
         """A block's bytes, verified against its MD5 by the KeepClient.
         NotFound when every Keep server refused it (absent, or a bare PDH
@@ -501,20 +606,18 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
         that block does not exist."""
         try:
             return bytes(self.block_fetcher(num_retries).get(locator))
-        except arvados.errors.NotFoundError:
-            raise NotFound(locator)
-        except arvados.errors.KeepReadError as e:
-            errors = e.request_errors() if callable(getattr(e, 'request_errors', None)) else None
-            if errors and all(getattr(err, 'status_code', None) in (400, 401, 403, 404)
-                              for err in errors.values()):
-                raise NotFound(locator)
+        except KeepFailure as e:
+            if e.statuses and all(s in KEEP_REFUSALS for s in e.statuses.values()):
+                raise NotFound(locator) from e
             raise
 
     # -- the event stream ------------------------------------------------------
+    @_translated
     def websocket_url(self):
         """The cluster's websocket service, or None if it has none."""
         return self.discovery().get('websocketUrl') or None
 
+    @_translated
     def newest_log_id(self):
         """The id of the newest change log this token may read (0 if none):
         a subscription with `last_log_id` set to it misses nothing that

@@ -3,8 +3,9 @@
 A `FileReader` maps a file offset to (block, offset in block) through the
 pieces the manifest parser produced, and fetches whole blocks through a
 block source: any object with `get(locator)` and `prefetch(locator)`, in
-practice `SafeApi.block_source()` (the SDK's KeepClient and its block cache,
-which already gives single-flight fetches and MD5 verification).  Nothing
+practice `SafeApi.block_source()` (the Keep fetcher, keep/fetcher.py: one
+fetch per block however many readers want it, through the SDK's block
+cache, and every block checked against its MD5 there).  Nothing
 here holds the llfuse lock: the adapter releases it before calling
 `readfrom`.
 
@@ -21,8 +22,9 @@ therefore prefetches nothing and fetches only the blocks it reads, even
 when a random read happens to land in the next block.  The window is
 capped in bytes by a `PrefetchBudget` shared by every sequential reader:
 each gets an equal share (at most PREFETCH_PER_READER) of a total bounded
-by the block cache (half of it), so prefetched blocks are not evicted
-before they are read.
+by the block cache (half of it: `budget_for`, which the command calls and
+hands to SafeApi for its block sources), so prefetched blocks are not
+evicted before they are read.
 """
 
 import bisect
@@ -44,7 +46,7 @@ PREFETCH_BLOCKS = 2
 # when the reader stops early.
 PREFETCH_PER_READER = 128 << 20
 # Most bytes prefetched ahead of all readers together (also at most half
-# the block cache, see safeapi): four readers get two blocks ahead each.
+# the block cache, see budget_for): four readers get two blocks ahead each.
 PREFETCH_MAX = 512 << 20
 # A block whose locator gives no size is taken to be Keep's largest.
 MAX_BLOCK = 64 << 20
@@ -84,6 +86,14 @@ class PrefetchBudget(object):
 
 
 DEFAULT_BUDGET = PrefetchBudget()
+
+
+def budget_for(cache_max):
+    """The budget of a mount whose block cache holds `cache_max` bytes:
+    at most half of it (PREFETCH_MAX at most), so what is prefetched stays
+    cached until it is read."""
+    total = PREFETCH_MAX if not cache_max else min(PREFETCH_MAX, cache_max // 2)
+    return PrefetchBudget(total)
 
 
 def _block_size(locator):

@@ -6,12 +6,11 @@ import time
 
 from .collection import CollectionDirectory
 from .directory import Directory
-from ..errors import NotFound
+from ..errors import NotFound, Unauthorized
 from .files import StringFile
 from .inodes import ROOT_INODE
 from .byid import MagicDirectory
 from .project import ProjectDirectory
-from ..api.safeapi import is_not_found
 from .shared import SharedDirectory
 from .tags import TagsDirectory
 from .uuids import collection_uuid_pattern, group_uuid_pattern, keep_locator_pattern
@@ -36,8 +35,7 @@ class StartupError(Exception):
 
 
 def _describe_api_error(e):
-    status = getattr(getattr(e, 'resp', None), 'status', None)
-    if status == 401:
+    if isinstance(e, Unauthorized):
         return 'the API server refused the token (401 Not logged in)'
     text = str(e).strip().splitlines()
     return text[0][:300] if text else type(e).__name__
@@ -161,9 +159,9 @@ def _project_root(args, inodes, api, user):
         raise StartupError('--project %s is not a project uuid' % uuid)
     try:
         record = api.get_group(uuid)
+    except NotFound:
+        raise StartupError('project %s not found or not readable' % uuid)
     except Exception as e:
-        if is_not_found(e):
-            raise StartupError('project %s not found or not readable' % uuid)
         raise StartupError('cannot load project %s: %s' % (uuid, _describe_api_error(e)))
     if record.get('group_class') not in ('project', 'filter'):
         raise StartupError('%s is a %s group, not a project' % (uuid, record.get('group_class')))

@@ -19,11 +19,14 @@ and the same pairs for the last interval.  Every interval, in this order:
 blkio:0:0 is bytes returned to FUSE reads, fuseops the number of read and
 write requests (writes are always 0 here: the mount is read-only), as
 upstream.  apicalls is ours.  Keep numbers come from the SDK KeepClient's
-own counters; FUSE numbers from metrics.py.  The same lines also go to
---logfile, if any, through the logging module.
+own counters (which the Keep fetcher keeps up to date); FUSE numbers from
+metrics.py.  The same lines also go to --logfile, if any, through the
+logging module.
 
-API calls are counted here, at the HTTP layer every SDK API client uses
-(httplib2), since neither the SDK nor googleapiclient keeps such a count.
+apicalls is every request sent to the API server (each try of each call,
+the startup check's included), as the client layer reports them to its
+observer, `metrics.client_counters` (see observer.py): neither the SDK nor
+googleapiclient keeps such a count.
 """
 
 import logging
@@ -31,42 +34,9 @@ import sys
 import threading
 import time
 
-import httplib2
-
 from . import metrics
 
 _logger = logging.getLogger('arvados.arvados_fuse.crunchstat')
-
-
-class _ApiCallCounter(object):
-    """Counts requests made through httplib2.Http, i.e. by every API client
-    created after `install()` (the SDK binds `Http.request` per client when
-    it builds one, so installing must come before the first client)."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._count = 0
-        self._installed = False
-
-    def install(self):
-        if self._installed:
-            return
-        self._installed = True
-        original = httplib2.Http.request
-        counter = self
-
-        def counting_request(http, *args, **kwargs):
-            with counter._lock:
-                counter._count += 1
-            return original(http, *args, **kwargs)
-        httplib2.Http.request = counting_request
-
-    def get(self):
-        with self._lock:
-            return self._count
-
-
-api_calls = _ApiCallCounter()
 
 
 def _sample(keep):
@@ -81,7 +51,7 @@ def _sample(keep):
     ]
     out.extend(('fuseop:' + op, [('count', count[op]), ('time', seconds[op])])
                for op in metrics.FUSE_OPERATIONS)
-    out.append(('apicalls', [('calls', api_calls.get())]))
+    out.append(('apicalls', [('calls', metrics.client_counters.api_requests())]))
     return out
 
 

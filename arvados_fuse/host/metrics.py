@@ -1,17 +1,20 @@
-"""What a running mount counts, for the crunchstat lines (stats.py) and the
+"""What a running mount counts, for the crunchstat lines (crunchstat.py) and the
 Prometheus endpoint (--prometheus-port).
 
 Sources:
 - every FUSE operation: `instrumented.InstrumentedOperations` times each
   request handler llfuse can call and counts its EIO answers by cause (the
   exception the handler was handling when it answered EIO);
+- the client layer, through the hook it is given (`client_counters`, a
+  `ClientCounters`: see observer.py): every request to the API server
+  (`arvmount_api_calls`, and crunchstat's apicalls line), and each Keep
+  server's requests, bytes, retries and failures, as the Keep fetcher
+  (keep/fetcher.py) reports them;
 - Keep: the SDK KeepClient's own counters (calls, bytes, cache hits and
-  misses), plus per-server fetches, bytes, retries and failures counted by
-  `install_keep_counters()` around the SDK's per-server GET;
+  misses), which the Keep fetcher keeps up to date, read at scrape time;
 - the block cache (blockcache.py): bytes held, evictions;
 - the inode table and open handles, read at scrape time;
-- the websocket listener (events.py): connected, reconnects;
-- API calls (stats.api_calls).
+- the websocket listener (events.py): connected, reconnects.
 
 All metrics live in one registry of our own (`REGISTRY`), so nothing else
 imported into the process can add to or clash with what /metrics serves.
@@ -21,6 +24,8 @@ import threading
 
 import prometheus_client as prom
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from ..observer import ClientObserver
 
 REGISTRY = prom.CollectorRegistry(auto_describe=True)
 
@@ -89,38 +94,36 @@ class _Switch(object):
 histograms = _Switch()
 
 
-_keep_counters_installed = False
+class ClientCounters(ClientObserver):
+    """The client layer's observer (observer.ClientObserver): counts what
+    it reports, into the Prometheus counters above and the API request
+    count crunchstat and /metrics show."""
 
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._api_requests = 0
 
-def install_keep_counters():
-    """Count each Keep server's GETs, bytes and failures, and the GETs that
-    retry one that failed (the SDK makes one service object per server per
-    block fetch, so a second GET through the same object is a retry)."""
-    global _keep_counters_installed
-    if _keep_counters_installed:
-        return
-    _keep_counters_installed = True
-    import arvados.keep
-    # An SDK internal (3.2.x): without it, the per-server counters stay at 0.
-    service = getattr(arvados.keep.KeepClient, '_KeepService', None)
-    original = getattr(service, 'get', None)
-    if original is None:
-        return
+    def api_request(self):
+        with self._lock:
+            self._api_requests += 1
 
-    def counted_get(ks, locator, method='GET', timeout=None):
-        server = ks.root
-        attempts = getattr(ks, '_arvmount_attempts', 0)
-        ks._arvmount_attempts = attempts + 1
+    def api_requests(self):
+        """Requests sent to the API server so far."""
+        with self._lock:
+            return self._api_requests
+
+    def keep_fetch(self, server, nbytes, retry, failed):
         keep_fetches.labels(server=server).inc()
-        if attempts:
+        if retry:
             keep_retries.labels(server=server).inc()
-        blob = original(ks, locator, method=method, timeout=timeout)
-        if blob is None:
+        if failed:
             keep_failures.labels(server=server).inc()
-        elif method == 'GET':
-            keep_fetched_bytes.labels(server=server).inc(len(blob))
-        return blob
-    service.get = counted_get
+        if nbytes:
+            keep_fetched_bytes.labels(server=server).inc(nbytes)
+
+
+# The one a mount gives its client (command.py), for the whole process.
+client_counters = ClientCounters()
 
 
 class _Sources(object):
@@ -131,7 +134,6 @@ class _Sources(object):
         self.operations = None
         self.keep = None
         self.block_cache = None
-        self.api_calls = None
 
     def describe(self):
         return []
@@ -153,8 +155,7 @@ class _Sources(object):
         if ops is not None:
             yield _gauge('arvmount_inodes', 'Entries in the inode table', len(ops.inodes))
             yield _gauge('arvmount_open_handles', 'Open file and directory handles', ops.open_handles())
-        if self.api_calls is not None:
-            yield _counter('arvmount_api_calls', 'Requests to the API server', self.api_calls.get())
+        yield _counter('arvmount_api_calls', 'Requests to the API server', client_counters.api_requests())
 
 
 def _counter(name, doc, value):

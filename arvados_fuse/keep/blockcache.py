@@ -48,8 +48,6 @@ class ObservedBlockCache(arvados.keep.KeepBlockCache):
         self._evicted = collections.OrderedDict()
         self._evicted_bytes = 0
         self._last_warning = None
-        self.evictions = 0
-        self.refetches = 0
         # Buffers of evicted blocks received into again (make_room).
         self.reused = 0
         super(ObservedBlockCache, self).__init__(*args, **kwargs)
@@ -74,7 +72,6 @@ class ObservedBlockCache(arvados.keep.KeepBlockCache):
                 if now - oldest[0] <= THRASH_WINDOW:
                     break
                 self._evicted.popitem(last=False)
-            self.evictions += len(gone)
         metrics.cache_evictions.inc(len(gone))
 
     def make_room(self, size):
@@ -125,7 +122,6 @@ class ObservedBlockCache(arvados.keep.KeepBlockCache):
             if record is None or now - record[0] > THRASH_WINDOW:
                 return
             when, mark, size = record
-            self.refetches += 1
             needed = self.cache_max + (self._evicted_bytes - mark) + size
             if self._last_warning is not None and now - self._last_warning < WARN_EVERY:
                 needed = None

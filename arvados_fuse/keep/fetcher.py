@@ -29,14 +29,25 @@ API request stops every read, and with `--retries 10` one read could wait
 
 FETCH_THREADS workers run the fetches; a demand read goes ahead of queued
 prefetches.  No lock is held across network I/O: the service list is read
-from the API with no lock held, and a reader waits on its cache slot's event
-with a timeout.  Every fetch has a deadline (`read_timeout`): no new attempt
-starts after it, and a reader waiting for a block gets an error when it
-passes, whatever Keep does meanwhile (503s, stalls, refused connections).
+from the API with no lock held (through `list_services`, SafeApi's call,
+bounded by --timeout like every API call), and a reader waits on its cache
+slot's event with a timeout.  Every fetch has a deadline (`read_timeout`):
+no new attempt starts after it, and a reader waiting for a block gets an
+error when it passes, whatever Keep does meanwhile (503s, stalls, refused
+connections).
 
 Locators with `+K@` hints (remote clusters, gateways) go through the SDK's
 `KeepClient.get`, in threads of their own so that the reader's wait is
 still bounded by the deadline.
+
+Every failure is an `errors.KeepFailure` (the SDK's errors are turned into
+one), with each server's last status.  The counts: each request to a Keep
+server (GET, or HEAD checking a signature) is reported to the observer
+given at construction (`observer.ClientObserver.keep_fetch`: server, bytes
+received, retry or not, failed or not), which host/metrics.py turns into
+the per-server Prometheus counters; calls, hits, misses and bytes received
+go to the SDK KeepClient's own counters, which crunchstat and /metrics
+read, as they read the SDK's own fetches (+K@ blocks).
 """
 
 import hashlib
@@ -53,14 +64,14 @@ import threading
 import time
 import urllib.parse
 
-import arvados.errors
 import arvados.keep
 import arvados.retry
 import arvados.util
 
-from ..host import metrics
-from .blockcheck import AcceptedSignatures, signature_of
+from ..errors import KeepFailure
 from ..host.threadnames import name_this_thread
+from ..observer import NO_OBSERVER
+from .blockcheck import AcceptedSignatures, signature_of
 
 _logger = logging.getLogger('arvados.arvados_fuse')
 
@@ -114,18 +125,44 @@ class _Task(object):
 
 
 class _Failure(Exception):
-    def __init__(self, status, reason, permanent=False):
+    """One request to one server failed.  `nbytes`: the block's bytes
+    received whole all the same (a body failing its MD5 check)."""
+
+    def __init__(self, status, reason, permanent=False, nbytes=0):
         super(_Failure, self).__init__(reason)
         self.status_code = status
         self.permanent = permanent
+        self.nbytes = nbytes
+
+
+def keep_failure(exc, locator=None):
+    """`exc` (an error of the SDK's KeepClient, or any other) as a
+    KeepFailure, with the servers' statuses when the SDK gave them."""
+    if isinstance(exc, KeepFailure):
+        return exc
+    statuses = {}
+    request_errors = getattr(exc, 'request_errors', None)
+    if callable(request_errors):
+        statuses = {root: getattr(err, 'status_code', 0) or 0 for root, err in request_errors().items()}
+    text = str(exc).strip() or type(exc).__name__
+    failure = KeepFailure(text if locator is None else 'failed to read %s: %s' % (locator, text), statuses)
+    failure.__cause__ = exc
+    return failure
 
 
 class BlockFetcher(object):
     """Whole blocks by locator: `get(locator)` (waits, at most read_timeout)
     and `prefetch(locator)` (queues it, returns at once)."""
 
-    def __init__(self, keep_client, num_retries, read_timeout=DEFAULT_READ_TIMEOUT, threads=FETCH_THREADS):
+    def __init__(self, keep_client, num_retries, read_timeout=DEFAULT_READ_TIMEOUT, threads=FETCH_THREADS, *,
+                 list_services=None, observer=NO_OBSERVER):
+        """`list_services()`: the cluster's accessible Keep services
+        (SafeApi.list_keep_services, bounded by --timeout); not needed with
+        a KeepClient given a fixed list (a proxy).  `observer`: told of
+        every request to a Keep server (observer.ClientObserver)."""
         self._keep = keep_client
+        self._list_services = list_services
+        self._observer = observer
         self._cache = keep_client.block_cache
         # Gets of other clusters' blocks, for REMOTE_THREADS daemon threads
         # (an executor's threads would be joined at exit, holding a
@@ -150,9 +187,6 @@ class BlockFetcher(object):
         self._local = threading.local()
         # The signatures Keep accepted for each cached block (blockcheck.py).
         self._accepted = AcceptedSignatures(self._cache)
-        # Bytes received from Keep by this fetcher (the benchmark reads it
-        # through /metrics, as arvmount_keep_received_bytes).
-        self.fetched_bytes = 0
 
     # -- what the read path calls --------------------------------------------
     def get(self, locator, timeout=None):
@@ -170,8 +204,7 @@ class BlockFetcher(object):
             else:
                 task = self._promote(loc.md5sum)
             if not slot.ready.wait(max(0.0, deadline - time.monotonic())):
-                raise arvados.errors.KeepReadError(
-                    'failed to read %s: no answer from Keep within %gs' % (locator, self.read_timeout))
+                raise KeepFailure('failed to read %s: no answer from Keep within %gs' % (locator, self.read_timeout))
             data = slot.get()
             if data is not None:
                 self._admit(locator, loc, slot, data, deadline)
@@ -189,7 +222,7 @@ class BlockFetcher(object):
             # a made-up one from someone else's manifest): that says
             # nothing about ours, which is fetched on the next round.
             if time.monotonic() >= deadline:
-                raise arvados.errors.KeepReadError('failed to read %s within %gs' % (locator, self.read_timeout))
+                raise KeepFailure('failed to read %s within %gs' % (locator, self.read_timeout))
             # Evicted between ready and get, or another client's fetch
             # failed: reserve again.
 
@@ -208,8 +241,7 @@ class BlockFetcher(object):
         self._remote_jobs.put(job)
         if not job['done'].wait(max(0.0, deadline - time.monotonic())):
             job['abandoned'] = True  # not started yet: skipped
-            raise arvados.errors.KeepReadError(
-                'failed to read %s: no answer from Keep within %gs' % (locator, self.read_timeout))
+            raise KeepFailure('failed to read %s: no answer from Keep within %gs' % (locator, self.read_timeout))
         if 'error' in job:
             raise job.pop('error')
         return job['data']
@@ -223,7 +255,7 @@ class BlockFetcher(object):
             try:
                 job['data'] = self._keep.get(job['locator'], num_retries=self.num_retries)
             except Exception as e:
-                job['error'] = e
+                job['error'] = keep_failure(e)
             job['done'].set()
             job = None
 
@@ -233,9 +265,8 @@ class BlockFetcher(object):
         signature was accepted by a Keep server for this slot, or is now
         (a HEAD request, within the read's deadline).  Raises otherwise."""
         if loc.size is not None and len(data) != loc.size:
-            raise arvados.errors.KeepReadError(
-                'failed to read %s: the block is %d bytes, not %d as its locator says'
-                % (locator[:40], len(data), loc.size))
+            raise KeepFailure('failed to read %s: the block is %d bytes, not %d as its locator says'
+                              % (locator[:40], len(data), loc.size))
         signature = signature_of(locator)
         if self._accepted.accepted(loc.md5sum, slot, signature):
             return
@@ -250,10 +281,6 @@ class BlockFetcher(object):
         slot, first = self._cache.reserve_cache(loc.md5sum)
         if first:
             self._submit(locator, loc, slot, PREFETCH, time.monotonic() + self.read_timeout)
-
-    def in_flight(self):
-        with self._cv:
-            return len(self._tasks)
 
     # -- the queue -------------------------------------------------------------
     def _submit(self, locator, loc, slot, priority, deadline):
@@ -298,8 +325,7 @@ class BlockFetcher(object):
                 data = self._fetch(task)
                 self._accepted.accept(task.md5, task.slot, signature_of(task.locator))
             except Exception as e:
-                task.error = e if isinstance(e, arvados.errors.KeepReadError) else \
-                    arvados.errors.KeepReadError('failed to read %s: %s' % (task.locator, e))
+                task.error = keep_failure(e, task.locator)
                 _logger.debug('fetch of %s failed: %s', task.locator, e)
             finally:
                 self._account(-size)
@@ -311,7 +337,7 @@ class BlockFetcher(object):
                 try:
                     self._cache.set(task.slot, data)
                 except Exception as e:  # a disk cache that cannot store it
-                    task.error = arvados.errors.KeepReadError('failed to cache %s: %s' % (task.locator, e))
+                    task.error = KeepFailure('failed to cache %s: %s' % (task.locator, e))
                     task.slot.set(None)
                 task.done.set()
                 # An evicted buffer no try received into (every server
@@ -388,19 +414,22 @@ class BlockFetcher(object):
                 if time.monotonic() >= task.deadline:
                     break
                 tried += 1
-                if root in asked:
-                    metrics.keep_retries.labels(server=root).inc()
+                retry = root in asked
                 asked.add(root)
                 try:
-                    return one(root, task)
+                    result = one(root, task)
                 except _Failure as e:
+                    self._observer.keep_fetch(root, e.nbytes, retry, True)
                     failures[root] = e
                     if e.permanent:
                         permanent.add(root)
                 except (OSError, http.client.HTTPException, ssl.SSLError) as e:
                     self._drop_connection(root)
-                    failures[root] = arvados.errors.HttpError(0, '%s: %s' % (type(e).__name__, e))
-                    metrics.keep_failures.labels(server=root).inc()
+                    self._observer.keep_fetch(root, 0, retry, True)
+                    failures[root] = _Failure(0, '%s: %s' % (type(e).__name__, e))
+                else:
+                    self._observer.keep_fetch(root, 0 if result is True else len(result), retry, False)
+                    return result
             if roots and all(r in permanent for r in roots):
                 break
             if attempt >= self.num_retries:
@@ -412,16 +441,16 @@ class BlockFetcher(object):
                 break
             time.sleep(wait)
             attempt += 1
-        errors = [(root, failures[root]) for root in failures]
-        if errors and all(getattr(e, 'status_code', None) in (403, 404, 410) for _r, e in errors) \
-                and len(errors) >= len(self._roots(loc)):
-            raise arvados.errors.NotFoundError('%s not found' % task.locator, errors)
-        raise arvados.errors.KeepReadError('failed to read %s after %d attempts' % (task.locator, attempt + 1),
-                                           errors, label='service')
+        statuses = {root: e.status_code for root, e in failures.items()}
+        report = '; '.join('service %s: %s' % (root, e) for root, e in failures.items())
+        if statuses and all(s in (403, 404, 410) for s in statuses.values()) \
+                and len(statuses) >= len(self._roots(loc)):
+            raise KeepFailure('%s not found: %s' % (task.locator, report), statuses)
+        raise KeepFailure('failed to read %s after %d attempts%s' % (task.locator, attempt + 1,
+                                                                     ': ' + report if report else ''), statuses)
 
     def _get_one(self, root, task):
         loc = task.loc
-        metrics.keep_fetches.labels(server=root).inc()
         path = urllib.parse.urlsplit(root).path + task.locator
         headers = {
             'Authorization': 'Bearer ' + self._keep.api_token,
@@ -433,7 +462,6 @@ class BlockFetcher(object):
             resp.read()
             if resp.will_close:
                 self._drop_connection(root)
-            metrics.keep_failures.labels(server=root).inc()
             ok = arvados.retry.check_http_response_success(resp.status)
             raise _Failure(resp.status, '%d %s' % (resp.status, resp.reason), permanent=(ok is False))
         length = resp.getheader('Content-Length')
@@ -490,17 +518,13 @@ class BlockFetcher(object):
                 pos = len(buf)
         if pos < size:
             self._drop_connection(root)
-            metrics.keep_failures.labels(server=root).inc()
             raise _Failure(0, 'short body: %d of %d bytes' % (pos, size))
         if resp.will_close:
             self._drop_connection(root)
         self._keep.download_counter.add(pos)
-        self.fetched_bytes += pos
-        metrics.keep_fetched_bytes.labels(server=root).inc(pos)
         if md5.hexdigest() != loc.md5sum or (loc.size is not None and pos != loc.size):
-            metrics.keep_failures.labels(server=root).inc()
             _logger.warning('Checksum fail: %s from %s', task.locator[:32], root)
-            raise _Failure(0, 'Checksum fail')
+            raise _Failure(0, 'Checksum fail', nbytes=pos)
         return buf if len(buf) == pos else bytes(buf[:pos])
 
     def _head_one(self, root, task):
@@ -575,8 +599,10 @@ class BlockFetcher(object):
         services = self._services
         if services is not None and (services[0] is not None):
             return services[1]
+        if self._list_services is None:
+            raise KeepFailure('no Keep service list: this KeepClient has no fixed list, and no list_services')
         try:
-            items = keep.api_client.keep_services().accessible().execute(num_retries=0)['items']
+            items = self._list_services()
         except Exception:
             if services is None:
                 raise
@@ -593,7 +619,7 @@ class BlockFetcher(object):
             roots.append((s['uuid'], '%s://%s:%d/' % ('https' if s['service_ssl_flag'] else 'http',
                                                      host, s['service_port'])))
         if not roots:
-            raise arvados.errors.NoKeepServersError()
+            raise KeepFailure('the cluster lists no Keep services')
         self._services = (time.monotonic(), roots)
         return roots
 
