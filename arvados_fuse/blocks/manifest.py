@@ -169,6 +169,17 @@ class ManifestDir(object):
             raise
         _freeze(several)
 
+    def defer(self, line):
+        """Keep a stream line's file segments to parse when `files` is first
+        asked for."""
+        if self._pending is None:
+            self._pending = []
+        self._pending.append(line)
+
+    def undefer(self):
+        """Forget the lines kept: the caller parses them now."""
+        self._pending = None
+
     def pending_bytes(self):
         pending = self._pending
         return sum(len(line[4]) for line in pending) if isinstance(pending, list) else 0
@@ -301,12 +312,10 @@ def parse(text, lazy=False):
             cwd = cwd.subdir(part, where)
         pending = (lineno, stream_blocks, starts, pos, rest, budget, len(parts))
         lines.append((cwd, pending))
-        if cwd._pending is None:
-            cwd._pending = []
-        cwd._pending.append(pending)
+        cwd.defer(pending)
     if slashed or not lazy:
         for d, _pending in lines:
-            d._pending = None
+            d.undefer()
         several = []
         for d, pending in lines:
             _add_segments(d, pending, several)
