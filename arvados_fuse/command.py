@@ -30,6 +30,8 @@ from .host import metrics
 from .host import mountpoint
 from .arguments import DEFAULT_FILE_CACHE, ArgumentParser
 from .answers import FUSE_LOCK
+from .blocks.locators import MAX_BLOCK_SIZE as BLOCK
+from .host.logtext import one_line
 from .fs.model import Model
 from .instrumented import InstrumentedOperations
 from .fs.roots import StartupError, build_root
@@ -52,16 +54,10 @@ DEFAULT_SUBTYPE = 'arv-mount'
 # per cached block (the SDK gives it an eighth of the limit in blocks), and
 # every open file, socket and FUSE handle needs one.
 MIN_NOFILE = 10240
-BLOCK = 64 * 1024 * 1024
 
 
 class Failure(Exception):
     """A startup error: printed as one line, exit status 1."""
-
-
-def _one_line(exc):
-    lines = str(exc).strip().splitlines()
-    return lines[0][:300] if lines else type(exc).__name__
 
 
 def _setup_logging(args):
@@ -257,14 +253,14 @@ def _check_cluster(settings, retries, observer):
     except Unauthorized:
         raise Failure('the API server at %s refused the token (401 Unauthorized)' % host)
     except Refused as e:
-        raise Failure('the API server at %s answered %s: %s' % (host, e.status, _one_line(e)))
+        raise Failure('the API server at %s answered %s: %s' % (host, e.status, one_line(e)))
     except TlsFailure as e:
         raise Failure('TLS with the API server at %s failed: %s (for a self-signed test cluster '
-                      'set ARVADOS_API_HOST_INSECURE=1)' % (host, _one_line(e)))
+                      'set ARVADOS_API_HOST_INSECURE=1)' % (host, one_line(e)))
     except (Unreachable, Timeout) as e:
-        raise Failure('cannot connect to the API server at %s: %s' % (host, _one_line(e)))
+        raise Failure('cannot connect to the API server at %s: %s' % (host, one_line(e)))
     except Exception as e:
-        raise Failure('cannot use the API server at %s: %s' % (host, _one_line(e)))
+        raise Failure('cannot use the API server at %s: %s' % (host, one_line(e)))
 
 
 def _block_cache(args):
@@ -321,7 +317,7 @@ class Mount(object):
         except StartupError as e:
             raise Failure(str(e))
         except OSError as e:
-            raise Failure(_one_line(e))
+            raise Failure(one_line(e))
         metrics.sources.operations = self.operations
         metrics.sources.keep = self.api.keep
         metrics.sources.block_cache = self.api.keep.block_cache
@@ -339,12 +335,12 @@ class Mount(object):
         try:
             llfuse.init(self.operations, args.mountpoint, _mount_options(args))
         except Exception as e:
-            raise Failure('cannot mount %s: %s' % (args.mountpoint, _one_line(e)))
+            raise Failure('cannot mount %s: %s' % (args.mountpoint, one_line(e)))
         try:
             self._start_workers()
         except Exception as e:
             self.close()
-            raise Failure('cannot start serving %s: %s' % (args.mountpoint, _one_line(e)))
+            raise Failure('cannot start serving %s: %s' % (args.mountpoint, one_line(e)))
 
     def _start_workers(self):
         args = self.args
@@ -550,7 +546,7 @@ def _daemonize_after_mount(mount):
         report_failure(str(e))
     except BaseException as e:
         _logger.exception('arv-mount failed')
-        report_failure('mount failed: %s' % _one_line(e))
+        report_failure('mount failed: %s' % one_line(e))
     finally:
         logging.shutdown()
         os._exit(status)

@@ -151,7 +151,7 @@ class Operations(llfuse.Operations):
             with llfuse.lock_released:  # Keep may be slow
                 return entry.readfrom(off, size)
         except Exception as e:
-            _logger.warning('read of inode %d at %d failed: %s', entry.inode, off, one_line(e))
+            _logger.warning('read of inode %d at %d failed: %s', entry.inode, off, one_line(e, named=True, limit=400))
             raise llfuse.FUSEError(errno.EIO)
 
     @handler

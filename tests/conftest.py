@@ -6,14 +6,22 @@ ways others could see. ``fresh_cluster``: an empty cluster per test (users
 admin/alice/bob exist, nothing else); ``module_cluster``: an empty one per test
 module, for tests that set fault knobs or change data. Both always stop at the end.
 
-Every test is in one tier (a marker, registered in pytest.ini), so
-``./test.sh -m unit`` runs in seconds:
-- ``unit``: no network, no kernel (the model, the adapter, the fake client);
+Every test is in one tier (a marker, registered in pytest.ini); the plain
+``./test.sh`` runs them all, ``./test.sh -m unit`` only the first (under 15 s):
+- ``unit``: no network, no kernel, no waits on the clock (the model, the
+  adapter, the fake client, the parser, the read path, the import and lint rules);
+- ``slow``: no network, no kernel either, but seconds of real time per test:
+  the renewer's real-clock waits, the big fuzz runs (the unit tier runs
+  smaller ones of the same kind);
+- ``packaging``: builds the wheel and installs it into a fresh virtualenv
+  (pip, the package index);
 - ``cluster``: a local cluster, no mount (its own tests, the real client);
-- ``mount``: the arv-mount daemon in a subprocess, mounted through the kernel.
+- ``mount``: the arv-mount daemon (ours or upstream's) in a subprocess,
+  mounted through the kernel.
 A test marked explicitly keeps its marker; otherwise its file name decides
-(test_mount_*, test_command_*, test_seed_*: mount; test_cluster_*: cluster),
-then whether it asks for a cluster fixture.
+(test_mount_*, test_command_*, test_seed_*: mount; test_packaging*: packaging;
+test_cluster_*: cluster), then whether it asks for a cluster fixture or a
+mount point.
 """
 
 import os
@@ -59,7 +67,7 @@ def mnt(tmp_path):
         force_unmount(str(path))
 
 
-TIERS = ('unit', 'cluster', 'mount')
+TIERS = ('unit', 'slow', 'packaging', 'cluster', 'mount')
 MOUNT_FILES = ('test_mount_', 'test_command_', 'test_seed_')
 CLUSTER_FIXTURES = {'cluster', 'fresh_cluster'}
 
@@ -68,6 +76,8 @@ def _tier(item):
     name = os.path.basename(str(item.fspath))
     if name.startswith(MOUNT_FILES) or 'mnt' in item.fixturenames:
         return 'mount'
+    if name.startswith('test_packaging'):
+        return 'packaging'
     if name.startswith('test_cluster_') or CLUSTER_FIXTURES & set(item.fixturenames):
         return 'cluster'
     return 'unit'

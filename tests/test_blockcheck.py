@@ -5,7 +5,8 @@ import collections
 import threading
 
 from arvados_fuse.keep import blockcheck
-from arvados_fuse.keep.blockcheck import AcceptedSignatures, signature_of
+from arvados_fuse.blocks.locators import signature_of
+from arvados_fuse.keep.blockcheck import AcceptedSignatures
 
 
 class _Cache(object):

@@ -65,7 +65,7 @@ def test_keep_down_refuses_connections_and_recovers(fresh_cluster, stored):
     assert _connect_refused(port)
     assert _read(c, uuid) == "fault test data\n"      # keep1 still serves it
     c.set_fault("keep1", down=True)
-    with pytest.raises(Exception):
+    with pytest.raises(arvados.errors.KeepReadError):
         _read(c, uuid)
     c.clear_faults()
     assert not _connect_refused(port)

@@ -52,7 +52,7 @@ def test_signed_locators_are_kept_and_expiry_read():
     signed = 'acbd18db4cc2f85cedef654fccc4a4d8+3+A' + 'a' * 40 + '@65f00000'
     p = parse('. %s 0:3:foo\n' % signed)
     assert p.blocks == [signed]
-    assert p.bare_blocks == ['acbd18db4cc2f85cedef654fccc4a4d8+3']
+    assert [manifest.bare_locator(b) for b in p.blocks] == ['acbd18db4cc2f85cedef654fccc4a4d8+3']
     assert manifest.signature_expiry(signed) == 0x65f00000
 
 
@@ -69,6 +69,7 @@ def test_file_in_several_segments_and_names_with_slashes():
     ('. %s\n' % manifest.EMPTY_BLOCK, 'no file segment'),
     ('. %s 0:1:a\n' % manifest.EMPTY_BLOCK, 'past the end'),
     ('. %s zz:1:a\n' % manifest.EMPTY_BLOCK, 'bad file segment'),
+    ('. %s+K 0:0:a\n' % manifest.EMPTY_BLOCK, 'no block locator'),  # a hint is two characters or more
     ('. %s 0:0:a 0:0:a/b\n' % manifest.EMPTY_BLOCK, 'both a file and a directory'),
     # Limits: time and memory linear in the text, depth, paths, sizes.
     ('. %s %s\n' % (' '.join(['%032x+1' % 0] * 1000), ' '.join(['0:1000:f'] * 1000)), 'more pieces'),
@@ -177,7 +178,7 @@ def test_lazy_parse_reads_directories_only_when_asked_and_fails_whole():
     assert manifest.pieces_of(p.root.files['top']) == [(0, 0, 4)]
     for _ in range(2):  # the same error each time, and no half of the directory
         with pytest.raises(ManifestError, match='past the end'):
-            p.root.dirs['sub'].files
+            _ = p.root.dirs['sub'].files  # the property parses the directory
         assert p.root.dirs['sub']._files == {}
     assert manifest.pieces_of(p.root.dirs['other'].files['fine']) == [(0, 0, 4)]
     with pytest.raises(ManifestError, match='past the end'):

@@ -3,7 +3,11 @@
 in seconds than a mount takes, for the parser and the tree building.  The
 fake ignores signatures and sizes, so only the bytes of files whose blocks
 a real Keep would serve are compared; test_mount_fuzz.py checks the rest
-through a mount."""
+through a mount.
+
+The unit tier runs UNIT_EXAMPLES of them (about a second); the slow tier
+runs FUZZ_MODEL_EXAMPLES (default 400, some 5 s): the
+plain ./test.sh runs both.  FUZZ_SEED picks other cases for both."""
 
 import hashlib
 import os
@@ -18,8 +22,7 @@ from arvados_fuse.fs.inodes import ROOT_INODE
 from arvados_fuse.blocks.manifest import ManifestError
 from fakes import FakeApi, put_block
 
-pytestmark = pytest.mark.unit
-
+UNIT_EXAMPLES = 80
 EXAMPLES = int(os.environ.get('FUZZ_MODEL_EXAMPLES', '400'))
 SEED = os.environ.get('FUZZ_SEED')
 
@@ -70,10 +73,7 @@ def _agrees(got, want):
                 assert len(g[2]) == g[1], name
 
 
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=SEED is None, database=None,
-          suppress_health_check=list(HealthCheck))
-@given(fuzzmanifests.cases(POOL))
-def test_fuzzed_manifests_through_the_model(case):
+def _check(case):
     locator = put_block(API.blocks, case.text)
     inodes = Inodes()
     root = CollectionDirectory(ROOT_INODE, inodes, API, 0, locator)
@@ -91,5 +91,22 @@ def test_fuzzed_manifests_through_the_model(case):
         assert len(inodes) <= 1 + (case.entries if case.entries is not None else 10 ** 6)
 
 
-if SEED is not None:
-    test_fuzzed_manifests_through_the_model = seed(int(SEED))(test_fuzzed_manifests_through_the_model)
+def _fuzz(examples):
+    def wrap(test):
+        test = given(fuzzmanifests.cases(POOL))(test)
+        test = settings(max_examples=examples, deadline=None, derandomize=SEED is None, database=None,
+                        suppress_health_check=list(HealthCheck))(test)
+        return seed(int(SEED))(test) if SEED is not None else test
+    return wrap
+
+
+@pytest.mark.unit
+@_fuzz(UNIT_EXAMPLES)
+def test_fuzzed_manifests_through_the_model(case):
+    _check(case)
+
+
+@pytest.mark.slow
+@_fuzz(EXAMPLES)
+def test_many_fuzzed_manifests_through_the_model(case):
+    _check(case)

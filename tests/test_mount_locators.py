@@ -16,7 +16,7 @@ import urllib.request
 import arvados
 import pytest
 
-from arvados_fuse.keep.blockcheck import signature_of
+from arvados_fuse.blocks.locators import signature_of
 from mountutil import mounted
 
 pytestmark = pytest.mark.timeout(180)

@@ -49,6 +49,19 @@ def test_wheel_metadata(wheel):
     assert meta['Description-Content-Type'] == 'text/markdown'
     assert '# arv-mount' in meta.get_payload()
     assert 'arvados_fuse/__main__.py' in names and 'localcluster/__main__.py' in names
+    # The layer folders are packages of their own, and every module of the
+    # source tree is in the wheel (a folder missing from pyproject's
+    # package list would install an arv-mount that fails on import).
+    for sub in ('fs', 'api', 'keep', 'blocks', 'host'):
+        assert 'arvados_fuse/%s/__init__.py' % sub in names, sub
+    for known in ('fs/inodes.py', 'api/safeapi.py', 'keep/fetcher.py', 'blocks/manifest.py', 'host/metrics.py'):
+        assert 'arvados_fuse/' + known in names, known
+    source = set()
+    for package in ('arvados_fuse', 'localcluster'):
+        for folder, _dirs, files in os.walk(os.path.join(ROOT, package)):
+            rel = os.path.relpath(folder, ROOT).replace(os.sep, '/')
+            source.update(rel + '/' + f for f in files if f.endswith('.py'))
+    assert source - set(names) == set()
 
 
 def test_wheel_installs_into_a_fresh_virtualenv_and_runs(wheel, tmp_path):

@@ -5,6 +5,8 @@ failing API, and lets go of a block table nothing references."""
 import gc
 import time
 
+import pytest
+
 from arvados_fuse.errors import NotFound
 from arvados_fuse.blocks.manifest import block_locators, earliest_expiry, parse
 from arvados_fuse.blocks.readpath import BlockTable
@@ -50,6 +52,9 @@ def test_block_locators_index_as_parse_does():
     assert earliest_expiry([MD5[0] + '+3']) is None
 
 
+# Signatures expire on whole seconds, so these two wait seconds of real time
+# (about 8 and 3): the slow tier (tests/conftest.py).
+@pytest.mark.slow
 def test_renews_short_lifetimes_ahead_of_expiry_and_retries_failures():
     api = StubApi(lifetime=4)
     renewer = SignatureRenewer()
@@ -71,6 +76,7 @@ def test_renews_short_lifetimes_ahead_of_expiry_and_retries_failures():
         renewer.stop()
 
 
+@pytest.mark.slow
 def test_lets_go_of_unreferenced_and_unrenewable_tables():
     api = StubApi(lifetime=2)
     renewer = SignatureRenewer()

@@ -16,7 +16,8 @@ space, `:`, `\\` and non-ASCII UTF-8.
 import bisect
 import re
 
-_LOCATOR_RE = re.compile(r'^([0-9a-f]{32})\+([0-9]+)((\+[A-Z][A-Za-z0-9@_-]*)*)$')
+from .locators import LOCATOR, MAX_BLOCK_SIZE, locator_pattern
+
 _OCTAL_RE = re.compile(rb'\\([0-3][0-7][0-7])')
 
 EMPTY_BLOCK = 'd41d8cd98f00b204e9800998ecf8427e+0'
@@ -35,7 +36,7 @@ def unescape_name(escaped):
 
 def bare_locator(locator):
     """`hash+size` without hints: the key under which a block is cached."""
-    m = _LOCATOR_RE.match(locator)
+    m = locator_pattern.match(locator)
     if not m:
         raise ManifestError('bad locator %r' % locator)
     return '%s+%s' % (m.group(1), m.group(2))
@@ -53,11 +54,10 @@ _MASK = (1 << _BITS) - 1
 # Limits on what a manifest may ask of us.  Manifests stored only in Keep
 # were never validated, and a shared collection's can be anyone's.
 #
-# Keep stores blocks of at most 64 MiB: a locator claiming more names a
-# block no Keep server holds.  With the budget below, this also bounds a
-# file's size far below 2^63 (st_size is signed 64-bit: a bigger file
-# would vanish from listings).
-MAX_BLOCK_SIZE = 64 * 1024 * 1024
+# Blocks of at most MAX_BLOCK_SIZE (Keep's 64 MiB, locators.py): a locator
+# claiming more names a block no Keep server holds.  With the budget below,
+# this also bounds a file's size far below 2^63 (st_size is signed 64-bit:
+# a bigger file would vanish from listings).
 # Pieces of files (a segment spanning blocks makes one per block): at most
 # this many, plus PIECES_PER_BYTE for each byte of manifest text, so time
 # and memory stay linear in the text's size.  One block listed 3,000 times
@@ -169,6 +169,17 @@ class ManifestDir(object):
             raise
         _freeze(several)
 
+    def defer(self, line):
+        """Keep a stream line's file segments to parse when `files` is first
+        asked for."""
+        if self._pending is None:
+            self._pending = []
+        self._pending.append(line)
+
+    def undefer(self):
+        """Forget the lines kept: the caller parses them now."""
+        self._pending = None
+
     def pending_bytes(self):
         pending = self._pending
         return sum(len(line[4]) for line in pending) if isinstance(pending, list) else 0
@@ -207,10 +218,6 @@ class Manifest(object):
             self._expiry = earliest_expiry(self.blocks)
         return self._expiry
 
-    @property
-    def bare_blocks(self):
-        return [bare_locator(b) for b in self.blocks]
-
     def expand_large(self, min_bytes):
         """Parse now the root's files and those of every directory with at
         least `min_bytes` of segments to parse: whoever asks for them later
@@ -231,7 +238,7 @@ def _path_components(path):
 
 
 # A stream line's name and block locators; what follows is its file segments.
-_HEAD_RE = re.compile(r'([^ ]+)((?: +[0-9a-f]{32}\+[0-9]+(?:\+[A-Z][A-Za-z0-9@_-]*)*(?= |$))+)')
+_HEAD_RE = re.compile(r'([^ ]+)((?: +%s(?= |$))+)' % LOCATOR)
 
 
 def parse(text, lazy=False):
@@ -301,12 +308,10 @@ def parse(text, lazy=False):
             cwd = cwd.subdir(part, where)
         pending = (lineno, stream_blocks, starts, pos, rest, budget, len(parts))
         lines.append((cwd, pending))
-        if cwd._pending is None:
-            cwd._pending = []
-        cwd._pending.append(pending)
+        cwd.defer(pending)
     if slashed or not lazy:
         for d, _pending in lines:
-            d._pending = None
+            d.undefer()
         several = []
         for d, pending in lines:
             _add_segments(d, pending, several)
@@ -449,7 +454,7 @@ def signature_expiry(locator):
 
 # A block locator token of a stream line (never a stream name, which starts
 # with '.', nor a file segment, which starts with a digit and holds ':').
-_TOKEN_LOCATOR_RE = re.compile(r'(?<= )[0-9a-f]{32}\+[0-9]+(?:\+[A-Z][A-Za-z0-9@_-]*)*(?= |\n|$)')
+_TOKEN_LOCATOR_RE = re.compile(r'(?<= )%s(?= |\n|$)' % LOCATOR)
 
 
 def resign(text, locators):

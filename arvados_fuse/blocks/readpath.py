@@ -2,12 +2,15 @@
 
 A `FileReader` maps a file offset to (block, offset in block) through the
 pieces the manifest parser produced, and fetches whole blocks through a
-block source: any object with `get(locator)` and `prefetch(locator)`, in
-practice `SafeApi.block_source()` (the Keep fetcher, keep/fetcher.py: one
-fetch per block however many readers want it, through the SDK's block
-cache, and every block checked against its MD5 there).  Nothing
-here holds the llfuse lock: the adapter releases it before calling
-`readfrom`.
+block source: any object with `get(locator)` and `prefetch(locator)`
+(optionally `touch(locator)` and a `prefetch_budget`), in practice
+`SafeApi.block_source()`, whose `keep.fetcher.BlockFetcher` fetches each
+block once into a slot of the SDK's block cache (single flight) and checks
+its MD5 as the body arrives
+(blocks with `+K@` hints go through the SDK's `KeepClient.get`, which
+checks it too): a block that fails its check is an error, never bytes.
+Nothing here checks MD5s or talks to the network, and nothing here holds
+the llfuse lock: the adapter releases it before calling `readfrom`.
 
 Prefetch: every FUSE read is 128 KiB and Keep blocks are up to 64 MiB, so a
 sequential reader stalls for a whole block fetch at each block boundary unless
@@ -33,11 +36,9 @@ import threading
 import time
 import weakref
 
+from .locators import MAX_BLOCK_SIZE
 from .manifest import pieces_of, size_of
 
-# The seed's name: blocks prefetched at the first step of a sequential read
-# grow from one to this many and beyond, as the window doubles (see above).
-PREFETCH_BLOCKS = 2
 # Most bytes prefetched ahead of one reader: two 64 MiB blocks, with the
 # block being read three fetches in flight, enough to hide 100 ms of
 # latency at 200 MiB/s per response and to keep two cores busy.  Four ahead
@@ -48,8 +49,6 @@ PREFETCH_PER_READER = 128 << 20
 # Most bytes prefetched ahead of all readers together (also at most half
 # the block cache, see budget_for): four readers get two blocks ahead each.
 PREFETCH_MAX = 512 << 20
-# A block whose locator gives no size is taken to be Keep's largest.
-MAX_BLOCK = 64 << 20
 # A read that starts this close to where the last one ended is sequential:
 # the kernel sends a sequential reader's 128 KiB reads, and its readahead,
 # on several threads, so they may arrive a little out of order.
@@ -100,7 +99,7 @@ def _block_size(locator):
     try:
         return int(locator.split('+', 2)[1])
     except (IndexError, ValueError):
-        return MAX_BLOCK
+        return MAX_BLOCK_SIZE  # no size given: Keep's largest
 
 
 def _hold(data):

@@ -31,6 +31,7 @@ import weakref
 
 from ..errors import NotFound
 from .manifest import ManifestError, block_locators, earliest_expiry
+from ..host.logtext import one_line
 from ..host.threadnames import name_this_thread
 
 _logger = logging.getLogger('arvados.arvados_fuse')
@@ -75,7 +76,6 @@ class SignatureRenewer(object):
         self._seq = itertools.count()
         self._thread = None
         self._stopping = False
-        self.renewals = 0
         self.failures = 0
 
     @property
@@ -195,11 +195,9 @@ class SignatureRenewer(object):
             return
         except Exception as e:
             self.failures += 1
-            _logger.warning('renewing the Keep signatures of %s failed (will retry): %s',
-                            state.pdh, str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__)
+            _logger.warning('renewing the Keep signatures of %s failed (will retry): %s', state.pdh, one_line(e))
             self._failed(table, state)
             return
-        self.renewals += 1
         callback = state.on_renewed() if state.on_renewed is not None else None
         if callback is not None:
             try:

@@ -104,6 +104,10 @@ class LazyTreeDirectory(Directory):
         mdir, tree = pending
         self._build(mdir, tree)
 
+    def build_later(self, mdir, tree):
+        """Fill it from the manifest directory `mdir` when first asked."""
+        self._pending = (mdir, tree)
+
     def _build(self, mdir, tree):
         # Directories win over files when sanitizing makes two names equal;
         # within a kind, sorted order decides.  Deterministic either way.
@@ -115,7 +119,7 @@ class LazyTreeDirectory(Directory):
                 _logger.info('%s: %r clashes with another name after sanitizing; left out', self.describe(), name)
                 continue
             sub = add(CollectionSubdirectory(self.inode, self.inodes, tree.collection))
-            sub._pending = (mdir.dirs[name], tree)
+            sub.build_later(mdir.dirs[name], tree)
             entries[clean] = sub
         try:
             files = mdir.files

@@ -171,7 +171,7 @@ class ProjectDirectory(Directory):
         elif isinstance(a, ObjectFile):
             if a.uuid != i['uuid']:
                 return False
-            if a._mtime != convert_time(i.get('modified_at')):
+            if a.mtime() != convert_time(i.get('modified_at')):
                 a.update(i)
                 self.inodes.notify('inode', a.inode)
             return True

@@ -119,7 +119,7 @@ class Refresher(object):
             self._gone(entry)
             return
         except Exception as e:
-            _logger.warning('%s: could not refresh: %s', entry.describe(), one_line(e))
+            _logger.warning('%s: could not refresh: %s', entry.describe(), one_line(e, named=True, limit=400))
             if not entry.loaded():
                 raise Answered(errno.EIO)
             return
@@ -173,7 +173,7 @@ class Refresher(object):
         except Exception as e:
             old = parent.entry(name)
             _logger.warning('%s: lookup of %r failed%s: %s', parent.describe(), name,
-                            '; answering with what was loaded' if old is not None else '', one_line(e))
+                            '; answering with what was loaded' if old is not None else '', one_line(e, named=True, limit=400))
             if old is None:
                 raise Answered(errno.EIO)
             return old
@@ -197,7 +197,7 @@ class Refresher(object):
         except NotFound:
             snapshot = None
         except Exception as e:
-            _logger.warning('%s: lookup of %r failed: %s', parent.describe(), name, one_line(e))
+            _logger.warning('%s: lookup of %r failed: %s', parent.describe(), name, one_line(e, named=True, limit=400))
             raise Answered(errno.EIO)
         return self._apply_missing(parent, name, snapshot)
 
@@ -212,7 +212,7 @@ class Refresher(object):
             return parent.apply_missing(name, snapshot)
         except ManifestError as e:
             # Not a collection we can show: a miss like any other.
-            _logger.warning('%s: %r is not a collection: %s', parent.describe(), name, one_line(e))
+            _logger.warning('%s: %r is not a collection: %s', parent.describe(), name, one_line(e, named=True, limit=400))
             parent.note_missing(name)
             return None
 
@@ -252,7 +252,7 @@ class Refresher(object):
         except NotFound:
             pass
         except Exception as e:
-            _logger.warning('%s: lookup of %r failed: %s', parent.describe(), name, one_line(e))
+            _logger.warning('%s: lookup of %r failed: %s', parent.describe(), name, one_line(e, named=True, limit=400))
             failure = errno.EIO
         with self._lock:
             result = None

@@ -7,6 +7,7 @@ import time
 from .collection import CollectionDirectory
 from .directory import Directory
 from ..errors import NotFound, Unauthorized
+from ..host.logtext import one_line
 from .files import StringFile
 from .inodes import ROOT_INODE
 from .byid import MagicDirectory
@@ -37,8 +38,7 @@ class StartupError(Exception):
 def _describe_api_error(e):
     if isinstance(e, Unauthorized):
         return 'the API server refused the token (401 Not logged in)'
-    text = str(e).strip().splitlines()
-    return text[0][:300] if text else type(e).__name__
+    return one_line(e)
 
 
 def current_user(api):

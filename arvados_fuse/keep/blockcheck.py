@@ -33,15 +33,6 @@ import threading
 SWEEP_MIN = 256
 
 
-def signature_of(locator):
-    """The `A...` permission hint of a locator ('' when unsigned): what a
-    Keep server checks against the request's token."""
-    for hint in locator.split('+')[2:]:
-        if hint.startswith('A'):
-            return hint
-    return ''
-
-
 class AcceptedSignatures(object):
     """md5 -> (cache slot, signatures Keep accepted for it).  Thread-safe:
     readers run without the llfuse lock."""

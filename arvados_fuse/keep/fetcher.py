@@ -71,7 +71,8 @@ import arvados.util
 from ..errors import KeepFailure
 from ..host.threadnames import name_this_thread
 from ..observer import NO_OBSERVER
-from .blockcheck import AcceptedSignatures, signature_of
+from ..blocks.locators import signature_of
+from .blockcheck import AcceptedSignatures
 
 _logger = logging.getLogger('arvados.arvados_fuse')
 
