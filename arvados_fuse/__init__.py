@@ -1,24 +1,29 @@
 """arv-mount: Arvados collections, projects and tags as a read-only filesystem.
 
-Architecture (one responsibility per module):
+Architecture (docs/architecture.md has every module, thread and lock):
 
-- `operations`  the llfuse adapter: the only place that releases the llfuse
-                lock around network calls and maps errors to errno values.
-- `inodes`      inode numbers -> entries, freed only when the kernel forgets.
-- model, testable without a kernel: `directory` (Directory, merge),
-                `collection`, `magic` (by_id), `project`, `tags`, `shared`,
-                `files` (File, StreamReaderFile, StringFile, ObjectFile),
-                `fresh` (FreshBase), `names` (sanitize_filename).
-                A directory refreshes as `fetch()` (network, lock released)
-                then `apply()` (no network, lock held).
-- `manifest`    manifest text -> tree of files made of block pieces.
-- `readpath`    file offsets -> Keep blocks, with prefetch.
-- `safeapi`     SafeApi: every API and Keep call goes through it.
-- `arguments`, `command`, `mountpoint`  the arv-mount command and lifecycle.
-- `metrics`, `stats`  what a running mount counts: Prometheus (--prometheus-port)
-                and crunchstat lines (--crunchstat-interval).
-- `blockcache`  the SDK's block cache, watched for evictions and thrashing.
-- `culprits`    the processes keeping a mount busy, named when unmounting.
+- top level: the adapter and the command, the only modules importing llfuse.
+  `operations` (Operations: kernel requests in, model calls out), `answers`
+  (errno values, attributes, the llfuse lock as FUSE_LOCK), `instrumented`
+  (InstrumentedOperations: every request timed and counted), `command` and
+  `arguments` (the arv-mount command and its lifecycle), `errors` (the
+  client's error types, Answered, to_errno, cause_of), `observer` (the hook
+  the client reports requests to).
+- `fs/`      the model, testable without a kernel: `inodes`, `directory`,
+             `files`, `collection`, `project`, `byid` (MagicDirectory),
+             `tags`, `shared`, `roots`, `fresh`, `names`; kept fresh by
+             `refresh` (Refresher: fetch() with the lock released, apply()
+             with it held), `kernelcache`, `changes`, `treecache`, built
+             together by `model` (Model).  No locks of its own: one global
+             lock (`lock`).
+- `blocks/`  what a file is made of: `manifest`, `readpath` (offsets ->
+             Keep blocks, prefetch), `renewal` (signatures), `locators`.
+- `api/`     the client layer, API side: `safeapi` (SafeApi: every API call),
+             `events` (the change event stream).
+- `keep/`    the client layer, Keep side: `fetcher` (every block fetch),
+             `blockcache`, `blockcheck`.  Only api/ and keep/ use the SDK.
+- `host/`    around the mount: `metrics`, `crunchstat`, `mountpoint`,
+             `culprits`, `logtext`, `threadnames`, `workqueue`.
 """
 
 __version__ = '3.2.1.post1'
