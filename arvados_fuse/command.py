@@ -245,11 +245,12 @@ def _credentials():
 
 
 def _check_cluster(settings, retries, observer):
-    """Reach the API server and check the token, failing fast and clearly."""
+    """Reach the API server and check the token, failing fast and clearly;
+    the token's user record."""
     host = settings['ARVADOS_API_HOST']
     retries = min(retries, STARTUP_RETRIES)
     try:
-        check_token(settings, retries, STARTUP_TIMEOUT, observer=observer)
+        return check_token(settings, retries, STARTUP_TIMEOUT, observer=observer)
     except Unauthorized:
         raise Failure('the API server at %s refused the token (401 Unauthorized)' % host)
     except Refused as e:
@@ -301,7 +302,7 @@ class Mount(object):
         # The client layer reports every request it sends (counted for
         # crunchstat and /metrics).
         observer = metrics.client_counters
-        _check_cluster(settings, args.retries, observer)
+        user = _check_cluster(settings, args.retries, observer)
         # API calls are bounded by --timeout; a by_id lookup is waited for a
         # little more, for its thread to take the lock and build what it found.
         model = Model(FUSE_LOCK, refresh_time=args.refresh_time, directory_cache=args.directory_cache,
@@ -313,7 +314,7 @@ class Mount(object):
                                num_retries=args.retries, timeout=args.timeout or None,
                                read_timeout=args.read_timeout, observer=observer,
                                prefetch_budget=readpath.budget_for(block_cache.cache_max))
-            self.root = build_root(args, self.operations.inodes, self.api)
+            self.root = build_root(args, self.operations.inodes, self.api, user)
         except StartupError as e:
             raise Failure(str(e))
         except OSError as e:

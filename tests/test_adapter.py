@@ -16,7 +16,7 @@ import threading
 import llfuse
 import pytest
 
-from arvados_fuse import CollectionDirectory, MagicDirectory, Operations, ProjectDirectory
+from arvados_fuse import CollectionDirectory, MagicDirectory, ObjectFile, Operations, ProjectDirectory
 from arvados_fuse.fs.directory import Directory
 from arvados_fuse.fs.inodes import ROOT_INODE
 from arvados_fuse.fs.kernelcache import IMMUTABLE_TIMEOUT
@@ -297,3 +297,94 @@ def test_a_read_waiting_on_keep_does_not_hold_the_lock(ops, api):
         slow.go.set()
         thread.join(HANG_GUARD)
     assert result == {'value': b'slow bytes'}
+
+
+# -- lookups in projects: one name, not the whole listing (issue 20) ---------------
+
+def _project_root(ops, api, n_collections=30):
+    top = api.add_project('top')
+    for i in range(n_collections):
+        api.store_collection('c%03d' % i, {'f': b'%d' % i}, owner_uuid=top['uuid'])
+    ops.inodes.add_entry(ProjectDirectory(ROOT_INODE, ops.inodes, api, 0, top))
+    return top
+
+
+def _routes(api):
+    routes = [name for name, _arg in api.calls]
+    api.calls.clear()
+    return routes
+
+
+def test_a_lookup_in_a_project_not_listed_asks_for_that_name_alone(ops, api):
+    _project_root(ops, api)
+    api.calls.clear()
+    found = lookup(ops, ROOT_INODE, 'c007')
+    # The fake answers find_in_project as one groups.contents (the name) and
+    # the project's name links, which the real client sends together.
+    assert _routes(api) == ['groups.contents', 'links.list']
+    assert stat.S_ISDIR(found.st_mode)
+    # Only the name asked for was made; a listing then shows everything and
+    # keeps the entry (and its inode) the lookup made.
+    assert len(ops.inodes) == 2  # the root and c007
+    listed = names(ops, ROOT_INODE)
+    assert len(listed) == 2 + 30
+    assert lookup(ops, ROOT_INODE, 'c007').st_ino == found.st_ino
+
+
+def test_a_missing_name_probed_again_costs_nothing_more(ops, api):
+    _project_root(ops, api)
+    api.calls.clear()
+    assert errno_of(ops.lookup, ROOT_INODE, b'nothing') == errno.ENOENT
+    assert _routes(api) == ['groups.contents', 'links.list']
+    assert errno_of(ops.lookup, ROOT_INODE, b'nothing') == errno.ENOENT
+    assert _routes(api) == []  # no second query, and above all no listing
+    # Another name: its query alone (the name links are known now).
+    lookup(ops, ROOT_INODE, 'c001')
+    assert _routes(api) == ['groups.contents']
+
+
+def _uuid_of(entry):
+    if entry is None:
+        return None
+    return entry.uuid if isinstance(entry, ObjectFile) else entry.record().get('uuid')
+
+
+def test_a_name_lookup_finds_what_the_listing_shows_under_that_name(api):
+    """Sanitized names ('/' shown as '_'), objects shown as name.kind, and the
+    winner among items sharing a name: the same as in the full listing."""
+    top = api.add_project('top')
+    sub = api.add_project('x', owner_uuid=top['uuid'], created_at='2024-02-01T00:00:00Z')
+    coll = api.store_collection('x', {'f': b'f'}, owner_uuid=top['uuid'])
+    slashed = api.store_collection('a/b', {'g': b'g'}, owner_uuid=top['uuid'])
+    api.store_collection('aXb', {'h': b'h'}, owner_uuid=top['uuid'])
+    api.contents[top['uuid']].append({'uuid': 'zzzzz-7fd4e-000000000000001', 'name': 'x', 'kind': 'arvados#workflow',
+                                      'owner_uuid': top['uuid'], 'created_at': '2024-01-01T00:00:00Z',
+                                      'modified_at': '2024-01-01T00:00:00Z'})
+
+    def looked_up(names_):
+        ops = Operations(os.getuid(), os.getgid())
+        ops.inodes.add_entry(ProjectDirectory(ROOT_INODE, ops.inodes, api, 0, top))
+        out = {}
+        for name in names_:
+            try:
+                entry = ops.inodes.get(lookup(ops, ROOT_INODE, name).st_ino)
+            except llfuse.FUSEError:
+                entry = None
+            out[name] = _uuid_of(entry)
+        return ops, out
+
+    wanted = ['x', 'x.workflow', 'a_b', 'aXb', 'x.collection']
+    _ops, by_name = looked_up(wanted)
+    ops, _ = looked_up([])
+    listed = {name.decode() for name in names(ops, ROOT_INODE)}
+    by_listing = {}
+    for name in wanted:
+        if name in listed:
+            by_listing[name] = _uuid_of(ops.inodes.get(lookup(ops, ROOT_INODE, name).st_ino))
+        else:
+            by_listing[name] = None
+    assert by_name == by_listing
+    assert by_name['x'] == sub['uuid']  # a subproject wins over a collection
+    assert by_name['a_b'] == slashed['uuid']
+    assert by_name['x.workflow'] == 'zzzzz-7fd4e-000000000000001'
+    assert coll['uuid'] not in by_name.values()  # hidden by the subproject, as in the listing

@@ -2,10 +2,11 @@
 server (issue 20): mount start, the cold 3-level walk, a walk into a big
 project, the re-walk after --refresh-time with and without events.
 
-The assertions are issue 20's targets.  Those today's code misses are
-marked ``xfail(strict=True)``: the suite stays green, and each mark must
-go when the fix lands (a strict xfail that passes fails).  Only request
-counts and response sizes are asserted, never times.
+The assertions are issue 20's targets, each of which the code before the
+fix missed (it made 6 calls at start, 17 on the cold walk, listed a big
+project in full to walk through it, and re-listed every level after
+--refresh-time).  Only request counts and response sizes are asserted,
+never times.
 
 Counts leave out the ``websocket`` route (the event stream's connection,
 not an API call).  The data is bench/walks.py's, with a project of 300
@@ -127,14 +128,10 @@ def collection_gets(step):
 
 # -- mount start ------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason='issue 20: mount start makes 6 calls (discovery and '
-                                       'users.current twice each, configs.get, logs.list)')
 def test_mount_start_makes_at_most_4_calls(walks):
     assert walks['start'].calls <= 4, walks['start']
 
 
-@pytest.mark.xfail(strict=True, reason='issue 20: the discovery document and users/current are '
-                                       'fetched twice at start')
 def test_mount_start_fetches_discovery_and_current_user_once(walks):
     routes = walks['start'].routes()
     assert routes.get('discovery', 0) <= 1 and routes.get('users.current', 0) <= 1, walks['start']

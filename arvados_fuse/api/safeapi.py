@@ -142,6 +142,12 @@ def _translated(method):
     return call
 
 
+# Discovery documents by URL, for every API client of the process: the
+# startup check fetches it, and the mount's clients (one per thread) use
+# that copy instead of fetching it again.
+_DISCOVERY_DOCUMENTS = {}
+
+
 def check_token(settings, num_retries, timeout, observer=NO_OBSERVER):
     """Reach the API server with `settings` (ARVADOS_API_* values) and ask
     who the token belongs to.  Used before anything else is set up, so its
@@ -150,7 +156,7 @@ def check_token(settings, num_retries, timeout, observer=NO_OBSERVER):
     try:
         kwargs = arvados.api.api_kwargs_from_config('v1', settings, num_retries=num_retries,
                                                     timeout=timeout, cache=False)
-        kwargs['http'] = _CountingHttp({}, observer, ca_certs=arvados.util.ca_certs_path(),
+        kwargs['http'] = _CountingHttp(_DISCOVERY_DOCUMENTS, observer, ca_certs=arvados.util.ca_certs_path(),
                                        disable_ssl_certificate_validation=bool(kwargs.get('insecure')))
         return arvados.api.api_client(**kwargs).users().current().execute(num_retries=num_retries)
     except Exception as e:
@@ -303,7 +309,7 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
     def __init__(self, config=None, keep_params=None, api_params=None, num_retries=10, *,
                  timeout=DEFAULT_TIMEOUT, read_timeout=DEFAULT_READ_TIMEOUT, observer=NO_OBSERVER,
                  prefetch_budget=None):
-        self._documents = {}
+        self._documents = _DISCOVERY_DOCUMENTS
         self._observer = observer
         self._budget = prefetch_budget
         params = {'cache': False, 'num_retries': num_retries}

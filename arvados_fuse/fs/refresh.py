@@ -151,8 +151,15 @@ class Refresher(object):
     def lookup(self, parent, name):
         """The entry `name` stands for in the directory `parent`, or None.
         Caller holds the lock."""
-        if parent.answers_names and name != parent.record_file_name and parent.wants_name_check(name):
-            entry = self._lookup_name(parent, name)
+        if parent.answers_names and name != parent.record_file_name and \
+                (not parent.loaded() or parent.stale()):
+            # Not listed (or stale): ask for this name alone, unless it was
+            # asked for since (a shell probing a missing name twice must not
+            # cost a listing of the whole project).
+            if parent.wants_name_check(name):
+                entry = self._lookup_name(parent, name)
+            else:
+                entry = parent.entry(name)
         else:
             self.refresh(parent)
             entry = parent.entry(name)

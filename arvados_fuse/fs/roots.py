@@ -182,6 +182,9 @@ BUILDERS = {
 }
 
 
-def build_root(args, inodes, api):
-    user = current_user(api)
+def build_root(args, inodes, api, user=None):
+    """The root directory of the mode `args` asks for; `user`, the token's
+    user record if the caller has it already."""
+    if user is None:
+        user = current_user(api)
     return BUILDERS[args.mode](args, inodes, api, user)
