@@ -136,6 +136,52 @@ def test_api_failure_while_listing_is_eio_or_the_stale_listing(module_cluster):
         assert os.listdir(m.join('never listed')) == ['inside']
 
 
+def test_a_failing_api_does_not_hold_up_what_is_loaded(module_cluster):
+    """Stale-if-error: with the API answering 500, a loaded but stale
+    directory answers from what is loaded after a short wait (2 s), not
+    after --timeout; the failure is logged once; refreshing goes on in the
+    background and picks up what changed once the API is back.  (The code
+    before waited out --timeout, 20 s here, on every call.)"""
+    c = module_cluster
+    api = c.api('alice')
+    proj = api.groups().create(body={'group': {'name': 'stale if error', 'group_class': 'project'}}).execute()
+    api.groups().create(body={'group': {'name': 'sub', 'group_class': 'project',
+                                        'owner_uuid': proj['uuid']}}).execute()
+    with mounted(c.full_env('alice'), '--project', proj['uuid'], '--timeout', '20', '--refresh-time', '0.5',
+                 '--disable-event-listening') as m:
+        assert os.listdir(m.path) == ['sub']
+        assert os.listdir(m.join('sub')) == []
+        try:
+            c.set_fault('api', status=500)
+            time.sleep(1)  # past the refresh time: every listing is stale
+            took = []
+            for _ in range(3):
+                start = time.monotonic()
+                assert os.listdir(m.path) == ['sub']
+                os.stat(m.join('sub'))  # a name looked up in the stale project
+                took.append(time.monotonic() - start)
+            # A sanity bound far from both figures (2 s each, against 20 s
+            # and more before), not a measure of speed.
+            assert max(took) < 12, took
+            deadline = time.monotonic() + 60
+            while 'project %s: could not refresh' % proj['uuid'] not in m.log():
+                assert time.monotonic() < deadline, m.log()
+                time.sleep(0.5)
+            for _ in range(3):
+                os.listdir(m.path)
+        finally:
+            c.clear_faults()
+        api.groups().create(body={'group': {'name': 'new', 'group_class': 'project',
+                                            'owner_uuid': proj['uuid']}}).execute()
+        deadline = time.monotonic() + 60
+        while sorted(os.listdir(m.path)) != ['new', 'sub']:
+            assert time.monotonic() < deadline, m.log()
+            time.sleep(0.5)
+        assert m.log().count('project %s: could not refresh' % proj['uuid']) == 1, m.log()
+        assert 'project %s: refreshed again' % proj['uuid'] in m.log()
+        assert m.proc.poll() is None
+
+
 @pytest.mark.timeout(120)
 def test_missing_tag_names_cost_no_api_call_each(cluster):
     """A shell probing by_tag/<no such tag> many times: one API call at most

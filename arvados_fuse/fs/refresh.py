@@ -41,6 +41,12 @@ REFRESH_WAIT = 600
 # Lookups in by_id that outlast LOOKUP_GRACE go on in these threads; more
 # than this many slow ids at once wait for a thread.
 LOOKUP_THREADS = 8
+# A request for a directory (or a name) that is loaded but stale waits this
+# long for its refresh, then answers from what is loaded while the refresh
+# goes on in a refresh thread (stale-if-error, stale-while-revalidate): a
+# slow or failing API server never holds up what is already here.
+STALE_WAIT = 2.0
+REFRESH_THREADS = 4
 
 
 class Refresher(object):
@@ -62,6 +68,14 @@ class Refresher(object):
         # Directories made stale by change events are refreshed at once, so
         # the kernel is told exactly which names changed.
         self._background = WorkQueue('background-refresh', self._background_refresh)
+        self._refresh_pool = concurrent.futures.ThreadPoolExecutor(
+            REFRESH_THREADS, thread_name_prefix='refresh', initializer=name_this_thread, initargs=('refresh',))
+        # (parent inode, name) -> Event set when its name query in a refresh
+        # thread ends.  Guarded by the lock.
+        self._names_in_flight = {}
+        # Inodes of directories whose last refresh failed: logged once until
+        # one works again.  Guarded by the lock.
+        self._failing = set()
         self._running = False
 
     def start(self):
@@ -72,6 +86,7 @@ class Refresher(object):
         self._running = False
         self._background.stop()
         self._lookup_pool.shutdown(wait=False, cancel_futures=True)
+        self._refresh_pool.shutdown(wait=False, cancel_futures=True)
 
     def schedule(self, inode):
         """Refresh `inode` soon, in the background (only while mounted)."""
@@ -83,12 +98,14 @@ class Refresher(object):
             entry = self._inodes.get(inode)
             if isinstance(entry, Directory) and entry.stale():
                 try:
-                    self.refresh(entry)
+                    self.refresh(entry, bounded=False)
                 except Answered:
                     pass  # already logged; the next access tries again
 
-    def refresh(self, entry):
-        """Bring a stale directory up to date.  Caller holds the lock."""
+    def refresh(self, entry, bounded=True):
+        """Bring a stale directory up to date.  Caller holds the lock.
+        `bounded`: if it is loaded, wait at most STALE_WAIT for the refresh
+        (which goes on in a refresh thread), then serve what is loaded."""
         if not isinstance(entry, Directory) or entry.detached or not entry.stale():
             return
         inflight = self._refreshing.get(entry.inode)
@@ -104,11 +121,33 @@ class Refresher(object):
             return
         done = threading.Event()
         self._refreshing[entry.inode] = done
+        if bounded and entry.loaded() and self._running:
+            try:
+                self._refresh_pool.submit(self._refresh_in_thread, entry, done)
+            except RuntimeError:  # shut down: the mount is ending
+                del self._refreshing[entry.inode]
+                done.set()
+                return
+            with self._lock.released():
+                done.wait(STALE_WAIT)
+            return
         try:
             self._fetch_and_apply(entry)
         finally:
             del self._refreshing[entry.inode]
             done.set()
+
+    def _refresh_in_thread(self, entry, done):
+        with self._lock:
+            try:
+                self._fetch_and_apply(entry)
+            except Answered:
+                pass  # logged; the next access tries again
+            except Exception:
+                _logger.exception('%s: refresh failed', entry.describe())
+            finally:
+                del self._refreshing[entry.inode]
+                done.set()
 
     def _fetch_and_apply(self, entry):
         generation = entry.generation()
@@ -119,10 +158,13 @@ class Refresher(object):
             self._gone(entry)
             return
         except Exception as e:
-            _logger.warning('%s: could not refresh: %s', entry.describe(), one_line(e, named=True, limit=400))
+            self._failed(entry, e)
             if not entry.loaded():
                 raise Answered(errno.EIO)
             return
+        if entry.inode in self._failing:
+            self._failing.discard(entry.inode)
+            _logger.warning('%s: refreshed again', entry.describe())
         if entry.detached:
             # Removed from its parent while the lock was released: it is
             # empty for good, and children added now would never be freed.
@@ -134,6 +176,16 @@ class Refresher(object):
             # predate the change it announced.
             entry.invalidate()
             self.schedule(entry.inode)
+
+    def _failed(self, entry, e):
+        """Log a failed refresh: once, until one works again."""
+        if entry.inode in self._failing:
+            _logger.debug('%s: could not refresh: %s', entry.describe(), one_line(e, named=True, limit=400))
+            return
+        if len(self._failing) < 100000:
+            self._failing.add(entry.inode)
+        _logger.warning('%s: could not refresh%s (logged once until it works again): %s', entry.describe(),
+                        '; serving what is loaded' if entry.loaded() else '', one_line(e, named=True, limit=400))
 
     def _gone(self, entry):
         _logger.warning('%s: not found', entry.describe())
@@ -169,7 +221,38 @@ class Refresher(object):
 
     def _lookup_name(self, parent, name):
         """Ask the server for `name` alone (a project not listed, or
-        stale): a walk through a project costs the same whatever it holds."""
+        stale): a walk through a project costs the same whatever it holds.
+        A name already loaded is waited for at most STALE_WAIT, then served
+        as loaded while the query goes on in a refresh thread."""
+        old = parent.entry(name)
+        if old is None or not self._running:
+            return self._fetch_name(parent, name)
+        key = (parent.inode, name)
+        done = self._names_in_flight.get(key)
+        if done is None:
+            done = self._names_in_flight[key] = threading.Event()
+            try:
+                self._refresh_pool.submit(self._name_in_thread, parent, name, done)
+            except RuntimeError:  # shut down: the mount is ending
+                del self._names_in_flight[key]
+                return old
+        with self._lock.released():
+            done.wait(STALE_WAIT)
+        return parent.entry(name)
+
+    def _name_in_thread(self, parent, name, done):
+        with self._lock:
+            try:
+                self._fetch_name(parent, name)
+            except Answered:
+                pass
+            except Exception:
+                _logger.exception('%s: lookup of %r failed', parent.describe(), name)
+            finally:
+                self._names_in_flight.pop((parent.inode, name), None)
+                done.set()
+
+    def _fetch_name(self, parent, name):
         generation = parent.generation()
         try:
             with self._lock.released():
@@ -179,13 +262,15 @@ class Refresher(object):
             return parent.entry(name)
         except Exception as e:
             old = parent.entry(name)
-            _logger.warning('%s: lookup of %r failed%s: %s', parent.describe(), name,
-                            '; answering with what was loaded' if old is not None else '', one_line(e, named=True, limit=400))
+            self._failed(parent, e)
             if old is None:
                 raise Answered(errno.EIO)
             return old
         if parent.detached:
             return None
+        if parent.inode in self._failing:
+            self._failing.discard(parent.inode)
+            _logger.warning('%s: answering again', parent.describe())
         entry = parent.apply_name(name, snapshot)
         if parent.generation() == generation:
             parent.name_checked(name)
