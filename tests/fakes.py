@@ -177,6 +177,9 @@ class FakeApi(object):
         self._call('groups.contents', uuid)
         return [(keep or dict)(dict(i)) for i in self.contents.get(uuid, [])]
 
+    def prepare_reads(self, num_retries=None):
+        pass
+
     def concurrently(self, *calls):
         return [call() for call in calls]
 

@@ -600,6 +600,11 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
                 observer=self._observer))
         return fetcher
 
+    def prepare_reads(self, num_retries=None):
+        """Know where Keep is before the first read of a collection being
+        loaded (one request, the first time only; run it alongside the load)."""
+        self.block_fetcher(num_retries).know_services()
+
     def block_source(self, num_retries=None):
         """What the read path fetches blocks from (see KeepBlockSource)."""
         return KeepBlockSource(self.block_fetcher(num_retries), self._budget)

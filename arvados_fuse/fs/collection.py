@@ -281,7 +281,10 @@ class CollectionDirectory(LazyTreeDirectory):
                 if record.get('portable_data_hash') == loaded_pdh:
                     return record, None
         try:
-            record = dict(api.get_collection(self.collection_locator, num_retries=self.num_retries))
+            # Its files are about to be read: where Keep is is asked at once.
+            record, _ = api.concurrently(
+                lambda: dict(api.get_collection(self.collection_locator, num_retries=self.num_retries)),
+                lambda: api.prepare_reads(self.num_retries))
         except Exception as e:
             if not (self._by_pdh and isinstance(e, NotFound)):
                 raise

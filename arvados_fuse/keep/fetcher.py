@@ -593,6 +593,14 @@ class BlockFetcher(object):
         weight = self._keep._service_weight
         return [root for uuid, root in sorted(services, reverse=True, key=lambda s: weight(loc.md5sum, s[0]))]
 
+    def know_services(self):
+        """Read the service list now if it is not known, so that the first
+        read need not wait for it; a failure is left for that read to meet."""
+        try:
+            self._service_list()
+        except Exception as e:
+            _logger.debug('Keep service list: %s', e)
+
     def _service_list(self):
         keep = self._keep
         if getattr(keep, '_static_services_list', False):
