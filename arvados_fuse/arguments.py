@@ -9,7 +9,7 @@ from . import __version__
 MIB = 1024 * 1024
 DEFAULT_RETRIES = 10
 DEFAULT_REFRESH = 15
-# See safeapi.DEFAULT_TIMEOUT and keepfetch.DEFAULT_READ_TIMEOUT (not
+# See api/safeapi.DEFAULT_TIMEOUT and keep/fetcher.DEFAULT_READ_TIMEOUT (not
 # imported: --help must not load the SDK).
 DEFAULT_TIMEOUT = 60
 DEFAULT_READ_TIMEOUT = 60

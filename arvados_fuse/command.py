@@ -82,7 +82,7 @@ def _setup_logging(args):
     ours.propagate = False
     ours.setLevel(level)
     ours.addHandler(stderr)
-    # crunchstat lines reach stderr bare, written by stats.py itself (as
+    # crunchstat lines reach stderr bare, written by host/crunchstat.py itself (as
     # upstream, for crunchstat-summary); through logging only --logfile.
     stats = logging.getLogger('arvados.arvados_fuse.crunchstat')
     stats.propagate = False

@@ -4,8 +4,9 @@ from them to an errno and to a metrics cause.
 The client layer (`api/`, `keep/`) raises only these, whatever the SDK,
 googleapiclient, httplib2 or the socket raised underneath (the original is
 kept as `__cause__`, and its text as the message); nothing above it sees an
-SDK exception.  The model catches `NotFound`; the adapter answers
-`to_errno(e)`; the instrumentation labels an EIO with `cause_of(e)`
+SDK exception.  The model catches `NotFound` and raises `Answered` for an errno it
+decided, which the adapter answers as `to_errno(e)` (anything else that
+reaches the adapter is logged and answered with EIO); the instrumentation labels an EIO with `cause_of(e)`
 (cf. mountpoint-s3's `ToErrno`).
 
     ClientError

@@ -1,4 +1,6 @@
-"""All API and Keep access: the only module that talks to the cluster.
+"""The API client: every request to the API server goes through here (the
+Keep servers' blocks through keep/fetcher.py, the event stream through
+api/events.py, both reached from here).
 
 `SafeApi` is the seed's thread-safe API wrapper, now built on the SDK's own
 `ThreadSafeAPIClient` (one googleapiclient object per thread, because httplib2
@@ -16,8 +18,10 @@ listings of projects, tags and shares, Keep blocks, and the event stream.
   googleapiclient's, httplib2's and the socket's errors are turned into
   them here (`client_error`), so nothing above this layer sees them.
 
-Every method here blocks on the network: callers in the llfuse adapter must
-release the llfuse lock first.  Every request to the API server is reported
+The methods that reach the network block: the model calls them from
+`fetch` halves and lookups, with the llfuse lock released (fs/refresh.py).
+Each request gets its own deadline (--timeout); a paged listing or
+`concurrently` may take longer in all.  Every request to the API server is reported
 to the `observer` (observer.ClientObserver.api_request) by the http object
 each thread's API client sends it through (_CountingHttp), and the Keep
 fetcher reports every request to a Keep server.
@@ -300,7 +304,7 @@ class _CountingHttp(httplib2.Http):
 class SafeApi(arvados.api.ThreadSafeAPIClient):
     """Thread-safe API client plus the calls arv-mount makes.
 
-    Every call is bounded by `timeout` seconds, retries included (see
+    Every request is bounded by `timeout` seconds, retries included (see
     DEFAULT_TIMEOUT): it raises errors.Timeout rather than wait longer.
     `observer` (observer.ClientObserver) is told of every request to the
     API server and to Keep.  `prefetch_budget`: the read path's budget,
@@ -611,7 +615,7 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
 
     @_translated
     def get_keep_block(self, locator, num_retries=None):
-        """A block's bytes, verified against its MD5 by the KeepClient.
+        """A block's bytes, verified against its MD5 by the BlockFetcher.
         NotFound when every Keep server refused it (absent, or a bare PDH
         where signatures are enforced, or a bad signature): for this token
         that block does not exist."""

@@ -9,8 +9,9 @@ block once into a slot of the SDK's block cache (single flight) and checks
 its MD5 as the body arrives
 (blocks with `+K@` hints go through the SDK's `KeepClient.get`, which
 checks it too): a block that fails its check is an error, never bytes.
-Nothing here checks MD5s or talks to the network, and nothing here holds
-the llfuse lock: the adapter releases it before calling `readfrom`.
+Nothing here checks MD5s or talks to the network.  `readfrom` runs without
+the llfuse lock (the adapter releases it first); `read_now` and `forget`
+run with it held and never wait.
 
 Prefetch: every FUSE read is 128 KiB and Keep blocks are up to 64 MiB, so a
 sequential reader stalls for a whole block fetch at each block boundary unless

@@ -16,8 +16,9 @@ again (the API signs its manifest anew) and swapping the locators in
 (`BlockTable.renew`, under the table's own lock; no inode changes).  Once
 nothing references a table, it drops out.
 
-It runs in one thread of its own, never holds the llfuse lock, and touches
-nothing of the model but the block tables.  Not started (the model's tests,
+It runs in one thread of its own and never holds the llfuse lock; of the
+model it changes only the block tables (the collection it tells, through
+`on_renewed`, asks the kernel to drop its record file's pages).  Not started (the model's tests,
 the seed's usage), it renews nothing, and collections renew on lookup as
 before (`CollectionDirectory.stale`).
 """

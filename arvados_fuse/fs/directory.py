@@ -6,8 +6,8 @@ while the llfuse lock is held:
     snapshot = directory.fetch()     # network only; mutates nothing shared
     directory.apply(snapshot)        # no network; builds entries, under the lock
 
-The llfuse adapter runs `fetch` with the lock released and `apply` with it
-held.  `update()` (the seed's name) does both in one call for code that runs
+`fs/refresh.Refresher` runs `fetch` with the lock released and `apply`
+with it held.  `update()` (the seed's name) does both in one call for code that runs
 without a kernel, such as the model's own tests.
 """
 

@@ -6,7 +6,7 @@ its own.  Code of the model that must wait (for the network, for another
 thread's fetch) gives it up around the wait, and background threads take it
 before they touch anything.  The model gets the lock as an object with this
 interface, so it never imports llfuse: the adapter passes llfuse's lock
-(`operations.FUSE_LOCK`); code without a kernel can use a `PlainLock`.
+(`answers.FUSE_LOCK`); code without a kernel can use a `PlainLock`.
 """
 
 import threading

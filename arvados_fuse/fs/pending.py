@@ -31,7 +31,7 @@ LOOKUP_GRACE = 0.25
 
 class PendingName(Entry):
     """Stands for `name` in directory `parent_inode` until its lookup ends.
-    The adapter owns it: `finish` is called with the llfuse lock held."""
+    fs/refresh.Refresher owns it: `finish` is called with the lock held."""
 
     __slots__ = ('parent_inode', 'name', 'inode', 'nlookup', 'detached', 'started',
                  'result', 'errno', '_done')
