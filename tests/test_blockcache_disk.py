@@ -142,3 +142,24 @@ def test_a_block_the_disk_cannot_store_is_served_from_memory(tmp_path):
     cache.cap_cache()
     cache._resize_cache(0, 0)
     assert cache.cache_total == total - len(data) and slot.content is None
+
+
+def test_a_prefetched_block_is_checked_ahead_of_its_reader(tmp_path):
+    """check_soon (the fetcher's prefetch of a block found on disk): checked
+    in the background; a damaged one is removed before anyone reads it."""
+    import time
+    good, good_data, _ = _stored(tmp_path, b'good')
+    bad, _bad_data, bad_path = _stored(tmp_path, b'bad')
+    with open(bad_path, 'r+b') as f:
+        f.write(b'damaged')
+    cache = _cache(tmp_path)
+    good_slot, _ = cache.reserve_cache(good)
+    bad_slot, _ = cache.reserve_cache(bad)
+    cache.check_soon(good_slot)
+    cache.check_soon(bad_slot)
+    deadline = time.monotonic() + 10
+    while not (good_slot.checked and not os.path.exists(bad_path)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert good_slot.checked and bytes(good_slot.get()) == good_data
+    assert not os.path.exists(bad_path) and bad_slot.content is None
+    assert cache.reserve_cache(bad)[1]  # a miss: fetched again

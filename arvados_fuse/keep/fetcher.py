@@ -333,6 +333,10 @@ class BlockFetcher(object):
         slot, first = self._cache.reserve_cache(loc.md5sum)
         if first:
             self._submit(locator, loc, slot, PREFETCH, time.monotonic() + self.read_timeout)
+        elif hasattr(self._cache, 'check_soon'):
+            # Found in the disk cache: checked against its MD5 before its
+            # first use, now rather than when its reader gets there.
+            self._cache.check_soon(slot)
 
     # -- the queue -------------------------------------------------------------
     def _submit(self, locator, loc, slot, priority, deadline):
