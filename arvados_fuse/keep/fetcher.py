@@ -36,6 +36,16 @@ no new attempt starts after it, and a reader waiting for a block gets an
 error when it passes, whatever Keep does meanwhile (503s, stalls, refused
 connections).
 
+The kernel answers a failed readahead by asking again at once for the
+page its reader wants: that second FUSE read, for the same read(), gets the
+first one's answer at once (`_answer_retry`), so one read() waits at most
+one --read-timeout.  Back-offs are cut to fit before the deadline, and a
+request's connection and headers end at it.
+
+A block found in the disk cache is checked against its MD5 before its
+first use (blockcache.CheckedDiskSlot); a prefetch of one has it checked
+ahead of its reader (`check_soon`).
+
 Locators with `+K@` hints (remote clusters, gateways) go through the SDK's
 `KeepClient.get`, in threads of their own so that the reader's wait is
 still bounded by the deadline.
