@@ -60,6 +60,12 @@ cache_evictions = prom.Counter('arvmount_block_cache_evictions', 'Blocks evicted
 cache_refetches = prom.Counter('arvmount_block_cache_refetches',
                                'Blocks fetched again within a minute of their eviction (thrashing)',
                                registry=REGISTRY)
+disk_cache_damaged = prom.Counter('arvmount_disk_cache_damaged',
+                                  'Disk cache block files found damaged (wrong MD5, short, unreadable) and removed',
+                                  registry=REGISTRY)
+disk_cache_write_failures = prom.Counter('arvmount_disk_cache_write_failures',
+                                         'Blocks the disk cache could not store (served from memory)',
+                                         registry=REGISTRY)
 websocket_connected = prom.Gauge('arvmount_websocket_connected', '1 while the event stream is subscribed',
                                  registry=REGISTRY)
 websocket_reconnects = prom.Counter('arvmount_websocket_reconnects',

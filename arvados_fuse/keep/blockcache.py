@@ -10,19 +10,43 @@ The SDK keeps its cache in `_cache` and evicts in `_resize_cache`, always
 under its own lock; we wrap those two calls and keep our bookkeeping under a
 lock of our own (taken inside the SDK's lock, never the other way round).
 These are SDK internals: the SDK is pinned to 3.2.x (see setup.py).
+
+With --disk-cache, blocks are files in the cache directory, which can be
+damaged while nobody watches: a bad disk, another process, a full
+filesystem.  Keep's promise is that a block is the bytes its hash names, so
+a block file is checked against its MD5 before its first use in this
+process (`CheckedDiskSlot.get`: in the reader's thread, never under the
+llfuse lock; read with pread, so an I/O error is an exception, not the
+SIGBUS of a fault on the mapping; hashlib releases the GIL).  A damaged
+file (other bytes, short, unreadable, a directory in its place) is removed,
+with one log line and `arvmount_disk_cache_damaged_total`, and the block is
+fetched again from Keep: it is never served.  Blocks fetched by this
+process were checked on arrival and are not checked again.  A block that
+cannot be written (disk full, I/O error) is served from memory, counted in
+`arvmount_disk_cache_write_failures_total`; the SDK writes a temporary
+file and renames it, and the temporary file is removed on failure, so
+nothing half-written is left behind.
 """
 
 import collections
+import errno
+import fcntl
+import hashlib
 import logging
 import mmap
+import os
+import queue
+import shutil
 import sys
 import threading
 import time
 import weakref
 
 import arvados.keep
+from arvados._internal import basedirs, diskcache
 
 from ..host import metrics
+from ..host.threadnames import name_this_thread
 
 _logger = logging.getLogger('arvados.arvados_fuse')
 
@@ -37,9 +61,11 @@ WARN_EVERY = 60
 
 
 class ObservedBlockCache(arvados.keep.KeepBlockCache):
-    """KeepBlockCache counting evictions and warning when it thrashes."""
+    """KeepBlockCache counting evictions and warning when it thrashes; with
+    a disk cache, blocks found on disk are checked before their first use
+    (CheckedDiskSlot) and blocks the disk cannot store are kept in memory."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, cache_max=0, max_slots=0, disk_cache=False, disk_cache_dir=None):
         # Set before the SDK's constructor, which may already evict (disk cache).
         self._watch_lock = threading.Lock()
         # locator -> (monotonic time of eviction, evicted bytes up to and
@@ -48,9 +74,122 @@ class ObservedBlockCache(arvados.keep.KeepBlockCache):
         self._evicted = collections.OrderedDict()
         self._evicted_bytes = 0
         self._last_warning = None
+        self._last_write_warning = None
         # Buffers of evicted blocks received into again (make_room).
         self.reused = 0
-        super(ObservedBlockCache, self).__init__(*args, **kwargs)
+        # Checks of blocks found on disk, ahead of their reader (check_soon).
+        self._checks = queue.Queue()
+        self._checkers = []
+        if disk_cache:
+            if disk_cache_dir is None:
+                disk_cache_dir = str(basedirs.BaseDirectories('CACHE').storage_path('keep'))
+            _sweep_unusable(disk_cache_dir)
+        super(ObservedBlockCache, self).__init__(cache_max=cache_max, max_slots=max_slots, disk_cache=disk_cache,
+                                                 disk_cache_dir=disk_cache_dir)
+        if disk_cache:
+            # The SDK mapped the blocks it found: check each before its first use.
+            with self._cache_lock:
+                for locator, slot in list(self._cache.items()):
+                    self._cache[locator] = CheckedDiskSlot.found(slot, self)
+
+    # -- the disk cache --------------------------------------------------------
+    def _get(self, locator):
+        # Called with the SDK's lock held; the SDK's, but a block found on
+        # disk comes as a CheckedDiskSlot (checked before its first use).
+        if not self._disk_cache:
+            return super(ObservedBlockCache, self)._get(locator)
+        slot = self._cache.get(locator)
+        if slot is not None:
+            if slot.ready.is_set() and slot.content is None:
+                del self._cache[locator]
+                return None
+            self._cache.move_to_end(locator)
+            return slot
+        slot = CheckedDiskSlot.load(locator, self._disk_cache_dir, self)
+        if slot is not None:
+            self._cache[locator] = slot
+            self.cache_total += slot.size()
+        return slot
+
+    def _reserve_disk(self, locator):
+        # The SDK's reserve_cache, with our slot (whose set and evict
+        # survive a disk that cannot store the block).
+        with self._cache_updating:
+            slot = self._get(locator)
+            if slot:
+                return slot, False
+            self._resize_cache(self.cache_max, self._max_slots - 1)
+            while len(self._cache) >= self._max_slots:
+                self._cache_updating.wait(timeout=0.2)
+                self._resize_cache(self.cache_max, self._max_slots - 1)
+            slot = CheckedDiskSlot(locator, self._disk_cache_dir)
+            slot.checked = True  # fetched by us: MD5-checked as it arrived
+            self._cache[locator] = slot
+            return slot, True
+
+    def set(self, slot, blob):
+        if not isinstance(slot, CheckedDiskSlot):
+            return super(ObservedBlockCache, self).set(slot, blob)
+        try:
+            stored = slot.set(blob)
+        except Exception as e:
+            # Disk full, an I/O error, a directory where the file goes...:
+            # the SDK removed its temporary file; serve the block from
+            # memory (it counts against the cache like any other).
+            stored = slot.keep_in_memory(blob)
+            metrics.disk_cache_write_failures.inc()
+            now = time.monotonic()
+            with self._watch_lock:
+                warn = self._last_write_warning is None or now - self._last_write_warning >= WARN_EVERY
+                if warn:
+                    self._last_write_warning = now
+            if warn:
+                _logger.warning('disk cache %s: cannot store block %s (%s): serving it from memory '
+                                '(at most one such line a minute; arvmount_disk_cache_write_failures_total '
+                                'counts them)', self._disk_cache_dir, slot.locator, _one_line(e))
+            if getattr(e, 'errno', None) == errno.ENOSPC:
+                # As the SDK does: a smaller cache, so eviction frees disk.
+                with self._cache_lock:
+                    used = sum(other.size() for other in self._cache.values())
+                    self.cache_max = max(256 * MIB, used - 256 * MIB)
+        if stored:
+            with self._cache_lock:
+                self.cache_total += slot.size()
+        self.cap_cache()
+
+    def check_soon(self, slot):
+        """A block about to be read (prefetched) that is on disk and not
+        yet checked: check it now in one of CHECK_THREADS threads, so the
+        reader finds it checked (a reader arriving during the check waits
+        for it, never checks twice)."""
+        if not isinstance(slot, CheckedDiskSlot) or slot.checked:
+            return
+        with self._watch_lock:
+            if len(self._checkers) < CHECK_THREADS:
+                t = threading.Thread(target=self._check_work, name='disk-cache-check', daemon=True)
+                self._checkers.append(t)
+                t.start()
+        self._checks.put(weakref.ref(slot))
+
+    def _check_work(self):
+        name_this_thread('disk-cache-check')
+        while True:
+            slot = self._checks.get()()
+            if slot is not None and not slot.checked:
+                try:
+                    slot.get()
+                except Exception:
+                    _logger.exception('disk cache: checking block %s failed', slot.locator)
+            slot = None
+
+    def drop_damaged(self, slot):
+        """A slot found damaged (CheckedDiskSlot.get): out of the cache, so
+        the block is fetched again."""
+        with self._cache_lock:
+            if self._cache.get(slot.locator) is slot:
+                del self._cache[slot.locator]
+                self.cache_total -= slot.loaded_size
+                self._cache_updating.notify_all()
 
     def _resize_cache(self, cache_max, max_slots):
         # Called with the SDK's lock held.
@@ -109,7 +248,10 @@ class ObservedBlockCache(arvados.keep.KeepBlockCache):
             self.cache_total -= size
 
     def reserve_cache(self, locator):
-        slot, first = super(ObservedBlockCache, self).reserve_cache(locator)
+        if self._disk_cache:
+            slot, first = self._reserve_disk(locator)
+        else:
+            slot, first = super(ObservedBlockCache, self).reserve_cache(locator)
         if first:
             # A new slot: the block is about to be fetched.
             self._check_refetch(locator)
@@ -133,6 +275,219 @@ class ObservedBlockCache(arvados.keep.KeepBlockCache):
             _logger.warning('block cache thrashing: block %s fetched again %.0fs after it was evicted; '
                             'a cache of %d MiB (--file-cache %d) would have held it, it is %d MiB now',
                             locator, now - when, mib, mib * MIB, self.cache_max // MIB)
+
+
+class CheckedDiskSlot(diskcache.DiskCacheSlot):
+    """The SDK's disk cache slot, with three differences:
+    - a block found on disk (`load`, `found`) is checked against its MD5
+      at its first `get`, in the reader's thread; a damaged one is removed
+      from disk and from the cache, and `get` answers None, so the fetcher
+      reserves a new slot and fetches the block from Keep;
+    - `keep_in_memory`: a block the disk could not store is served from
+      the buffer it arrived in;
+    - `evict` of such a block drops it (the SDK's would unlock a file that
+      is not there)."""
+
+    __slots__ = ('checked', 'check_lock', 'owner', 'loaded_size', '__weakref__')
+
+    def __init__(self, locator, cachedir):
+        super(CheckedDiskSlot, self).__init__(locator, cachedir)
+        self.checked = False
+        self.check_lock = threading.Lock()
+        self.owner = None
+        self.loaded_size = 0
+
+    @classmethod
+    def found(cls, sdk_slot, owner):
+        """One of the SDK's slots for a block it found on disk, as ours."""
+        slot = cls(sdk_slot.locator, sdk_slot.cachedir)
+        slot.filehandle = sdk_slot.filehandle
+        slot.content = sdk_slot.content
+        slot.linger = sdk_slot.linger
+        slot.owner = weakref.ref(owner)
+        slot.loaded_size = slot.size()
+        if sdk_slot.ready.is_set():
+            slot.ready.set()
+        return slot
+
+    @classmethod
+    def load(cls, locator, cachedir, owner):
+        """The block's file, if there is one, mapped but not yet checked
+        (the SDK's get_from_disk, which printed a traceback for a file it
+        could not map).  A file that cannot be opened or mapped is damaged:
+        removed, and None."""
+        path = _path_of(cachedir, locator)
+        try:
+            filehandle = open(path, 'rb')
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            _drop_file(path, locator, 'cannot be opened: %s' % _one_line(e))
+            return None
+        try:
+            fcntl.flock(filehandle, fcntl.LOCK_SH)
+            content = mmap.mmap(filehandle.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError) as e:  # ValueError: an empty file
+            filehandle.close()
+            _drop_file(path, locator, 'cannot be mapped: %s' % _one_line(e))
+            return None
+        slot = cls(locator, cachedir)
+        slot.filehandle = filehandle
+        slot.content = content
+        slot.owner = weakref.ref(owner)
+        slot.loaded_size = len(content)
+        slot.ready.set()
+        return slot
+
+    def get(self):
+        self.ready.wait()
+        if not self.checked:
+            with self.check_lock:  # one check; other readers wait for it
+                if not self.checked and not self._check():
+                    return None
+                self.checked = True
+        content = self.content
+        if content and self.filehandle is not None:
+            # The SDK's advice: read the whole block back at once.
+            content.madvise(mmap.MADV_WILLNEED)
+        return content
+
+    def _check(self):
+        """Whether the file's bytes are the block (their MD5, read with
+        pread); if not, the slot is dropped and the file removed."""
+        content, filehandle = self.content, self.filehandle
+        if content is None or filehandle is None:
+            return content is not None
+        try:
+            digest, length = _md5_of_file(filehandle.fileno())
+            problem = None
+            if length != len(content):
+                problem = 'is %d bytes, mapped as %d' % (length, len(content))
+            elif digest != self.locator:
+                problem = 'has MD5 %s (%d bytes)' % (digest, length)
+        except OSError as e:
+            problem = 'cannot be read: %s' % _one_line(e)
+        if problem is None:
+            return True
+        metrics.disk_cache_damaged.inc()
+        path = _path_of(self.cachedir, self.locator)
+        owner = self.owner() if self.owner is not None else None
+        if owner is not None:
+            owner.drop_damaged(self)
+        self.content = None
+        try:
+            filehandle.close()
+        except OSError:
+            pass
+        self.filehandle = None
+        _drop_file(path, self.locator, problem)
+        return False
+
+    def keep_in_memory(self, value):
+        """The disk could not store the block: serve it from `value`."""
+        if self.filehandle is not None:
+            try:
+                self.filehandle.close()
+            except OSError:
+                pass
+            self.filehandle = None
+        if value is None:
+            self.content = None
+            self.ready.set()
+            return False
+        self.content = value
+        self.checked = True
+        self.ready.set()
+        return True
+
+    def evict(self):
+        if self.filehandle is None:
+            # In memory only (or nothing): nothing on disk to unlock.
+            self.content = None
+            return None
+        return super(CheckedDiskSlot, self).evict()
+
+
+# Threads checking prefetched blocks found on disk (two cores: md5 runs
+# about 450 MB/s on each).
+CHECK_THREADS = 2
+# Read this much at a time when checking a block file.
+CHECK_CHUNK = MIB
+
+
+def _md5_of_file(fd):
+    """(hex MD5, length) of a file's bytes, read with pread into one
+    reused buffer (hashlib and pread release the GIL)."""
+    md5 = hashlib.md5()
+    buf = bytearray(CHECK_CHUNK)
+    view = memoryview(buf)
+    pos = 0
+    while True:
+        n = os.preadv(fd, [buf], pos)
+        if not n:
+            break
+        md5.update(view[:n])
+        pos += n
+    view.release()
+    return md5.hexdigest(), pos
+
+
+def _path_of(cachedir, locator):
+    return os.path.join(cachedir, locator[0:3], locator + diskcache.cacheblock_suffix)
+
+
+def _drop_file(path, locator, problem):
+    """Remove a damaged block file (or whatever is in its place), with one
+    log line."""
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+        outcome = 'removed'
+    except FileNotFoundError:
+        outcome = 'already gone'
+    except OSError as e:
+        outcome = 'could not be removed (%s)' % _one_line(e)
+    _logger.warning('disk cache: block %s is damaged: %s %s; %s, the block is fetched again from Keep '
+                    '(arvmount_disk_cache_damaged_total counts these)', locator, path, problem, outcome)
+
+
+def _sweep_unusable(cachedir):
+    """Before the SDK maps the cache directory's blocks: remove what it
+    could not map (an empty file, one that cannot be opened, a directory in
+    a block file's place), which it would report with a traceback each.
+    Files it can map are checked at their first use."""
+    suffix = diskcache.cacheblock_suffix
+    try:
+        entries = list(os.walk(cachedir))
+    except OSError:
+        return
+    for root, dirs, files in entries:
+        for name in list(dirs):
+            if name.endswith(suffix) and len(name) == 32 + len(suffix):
+                metrics.disk_cache_damaged.inc()
+                _drop_file(os.path.join(root, name), name[:32], 'is a directory')
+                dirs.remove(name)
+        for name in files:
+            if not name.endswith(suffix) or name.startswith('tmp') or len(name) != 32 + len(suffix):
+                continue
+            path = os.path.join(root, name)
+            try:
+                if os.path.getsize(path) == 0:
+                    raise OSError('the file is empty')
+                with open(path, 'rb'):
+                    pass
+            except FileNotFoundError:
+                continue
+            except OSError as e:
+                metrics.disk_cache_damaged.inc()
+                _drop_file(path, name[:32], 'cannot be used: %s' % _one_line(e))
+
+
+def _one_line(e):
+    text = str(e).strip() or type(e).__name__
+    return ' '.join(text.split())
 
 
 def _references(obj):

@@ -36,6 +36,16 @@ no new attempt starts after it, and a reader waiting for a block gets an
 error when it passes, whatever Keep does meanwhile (503s, stalls, refused
 connections).
 
+The kernel answers a failed readahead by asking again at once for the
+page its reader wants: that second FUSE read, for the same read(), gets the
+first one's answer at once (`_answer_retry`), so one read() waits at most
+one --read-timeout.  Back-offs are cut to fit before the deadline, and a
+request's connection and headers end at it.
+
+A block found in the disk cache is checked against its MD5 before its
+first use (blockcache.CheckedDiskSlot); a prefetch of one has it checked
+ahead of its reader (`check_soon`).
+
 Locators with `+K@` hints (remote clusters, gateways) go through the SDK's
 `KeepClient.get`, in threads of their own so that the reader's wait is
 still bounded by the deadline.
@@ -89,17 +99,29 @@ CHUNK = 1 << 20
 CONNECT_TIMEOUT = 2.0
 # A response with no byte for this long is a stalled server: try the next.
 STALL_TIMEOUT = 20.0
+# The shortest wait for a connection or a response's headers (a request
+# starts only before the fetch's deadline; see _Connection.request).
+MIN_WAIT = 0.1
 # Between rounds over every server: the SDK's backoff (2 s, doubling),
-# capped so a long --retries keeps trying every half minute, and never past
-# the deadline.
+# capped so a long --retries keeps trying every half minute, and cut to fit
+# before the deadline (see _fetch).
 BACKOFF_START = 2.0
 BACKOFF_MAX = 30.0
+# No round starts with less than this left before the deadline.
+LAST_TRY = 0.5
 # Default bound on one FUSE read's wait for Keep (--read-timeout): rides out
 # a Keep server restart, and an interactive reader never waits minutes.
 DEFAULT_READ_TIMEOUT = 60.0
 # The service list is re-read from the API after a round in which no server
 # answered, at most this often.
 SERVICES_REFRESH = 10.0
+
+# A read of a block that failed less than this long ago is the kernel's
+# retry of the same read() (it follows the failure within milliseconds):
+# it gets the same answer (see BlockFetcher._answer_retry).
+RETRY_GRACE = 1.0
+# Failed reads remembered at most (older than RETRY_GRACE: swept).
+FAILURES_KEPT = 1024
 
 DEMAND, PREFETCH = 0, 1
 # Blocks of other clusters go through the SDK in this many threads; readers
@@ -186,6 +208,10 @@ class BlockFetcher(object):
         # a lock.
         self._services = None
         self._local = threading.local()
+        # md5 -> (monotonic time, message, statuses) of the last failed read
+        # of that block, for the kernel's retry (_answer_retry); guarded by
+        # _cv.  Only text is kept: an error's traceback holds frames.
+        self._failures = {}
         # The signatures Keep accepted for each cached block (blockcheck.py).
         self._accepted = AcceptedSignatures(self._cache)
 
@@ -193,8 +219,44 @@ class BlockFetcher(object):
     def get(self, locator, timeout=None):
         loc = arvados.keep.KeepLocator(locator)
         deadline = time.monotonic() + (self.read_timeout if timeout is None else timeout)
-        if any(h.startswith('K@') for h in loc.hints):
-            return self._remote_get(locator, deadline)
+        self._answer_retry(locator, loc.md5sum)
+        try:
+            if any(h.startswith('K@') for h in loc.hints):
+                return self._remote_get(locator, deadline)
+            return self._get(locator, loc, deadline)
+        except KeepFailure as e:
+            self._failed(loc.md5sum, e)
+            raise
+
+    def _answer_retry(self, locator, md5):
+        """The kernel answers a failed readahead by asking at once for the
+        page its reader wants: a second FUSE read of the same bytes, for
+        the same read().  That one (the first read of the block less than
+        RETRY_GRACE after a read of it failed, once) gets the same answer
+        at once, unless the block is cached meanwhile: Keep was asked for
+        that read() already, retries and back-off included, for as long as
+        --read-timeout allowed.  Before, every read of an uncached block
+        during a Keep outage waited twice (105 s against 503s with the
+        default 60 s)."""
+        with self._cv:
+            failed = self._failures.pop(md5, None)
+        if failed is None or time.monotonic() - failed[0] > RETRY_GRACE:
+            return
+        slot = self._cache.get(md5)
+        if slot is not None and slot.ready.is_set() and slot.content is not None:
+            return  # cached since: served, if it may be (_admit)
+        raise KeepFailure('%s (and again for the kernel\'s retry of that read)' % (failed[1],), failed[2])
+
+    def _failed(self, md5, error):
+        """A read of `md5` failed with `error` (see _answer_retry)."""
+        now = time.monotonic()
+        with self._cv:
+            if len(self._failures) >= FAILURES_KEPT:
+                self._failures = {m: f for m, f in self._failures.items() if now - f[0] <= RETRY_GRACE}
+            if len(self._failures) < FAILURES_KEPT:
+                self._failures[md5] = (now, str(error), getattr(error, 'statuses', None))
+
+    def _get(self, locator, loc, deadline):
         self._keep.get_counter.add(1)
         missed = False
         while True:
@@ -282,6 +344,10 @@ class BlockFetcher(object):
         slot, first = self._cache.reserve_cache(loc.md5sum)
         if first:
             self._submit(locator, loc, slot, PREFETCH, time.monotonic() + self.read_timeout)
+        elif hasattr(self._cache, 'check_soon'):
+            # Found in the disk cache: checked against its MD5 before its
+            # first use, now rather than when its reader gets there.
+            self._cache.check_soon(slot)
 
     # -- the queue -------------------------------------------------------------
     def _submit(self, locator, loc, slot, priority, deadline):
@@ -437,8 +503,13 @@ class BlockFetcher(object):
                 break
             if tried and all(getattr(failures.get(r), 'status_code', 0) == 0 for r in roots):
                 self._services_stale()
+            # A back-off that would reach the deadline is cut to half the
+            # time left, so the last rounds come just before it (an outage
+            # shorter than --read-timeout is ridden out), as the API's are.
             wait = min(BACKOFF_START * (2 ** attempt), BACKOFF_MAX) * random.uniform(0.75, 1.0)
-            if time.monotonic() + wait >= task.deadline:
+            left = task.deadline - time.monotonic()
+            wait = min(wait, left / 2)
+            if left - wait < LAST_TRY:
                 break
             time.sleep(wait)
             attempt += 1
@@ -458,7 +529,7 @@ class BlockFetcher(object):
             'Accept': 'application/octet-stream',
             'X-Request-Id': arvados.util.new_request_id(),
         }
-        resp = self._send(root, 'GET', path, headers)
+        resp = self._send(root, 'GET', path, headers, task.deadline)
         if resp.status != 200:
             resp.read()
             if resp.will_close:
@@ -536,7 +607,7 @@ class BlockFetcher(object):
             'Authorization': 'Bearer ' + self._keep.api_token,
             'X-Request-Id': arvados.util.new_request_id(),
         }
-        resp = self._send(root, 'HEAD', path, headers)
+        resp = self._send(root, 'HEAD', path, headers, task.deadline)
         resp.read()
         if resp.will_close:
             self._drop_connection(root)
@@ -546,13 +617,16 @@ class BlockFetcher(object):
         return True
 
     # -- connections (one per worker thread and server, kept alive) -------------
-    def _send(self, root, method, path, headers):
+    def _send(self, root, method, path, headers, deadline):
         """The response to one request on this thread's connection to
-        `root`, its headers read."""
+        `root`, its headers read.  Connecting and waiting for the headers
+        end at `deadline` (a server that never answers holds neither a
+        reader checking a signature nor a fetch worker past it); the body
+        then gets STALL_TIMEOUT per piece."""
         conn = self._connection(root)
         reused = conn.is_open()
         try:
-            conn.request(method, path, headers=headers)
+            conn.request(method, path, headers, deadline)
             return conn.getresponse()
         except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
             if not reused:
@@ -560,7 +634,7 @@ class BlockFetcher(object):
             # The server closed a kept-alive connection: once more on a new one.
             self._drop_connection(root)
             conn = self._connection(root)
-            conn.request(method, path, headers=headers)
+            conn.request(method, path, headers, deadline)
             return conn.getresponse()
 
     def _connection(self, root):
@@ -652,15 +726,25 @@ class _Connection(object):
     def is_open(self):
         return self._conn.sock is not None
 
-    def request(self, method, path, headers):
+    def request(self, method, path, headers, deadline=None):
+        left = STALL_TIMEOUT if deadline is None else max(MIN_WAIT, deadline - time.monotonic())
         if self._conn.sock is None:
+            self._conn.timeout = min(CONNECT_TIMEOUT, left)
             self._conn.connect()
-            self._conn.sock.settimeout(STALL_TIMEOUT)
             self._conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._conn.sock.settimeout(min(STALL_TIMEOUT, left))
         self._conn.request(method, path, headers=headers)
 
     def getresponse(self):
-        return self._conn.getresponse()
+        sock = self._conn.sock
+        resp = self._conn.getresponse()
+        # The body: STALL_TIMEOUT per piece, whatever the deadline (a block
+        # arriving slowly still lands in the cache for the next reader).
+        try:
+            sock.settimeout(STALL_TIMEOUT)
+        except OSError:
+            pass
+        return resp
 
     def close(self):
         self._conn.close()
