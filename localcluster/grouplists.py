@@ -64,8 +64,9 @@ class GroupLists:
             elif call.p("recursive", False):
                 recs = self._descendants(call, uuid, include_trash)
             else:
+                cheap = queries.prefilter(call.p("filters", []))
                 recs = [r for t in CONTENTS_TABLES for r in self.store.table(t)
-                        if r["owner_uuid"] == uuid and self.visible(call, r, include_trash)]
+                        if r["owner_uuid"] == uuid and cheap(r) and self.visible(call, r, include_trash)]
         else:
             recs = [r for t in CONTENTS_TABLES for r in self.store.table(t)
                     if self.visible(call, r, include_trash)]
@@ -142,3 +143,4 @@ class GroupLists:
                             included=lambda page: self._owner_included(call, include, page))
         out.setdefault("included", [])
         return out
+

@@ -119,7 +119,8 @@ class Api(GroupLists):
             return [r for r in self.store.logs if self.perms.readable(call.user, r)]
         if table == "keep_services":
             return list(self.keep_services())
-        return [r for r in self.store.table(table) if self.visible(call, r, include_trash)]
+        cheap = queries.prefilter(call.p("filters", []))
+        return [r for r in self.store.table(table) if cheap(r) and self.visible(call, r, include_trash)]
 
     def run_list(self, call, kinds, recs, *, list_kind, manifest, included=None):
         """Apply the list language to candidate records; build the response."""

@@ -464,3 +464,31 @@ def distinct(recs, select):
             seen.add(key)
             out.append(rec)
     return out
+
+
+# Attributes an `=` or `in` filter on is applied before permissions are
+# checked, as a real API server's indexes on them would.
+_INDEXED = ("name", "owner_uuid", "uuid")
+
+
+def prefilter(filters):
+    """A cheap predicate on a record that every record `filters` can match
+    passes: its unqualified `=`/`in` filters on indexed attributes.  The
+    list call still applies every filter; this only spares the permission
+    check of records that cannot match (a lookup by name in a project of
+    10^5 collections)."""
+    wanted = []
+    if isinstance(filters, list):
+        for f in filters:
+            if not (isinstance(f, list) and len(f) == 3 and f[0] in _INDEXED):
+                continue
+            if f[1] == "=" and isinstance(f[2], str):
+                wanted.append((f[0], {f[2]}))
+            elif f[1] == "in" and isinstance(f[2], list) and all(isinstance(v, str) for v in f[2]):
+                wanted.append((f[0], set(f[2])))
+    if not wanted:
+        return lambda rec: True
+    if len(wanted) == 1:
+        (attr, values), = wanted
+        return lambda rec: rec.get(attr) in values
+    return lambda rec: all(rec.get(attr) in values for attr, values in wanted)

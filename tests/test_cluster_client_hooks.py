@@ -111,4 +111,8 @@ def test_the_keep_service_listing_is_bounded_by_the_api_timeout(module_cluster):
         assert 'no answer within 2s' in str(e.value)
     finally:
         c.clear_faults()
+    # A read of the block within a second of its failure shares that failure
+    # (it is the kernel retrying the same read: keep/fetcher.py); after it,
+    # Keep is asked again.
+    time.sleep(1.2)
     assert bytes(api.block_source(0).get(locator)) == data
