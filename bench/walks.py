@@ -225,6 +225,24 @@ class Session(object):
             raise RuntimeError('cat read %r' % out[:100])
         return wall
 
+
+    def cat_after_refresh_time(self, m):
+        """The walk again once --refresh-time has passed (wall seconds), the
+        API requests counted from just before it."""
+        time.sleep(self.refresh_time + 2)
+        self.cluster.reset_api_calls()
+        return self.cat(m)
+
+    def timed_on_fresh_mount(self, cmd):
+        """(wall seconds, output) of `cmd` run in a fresh mount, the API
+        requests counted from just before it."""
+        m = self.mount()
+        try:
+            wait_listed(m, self.timeout)
+            self.cluster.reset_api_calls()
+            return timed_cmd(cmd, m.path, self.timeout)
+        finally:
+            m.close()
     def run(self, steps, with_log):
         """{step: result} for the selected steps, on fresh mounts."""
         out = {}
@@ -237,45 +255,25 @@ class Session(object):
                 wall = self.cat(m)
                 out['cat'] = result(wall, self.cluster, with_log)
                 if 'rewalk' in steps:
-                    time.sleep(self.refresh_time + 2)
-                    self.cluster.reset_api_calls()
-                    wall = self.cat(m)
-                    out['rewalk'] = result(wall, self.cluster, with_log)
+                    out['rewalk'] = result(self.cat_after_refresh_time(m), self.cluster, with_log)
             finally:
                 m.close()
         if 'stat' in steps:
-            m = self.mount()
-            try:
-                wait_listed(m, self.timeout)
-                self.cluster.reset_api_calls()
-                wall, _ = timed_cmd(['stat', os.path.join('home', 'Eco Big',
-                                                          walk_target(self.data['big']), 'f.txt')],
-                                    m.path, self.timeout)
-                out['stat'] = result(wall, self.cluster, with_log)
-            finally:
-                m.close()
+            target = os.path.join('home', 'Eco Big', walk_target(self.data['big']), 'f.txt')
+            wall, _ = self.timed_on_fresh_mount(['stat', target])
+            out['stat'] = result(wall, self.cluster, with_log)
         if 'ls' in steps:
-            m = self.mount()
-            try:
-                wait_listed(m, self.timeout)
-                self.cluster.reset_api_calls()
-                wall, listing = timed_cmd(['ls', '-l', os.path.join('home', 'Eco Big')], m.path,
-                                          self.timeout)
-                n = len(listing.splitlines()) - 1      # the "total" line
-                if n != self.data['big']:
-                    raise RuntimeError('ls -l listed %d entries, expected %d' % (n, self.data['big']))
-                out['ls'] = result(wall, self.cluster, with_log)
-            finally:
-                m.close()
+            wall, listing = self.timed_on_fresh_mount(['ls', '-l', os.path.join('home', 'Eco Big')])
+            n = len(listing.splitlines()) - 1      # the "total" line
+            if n != self.data['big']:
+                raise RuntimeError('ls -l listed %d entries, expected %d' % (n, self.data['big']))
+            out['ls'] = result(wall, self.cluster, with_log)
         if 'rewalk-noevents' in steps:
             m = self.mount('--disable-event-listening')
             try:
                 wait_listed(m, self.timeout)
                 self.cat(m)
-                time.sleep(self.refresh_time + 2)
-                self.cluster.reset_api_calls()
-                wall = self.cat(m)
-                out['rewalk-noevents'] = result(wall, self.cluster, with_log)
+                out['rewalk-noevents'] = result(self.cat_after_refresh_time(m), self.cluster, with_log)
             finally:
                 m.close()
         return {k: v for k, v in out.items() if k in steps}

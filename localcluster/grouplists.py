@@ -64,9 +64,14 @@ class GroupLists:
             elif call.p("recursive", False):
                 recs = self._descendants(call, uuid, include_trash)
             else:
-                cheap = queries.prefilter(call.p("filters", []))
-                recs = [r for t in CONTENTS_TABLES for r in self.store.table(t)
-                        if r["owner_uuid"] == uuid and cheap(r) and self.visible(call, r, include_trash)]
+                names = queries.names_asked(call.p("filters", []))
+                if names is not None:   # the (owner_uuid, name) index
+                    contents_kinds = {k.kind for k in kinds}
+                    recs = [r for r in self.store.named(uuid, names)
+                            if r["kind"] in contents_kinds and self.visible(call, r, include_trash)]
+                else:
+                    recs = [r for t in CONTENTS_TABLES for r in self.store.table(t)
+                            if r["owner_uuid"] == uuid and self.visible(call, r, include_trash)]
         else:
             recs = [r for t in CONTENTS_TABLES for r in self.store.table(t)
                     if self.visible(call, r, include_trash)]

@@ -471,12 +471,15 @@ def distinct(recs, select):
 _INDEXED = ("name", "owner_uuid", "uuid")
 
 
-def prefilter(filters):
-    """A cheap predicate on a record that every record `filters` can match
-    passes: its unqualified `=`/`in` filters on indexed attributes.  The
-    list call still applies every filter; this only spares the permission
-    check of records that cannot match (a lookup by name in a project of
-    10^5 collections)."""
+def names_asked(filters):
+    """The names an unqualified `name =`/`name in` filter allows, or None."""
+    for attr, values in _indexed_filters(filters):
+        if attr == "name":
+            return values
+    return None
+
+
+def _indexed_filters(filters):
     wanted = []
     if isinstance(filters, list):
         for f in filters:
@@ -486,6 +489,16 @@ def prefilter(filters):
                 wanted.append((f[0], {f[2]}))
             elif f[1] == "in" and isinstance(f[2], list) and all(isinstance(v, str) for v in f[2]):
                 wanted.append((f[0], set(f[2])))
+    return wanted
+
+
+def prefilter(filters):
+    """A cheap predicate on a record that every record `filters` can match
+    passes: its unqualified `=`/`in` filters on indexed attributes.  The
+    list call still applies every filter; this only spares the permission
+    check of records that cannot match (a lookup by name in a project of
+    10^5 collections)."""
+    wanted = _indexed_filters(filters)
     if not wanted:
         return lambda rec: True
     if len(wanted) == 1:

@@ -49,6 +49,9 @@ class Store:
         # are never mutated in place: a write replaces the dict.
         self.objects = {}
         self.tables = {t: {} for t in KINDS}
+        # (owner_uuid, name) -> {uuid: record}: what a real API server's
+        # index on them gives a lookup by name in a big project.
+        self.by_owner_name = {}
         self.logs = []          # log records in id order
         self.generation = 0     # bumped by every commit; caches key on it
         self._subscribers = []
@@ -56,6 +59,7 @@ class Store:
             rec = json.loads(data)
             self.objects[uuid] = rec
             self.tables[tbl][uuid] = rec
+            self._index(rec)
         for (data,) in self.db.execute("SELECT data FROM logs ORDER BY id"):
             self.logs.append(json.loads(data))
         self._tokens = None
@@ -67,6 +71,24 @@ class Store:
 
     def table(self, tbl):
         return self.tables[tbl].values()
+
+    def named(self, owner_uuid, names):
+        """The records owned by `owner_uuid` named one of `names`."""
+        out = []
+        for name in names:
+            out.extend(self.by_owner_name.get((owner_uuid, name), {}).values())
+        return out
+
+    def _index(self, rec):
+        self.by_owner_name.setdefault((rec.get("owner_uuid"), rec.get("name")), {})[rec["uuid"]] = rec
+
+    def _unindex(self, rec):
+        key = (rec.get("owner_uuid"), rec.get("name"))
+        held = self.by_owner_name.get(key)
+        if held is not None:
+            held.pop(rec["uuid"], None)
+            if not held:
+                del self.by_owner_name[key]
 
     def meta(self, key, default=None):
         row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
@@ -212,9 +234,11 @@ class _Transaction:
             old = st.objects.pop(uuid, None)
             if old is not None:
                 st.tables[records.kind_by_name(old["kind"]).table].pop(uuid, None)
+                st._unindex(old)
             if rec is not None:
                 st.objects[uuid] = rec
                 st.tables[records.kind_by_name(rec["kind"]).table][uuid] = rec
+                st._index(rec)
         st.logs.extend(logs)
         st.generation += 1
         for log in logs:

@@ -208,8 +208,8 @@ class BlockFetcher(object):
         # a lock.
         self._services = None
         self._local = threading.local()
-        # md5 -> (monotonic time, message, statuses) of the last failed read
-        # of that block, for the kernel's retry (_answer_retry); guarded by
+        # locator -> (monotonic time, message, statuses) of the last failed
+        # read through it, for the kernel's retry (_answer_retry); guarded by
         # _cv.  Only text is kept: an error's traceback holds frames.
         self._failures = {}
         # The signatures Keep accepted for each cached block (blockcheck.py).
@@ -225,7 +225,7 @@ class BlockFetcher(object):
                 return self._remote_get(locator, deadline)
             return self._get(locator, loc, deadline)
         except KeepFailure as e:
-            self._failed(loc.md5sum, e)
+            self._failed(locator, e)
             raise
 
     def _answer_retry(self, locator, md5):
@@ -239,7 +239,7 @@ class BlockFetcher(object):
         during a Keep outage waited twice (105 s against 503s with the
         default 60 s)."""
         with self._cv:
-            failed = self._failures.pop(md5, None)
+            failed = self._failures.pop(locator, None)
         if failed is None or time.monotonic() - failed[0] > RETRY_GRACE:
             return
         slot = self._cache.get(md5)
@@ -247,14 +247,16 @@ class BlockFetcher(object):
             return  # cached since: served, if it may be (_admit)
         raise KeepFailure('%s (and again for the kernel\'s retry of that read)' % (failed[1],), failed[2])
 
-    def _failed(self, md5, error):
-        """A read of `md5` failed with `error` (see _answer_retry)."""
+    def _failed(self, locator, error):
+        """A read through `locator` failed with `error` (see _answer_retry).
+        Keyed by the whole locator: the same block through another
+        signature or size hint is another question, with its own answer."""
         now = time.monotonic()
         with self._cv:
             if len(self._failures) >= FAILURES_KEPT:
                 self._failures = {m: f for m, f in self._failures.items() if now - f[0] <= RETRY_GRACE}
             if len(self._failures) < FAILURES_KEPT:
-                self._failures[md5] = (now, str(error), getattr(error, 'statuses', None))
+                self._failures[locator] = (now, str(error), getattr(error, 'statuses', None))
 
     def _get(self, locator, loc, deadline):
         self._keep.get_counter.add(1)
