@@ -15,6 +15,7 @@ import sys
 try:
     from . import websocket
     from .cluster import Cluster
+    from .settings import DEFAULT_PRESERVE_VERSION_IF_IDLE, Settings
 except ModuleNotFoundError as e:
     # Installed without the cluster extra: say what to install, in one line.
     if e.name and e.name.split(".")[0] in ("aiohttp", "trustme", "cryptography"):
@@ -34,6 +35,18 @@ def parse_args(argv=None):
     p.add_argument("--gc-threshold", type=int, default=None, metavar="N",
                    help="run Python's garbage collector every N allocations (stress tests: "
                         "finalizers then run at any point of the event loop)")
+    p.add_argument("--forward-slash-name-substitution", metavar="S", default="",
+                   help="Collections.ForwardSlashNameSubstitution: names may hold '/' when not empty "
+                        "(default: empty, names with '/' are refused)")
+    p.add_argument("--no-forward-slash-name-substitution-key", action="store_true",
+                   help="the config has no ForwardSlashNameSubstitution key, and any name is accepted "
+                        "(as a server older than Arvados 2.0)")
+    p.add_argument("--collection-versioning", action="store_true",
+                   help="Collections.CollectionVersioning: keep old versions of collections")
+    p.add_argument("--preserve-version-if-idle", type=float, metavar="SECONDS",
+                   default=DEFAULT_PRESERVE_VERSION_IF_IDLE,
+                   help="Collections.PreserveVersionIfIdle: 0 a version at every update, -1 only when "
+                        "preserve_version is set (default %(default)g)")
     p.add_argument("--debug", action="store_true", help="verbose logging on stderr")
     args = p.parse_args(argv)
     if args.keep_servers < 1:
@@ -45,8 +58,13 @@ async def run(args):
     kwargs = {}
     if args.blob_signature_ttl:
         kwargs["blob_ttl"] = args.blob_signature_ttl
+    settings = Settings(
+        forward_slash_name_substitution=(None if args.no_forward_slash_name_substitution_key
+                                         else args.forward_slash_name_substitution),
+        collection_versioning=args.collection_versioning,
+        preserve_version_if_idle=args.preserve_version_if_idle)
     cluster = Cluster(args.data_dir, keep_servers=args.keep_servers,
-                      blob_signing=not args.no_blob_signing, **kwargs)
+                      blob_signing=not args.no_blob_signing, settings=settings, **kwargs)
     cluster.start_hooks.append(websocket.start)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

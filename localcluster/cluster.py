@@ -32,6 +32,7 @@ from .keepserver import KeepServer
 from .listener import Listener
 from .permissions import Permissions
 from .records import KINDS, SYSTEM_USER_UUID
+from .settings import Settings
 from .signing import Signer
 from .store import Store
 from . import executor, tlsfiles
@@ -58,7 +59,8 @@ def _write_atomic(path, text):
 
 class Cluster:
     def __init__(self, data_dir, *, keep_servers=2, blob_signing=True,
-                 blob_ttl=BLOB_SIGNATURE_TTL, max_request_size=MAX_REQUEST_SIZE):
+                 blob_ttl=BLOB_SIGNATURE_TTL, max_request_size=MAX_REQUEST_SIZE, settings=None):
+        self.settings = settings or Settings()
         self.data_dir = os.path.abspath(data_dir)
         self.n_keep = keep_servers
         self.blob_signing = blob_signing
@@ -135,12 +137,12 @@ class Cluster:
         return out
 
     def config(self):
+        collections = {"DefaultReplication": 1, "BlobSigning": self.blob_signing,
+                       "BlobSigningTTL": "%ds" % self.blob_ttl, "TrustAllContent": False}
+        collections.update(self.settings.collections_config())
         return {
             "ClusterID": CLUSTER_ID,
-            "Collections": {"ForwardSlashNameSubstitution": "", "CollectionVersioning": False,
-                            "DefaultReplication": 1, "BlobSigning": self.blob_signing,
-                            "BlobSigningTTL": "%ds" % self.blob_ttl,
-                            "TrustAllContent": False},
+            "Collections": collections,
             "StorageClasses": {"default": {"Default": True, "Priority": 0}},
             "API": {"MaxItemsPerResponse": MAX_ITEMS, "MaxRequestSize": self.max_request_size},
             "Services": {
@@ -174,7 +176,7 @@ class Cluster:
                             token_valid=lambda t: self.user_for_token(t) is not None)
             await self._listen(ks.name, ks.make_app())
             self.keep_servers.append(ks)
-        self.api = Api(self.store, self.perms, self.signer, config=None,
+        self.api = Api(self.store, self.perms, self.signer, config=self.config, settings=self.settings,
                        keep_services=self.keep_service_records, blob_ttl=self.blob_ttl)
         self.api_app = api_app = ApiApp(self.api, faults=self.faults, users_by_token=self.user_for_token,
                          discovery_settings=self.discovery_settings,
@@ -185,9 +187,9 @@ class Cluster:
         control = web.Application(middlewares=[api_app._error_middleware])
         control.router.add_route("*", ADMIN_PREFIX + "faults", self.admin_faults)
         control.router.add_route("*", ADMIN_PREFIX + "calls", self.admin_calls)
+        control.router.add_route("*", ADMIN_PREFIX + "settings", self.admin_settings)
         self.control = Listener(control, host=HOST)
         await self.control.start()
-        self.api.config = self.config()
         for hook in self.start_hooks:
             await hook(self)
         self.write_files()
@@ -240,6 +242,19 @@ class Cluster:
         elif request.method != "GET":
             raise ApiError(405, "use GET or POST")
         return web.json_response(self.faults.state())
+
+    async def admin_settings(self, request):
+        """GET: the settings (settings.py); POST {name: value, ...}: change them."""
+        self._require_admin(request)
+        if request.method == "POST":
+            try:
+                body = json.loads(await request.read() or b"{}")
+            except ValueError:
+                raise ApiError(400, "malformed JSON request body")
+            self.settings.update(body)
+        elif request.method != "GET":
+            raise ApiError(405, "use GET or POST")
+        return web.json_response(self.settings.state())
 
     async def admin_calls(self, request):
         """The API's request counts per route (callcount.py). GET: the counts

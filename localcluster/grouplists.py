@@ -13,7 +13,7 @@ rule), with the readable owners in ``included``.
 
 from . import queries
 from .calls import ApiError, not_found
-from .records import KINDS
+from .records import KINDS, is_past_version
 
 CONTENTS_TABLES = ("groups", "workflows", "collections")
 
@@ -77,7 +77,8 @@ class GroupLists:
                     if self.visible(call, r, include_trash)]
             if call.p("exclude_home_project", False):
                 recs = self._shared_roots(call, recs)
-        recs = [r for r in recs if listable(r)]
+        old_versions = call.p("include_old_versions", False)
+        recs = [r for r in recs if listable(r) and (old_versions or not is_past_version(r))]
         if not isinstance(call.p("filters", []), list):
             raise ApiError(422, "filters must be an array")
         return self.run_list(call, kinds, recs, list_kind="arvados#objectList", manifest=False,

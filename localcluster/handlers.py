@@ -14,7 +14,7 @@ from . import manifests, queries, records
 from .calls import ApiError, not_found
 from .grouplists import GroupLists
 from .permissions import WRITE, MANAGE
-from .records import KINDS, UUID_RE, PDH_RE
+from .records import KINDS, UUID_RE, PDH_RE, is_past_version
 
 
 # Attributes a client may set, per table (anything else is ignored).
@@ -28,14 +28,22 @@ WRITABLE = {
     "workflows": ("name", "description", "definition", "owner_uuid", "collection_uuid"),
 }
 _NAME_UNIQUE = ("groups", "collections")
+# An update of one of these makes a new version (Arvados' collection.rb
+# versionable_updates?), ...
+VERSIONABLE = ("manifest_text", "description", "properties", "name")
+# ... and a change of one of these is copied to the old versions
+# (syncable_attrs; a change of uuid is not possible here).
+SYNCABLE = ("owner_uuid", "delete_at", "trash_at", "is_trashed", "replication_desired",
+            "storage_classes_desired")
 
 
 class Api(GroupLists):
     """The API's behaviour, independent of HTTP."""
 
-    def __init__(self, store, perms, signer, *, config, keep_services, blob_ttl):
+    def __init__(self, store, perms, signer, *, config, settings, keep_services, blob_ttl):
         self.store, self.perms, self.signer = store, perms, signer
-        self.config = config
+        self.config = config                    # callable -> /arvados/v1/config
+        self.settings = settings                # settings.Settings
         self.keep_services = keep_services      # callable -> list of service records
         self.blob_ttl = blob_ttl
 
@@ -58,7 +66,7 @@ class Api(GroupLists):
                 out["full_name"] = ("%s %s" % (rec.get("first_name") or "",
                                                rec.get("last_name") or "")).strip()
         if kind == "arvados#collection":
-            out["current_version_uuid"] = rec["uuid"]
+            out["current_version_uuid"] = rec.get("current_version_uuid") or rec["uuid"]
             text = out.pop("manifest_text", "")
             selected = select is not None and "manifest_text" in select
             if manifest is not False and (selected or (manifest and select is None)):
@@ -120,7 +128,9 @@ class Api(GroupLists):
         if table == "keep_services":
             return list(self.keep_services())
         cheap = queries.prefilter(call.p("filters", []))
-        return [r for r in self.store.table(table) if cheap(r) and self.visible(call, r, include_trash)]
+        old_versions = table == "collections" and call.p("include_old_versions", False)
+        return [r for r in self.store.table(table) if cheap(r) and (old_versions or not is_past_version(r))
+                and self.visible(call, r, include_trash)]
 
     def run_list(self, call, kinds, recs, *, list_kind, manifest, included=None):
         """Apply the list language to candidate records; build the response."""
@@ -174,28 +184,78 @@ class Api(GroupLists):
         table = call.route.resource
         rec = self._writable(call, table)
         attrs = self._body_attrs(call, table)
+        if is_past_version(rec):
+            raise ApiError(422, "past versions cannot be updated")
+        if table == "collections":
+            # The collections controller: preserve_version is false unless asked.
+            attrs["preserve_version"] = bool(attrs.get("preserve_version"))
         if "owner_uuid" in attrs and attrs["owner_uuid"] != rec["owner_uuid"]:
             self._check_owner(call, attrs["owner_uuid"])
             if attrs["owner_uuid"] == rec["uuid"]:
                 raise ApiError(422, "owner_uuid cannot be the object itself")
         with self.store.write(call.user["uuid"]) as tx:
             self._validate(call, table, attrs, rec, tx)
+            if table == "collections":
+                self._versioning(tx, rec, attrs)
             new = tx.update(rec["uuid"], attrs)
+            if table == "collections":
+                self._sync_past_versions(tx, rec, attrs)
         return self.present(call, new, queries.check_select(call.p("select"), [KINDS[table]]),
                             manifest=True)
 
     def delete(self, call):
         table = call.route.resource
         rec = self._writable(call, table)
+        if is_past_version(rec):
+            raise ApiError(422, "past versions cannot be updated")
         with self.store.write(call.user["uuid"]) as tx:
             if table in ("groups", "collections"):
                 # Upstream "delete" trashes; the record stays, hidden.
                 now = records.now_ts()
-                new = tx.update(rec["uuid"], {"is_trashed": True, "trash_at": now,
-                                              "delete_at": now}, event_type="delete")
+                trash = {"is_trashed": True, "trash_at": now, "delete_at": now}
+                new = tx.update(rec["uuid"], trash, event_type="delete")
+                if table == "collections":
+                    self._sync_past_versions(tx, rec, trash)
             else:
                 new = tx.delete(rec["uuid"])
         return self.present(call, new, manifest=False)
+
+    # -- collection versions ----------------------------------------------
+
+    def _versioning(self, tx, old, attrs):
+        """Before an update of the current version `old` with `attrs`: keep
+        its state as an old version when Arvados would (collection.rb
+        manage_versioning, should_preserve_version?), and set the new
+        record's version and preserve_version."""
+        settings = self.settings
+        merged = dict(old)
+        merged.update(attrs)
+        versionable = any(k in attrs and attrs[k] != old.get(k) for k in VERSIONABLE)
+        preserve = False
+        if settings.collection_versioning and versionable and not merged.get("is_trashed"):
+            idle = settings.preserve_version_if_idle
+            modified = records.parse_ts(old.get("modified_at")) or 0
+            preserve = bool(old.get("preserve_version") or attrs.get("preserve_version") or idle == 0
+                            or (idle > 0 and modified <= records.parse_ts(records.now_ts()) - idle * 1e9))
+        if not preserve:
+            # Once true, preserve_version stays true until a version is made.
+            attrs["preserve_version"] = bool(old.get("preserve_version") or attrs.get("preserve_version"))
+            return
+        snapshot = {k: v for k, v in old.items() if k not in ("uuid", "etag", "kind")}
+        snapshot["current_version_uuid"] = old["uuid"]
+        snapshot.update({k: attrs[k] for k in SYNCABLE if k in attrs})
+        tx.create("collections", snapshot, keep_times=True)
+        attrs["version"] = old.get("version", 1) + 1
+
+    def _sync_past_versions(self, tx, current, attrs):
+        """Old versions follow their current version's owner, trash and
+        replication (sync_past_versions: no log record, no modified_at)."""
+        changes = {k: attrs[k] for k in SYNCABLE if k in attrs and attrs[k] != current.get(k)}
+        if not changes:
+            return
+        for r in list(self.store.table("collections")):
+            if r.get("current_version_uuid") == current["uuid"] and r["uuid"] != current["uuid"]:
+                tx.update(r["uuid"], changes, log=False, touch=False)
 
     # -- validation ------------------------------------------------------
 
@@ -234,6 +294,8 @@ class Api(GroupLists):
         if table == "groups":
             if merged.get("group_class") not in ("project", "filter", "role"):
                 raise ApiError(422, "group_class must be project, filter or role")
+        if table == "collections" or (table == "groups" and merged.get("group_class") != "role"):
+            self._filesystem_compatible_name(merged.get("name"))
         if table == "collections":
             self._validate_collection(call, attrs, old)
         if table == "links":
@@ -242,10 +304,22 @@ class Api(GroupLists):
                 merged.get("name") and not merged.get("is_trashed"):
             self._unique_name(call, table, attrs, merged, old)
 
+    def _filesystem_compatible_name(self, name):
+        """As Arvados' ensure_filesystem_compatible_name (collections,
+        projects and filter groups); a cluster whose config has no
+        ForwardSlashNameSubstitution is older than that rule: any name."""
+        if self.settings.forward_slash_name_substitution is None:
+            return
+        if name in (".", ".."):
+            raise ApiError(422, "Name cannot be '.' or '..'")
+        if self.settings.forward_slash_name_substitution == "" and isinstance(name, str) and "/" in name:
+            raise ApiError(422, "Name cannot contain a '/' character")
+
     def _unique_name(self, call, table, attrs, merged, old):
         def taken(name):
             return any(r["owner_uuid"] == merged["owner_uuid"] and r.get("name") == name
                        and not r.get("is_trashed") and (old is None or r["uuid"] != old["uuid"])
+                       and not is_past_version(r)
                        and (table != "groups" or r.get("group_class") != "role")
                        for r in self.store.table(table))
         if not taken(merged["name"]):
@@ -277,8 +351,6 @@ class Api(GroupLists):
                 raise ApiError(422, "portable_data_hash %s does not match manifest (%s)"
                                % (claimed, pdh))
             attrs["portable_data_hash"] = pdh
-            if old is not None and normalized != old.get("manifest_text"):
-                attrs["version"] = old.get("version", 1) + 1
         else:
             attrs.pop("portable_data_hash", None)
         if "storage_classes_desired" in attrs and not (
@@ -356,7 +428,7 @@ class Api(GroupLists):
         return out
 
     def configs_get(self, call):
-        return self.config
+        return self.config()
 
     def vocabularies_get(self, call):
         return {"strict_tags": False, "tags": {}}

@@ -160,3 +160,9 @@ def parse_ts(value):
 
 def random_secret(n=49):
     return "".join(secrets.choice(_ALNUM) for _ in range(n))
+
+
+def is_past_version(rec):
+    """An old version of a collection (Arvados' is_past_version?)."""
+    return rec["kind"] == "arvados#collection" and \
+        rec.get("current_version_uuid", rec["uuid"]) != rec["uuid"]

@@ -57,6 +57,9 @@ class Store:
         self._subscribers = []
         for uuid, tbl, data in self.db.execute("SELECT uuid, tbl, data FROM objects"):
             rec = json.loads(data)
+            if tbl == "collections":
+                # Stored before collections had versions: their own current one.
+                rec.setdefault("current_version_uuid", uuid)
             self.objects[uuid] = rec
             self.tables[tbl][uuid] = rec
             self._index(rec)
@@ -146,7 +149,9 @@ class _Transaction:
             return self.staged[uuid]
         return self.store.get(uuid)
 
-    def create(self, tbl, attrs, uuid=None):
+    def create(self, tbl, attrs, uuid=None, keep_times=False):
+        """keep_times: the record keeps the modified_at and
+        modified_by_user_uuid of `attrs` (an old version of a collection)."""
         kind = KINDS[tbl]
         now = records.now_ts()
         rec = copy.deepcopy(kind.defaults)
@@ -159,6 +164,14 @@ class _Transaction:
             "modified_at": now,
             "modified_by_user_uuid": self.user_uuid,
         })
+        if keep_times:
+            rec["modified_at"] = attrs.get("modified_at") or now
+            rec["modified_by_user_uuid"] = attrs.get("modified_by_user_uuid") or self.user_uuid
+        if tbl == "collections" and not (keep_times and rec.get("current_version_uuid")):
+            # A new collection is its own current version (Arvados' create
+            # ignores a given current_version_uuid); only an old version,
+            # made by the API with its times kept, points elsewhere.
+            rec["current_version_uuid"] = rec["uuid"]
         rec.setdefault("owner_uuid", self.user_uuid)
         if rec["uuid"] in self.store.objects or rec["uuid"] in self.staged:
             raise StoreError("uuid %s already exists" % rec["uuid"])
@@ -166,17 +179,21 @@ class _Transaction:
         self.events.append(("create", None, rec))
         return rec
 
-    def update(self, uuid, changes, event_type="update"):
+    def update(self, uuid, changes, event_type="update", log=True, touch=True):
+        """log False: no log record (as Rails' update_all); touch False:
+        modified_at and modified_by_user_uuid stay."""
         old = self.current(uuid)
         if old is None:
             raise StoreError("no such object %s" % uuid)
         rec = dict(old)
         rec.update(copy.deepcopy(changes))
         rec["etag"] = secrets.token_hex(13)
-        rec["modified_at"] = records.now_ts()
-        rec["modified_by_user_uuid"] = self.user_uuid
+        if touch:
+            rec["modified_at"] = records.now_ts()
+            rec["modified_by_user_uuid"] = self.user_uuid
         self.staged[uuid] = rec
-        self.events.append((event_type, old, rec))
+        if log:
+            self.events.append((event_type, old, rec))
         return rec
 
     def delete(self, uuid):

@@ -267,6 +267,17 @@ class LocalCluster:
 
     # -- API request counts ----------------------------------------------------
 
+    # -- settings (localcluster/settings.py) ------------------------------------
+
+    def settings(self):
+        return self._control("GET", endpoint="settings")
+
+    def set_settings(self, **settings):
+        """e.g. set_settings(forward_slash_name_substitution="%2f") (None:
+        the config has no such key), set_settings(collection_versioning=True,
+        preserve_version_if_idle=0); the settings after the change."""
+        return self._control("POST", settings, endpoint="settings")
+
     def api_calls(self):
         """{route: number of requests} the API handled since the last reset,
         e.g. {"discovery": 1, "users.current": 1, "groups.contents": 3}

@@ -93,10 +93,16 @@ def test_object_names_are_sanitized(unsigned_cluster):
     for name in ('.', '..'):
         api.groups().create(body={'group': {'name': 'sub' + name, 'group_class': 'project',
                                             'owner_uuid': proj['uuid']}}).execute()
-    api.collections().create(body={'collection': {'name': '.', 'owner_uuid': proj['uuid'],
-                                                  'manifest_text': ''}}).execute()
-    api.groups().create(body={'group': {'name': '..', 'group_class': 'project',
-                                        'owner_uuid': proj['uuid']}}).execute()
+    # Arvados refuses the names `.` and `..`; a cluster older than that rule
+    # (no ForwardSlashNameSubstitution in its config) took them.
+    unsigned_cluster.set_settings(forward_slash_name_substitution=None)
+    try:
+        api.collections().create(body={'collection': {'name': '.', 'owner_uuid': proj['uuid'],
+                                                      'manifest_text': ''}}).execute()
+        api.groups().create(body={'group': {'name': '..', 'group_class': 'project',
+                                            'owner_uuid': proj['uuid']}}).execute()
+    finally:
+        unsigned_cluster.set_settings(forward_slash_name_substitution='')
     with mounted(unsigned_cluster.full_env('alice'), '--project', proj['uuid']) as m:
         assert sorted(os.listdir(m.path)) == sorted(['_', '__', 'sub.', 'sub..'])
         assert os.path.exists(m.join('__', '.arvados#project'))
