@@ -23,6 +23,20 @@ def put_block(blocks, data):
     return '%s+%d' % (h, len(data))
 
 
+def like_regex(pattern):
+    """An SQL LIKE pattern (`\\` escapes) as a compiled regular expression."""
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == '\\' and i + 1 < len(pattern):
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        out.append('.' if c == '_' else '.*' if c == '%' else re.escape(c))
+        i += 1
+    return re.compile(''.join(out) + r'\Z', re.S)
+
+
 class FakeServerError(ApiFailure):
     """What a fake call raises while `FakeApi.fault` is set: a server
     failure, which is not "not found"."""
@@ -148,6 +162,12 @@ class FakeApi(object):
     def localkeep(self):
         return self.keep
 
+    # Collections.ForwardSlashNameSubstitution; None: no such key.
+    forward_slash_substitute = ''
+
+    def forward_slash_name_substitution(self):
+        return self.forward_slash_substitute
+
     def current_user(self, num_retries=None):
         self._call('users.current')
         return dict(self.users[ME])
@@ -186,9 +206,7 @@ class FakeApi(object):
     def find_in_project(self, uuid, names=(), patterns=(), filters=(), link_filters=None, num_retries=None,
                         keep=None):
         self._call('groups.contents', uuid)
-        rxs = [re.compile(''.join('.' if c == '_' else re.escape(c) for c in
-                                  p.replace('\\%', '%').replace('\\\\', '\\')) + r'\Z', re.S)
-               for p in patterns]
+        rxs = [like_regex(p) for p in patterns]
         found = [(keep or dict)(dict(i)) for i in self.contents.get(uuid, [])
                  if i.get('name') in names or any(rx.match(i.get('name') or '') for rx in rxs)]
         links = self.list_name_links(uuid, link_filters) if link_filters is not None else None
@@ -198,6 +216,30 @@ class FakeApi(object):
         self._call('links.list', tail_uuid)
         return [dict(link) for link in self.links
                 if link['link_class'] == 'name' and link['tail_uuid'] == tail_uuid]
+
+    def list_collection_versions(self, uuid, num_retries=None):
+        self._call('collections.list', 'versions of ' + uuid)
+        fields = LISTING_FIELDS + ['version', 'current_version_uuid']
+        records = {r['uuid']: r for r in self.collections_by_locator.values()
+                   if r.get('current_version_uuid', r['uuid']) == uuid}
+        return sorted(({k: v for k, v in r.items() if k in fields} for r in records.values()),
+                      key=lambda r: r['uuid'])
+
+    def new_version(self, current, files):
+        """Keep `current` (a record of store_collection) as an old version
+        (a record of its own) and give it `files`, as Arvados does on an
+        update with versioning on; returns (old version, current)."""
+        old = dict(current, uuid=self.new_uuid('4zz18'), current_version_uuid=current['uuid'],
+                   version=current.get('version', 1))
+        self.collections_by_locator[old['uuid']] = old
+        fresh = self.store_collection(current['name'], files, owner_uuid=current['owner_uuid'])
+        self.contents[current['owner_uuid']].remove(fresh)
+        del self.collections_by_locator[fresh['uuid']]
+        current.update(manifest_text=fresh['manifest_text'], portable_data_hash=fresh['portable_data_hash'],
+                       version=old['version'] + 1, current_version_uuid=current['uuid'])
+        self.collections_by_locator[current['portable_data_hash']] = current
+        self.collections_by_locator[old['portable_data_hash']] = old
+        return old, current
 
     def _tags(self):
         return [link for link in self.links if link['link_class'] == 'tag' and link.get('name')]

@@ -19,6 +19,7 @@ import pytest
 from arvados_fuse import CollectionDirectory, MagicDirectory, ObjectFile, Operations, ProjectDirectory
 from arvados_fuse.fs.directory import Directory
 from arvados_fuse.fs.inodes import ROOT_INODE
+from arvados_fuse.fs.names import NameRule
 from arvados_fuse.fs.kernelcache import IMMUTABLE_TIMEOUT
 
 from fakes import FakeApi
@@ -388,3 +389,119 @@ def test_a_name_lookup_finds_what_the_listing_shows_under_that_name(api):
     assert by_name['a_b'] == slashed['uuid']
     assert by_name['x.workflow'] == 'zzzzz-7fd4e-000000000000001'
     assert coll['uuid'] not in by_name.values()  # hidden by the subproject, as in the listing
+
+
+@pytest.mark.parametrize('setting', ['', None, '/', '%2f', '-', '\N{DIVISION SLASH}', '{slash}'])
+def test_a_name_lookup_equals_the_listing_under_the_name_rule(api, setting):
+    """With the cluster's ForwardSlashNameSubstitution S (one character,
+    several, none, or no such key): `/` shows as S, a literal name wins over
+    one that only looks like it, and a lookup of any name (a spelling with
+    S or `_`, a probe that matches nothing) finds what the listing shows."""
+    rule = NameRule.for_setting(setting)
+    s = rule.substitute
+    top = api.add_project('top')
+    made = {}
+
+    def coll(name, when='2024-01-01T00:00:00Z'):
+        made[name] = api.store_collection(name, {'f': name.encode()}, owner_uuid=top['uuid'])
+        made[name]['created_at'] = when
+    coll('a/b')
+    coll('a%sb' % s, when='2024-03-01T00:00:00Z')  # newer, but literal: it wins
+    coll('a/b/c')
+    coll('a/b%sc' % s)
+    coll('/')
+    coll('x%s' % s)
+    coll('u_v')
+    coll('u/v%')
+    coll('100%/')
+    sub = api.add_project('m%sn' % s, owner_uuid=top['uuid'], created_at='2024-05-01T00:00:00Z')
+    coll('m/n')  # a collection: the subproject wins its name, literal or not
+    api.contents[top['uuid']].append({'uuid': 'zzzzz-7fd4e-000000000000009', 'name': 'w/f',
+                                      'kind': 'arvados#workflow', 'owner_uuid': top['uuid'],
+                                      'created_at': '2024-01-01T00:00:00Z', 'modified_at': '2024-01-01T00:00:00Z'})
+
+    def fresh_ops():
+        ops = Operations(os.getuid(), os.getgid())
+        ops.inodes.name_rule = rule
+        ops.inodes.add_entry(ProjectDirectory(ROOT_INODE, ops.inodes, api, 0, top))
+        return ops
+
+    listing_ops = fresh_ops()
+    listed = {name.decode() for name in names(listing_ops, ROOT_INODE)}
+    probes = sorted(listed | {'a/b'.replace('/', '_'), 'a%sb%sc' % (s, s), 'x_', 'u_v', 'nothing%s' % s,
+                              'a%sb' % s, 's%sq' % s, 'w%sf.workflow' % s, '100%' + s, '100_' + s})
+    for name in probes:
+        try:
+            by_listing = _uuid_of(listing_ops.inodes.get(lookup(listing_ops, ROOT_INODE, name).st_ino))
+        except llfuse.FUSEError:
+            by_listing = None
+        ops = fresh_ops()
+        try:
+            by_name = _uuid_of(ops.inodes.get(lookup(ops, ROOT_INODE, name).st_ino))
+        except llfuse.FUSEError:
+            by_name = None
+        assert by_name == by_listing, name
+    assert 'a%sb' % s in listed and 'a%sb%sc' % (s, s) in listed
+    by_name = {n: _uuid_of(listing_ops.inodes.get(lookup(listing_ops, ROOT_INODE, n).st_ino)) for n in listed}
+    assert by_name['a%sb' % s] == made['a%sb' % s]['uuid']  # the literal name wins
+    assert by_name['m%sn' % s] == sub['uuid']
+    assert 'w%sf.workflow' % s in listed
+    assert by_name['%s' % s if s != '_' else '_'] == made['/']['uuid']
+    if s != '_':
+        # Neither a/b/c nor a/b<S>c is literal: the smaller uuid wins.
+        assert by_name['a%sb%sc' % (s, s)] == made['a/b/c']['uuid']
+        assert '/' not in ''.join(listed)
+
+
+# -- .arvados#versions (issue 22) -----------------------------------------------
+
+def _read(ops, inode):
+    fh = call(ops.open, inode, os.O_RDONLY)
+    try:
+        return call(ops.read, fh, 0, 1 << 20)
+    finally:
+        call(ops.release, fh)
+
+
+def test_every_version_of_a_collection_under_its_hidden_versions_directory(ops, api):
+    rec = api.store_collection('c', {'f': b'one'})
+    old1, rec = api.new_version(rec, {'f': b'two'})
+    old2, rec = api.new_version(rec, {'f': b'three', 'g': b'new'})
+    root = CollectionDirectory(ROOT_INODE, ops.inodes, api, 0, rec['uuid'])
+    ops.inodes.add_entry(root)
+    api.calls.clear()
+    versions = lookup(ops, ROOT_INODE, '.arvados#versions')
+    # Looked up without loading the collection, in one listing call.
+    assert stat.S_ISDIR(versions.st_mode)
+    assert names(ops, versions.st_ino) == [b'.', b'..', b'1', b'2', b'3']
+    assert [name for name, _arg in api.calls] == ['collections.list']
+    # Never listed in its collection.
+    assert b'.arvados#versions' not in names(ops, ROOT_INODE)
+    wanted = {'1': {'f': b'one'}, '2': {'f': b'two'}, '3': {'f': b'three', 'g': b'new'}}
+    for number, files in wanted.items():
+        d = lookup(ops, versions.st_ino, number)
+        assert names(ops, d.st_ino)[2:] == sorted(n.encode() for n in files)
+        for name, data in files.items():
+            assert _read(ops, lookup(ops, d.st_ino, name).st_ino) == data
+        record = _read(ops, lookup(ops, d.st_ino, '.arvados#collection').st_ino)
+        assert ('"version": %s' % number).encode() in record
+    # Old versions never change: cached as long as a PDH collection.
+    old = lookup(ops, versions.st_ino, '1')
+    assert old.entry_timeout == IMMUTABLE_TIMEOUT
+    assert ops.inodes.get(old.st_ino).immutable()
+    assert _uuid_of(ops.inodes.get(old.st_ino)) == old1['uuid']
+    # A version has no versions of its own; a missing number is ENOENT.
+    assert errno_of(ops.lookup, old.st_ino, b'.arvados#versions') == errno.ENOENT
+    assert errno_of(ops.lookup, versions.st_ino, b'4') == errno.ENOENT
+
+
+def test_versions_of_an_old_version_are_its_collection_s(ops, api):
+    rec = api.store_collection('c', {'f': b'one'})
+    old1, rec = api.new_version(rec, {'f': b'two'})
+    by_id = MagicDirectory(ROOT_INODE, ops.inodes, api, 0)
+    ops.inodes.add_entry(by_id)
+    old = lookup(ops, ROOT_INODE, old1['uuid'])
+    assert _read(ops, lookup(ops, old.st_ino, 'f').st_ino) == b'one'
+    versions = lookup(ops, old.st_ino, '.arvados#versions')
+    assert names(ops, versions.st_ino) == [b'.', b'..', b'1', b'2']
+    assert _read(ops, lookup(ops, lookup(ops, versions.st_ino, '2').st_ino, 'f').st_ino) == b'two'

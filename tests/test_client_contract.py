@@ -49,6 +49,10 @@ class FakeWorld(object):
     def link(self, link_class, name, head_uuid, tail_uuid=None):
         return self.api.add_link(link_class, name, head_uuid, tail_uuid or self.me)
 
+    def new_version(self, coll, files):
+        """Update `coll` with `files`, keeping what it was as an old version."""
+        return self.api.new_version(coll, files)
+
     def shared_project(self, name):
         project = self.api.add_project(name, owner_uuid=self.other['uuid'])
         self.api.add_shared(project)
@@ -94,6 +98,22 @@ class RealWorld(object):
         return self.alice.links().create(body={'link': {
             'link_class': link_class, 'name': name, 'head_uuid': head_uuid,
             'tail_uuid': tail_uuid or self.me}}).execute()
+
+    def new_version(self, coll, files):
+        self.cluster.set_settings(collection_versioning=True, preserve_version_if_idle=0)
+        try:
+            c = arvados.collection.Collection(api_client=self.alice)
+            for fname, data in files.items():
+                with c.open(fname, 'wb') as f:
+                    f.write(data)
+            current = self.alice.collections().update(uuid=coll['uuid'], body={
+                'manifest_text': c.manifest_text()}).execute()
+        finally:
+            self.cluster.set_settings(collection_versioning=False, preserve_version_if_idle=10)
+        old, = self.alice.collections().list(filters=[['current_version_uuid', '=', coll['uuid']],
+                                                      ['version', '=', current['version'] - 1]],
+                                             include_old_versions=True).execute()['items']
+        return old, current
 
     def shared_project(self, name):
         project = self.bob.groups().create(body={'group': {'name': name, 'group_class': 'project'}}).execute()
@@ -205,6 +225,40 @@ def test_project_contents_are_complete_over_several_pages(world, small_pages):
     kept = world.api.list_project_contents(project['uuid'], keep=lambda i: {'uuid': i['uuid']})
     assert sorted(kept, key=lambda i: i['uuid']) == sorted(({'uuid': r['uuid']} for r in subs + colls),
                                                            key=lambda i: i['uuid'])
+
+
+def test_every_version_of_a_collection_in_one_listing(world, small_pages):
+    coll = world.collection(unique('contract versions'), {'v': b'1'})
+    old1, _ = world.new_version(coll, {'v': b'2'})
+    old2, current = world.new_version(coll, {'v': b'3'})
+    versions = world.api.list_collection_versions(coll['uuid'])
+    assert sorted((v['version'], v['uuid']) for v in versions) == [
+        (1, old1['uuid']), (2, old2['uuid']), (3, coll['uuid'])]
+    for v in versions:
+        assert v['current_version_uuid'] == coll['uuid'] and 'manifest_text' not in v
+        assert v['portable_data_hash'] and v['name'] == coll['name']
+    assert len({v['portable_data_hash'] for v in versions}) == 3
+    # An old version is a collection of its own, by uuid, with no versions.
+    assert world.api.get_collection(old1['uuid'])['portable_data_hash'] == old1['portable_data_hash']
+    assert world.api.list_collection_versions(old1['uuid']) == []
+    assert world.api.list_collection_versions(missing_uuid(world, '4zz18')) == []
+    # A project lists the current version only.
+    assert coll['uuid'] in {i['uuid'] for i in world.api.list_project_contents(coll['owner_uuid'])}
+    assert not {old1['uuid'], old2['uuid']} & {i['uuid'] for i in world.api.list_project_contents(coll['owner_uuid'])}
+
+
+def test_the_forward_slash_name_substitution_as_configured(world):
+    assert world.api.forward_slash_name_substitution() == ''
+
+
+def test_names_found_by_like_patterns(world):
+    project = world.project(unique('contract patterns'))
+    for name in ('a%b', 'axb', 'a_b', 'a-long-b', 'ab'):
+        world.collection(name, {'p': b'p'}, owner=project['uuid'])
+    found = {i['name'] for i in world.api.find_in_project(project['uuid'], ['ab'], ['a_b', 'a%b'])[0]}
+    assert found == {'a%b', 'axb', 'a_b', 'a-long-b', 'ab'}
+    found = [i['name'] for i in world.api.find_in_project(project['uuid'], [], ['a\\%b'])[0]]
+    assert found == ['a%b']
 
 
 def test_newest_log_id_grows_with_every_change(world):

@@ -336,6 +336,9 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
         self._fetchers = {}
         self._pool = concurrent.futures.ThreadPoolExecutor(
             API_CONCURRENCY, thread_name_prefix='api', initializer=name_this_thread, initargs=('api',))
+        # The cluster's configuration, as the KeepClient's start fetched it
+        # (arvados.util.get_config_once keeps it on this thread's client).
+        self._config = getattr(getattr(self.local, 'api', None), '_cached_config', None)
 
     @classmethod
     def wrap(cls, api):
@@ -378,6 +381,23 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
     def has_method(self, resource, method):
         methods = self.discovery().get('resources', {}).get(resource, {}).get('methods', {})
         return 'httpMethod' in methods.get(method, {})
+
+    # -- the cluster's configuration ------------------------------------------
+    @_translated
+    def cluster_config(self):
+        """GET /arvados/v1/config, once per SafeApi: the SDK's KeepClient
+        asked for it when this client was made (for its storage classes),
+        so that answer is used; {} on a server without the endpoint."""
+        if self._config is None:
+            self._config = self._execute(self.configs().get(), None) \
+                if self.discovery().get('resources', {}).get('configs') else {}
+        return self._config
+
+    def forward_slash_name_substitution(self):
+        """Collections.ForwardSlashNameSubstitution: what every Arvados
+        client shows for a `/` in a name ('' or '/': nothing); None when the
+        configuration has no such key (a cluster older than Arvados 2.0)."""
+        return (self.cluster_config().get('Collections') or {}).get('ForwardSlashNameSubstitution')
 
     # -- records -----------------------------------------------------------
     @_translated
@@ -440,6 +460,17 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
         return self._list_all(self.links().list, num_retries,
                               filters=[['tail_uuid', '=', tail_uuid], ['link_class', '=', 'name']]
                               + list(filters))
+
+    @_translated
+    def list_collection_versions(self, uuid, num_retries=None):
+        """Listing records (LISTING_FIELDS, `version`, `current_version_uuid`;
+        no manifest) of every version of the collection `uuid`, the current
+        one included: old versions are records of their own, listed only
+        with include_old_versions.  [] for what has no versions (an old
+        version's own uuid, a collection this token may not read)."""
+        return self._list_all(self.collections().list, num_retries, include_old_versions=True,
+                              filters=[['current_version_uuid', '=', uuid]],
+                              select=LISTING_FIELDS + ['version', 'current_version_uuid'])
 
     @_translated
     def list_tag_names(self, filters=(), num_retries=None):

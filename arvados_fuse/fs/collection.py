@@ -30,6 +30,9 @@ from .uuids import keep_locator_pattern, strip_hints
 _logger = logging.getLogger('arvados.arvados_fuse')
 
 COLLECTION_RECORD_FILE = '.arvados#collection'
+# Every version of a collection addressed by uuid (fs/versions.py): never
+# listed, always reachable, like the record file.
+VERSIONS_DIRECTORY = '.arvados#versions'
 # Without the background renewer (renewal.py; the model's tests, the seed's
 # usage), a PDH collection renews its signatures when looked up: never more
 # often than this, even if Keep handed out signatures about to expire.
@@ -199,7 +202,9 @@ class CollectionDirectory(LazyTreeDirectory):
     record_file_name = COLLECTION_RECORD_FILE
 
     def __init__(self, parent_inode, inodes, api, num_retries, collection, poll=True, poll_time=DEFAULT_POLL_TIME, *,
-                 listing_record=None):
+                 listing_record=None, fixed=False):
+        """fixed: addressed by uuid, but its contents never change (an old
+        version of a collection): cached as long as one by PDH."""
         super(CollectionDirectory, self).__init__(parent_inode, inodes)
         self.api = api
         self.num_retries = num_retries
@@ -221,9 +226,11 @@ class CollectionDirectory(LazyTreeDirectory):
             # attributes need no load; replaced by the record once loaded.
             self._listing_record = listing_record
         self._by_pdh = bool(keep_locator_pattern.match(self.collection_locator))
+        self._fixed = self._by_pdh or fixed
         self._init_tree()
-        self._poll = poll and not self._by_pdh
+        self._poll = poll and not self._fixed
         self._poll_time = poll_time
+        self._versions = None
 
     def describe(self):
         return 'collection %s' % self.collection_locator
@@ -235,10 +242,10 @@ class CollectionDirectory(LazyTreeDirectory):
         return i['uuid'] == self.collection_locator or i['portable_data_hash'] == self.collection_locator
 
     def immutable(self):
-        return self._by_pdh
+        return self._fixed
 
     def want_event_subscribe(self):
-        return not self._by_pdh
+        return not self._fixed
 
     def event_uuids(self):
         return (self.collection_locator,)
@@ -255,7 +262,7 @@ class CollectionDirectory(LazyTreeDirectory):
             self.invalidate()
 
     def stale(self):
-        if self._by_pdh and self.collection_object is not None and not self._stale:
+        if self._fixed and self.collection_object is not None and not self._stale:
             return self._renew_at is not None and time.time() > self._renew_at
         return super(CollectionDirectory, self).stale()
 
@@ -364,7 +371,7 @@ class CollectionDirectory(LazyTreeDirectory):
         self._block_table = BlockTable(parsed.blocks)
         self._loaded_pdh = new_collection_object.get('portable_data_hash')
         tree = CollectionTree(self, self._block_table, self.api.block_source(self.num_retries),
-                              self._by_pdh)
+                              self._fixed)
         self._pending = (parsed.root, tree)
         self._mtime = self.mtime()
         self._tree_bytes = (parsed.segments * FILE_BYTES + parsed.streams * DIR_BYTES
@@ -435,6 +442,26 @@ class CollectionDirectory(LazyTreeDirectory):
 
     def release(self):
         self.inodes.tree_cache.dropped(self)
+
+    # -- .arvados#versions -------------------------------------------------
+    def has_versions(self):
+        """Only a collection addressed by uuid has versions to show; one
+        that is itself a version of another (`fixed`) shows none."""
+        return not self._fixed
+
+    def unrefreshed_entry(self, name):
+        if name == VERSIONS_DIRECTORY and self.has_versions():
+            if self._versions is None:
+                from .versions import VersionsDirectory
+                self._versions = self.inodes.add_entry(VersionsDirectory(
+                    self.inode, self.inodes, self.api, self.num_retries, self.collection_locator,
+                    poll=self._poll, poll_time=self._poll_time))
+            return self._versions
+        return None
+
+    def special_entries(self):
+        out = super(CollectionDirectory, self).special_entries()
+        return out + [self._versions] if self._versions is not None else out
 
     # -- the record file ---------------------------------------------------
     @property

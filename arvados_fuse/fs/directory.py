@@ -17,7 +17,6 @@ import time
 
 from .files import ObjectFile
 from .fresh import FreshBase
-from .names import sanitize_filename
 
 # Misses remembered before the expired ones are pruned.
 MISSES_PRUNE_AT = 1024
@@ -164,7 +163,8 @@ class Directory(FreshBase):
     def merge_name(self, name, items, fn, same, new_entry):
         """As merge, for the one name `name`: `items` are every item that
         may have it, in priority order.  Returns its entry, or None."""
-        winner = next((i for i in items if sanitize_filename(fn(i)) == name), None)
+        clean = self.inodes.name_rule.clean
+        winner = next((i for i in items if clean(fn(i)) == name), None)
         old = self._entries.get(name)
         if winner is not None and old is not None and same(old, winner):
             return old
@@ -179,6 +179,11 @@ class Directory(FreshBase):
         return ent
 
     # -- access without refresh (what the adapter uses) ------------------
+    def unrefreshed_entry(self, name):
+        """A hidden entry that needs no refresh of this directory to be
+        looked up (a collection's `.arvados#versions`), or None."""
+        return None
+
     def entry(self, name):
         if name is not None and name == self.record_file_name:
             if self.record_file is None:
@@ -235,6 +240,9 @@ class Directory(FreshBase):
 
     # -- the seed's accessors: refresh first ------------------------------
     def __getitem__(self, item):
+        hidden = self.unrefreshed_entry(item)
+        if hidden is not None:
+            return hidden
         self.checkupdate()
         if item is not None and item == self.record_file_name:
             return self.entry(item)
@@ -250,6 +258,8 @@ class Directory(FreshBase):
 
     def __contains__(self, k):
         if k is not None and k == self.record_file_name:
+            return True
+        if self.unrefreshed_entry(k) is not None:
             return True
         self.checkupdate()
         return k in self._entries
@@ -267,8 +277,9 @@ class Directory(FreshBase):
         oldentries = self._entries
         self._entries = {}
         changed = False
+        clean = self.inodes.name_rule.clean
         for i in items:
-            name = sanitize_filename(fn(i))
+            name = clean(fn(i))
             if not name:
                 continue
             if name in self._entries:

@@ -10,6 +10,7 @@ import logging
 import time
 
 from ..blocks.renewal import SignatureRenewer
+from .names import NameRule
 from .treecache import TreeCache
 
 _logger = logging.getLogger('arvados.arvados_fuse')
@@ -46,6 +47,9 @@ class Inodes(object):
         # True while the event stream is connected (fs/changes.py): then
         # nothing goes stale by time alone.
         self.events_live = False
+        # How the names of objects are shown (the cluster's
+        # ForwardSlashNameSubstitution, set when the mount is built).
+        self.name_rule = NameRule()
         # inode of a removed entry the kernel still held -> [parent inode,
         # name, when to invalidate the name again, retries so far].
         self._removed = {}

@@ -1,9 +1,11 @@
 """Projects (and a user's home) as directories: subprojects, collections,
 other objects as `name.kind` JSON files, and old-style name links.
 
-When two items want the same name, the winner is chosen deterministically:
-subproject, then collection, then anything else; among equals the oldest,
-then the smallest uuid.  The others stay reachable by uuid in `by_id`.
+Names are shown by the cluster's rule (names.NameRule: its
+ForwardSlashNameSubstitution).  When two items want the same name, the
+winner is chosen deterministically: subproject, then collection, then
+anything else; among equals the one whose name is shown as it is (the
+literal name), then the oldest, then the smallest uuid.  The others stay reachable by uuid in `by_id`.
 """
 
 import json
@@ -29,7 +31,10 @@ OBJECT_KINDS = frozenset(['workflow', 'containerRequest', 'container', 'job', 'p
                           'keepService', 'apiClientAuthorization', 'log'])
 
 
-def _rank(item):
+def _rank(item, literal):
+    """Subprojects first, then collections, then the rest; then an item
+    whose name is shown as it is (`a_b` over `a/b`, `a%2fb` over `a/b`
+    with a substitute of `%2f`); then the oldest; then the smallest uuid."""
     uuid = item.get('uuid', '')
     if group_uuid_pattern.match(uuid):
         kind = 0
@@ -37,7 +42,7 @@ def _rank(item):
         kind = 1
     else:
         kind = 2
-    return (kind, item.get('created_at') or '', uuid)
+    return (kind, not literal(item), item.get('created_at') or '', uuid)
 
 
 def _current(item):
@@ -216,27 +221,33 @@ class ProjectDirectory(Directory):
         # A filter group may match itself or an ancestor: showing it would
         # make an endless tree.
         skip = self._ancestors | {self.uuid}
+        rule, namefn = self.inodes.name_rule, self.namefn
+
+        def literal(i):
+            return rule.literal(namefn(i))
         return sorted((i for i in items if i is not None and i.get('uuid') not in skip and _current(i)),
-                      key=_rank)
+                      key=lambda i: _rank(i, literal))
 
     # -- one name alone ------------------------------------------------------
     answers_names = True
 
     def fetch_name(self, name):
         """Every item that may be shown as `name`, asked for by name: its
-        own, and for `x.kind`, objects named `x` (shown as `x.kind`).  An
-        `_` may stand for a `/` or NUL (sanitize_filename), so a name with
-        one is matched as a LIKE pattern (where `_` is any character)."""
+        own, and for `x.kind`, objects named `x` (shown as `x.kind`).  A
+        name may be spelled otherwise on the server (names.NameRule.
+        spellings): the cluster's substitute for `/` may stand for a `/`,
+        an `_` for a NUL (or a `/`); every spelling is asked for, exactly
+        (`name in [...]`) or as a LIKE pattern (where `_` is any character),
+        and apply_name keeps only what the listing would show as `name`."""
         candidates = [name]
         stem, dot, kind = name.rpartition('.')
         if dot and stem and kind in OBJECT_KINDS:
             candidates.append(stem)
         names, patterns = [], []
         for c in candidates:
-            if '_' in c:
-                patterns.append(c.replace('\\', '\\\\').replace('%', '\\%'))
-            else:
-                names.append(c)
+            exact, like = self.inodes.name_rule.spellings(c)
+            names += exact
+            patterns += like
         links = filters_for('links', self._filters) if self._name_links is None and self._has_links() else None
         return self.api.find_in_project(self.uuid, names, patterns, filters_for('groups.contents', self._filters),
                                         link_filters=links, num_retries=self.num_retries, keep=_listing_record)

@@ -203,6 +203,9 @@ class Refresher(object):
     def lookup(self, parent, name):
         """The entry `name` stands for in the directory `parent`, or None.
         Caller holds the lock."""
+        hidden = parent.unrefreshed_entry(name)
+        if hidden is not None:
+            return hidden
         if parent.answers_names and name != parent.record_file_name and \
                 (not parent.loaded() or parent.stale()):
             # Not listed (or stale): ask for this name alone, unless it was

@@ -2,6 +2,7 @@
 --collection, ...), with the startup checks that turn a bad token, an
 unreachable host or an unreadable object into one clear error."""
 
+import logging
 import time
 
 from .collection import CollectionDirectory
@@ -10,11 +11,14 @@ from ..errors import NotFound, Unauthorized
 from ..host.logtext import one_line
 from .files import StringFile
 from .inodes import ROOT_INODE
+from .names import NameRule
 from .byid import MagicDirectory
 from .project import ProjectDirectory
 from .shared import SharedDirectory
 from .tags import TagsDirectory
 from .uuids import collection_uuid_pattern, group_uuid_pattern, keep_locator_pattern
+
+_logger = logging.getLogger('arvados.arvados_fuse')
 
 README_TEXT = """This is an arv-mount of the Arvados cluster at {host}, as {email}.
 It is read-only.
@@ -187,4 +191,16 @@ def build_root(args, inodes, api, user=None):
     user record if the caller has it already."""
     if user is None:
         user = current_user(api)
+    inodes.name_rule = name_rule(api)
     return BUILDERS[args.mode](args, inodes, api, user)
+
+
+def name_rule(api):
+    """How this cluster's names are shown: its ForwardSlashNameSubstitution,
+    read once (from the configuration the client already has)."""
+    try:
+        setting = api.forward_slash_name_substitution()
+    except Exception as e:
+        _logger.warning('cannot read the cluster configuration (%s): "/" in names is shown as "_"', e)
+        setting = None
+    return NameRule.for_setting(setting)

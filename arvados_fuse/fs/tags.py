@@ -48,15 +48,21 @@ class TagsDirectory(RecursiveInvalidateDirectory):
         return TagDirectory(self.inode, self.inodes, self.api, self.num_retries, name,
                             poll=self._poll, poll_time=self._poll_time, filters=self._filters)
 
-    # A tag added since the last listing is found by name right away.
+    # A tag added since the last listing is found by name right away: the
+    # name itself first (the literal name wins), then a few of its other
+    # spellings (a tag `a/b` shows as `a<S>b`: names.NameRule).
+    SPELLINGS_ASKED = 4
+
     def fetch_missing(self, name):
-        if self.api.tag_exists(name, filters_for('links', self._filters), num_retries=self.num_retries):
-            return name
+        exact, _patterns = self.inodes.name_rule.spellings(name)
+        for tag in ([name] + [t for t in exact if t != name])[:self.SPELLINGS_ASKED]:
+            if self.api.tag_exists(tag, filters_for('links', self._filters), num_retries=self.num_retries):
+                return tag
         return None
 
-    def apply_missing(self, name, snapshot):
+    def apply_missing(self, name, tag):
         if name not in self._entries:
-            self._entries[name] = self.inodes.add_entry(self._tag_directory(name))
+            self._entries[name] = self.inodes.add_entry(self._tag_directory(tag))
         return self._entries[name]
 
 
