@@ -75,30 +75,6 @@ def group_id(text):
         raise argparse.ArgumentTypeError('no such group: %r' % text)
 
 
-def bytes_or_percent(text):
-    """--disk-cache-min-free: bytes (with an optional K, M, G, T suffix,
-    powers of 1024), or a percentage of the filesystem: ('bytes', N) or
-    ('percent', P)."""
-    value = text.strip()
-    try:
-        if value.endswith('%'):
-            pct = float(value[:-1])
-            if not 0 <= pct < 100:
-                raise ValueError
-            return ('percent', pct)
-        scale = 1
-        unit = value[-1:].upper()
-        if unit in 'KMGT' and unit:
-            scale = 1024 ** ('KMGT'.index(unit) + 1)
-            value = value[:-1]
-        n = int(float(value) * scale)
-        if n < 0:
-            raise ValueError
-        return ('bytes', n)
-    except ValueError:
-        raise argparse.ArgumentTypeError('%r is neither a size in bytes (e.g. 10G) nor a percentage (e.g. 10%%)' % text)
-
-
 class ArgumentParser(argparse.ArgumentParser):
     def __init__(self):
         super(ArgumentParser, self).__init__(
