@@ -22,3 +22,11 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # Exact versions from constraints.txt; pyproject.toml only states ranges.
 .venv/bin/pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
+
+# mount -t fuse.arv-mount and fstab lines: /sbin/mount.fuse runs the type's
+# program, `arv-mount`, through /bin/sh with PATH=/usr/local/sbin:/usr/local/bin:
+# /usr/sbin:/usr/bin:/sbin:/bin, so link it where that PATH finds it (as root
+# only; nothing else on the machine is changed).
+if [ "$(id -u)" = 0 ] && [ -d /usr/local/sbin ]; then
+  ln -sfn "$PWD/.venv/bin/arv-mount" /usr/local/sbin/arv-mount
+fi

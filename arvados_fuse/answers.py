@@ -59,17 +59,37 @@ def handler(fn):
     return wrapper
 
 
+def negative(timeout):
+    """The answer to a lookup of a missing name that the kernel may cache
+    for `timeout` seconds: an entry with inode 0 (libfuse's negative entry;
+    the kernel sends no FORGET for it)."""
+    attr = llfuse.EntryAttributes()
+    attr.st_ino = 0
+    attr.generation = 0
+    attr.entry_timeout = timeout
+    attr.attr_timeout = 0
+    return attr
+
+
 def refuse_write(self, *args):
     raise llfuse.FUSEError(errno.EROFS)
 
 
-def attributes(entry, timeout, uid, gid):
-    """`entry`'s attributes, cached by the kernel for `timeout` seconds."""
+def attributes(entry, timeout, uid, gid, file_mode=None, dir_mode=None):
+    """`entry`'s attributes, cached by the kernel for `timeout` seconds.
+    `file_mode`/`dir_mode` (--file-mode, --dir-mode): the permission bits of
+    every file/directory; None: each kind's own (fs/files.py, fs/directory.py)."""
     attr = llfuse.EntryAttributes()
     attr.st_ino = entry.inode
     attr.generation = 0
     attr.entry_timeout = attr.attr_timeout = timeout
-    attr.st_mode = entry.st_mode()
+    mode = entry.st_mode()
+    if stat.S_ISDIR(mode):
+        if dir_mode is not None:
+            mode = stat.S_IFDIR | dir_mode
+    elif file_mode is not None:
+        mode = stat.S_IFMT(mode) | file_mode
+    attr.st_mode = mode
     attr.st_nlink = 2 if stat.S_ISDIR(attr.st_mode) else 1
     attr.st_uid = uid
     attr.st_gid = gid

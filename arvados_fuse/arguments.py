@@ -34,6 +34,45 @@ def default_file_cache():
 
 DEFAULT_FILE_CACHE = default_file_cache()
 DEFAULT_DIRECTORY_CACHE = 128 * 1024 * 1024
+# How long the kernel may cache a missing name (fs/kernelcache.py): long
+# enough that a script probing the same missing names in a loop costs one
+# FUSE request per name every few seconds, short enough that one waiting for
+# a collection to appear sees it within seconds even without change events
+# (with events, a name created is dropped from the kernel's cache at once).
+DEFAULT_NEGATIVE_CACHE_TTL = 5.0
+
+
+def octal_mode(text):
+    """--file-mode/--dir-mode: permission bits in octal (e.g. 0444, 755)."""
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        raise argparse.ArgumentTypeError('%r is not an octal mode such as 0555' % text)
+    if not 0 <= mode <= 0o7777:
+        raise argparse.ArgumentTypeError('%r is not a mode between 0 and 07777' % text)
+    return mode
+
+
+def user_id(text):
+    """--uid: a number or a user name."""
+    if text.isdigit():
+        return int(text)
+    import pwd
+    try:
+        return pwd.getpwnam(text).pw_uid
+    except KeyError:
+        raise argparse.ArgumentTypeError('no such user: %r' % text)
+
+
+def group_id(text):
+    """--gid: a number or a group name."""
+    if text.isdigit():
+        return int(text)
+    import grp
+    try:
+        return grp.getgrnam(text).gr_gid
+    except KeyError:
+        raise argparse.ArgumentTypeError('no such group: %r' % text)
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -49,6 +88,10 @@ with "--".
         self.add_argument('--version', action='version', version='%(prog)s ' + __version__)
         self.add_argument('mountpoint', type=str, help='Mount point.')
         self.add_argument('--allow-other', action='store_true', help='Let other users read the mount.')
+        self.add_argument('--settings', type=str, metavar='FILE', default=None,
+                          help='Read ARVADOS_API_HOST, ARVADOS_API_TOKEN, ARVADOS_API_HOST_INSECURE from FILE '
+                               '(KEY=VALUE lines, as ~/.config/arvados/settings.conf); they win over the environment. '
+                               'For fstab: -o settings=/etc/arvados/keep.conf keeps the token out of fstab.')
         self.add_argument('--subtype', type=str, default=None,
                           help='Filesystem subtype shown in /proc/mounts (default "arv-mount": fuse.arv-mount; "" for plain fuse). '
                                'With --unmount, --unmount-all or --replace: only mounts of that type.')
@@ -133,6 +176,27 @@ with "--".
                            help='Memory for parsed collection trees (default %d MiB, about 250,000 files): beyond it, '
                                 'the least recently used trees that no process is using are freed and reloaded '
                                 'when next visited.' % (DEFAULT_DIRECTORY_CACHE // MIB))
+
+        cache.add_argument('--negative-cache-ttl', type=float, metavar='SECONDS', default=DEFAULT_NEGATIVE_CACHE_TTL,
+                           help='How long the kernel may cache a missing name, so repeated probes of it cost no '
+                                'request (default %g; 0: never; a change event that creates the name ends it at '
+                                'once).' % DEFAULT_NEGATIVE_CACHE_TTL)
+
+        owners = self.add_argument_group('Ownership and modes')
+        owners.add_argument('--uid', type=user_id, metavar='UID', default=None,
+                            help='Owner of every file and directory (a number or a user name; default: the user '
+                                 'who mounts).')
+        owners.add_argument('--gid', type=group_id, metavar='GID', default=None,
+                            help='Group of every file and directory (a number or a group name; default: the '
+                                 'group of the user who mounts).')
+        owners.add_argument('--file-mode', type=octal_mode, metavar='MODE', default=None,
+                            help='Permission bits of every file, in octal (default 0555 for collection files, '
+                                 '0444 for JSON record files).')
+        owners.add_argument('--dir-mode', type=octal_mode, metavar='MODE', default=None,
+                            help='Permission bits of every directory, in octal (default 0555).')
+        owners.add_argument('--default-permissions', action='store_true', default=False,
+                            help="Let the kernel enforce the owners and modes (FUSE's default_permissions); "
+                                 'without it every user the mount lets in (--allow-other) can read everything.')
 
         unmount = self.add_argument_group('Unmounting')
         unmount.add_argument('--exec', type=str, nargs=argparse.REMAINDER, dest='exec_args', metavar='CMD',

@@ -26,8 +26,10 @@ import threading
 import llfuse
 
 from . import __version__
+from . import mountopts
 from .host import metrics
 from .host import mountpoint
+from .host.systemd import Notifier
 from .arguments import DEFAULT_FILE_CACHE, ArgumentParser
 from .answers import FUSE_LOCK
 from .blocks.locators import MAX_BLOCK_SIZE as BLOCK
@@ -151,6 +153,8 @@ def _check_args(args):
         raise Failure('--directory-cache must be 0 or more')
     if args.unmount_timeout < 0:
         raise Failure('--unmount-timeout must be 0 or more')
+    if not args.negative_cache_ttl >= 0:
+        raise Failure('--negative-cache-ttl must be 0 (off) or more')
     if args.exec_args is not None and not args.exec_args:
         raise Failure('--exec needs a command to run')
 
@@ -229,18 +233,37 @@ def _mount_options(args):
         opts.add('subtype=' + subtype)
     if args.allow_other:
         opts.add('allow_other')
+    if args.default_permissions:
+        opts.add('default_permissions')
     if args.debug:
         # FUSE's own trace of every request, on stderr (as upstream).
         opts.add('debug')
     return opts
 
 
-def _credentials():
-    """ARVADOS_API_* from the environment, else from settings.conf."""
-    settings = safeapi.settings()
+def _load_settings(args):
+    """--settings FILE: its ARVADOS_* settings (read before the daemon
+    forks and changes directory, so a bad file is the command's error)."""
+    args.settings_values = {}
+    if not args.settings:
+        return
+    try:
+        args.settings_values = mountopts.read_settings(args.settings)
+    except OSError as e:
+        raise Failure('--settings: cannot read %s: %s' % (args.settings, e.strerror or e))
+    except ValueError as e:
+        raise Failure('--settings: %s' % e)
+
+
+def _credentials(args):
+    """ARVADOS_API_* from --settings FILE, else the environment, else
+    ~/.config/arvados/settings.conf."""
+    settings = dict(safeapi.settings())
+    settings.update(getattr(args, 'settings_values', None) or {})
     for key in ('ARVADOS_API_HOST', 'ARVADOS_API_TOKEN'):
         if not settings.get(key):
-            raise Failure('%s is not set: export it, or set it in ~/.config/arvados/settings.conf' % key)
+            raise Failure('%s is not set: export it, set it in ~/.config/arvados/settings.conf, '
+                          'or name a settings file with --settings (-o settings=)' % key)
     return settings
 
 
@@ -285,8 +308,10 @@ def _block_cache(args):
 class Mount(object):
     """One mounted filesystem, from setup to unmount."""
 
-    def __init__(self, args):
+    def __init__(self, args, notifier=None):
         self.args = args
+        # systemd's notification socket (Type=notify); inert without one.
+        self.notifier = notifier if notifier is not None else Notifier()
         self.operations = None
         self.api = None
         self.root = None
@@ -297,7 +322,8 @@ class Mount(object):
     def setup(self):
         """Everything that can fail before the mount exists."""
         args = self.args
-        settings = _credentials()
+        settings = _credentials(args)
+        self.notifier.status('checking the API server at %s' % settings['ARVADOS_API_HOST'])
         _raise_nofile(args)
         # The client layer reports every request it sends (counted for
         # crunchstat and /metrics).
@@ -307,10 +333,13 @@ class Mount(object):
         # little more, for its thread to take the lock and build what it found.
         model = Model(FUSE_LOCK, refresh_time=args.refresh_time, directory_cache=args.directory_cache,
                       **({'lookup_timeout': args.timeout + 5} if args.timeout else {}))
-        self.operations = InstrumentedOperations(os.getuid(), os.getgid(), args.encoding, model=model)
+        model.kernel_cache.negative_ttl = args.negative_cache_ttl
+        self.operations = InstrumentedOperations(
+            os.getuid() if args.uid is None else args.uid, os.getgid() if args.gid is None else args.gid,
+            args.encoding, model=model, file_mode=args.file_mode, dir_mode=args.dir_mode)
         try:
             block_cache = _block_cache(args)
-            self.api = SafeApi(keep_params={'block_cache': block_cache, 'num_prefetch_threads': 2},
+            self.api = SafeApi(config=settings, keep_params={'block_cache': block_cache, 'num_prefetch_threads': 2},
                                num_retries=args.retries, timeout=args.timeout or None,
                                read_timeout=args.read_timeout, observer=observer,
                                prefetch_budget=readpath.budget_for(block_cache.cache_max))
@@ -333,6 +362,7 @@ class Mount(object):
 
     def mount(self):
         args = self.args
+        self.notifier.status('mounting %s' % args.mountpoint)
         try:
             llfuse.init(self.operations, args.mountpoint, _mount_options(args))
         except Exception as e:
@@ -469,7 +499,7 @@ def mount_and_serve(mount, args, report_mounted=None):
     # interrupt their system calls, not kill the process.
     signal.signal(signal.SIGUSR1, lambda *_: None)
     mount.mount()
-    if report_mounted is not None:
+    if report_mounted is not None and not mount.notifier.enabled():
         report_mounted()
     outcome = {'status': 1}
     done = threading.Event()
@@ -483,6 +513,10 @@ def mount_and_serve(mount, args, report_mounted=None):
                 handler.wake.set()
     thread = threading.Thread(target=loop, name='llfuse-main', daemon=True)
     thread.start()
+    if mount.notifier.enabled():
+        _notify_when_answering(mount, done, handler)
+        if report_mounted is not None:
+            report_mounted()
     if args.exec_args:
         mount.operations.initlock.wait(30)
         status = _run_command(args, handler)
@@ -493,12 +527,40 @@ def mount_and_serve(mount, args, report_mounted=None):
         status = 0 if handler.received else outcome['status']
         if handler.received:
             _logger.info('signal %d: unmounting %s', handler.received[0], args.mountpoint)
+    mount.notifier.stopping('unmounting %s' % args.mountpoint)
     if not done.is_set():
         mountpoint.unmount(args.mountpoint, timeout=args.unmount_timeout)
     if not done.wait(args.unmount_timeout + 10) or mountpoint.is_mounted(args.mountpoint):
         _logger.warning('%s did not unmount cleanly; forcing it', args.mountpoint)
         mountpoint.unmount(args.mountpoint, timeout=0)
     return status
+
+
+def _notify_when_answering(mount, done, handler):
+    """READY=1 to systemd once the mount answers: its root lists through
+    the kernel.  The listing runs in a thread of its own (a request to our
+    own mount must never be made where the unmount would wait on it); the
+    wait for it ends early if the loop ends or a signal comes."""
+    path = mount.args.mountpoint
+    answer = {}
+    listed = threading.Event()
+
+    def probe():
+        try:
+            answer['names'] = len(os.listdir(path))
+        except OSError as e:
+            answer['error'] = e
+        finally:
+            listed.set()
+    threading.Thread(target=probe, name='ready-probe', daemon=True).start()
+    while not listed.wait(0.5):
+        if done.is_set() or (isinstance(handler, _Stopper) and handler.received):
+            return
+    if 'error' in answer:
+        _logger.warning('%s does not answer: %s', path, one_line(answer['error']))
+        mount.notifier.status('mounted %s, but listing it failed: %s' % (path, one_line(answer['error'])))
+        return
+    mount.notifier.ready('serving %s (%s mode, %d entries at the top)' % (path, mount.args.mode, answer['names']))
 
 
 def _daemonize_after_mount(mount):
@@ -516,6 +578,7 @@ def _daemonize_after_mount(mount):
             return 1
         if word == 'ok':
             return 0
+        mount.notifier.status('failed: %s' % (word.strip() or 'the mount process ended'))
         if not word:
             _, status = os.waitpid(pid, 0)
             word = 'the mount process ended (wait status %d) before mounting' % status
@@ -554,8 +617,19 @@ def _daemonize_after_mount(mount):
 
 
 def main(argv=None):
+    if argv is None:
+        argv = sys.argv[1:]
+    if mountopts.is_mount_helper_call(argv):
+        # mount -t fuse.arv-mount SOURCE DIR -o OPTS (via /sbin/mount.fuse).
+        try:
+            argv = mountopts.translate(argv)
+        except mountopts.MountOptionError as e:
+            print('arv-mount: %s' % e, file=sys.stderr)
+            return 1
     args = ArgumentParser().parse_args(argv)
+    notifier = Notifier.from_environment()
     try:
+        _load_settings(args)
         _resolve_paths(args)
         _setup_logging(args)
         if args.unmount or args.unmount_all:
@@ -570,12 +644,13 @@ def main(argv=None):
             return 0
         _check_args(args)
         _check_mountpoint(args)
-        mount = Mount(args)
+        mount = Mount(args, notifier)
         if not (args.foreground or args.exec_args):
             return _daemonize_after_mount(mount)
         mount.setup()
         return mount_and_serve(mount, args)
     except Failure as e:
+        notifier.status('failed: %s' % e)
         print('arv-mount: %s' % e, file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -22,7 +22,8 @@ import threading
 
 import llfuse
 
-from .answers import BLOCK_SIZE_HINT, FUSE_LOCK, WRITE_OPERATIONS, XATTR_PREFIX, attributes, handler, refuse_write
+from .answers import (BLOCK_SIZE_HINT, FUSE_LOCK, WRITE_OPERATIONS, XATTR_PREFIX, attributes, handler, negative,
+                      refuse_write)
 from .fs.directory import Directory
 from .fs.model import Model
 from .fs.names import NAME_MAX, NameEncoder
@@ -43,14 +44,17 @@ class FileHandle(object):
 
 class Operations(llfuse.Operations):
     """Serves `model` (built here if not given, as the seed's
-    `Operations(uid, gid)` did); `inodes` is its inode table."""
+    `Operations(uid, gid)` did); `inodes` is its inode table.  `file_mode`,
+    `dir_mode`: --file-mode, --dir-mode (None: each kind's own)."""
 
-    def __init__(self, uid, gid, encoding='utf-8', *, refresh_time=15, model=None):
+    def __init__(self, uid, gid, encoding='utf-8', *, refresh_time=15, model=None, file_mode=None, dir_mode=None):
         super(Operations, self).__init__()
         self.model = model if model is not None else Model(FUSE_LOCK, refresh_time)
         self.inodes = self.model.inodes
         self.uid = uid
         self.gid = gid
+        self.file_mode = file_mode
+        self.dir_mode = dir_mode
         self.encoding = encoding
         self.names = NameEncoder(encoding)
         # fh -> FileHandle.  Guarded by the llfuse lock (only handlers touch it).
@@ -89,7 +93,8 @@ class Operations(llfuse.Operations):
         return entry
 
     def _attributes(self, entry):
-        return attributes(entry, self.model.kernel_cache.timeout(entry), self.uid, self.gid)
+        return attributes(entry, self.model.kernel_cache.timeout(entry), self.uid, self.gid,
+                          self.file_mode, self.dir_mode)
 
     @handler
     def getattr(self, inode, ctx=None):
@@ -114,9 +119,17 @@ class Operations(llfuse.Operations):
                 # A detached directory's object is gone: nothing below it,
                 # not even its (freed) record file.
                 raise llfuse.FUSEError(errno.ENOENT)
+            generation = parent.generation()
             entry = self.model.refresher.lookup(parent, text)  # may release the lock
             if entry is None:
-                raise llfuse.FUSEError(errno.ENOENT)
+                # Cached by the kernel for --negative-cache-ttl; not if an
+                # event invalidated the directory meanwhile (the name may
+                # have just been created).
+                ttl = self.model.kernel_cache.negative_timeout(parent)
+                if ttl <= 0 or parent.detached or parent.generation() != generation:
+                    raise llfuse.FUSEError(errno.ENOENT)
+                self.model.kernel_cache.note_negative(parent.inode, text, ttl)
+                return negative(ttl)
         self.inodes.remember(entry.inode)
         return self._attributes(entry)
 
@@ -169,7 +182,10 @@ class Operations(llfuse.Operations):
         parent = self.inodes.get(entry.parent_inode, entry)
         entry.accessed()
         listing = [(b'.', entry), (b'..', parent)]
-        for name, child in sorted(entry.listing()):
+        names = sorted(entry.listing())
+        # A name the kernel caches as missing but listed now: forget the miss.
+        self.model.kernel_cache.listed(inode, (name for name, _child in names))
+        for name, child in names:
             raw = self.names.encode(name)
             if raw is not None:
                 listing.append((raw, child))

@@ -41,6 +41,9 @@ class Changes(object):
             entry = self._inodes.get(inode)
             if isinstance(entry, Directory):
                 self._invalidate(inode, entry)
+        # A name created there (or in a collection's subdirectory) may be
+        # cached by the kernel as missing.
+        self._kernel.forget_negatives(inodes)
         return len(inodes)
 
     def _invalidate(self, inode, entry):
@@ -57,8 +60,11 @@ class Changes(object):
             self._inodes.events_live = True
             if replayed:
                 return
+            changed = []
             for inode, entry in self._mutable_directories():
                 self._invalidate(inode, entry)
+                changed.append(inode)
+            self._kernel.forget_negatives(changed)
 
     def on_disconnect(self):
         """The stream is down: what the kernel was told it may cache until an

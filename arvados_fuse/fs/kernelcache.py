@@ -10,9 +10,17 @@ the two ways of taking them back:
 - names of removed entries the kernel still holds are invalidated again
   (`Inodes.remove_name`), looked at every SWEEP_EVERY seconds by the sweep
   thread.
+
+Missing names are cached too (`negative_ttl`, --negative-cache-ttl): the
+adapter answers a miss with a negative entry and notes it here
+(`note_negative`); an invalidation of the directory or of one above it
+(`forget_negatives`, from fs/changes.py: a change event) and a listing that
+shows the name (`listed`) tell the kernel to drop it at once.  Otherwise it
+lasts its TTL.
 """
 
 import threading
+import time
 
 from ..host.threadnames import name_this_thread
 from ..host.workqueue import WorkQueue
@@ -29,16 +37,26 @@ IMMUTABLE_TIMEOUT = 86400
 EVENT_TIMEOUT = 3600
 # How often removed names still held by the kernel are looked at again.
 SWEEP_EVERY = 1.0
+# Noted negative entries beyond which the expired ones are swept out.
+NEGATIVES_PRUNE_AT = 10000
 
 
 class KernelCache(object):
-    def __init__(self, lock, refresh_time, inodes):
+    """`negative_ttl`: how long the kernel may cache a missing name (0: not
+    at all, the seed's behaviour; the command sets --negative-cache-ttl)."""
+
+    def __init__(self, lock, refresh_time, inodes, negative_ttl=0):
         self._lock = lock
         self.refresh_time = refresh_time
         self._inodes = inodes
         self._queue = None
         self._sweeping = threading.Event()
         self._send = None
+        self.negative_ttl = negative_ttl
+        # parent inode -> {name: when the kernel's negative entry expires}.
+        # Guarded by the lock.
+        self._negatives = {}
+        self._negative_count = 0
 
     def timeout(self, entry):
         """Seconds the kernel may cache `entry`'s name and attributes."""
@@ -47,6 +65,79 @@ class KernelCache(object):
         if entry.immutable():
             return IMMUTABLE_TIMEOUT
         return EVENT_TIMEOUT if self._inodes.events_live else self.refresh_time
+
+    def negative_timeout(self, parent):
+        """Seconds the kernel may cache a name missing from `parent`: the
+        TTL, but never longer than a name found there would be cached."""
+        if self.negative_ttl <= 0:
+            return 0
+        return min(self.negative_ttl, self.timeout(parent))
+
+    def note_negative(self, parent_inode, name, ttl):
+        """The kernel was told `name` is missing from `parent_inode` for
+        `ttl` seconds.  Caller holds the lock."""
+        now = time.monotonic()
+        if self._negative_count >= NEGATIVES_PRUNE_AT:
+            self._prune_negatives(now)
+        names = self._negatives.setdefault(parent_inode, {})
+        if name not in names:
+            self._negative_count += 1
+        names[name] = now + ttl
+
+    def _prune_negatives(self, now):
+        for parent in list(self._negatives):
+            names = {n: t for n, t in self._negatives[parent].items() if t > now}
+            if names:
+                self._negatives[parent] = names
+            else:
+                del self._negatives[parent]
+        self._negative_count = sum(len(n) for n in self._negatives.values())
+
+    def negatives_held(self):
+        """How many negative entries are noted (expired or not)."""
+        return self._negative_count
+
+    def listed(self, parent_inode, names):
+        """`parent_inode` was listed with `names`: drop the kernel's cached
+        misses of any of them.  Caller holds the lock."""
+        held = self._negatives.get(parent_inode)
+        if not held:
+            return
+        for name in names:
+            if name in held:
+                del held[name]
+                self._negative_count -= 1
+                self.forget_entry(parent_inode, name)
+        if not held:
+            del self._negatives[parent_inode]
+
+    def forget_negatives(self, inodes):
+        """Directories `inodes` changed: the kernel drops every miss it
+        caches in them or below them.  Caller holds the lock."""
+        if not self._negatives:
+            return
+        changed = set(inodes)
+        now = time.monotonic()
+        for parent in list(self._negatives):
+            if not self._below(parent, changed):
+                continue
+            names = self._negatives.pop(parent)
+            self._negative_count -= len(names)
+            for name, expiry in names.items():
+                if expiry > now:
+                    self.forget_entry(parent, name)
+
+    def _below(self, inode, changed):
+        seen = set()
+        while inode is not None and inode not in seen:
+            if inode in changed:
+                return True
+            seen.add(inode)
+            entry = self._inodes.get(inode)
+            if entry is None:
+                return True  # gone: nothing to keep a miss for
+            inode = entry.parent_inode
+        return False
 
     def forget_entry(self, parent_inode, name):
         """Ask the kernel to drop `name` in `parent_inode` (queued; never
