@@ -10,6 +10,7 @@ import stat
 import llfuse
 
 from .errors import Answered, to_errno
+from .fs.names import NAME_MAX
 
 _logger = logging.getLogger('arvados.arvados_fuse')
 
@@ -102,3 +103,14 @@ def attributes(entry, timeout, uid, gid, file_mode=None, dir_mode=None):
     attr.st_atime_ns = int(entry.atime() * 1e9)
     attr.st_mtime_ns = attr.st_ctime_ns = mtime_ns
     return attr
+
+
+def filesystem_stats(files):
+    """statfs: a read-only filesystem holding `files` entries."""
+    st = llfuse.StatvfsData()
+    st.f_bsize = st.f_frsize = BLOCK_SIZE_HINT
+    st.f_blocks = st.f_bfree = st.f_bavail = 0
+    st.f_files = files
+    st.f_ffree = st.f_favail = 0
+    st.f_namemax = NAME_MAX
+    return st

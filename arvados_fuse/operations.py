@@ -22,7 +22,7 @@ import threading
 
 import llfuse
 
-from .answers import (BLOCK_SIZE_HINT, FUSE_LOCK, WRITE_OPERATIONS, XATTR_PREFIX, attributes, handler, negative,
+from .answers import (FUSE_LOCK, WRITE_OPERATIONS, XATTR_PREFIX, attributes, filesystem_stats, handler, negative,
                       refuse_write)
 from .fs.directory import Directory
 from .fs.model import Model
@@ -121,14 +121,10 @@ class Operations(llfuse.Operations):
                 raise llfuse.FUSEError(errno.ENOENT)
             generation = parent.generation()
             entry = self.model.refresher.lookup(parent, text)  # may release the lock
-            if entry is None:
-                # Cached by the kernel for --negative-cache-ttl; not if an
-                # event invalidated the directory meanwhile (the name may
-                # have just been created).
-                ttl = self.model.kernel_cache.negative_timeout(parent)
-                if ttl <= 0 or parent.detached or parent.generation() != generation:
+            if entry is None:  # a miss the kernel may cache (--negative-cache-ttl)
+                ttl = self.model.kernel_cache.cache_miss(parent, text, generation)
+                if not ttl:
                     raise llfuse.FUSEError(errno.ENOENT)
-                self.model.kernel_cache.note_negative(parent.inode, text, ttl)
                 return negative(ttl)
         self.inodes.remember(entry.inode)
         return self._attributes(entry)
@@ -183,8 +179,7 @@ class Operations(llfuse.Operations):
         entry.accessed()
         listing = [(b'.', entry), (b'..', parent)]
         names = sorted(entry.listing())
-        # A name the kernel caches as missing but listed now: forget the miss.
-        self.model.kernel_cache.listed(inode, (name for name, _child in names))
+        self.model.kernel_cache.listed(inode, (name for name, _child in names))  # misses no more
         for name, child in names:
             raw = self.names.encode(name)
             if raw is not None:
@@ -219,14 +214,8 @@ class Operations(llfuse.Operations):
 
     @handler
     def statfs(self, ctx=None):
-        st = llfuse.StatvfsData()
-        st.f_bsize = st.f_frsize = BLOCK_SIZE_HINT
-        st.f_blocks = st.f_bfree = st.f_bavail = 0
         # What the tree holds; not what was removed but is still held.
-        st.f_files = self.inodes.live_count()
-        st.f_ffree = st.f_favail = 0
-        st.f_namemax = NAME_MAX
-        return st
+        return filesystem_stats(self.inodes.live_count())
 
     @handler
     def getxattr(self, inode, name, ctx=None):

@@ -73,6 +73,17 @@ class KernelCache(object):
             return 0
         return min(self.negative_ttl, self.timeout(parent))
 
+    def cache_miss(self, parent, name, generation):
+        """Seconds the kernel may cache that `name` is missing from the
+        directory `parent` (0: not at all), noted so that an event can take
+        it back.  Not when an event invalidated `parent` since `generation`
+        (the name may have just been created).  Caller holds the lock."""
+        ttl = self.negative_timeout(parent)
+        if ttl <= 0 or parent.detached or parent.generation() != generation:
+            return 0
+        self.note_negative(parent.inode, name, ttl)
+        return ttl
+
     def note_negative(self, parent_inode, name, ttl):
         """The kernel was told `name` is missing from `parent_inode` for
         `ttl` seconds.  Caller holds the lock."""
