@@ -2,7 +2,9 @@
 of what today's upstream arv-mount accepts."""
 
 import argparse
+import collections
 import os
+import re
 
 from . import __version__
 
@@ -40,6 +42,32 @@ DEFAULT_DIRECTORY_CACHE = 128 * 1024 * 1024
 # a collection to appear sees it within seconds even without change events
 # (with events, a name created is dropped from the kernel's cache at once).
 DEFAULT_NEGATIVE_CACHE_TTL = 5.0
+
+# --disk-cache-min-free: bytes, or a percentage of the cache's filesystem.
+MinFree = collections.namedtuple('MinFree', 'bytes percent')
+# Enough for the rest of the machine (logs, package updates, other users of
+# a shared scratch disk) and for ext4's own reserve to stay untouched; see
+# docs/operating.md.
+DEFAULT_DISK_CACHE_MIN_FREE = MinFree(None, 10.0)
+SIZE_UNITS = {'': 1, 'k': 1 << 10, 'm': 1 << 20, 'g': 1 << 30, 't': 1 << 40}
+
+
+def min_free(text):
+    """--disk-cache-min-free: bytes (500000000, or with K, M, G, T: powers
+    of 1024, e.g. 2G) or a percentage of the filesystem (10%)."""
+    t = text.strip()
+    m = re.fullmatch(r'(\d+(?:\.\d*)?)\s*%', t)
+    if m:
+        percent = float(m.group(1))
+        if percent >= 100:
+            raise argparse.ArgumentTypeError('%r: a percentage of the filesystem must be below 100%%' % text)
+        return MinFree(None, percent)
+    m = re.fullmatch(r'(\d+(?:\.\d*)?)\s*([kmgt]?)(?:i?b)?', t, re.IGNORECASE)
+    if not m or (not m.group(2) and '.' in m.group(1)):
+        raise argparse.ArgumentTypeError(
+            '%r is not an amount of free space: give bytes (500000000), a size with K, M, G or T (2G: powers of '
+            '1024) or a percentage of the filesystem (10%%)' % text)
+    return MinFree(int(float(m.group(1)) * SIZE_UNITS[m.group(2).lower()]), None)
 
 
 def octal_mode(text):
@@ -172,6 +200,11 @@ with "--".
                           help='Keep cached blocks on disk, under --disk-cache-dir.')
         cache.add_argument('--disk-cache-dir', type=str, default=None,
                            help='Disk cache location (default ~/.cache/arvados/keep).')
+        cache.add_argument('--disk-cache-min-free', type=min_free, metavar='SIZE',
+                           default=DEFAULT_DISK_CACHE_MIN_FREE,
+                           help='Free space the disk cache leaves on its filesystem: bytes, K, M, G, T (2G) or a '
+                                'percentage of the filesystem (default 10%%); the cache shrinks below --file-cache '
+                                'when the disk runs short, and 0 turns this off.')
         cache.add_argument('--directory-cache', type=int, metavar='BYTES', default=DEFAULT_DIRECTORY_CACHE,
                            help='Memory for parsed collection trees (default %d MiB, about 250,000 files): beyond it, '
                                 'the least recently used trees that no process is using are freed and reloaded '

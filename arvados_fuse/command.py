@@ -299,7 +299,8 @@ def _block_cache(args):
         # cache_max 0: the SDK's default share of the disk's free space.
         try:
             return ObservedBlockCache(cache_max=args.file_cache or 0, disk_cache=True,
-                                      disk_cache_dir=args.disk_cache_dir)
+                                      disk_cache_dir=args.disk_cache_dir,
+                                      disk_min_free=args.disk_cache_min_free)
         except OSError as e:
             raise Failure('disk cache %s: %s' % (args.disk_cache_dir or '', e))
     return ObservedBlockCache(cache_max=args.file_cache or DEFAULT_FILE_CACHE)

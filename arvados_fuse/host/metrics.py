@@ -66,6 +66,9 @@ disk_cache_damaged = prom.Counter('arvmount_disk_cache_damaged',
 disk_cache_write_failures = prom.Counter('arvmount_disk_cache_write_failures',
                                          'Blocks the disk cache could not store (served from memory)',
                                          registry=REGISTRY)
+disk_cache_free_space_evictions = prom.Counter(
+    'arvmount_disk_cache_free_space_evictions',
+    'Disk cache blocks evicted to leave --disk-cache-min-free free on its filesystem', registry=REGISTRY)
 websocket_connected = prom.Gauge('arvmount_websocket_connected', '1 while the event stream is subscribed',
                                  registry=REGISTRY)
 websocket_reconnects = prom.Counter('arvmount_websocket_reconnects',

@@ -26,6 +26,17 @@ cannot be written (disk full, I/O error) is served from memory, counted in
 `arvmount_disk_cache_write_failures_total`; the SDK writes a temporary
 file and renames it, and the temporary file is removed on failure, so
 nothing half-written is left behind.
+
+The disk cache also leaves `disk_min_free` bytes free on its filesystem
+(--disk-cache-min-free, default 10% of it): before a block is written, if
+the filesystem's free space (statvfs: f_bavail * f_frsize, once per block
+written) less the blocks being written by other threads would fall below
+that, the least recently used blocks on disk are evicted until it would not
+(`arvmount_disk_cache_free_space_evictions_total`, and one warning when the
+cache shrinks below its size because of the disk); if even that cannot make
+room, the block is served from memory without being written (counted with
+the write failures), and at most MEMORY_FALLBACK bytes of such blocks are
+kept.  The same is done at start, for a disk that ran short meanwhile.
 """
 
 import collections
@@ -58,6 +69,10 @@ REUSE_MIN = MIB
 THRASH_WINDOW = 60
 # One warning a minute is enough to be seen, and not enough to flood a log.
 WARN_EVERY = 60
+# Blocks the disk cache had no room for are served from memory; this much
+# of them at most (the SDK's default RAM cache), the least recently used
+# going first.
+MEMORY_FALLBACK = 256 * MIB
 
 
 class ObservedBlockCache(arvados.keep.KeepBlockCache):
@@ -65,7 +80,7 @@ class ObservedBlockCache(arvados.keep.KeepBlockCache):
     a disk cache, blocks found on disk are checked before their first use
     (CheckedDiskSlot) and blocks the disk cannot store are kept in memory."""
 
-    def __init__(self, cache_max=0, max_slots=0, disk_cache=False, disk_cache_dir=None):
+    def __init__(self, cache_max=0, max_slots=0, disk_cache=False, disk_cache_dir=None, disk_min_free=None):
         # Set before the SDK's constructor, which may already evict (disk cache).
         self._watch_lock = threading.Lock()
         # locator -> (monotonic time of eviction, evicted bytes up to and
@@ -75,6 +90,14 @@ class ObservedBlockCache(arvados.keep.KeepBlockCache):
         self._evicted_bytes = 0
         self._last_warning = None
         self._last_write_warning = None
+        # --disk-cache-min-free, in bytes (set below, once the directory is
+        # known); bytes being written to the disk cache now, counted
+        # against its free space (both guarded by the SDK's lock); whether
+        # the disk holds the cache below cache_max, and when that was said.
+        self._min_free = 0
+        self._writing = 0
+        self._disk_short = False
+        self._last_short_warning = None
         # Buffers of evicted blocks received into again (make_room).
         self.reused = 0
         # Checks of blocks found on disk, ahead of their reader (check_soon).
@@ -89,8 +112,15 @@ class ObservedBlockCache(arvados.keep.KeepBlockCache):
         if disk_cache:
             # The SDK mapped the blocks it found: check each before its first use.
             with self._cache_lock:
-                for locator, slot in list(self._cache.items()):
-                    self._cache[locator] = CheckedDiskSlot.found(slot, self)
+                # The SDK lists them most recently used (atime) first: the
+                # least recently used go first here.
+                self._cache = collections.OrderedDict(
+                    (locator, CheckedDiskSlot.found(slot, self)) for locator, slot in reversed(self._cache.items()))
+            self._min_free = _min_free_bytes(self._disk_cache_dir, disk_min_free)
+            if self._min_free:
+                # A disk that ran short since the blocks were written.
+                with self._cache_lock:
+                    self._room_on_disk(None, 0)
 
     # -- the disk cache --------------------------------------------------------
     def _get(self, locator):
@@ -130,6 +160,23 @@ class ObservedBlockCache(arvados.keep.KeepBlockCache):
     def set(self, slot, blob):
         if not isinstance(slot, CheckedDiskSlot):
             return super(ObservedBlockCache, self).set(slot, blob)
+        size = len(blob) if blob else 0
+        if size and self._min_free:
+            with self._cache_lock:
+                room = self._room_on_disk(slot, size)
+                if room:
+                    self._writing += size
+            if not room:
+                # No room for it above --disk-cache-min-free: from memory.
+                metrics.disk_cache_write_failures.inc()
+                if slot.keep_in_memory(blob):
+                    with self._cache_lock:
+                        self.cache_total += slot.size()
+                        self._cap_memory_blocks()
+                self.cap_cache()
+                return
+        else:
+            size = 0
         try:
             stored = slot.set(blob)
         except Exception as e:
@@ -152,10 +199,96 @@ class ObservedBlockCache(arvados.keep.KeepBlockCache):
                 with self._cache_lock:
                     used = sum(other.size() for other in self._cache.values())
                     self.cache_max = max(256 * MIB, used - 256 * MIB)
+        finally:
+            if size:
+                with self._cache_lock:
+                    self._writing -= size
         if stored:
             with self._cache_lock:
                 self.cache_total += slot.size()
         self.cap_cache()
+
+    def _room_on_disk(self, slot, size):
+        """Whether `size` more bytes can be written to the disk cache's
+        filesystem and leave --disk-cache-min-free free, after evicting
+        the least recently used blocks on disk (never `slot`) for it.
+        Called with the SDK's lock held."""
+        need = self._min_free + size
+        if size:
+            # Files take whole blocks of the filesystem.
+            need += -size % _FRAGMENT
+        try:
+            free = _free_bytes(self._disk_cache_dir) - self._writing
+        except OSError:
+            return True  # the write will say what is wrong
+        if free >= need:
+            if self._disk_short and self.cache_total + size > self.cache_max:
+                self._disk_short = False  # the cache is whole again
+            return True
+        gone = {}
+        short_of = free
+        for locator, other in list(self._cache.items()):
+            if free >= need:
+                break
+            if other is slot or other.filehandle is None or not other.ready.is_set():
+                continue  # in memory, being written or fetched
+            gone[locator] = other.size()
+            removed = other.evict()
+            del self._cache[locator]
+            self.cache_total -= gone[locator]
+            if removed:
+                free += gone[locator]
+        if gone:
+            self._note_evicted(gone)
+            metrics.disk_cache_free_space_evictions.inc(len(gone))
+            self._cache_updating.notify_all()
+            try:
+                # Measured again: a block another process still uses, or
+                # that a reader still maps, keeps its room.
+                free = _free_bytes(self._disk_cache_dir) - self._writing
+            except OSError:
+                pass
+        room = free >= need
+        if gone or not room:
+            self._warn_short(short_of, room)
+        return room
+
+    def _warn_short(self, free, room):
+        """One line when the disk first holds the cache below its size
+        (again at most every WARN_EVERY seconds)."""
+        now = time.monotonic()
+        if self._disk_short or (self._last_short_warning is not None
+                                and now - self._last_short_warning < WARN_EVERY):
+            self._disk_short = True
+            return
+        self._disk_short = True
+        self._last_short_warning = now
+        _logger.warning('disk cache %s: its filesystem has %d MiB free and --disk-cache-min-free keeps %d MiB '
+                        'free: the cache shrinks to %d MiB (below its %d MiB) while the disk is short%s '
+                        '(arvmount_disk_cache_free_space_evictions_total counts the blocks evicted for it)',
+                        self._disk_cache_dir, max(free, 0) // MIB, self._min_free // MIB,
+                        self.cache_total // MIB, self.cache_max // MIB,
+                        '' if room else '; blocks it has no room for are served from memory')
+
+    def _cap_memory_blocks(self):
+        """At most MEMORY_FALLBACK bytes of blocks the disk had no room
+        for, the least recently used going first.  Called with the SDK's
+        lock held."""
+        in_memory = [(locator, slot) for locator, slot in self._cache.items()
+                     if slot.filehandle is None and slot.content and slot.ready.is_set()]
+        total = sum(len(slot.content) for _, slot in in_memory)
+        gone = {}
+        for locator, slot in in_memory:
+            if total <= MEMORY_FALLBACK:
+                break
+            gone[locator] = slot.size()
+            total -= gone[locator]
+            slot.evict()
+            del self._cache[locator]
+            self.cache_total -= gone[locator]
+        if gone:
+            self._note_evicted(gone)
+            self._cache_updating.notify_all()
 
     def check_soon(self, slot):
         """A block about to be read (prefetched) that is on disk and not
@@ -197,15 +330,19 @@ class ObservedBlockCache(arvados.keep.KeepBlockCache):
             return
         before = {locator: slot.size() for locator, slot in self._cache.items()}
         super(ObservedBlockCache, self)._resize_cache(cache_max, max_slots)
-        gone = [locator for locator in before if locator not in self._cache]
-        if not gone:
-            return
+        gone = {locator: size for locator, size in before.items() if locator not in self._cache}
+        if gone:
+            self._note_evicted(gone)
+
+    def _note_evicted(self, gone):
+        """Blocks evicted ({locator: size}, least recently used first):
+        remembered for a while (thrashing) and counted."""
         now = time.monotonic()
         with self._watch_lock:
-            for locator in gone:
-                self._evicted_bytes += before[locator]
+            for locator, size in gone.items():
+                self._evicted_bytes += size
                 self._evicted.pop(locator, None)
-                self._evicted[locator] = (now, self._evicted_bytes, before[locator])
+                self._evicted[locator] = (now, self._evicted_bytes, size)
             while self._evicted:
                 oldest = next(iter(self._evicted.values()))
                 if now - oldest[0] <= THRASH_WINDOW:
@@ -413,6 +550,30 @@ class CheckedDiskSlot(diskcache.DiskCacheSlot):
 CHECK_THREADS = 2
 # Read this much at a time when checking a block file.
 CHECK_CHUNK = MIB
+
+
+# Room a block file takes beyond its length, at most (a filesystem block).
+_FRAGMENT = 4096
+
+
+def _free_bytes(path):
+    """Free space on `path`'s filesystem for an unprivileged writer."""
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def _min_free_bytes(path, min_free):
+    """--disk-cache-min-free in bytes: `min_free` is bytes, or a pair
+    (bytes, percent) of which one is None (arguments.MinFree)."""
+    if not min_free:
+        return 0
+    if not isinstance(min_free, tuple):
+        return int(min_free)
+    nbytes, percent = min_free
+    if percent is None:
+        return int(nbytes or 0)
+    st = os.statvfs(path)
+    return int(st.f_blocks * st.f_frsize * percent / 100)
 
 
 def _md5_of_file(fd):
