@@ -8,6 +8,8 @@ import glob
 import hashlib
 import os
 import subprocess
+import threading
+import time
 
 import arvados
 import pytest
@@ -18,12 +20,13 @@ pytestmark = pytest.mark.timeout(180)
 
 BLOCK = 4 << 20
 SUFFIX = '.keepcacheblock'
+MIB = 1 << 20
 
 
-def _collection(cluster, name, nblocks):
+def _collection(cluster, name, nblocks, block=BLOCK):
     api = cluster.api('alice')
     keep = arvados.KeepClient(api_client=api, num_retries=2)
-    blocks = [os.urandom(BLOCK) for _ in range(nblocks)]
+    blocks = [os.urandom(block) for _ in range(nblocks)]
     locs = [keep.put(b) for b in blocks]
     data = b''.join(blocks)
     coll = api.collections().create(body={'collection': {
@@ -101,14 +104,15 @@ def test_a_block_damaged_under_a_running_mount_before_its_first_use(module_clust
 def test_a_full_disk_serves_from_memory_and_leaves_nothing_half_written(module_cluster, tmp_path):
     """The cache on a filesystem with room for one block: the others cannot
     be written (ENOSPC); they are served from memory, the file reads exact,
-    and no temporary file is left behind."""
+    and no temporary file is left behind.  (--disk-cache-min-free 0: with a
+    minimum, the cache would evict to make room instead, below.)"""
     c = module_cluster
     coll, md5s, whole = _collection(c, 'disk cache full', 3)
     cache_dir = str(tmp_path / 'small')
     os.mkdir(cache_dir)
     subprocess.check_call(['mount', '-t', 'tmpfs', '-o', 'size=%d' % (BLOCK + BLOCK // 2), 'tmpfs', cache_dir])
     try:
-        with mounted(c.full_env('alice'), *_mount_args(coll, cache_dir)) as m:
+        with mounted(c.full_env('alice'), *_mount_args(coll, cache_dir), '--disk-cache-min-free', '0') as m:
             assert md5_of(m.join('data.bin')) == whole
             assert md5_of(m.join('data.bin')) == whole
             log = m.log()
@@ -118,5 +122,54 @@ def test_a_full_disk_serves_from_memory_and_leaves_nothing_half_written(module_c
         files = glob.glob(os.path.join(cache_dir, '*', '*' + SUFFIX))
         for path in files:  # whatever is there is whole
             assert _file_md5(path) == os.path.basename(path)[:32]
+    finally:
+        subprocess.call(['umount', cache_dir])
+
+
+def test_the_disk_cache_leaves_the_minimum_free(module_cluster, tmp_path):
+    """--disk-cache-min-free 25% on a 200 MiB tmpfs, with a --file-cache of
+    1 GiB: a 192 MiB file (12 blocks of 16 MiB, more than the 150 MiB the
+    cache may use) reads exact, twice, and the tmpfs never has less than
+    50 MiB free (statvfs sampled every few milliseconds while reading); the
+    cache shrinking is said once."""
+    c = module_cluster
+    coll, md5s, whole = _collection(c, 'disk cache min free', 12, block=16 << 20)
+    cache_dir = str(tmp_path / 'small')
+    os.mkdir(cache_dir)
+    subprocess.check_call(['mount', '-t', 'tmpfs', '-o', 'size=200M', 'tmpfs', cache_dir])
+    try:
+        st = os.statvfs(cache_dir)
+        minimum = st.f_blocks * st.f_frsize // 4
+        lowest = [st.f_bavail * st.f_frsize]
+        done = threading.Event()
+
+        def sample():
+            while not done.is_set():
+                st = os.statvfs(cache_dir)
+                lowest[0] = min(lowest[0], st.f_bavail * st.f_frsize)
+                time.sleep(0.002)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            with mounted(c.full_env('alice'), '--collection', coll['uuid'], '--disk-cache', '--disk-cache-dir',
+                         cache_dir, '--file-cache', str(1 << 30), '--disk-cache-min-free', '25%') as m:
+                assert md5_of(m.join('data.bin')) == whole
+                assert md5_of(m.join('data.bin')) == whole
+                log = m.log()
+        finally:
+            done.set()
+            sampler.join(10)
+        assert lowest[0] >= minimum, (lowest[0], minimum)
+        assert 'Traceback' not in log, log[-3000:]
+        short = [line for line in log.splitlines() if '--disk-cache-min-free' in line]
+        assert len(short) == 1 and 'shrinks' in short[0], log[-3000:]
+        assert 'No space left on device' not in log, log[-3000:]
+        files = glob.glob(os.path.join(cache_dir, '*', '*' + SUFFIX))
+        assert 0 < len(files) < 12
+        assert sum(os.path.getsize(path) for path in files) <= 200 * MIB - minimum
+        for path in files:
+            assert _file_md5(path) == os.path.basename(path)[:32]
+        assert not glob.glob(os.path.join(cache_dir, '*', 'tmp*'))
     finally:
         subprocess.call(['umount', cache_dir])

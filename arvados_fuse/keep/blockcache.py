@@ -218,15 +218,15 @@ class ObservedBlockCache(arvados.keep.KeepBlockCache):
             # Files take whole blocks of the filesystem.
             need += -size % _FRAGMENT
         try:
-            free = _free_bytes(self._disk_cache_dir) - self._writing
+            measured = _free_bytes(self._disk_cache_dir)
         except OSError:
             return True  # the write will say what is wrong
+        free = measured - self._writing
         if free >= need:
             if self._disk_short and self.cache_total + size > self.cache_max:
                 self._disk_short = False  # the cache is whole again
             return True
         gone = {}
-        short_of = free
         for locator, other in list(self._cache.items()):
             if free >= need:
                 break
@@ -250,7 +250,7 @@ class ObservedBlockCache(arvados.keep.KeepBlockCache):
                 pass
         room = free >= need
         if gone or not room:
-            self._warn_short(short_of, room)
+            self._warn_short(measured, room)
         return room
 
     def _warn_short(self, free, room):
