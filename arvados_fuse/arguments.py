@@ -126,7 +126,7 @@ with "--".
 
         modes = self.add_argument_group('Mount modes').add_mutually_exclusive_group()
         modes.add_argument('--all', action='store_const', const='all', dest='mode',
-                           help='Mount a subdirectory for each mode: home, shared, by_tag, by_id (default).')
+                           help='Mount a subdirectory for each mode: home, shared, users, by_tag, by_id (default).')
         modes.add_argument('--custom', action='store_const', const='custom', dest='mode',
                            help='Mount a top-level directory with only the --mount-* subdirectories.')
         modes.add_argument('--home', action='store_const', const='home', dest='mode',
@@ -144,6 +144,7 @@ with "--".
 
         custom = self.add_argument_group('Custom mount options')
         for name, what in (('home', 'your home project'), ('shared', 'projects shared with you'),
+                           ('users', 'the users directory (home projects by username)'),
                            ('by-id', 'the by_id magic directory'), ('by-pdh', 'the by_pdh magic directory'),
                            ('by-tag', 'the by_tag directory')):
             custom.add_argument('--mount-' + name, metavar='PATH', action='append', default=[],

@@ -124,7 +124,8 @@ def _check_args(args):
         raise Failure('--storage-classes is not supported: this arv-mount is read-only and creates no collections')
     if args.filters is not None:
         args.filters = _load_filters(args.filters)
-    custom = args.mount_home or args.mount_shared or args.mount_by_id or args.mount_by_pdh or args.mount_by_tag
+    custom = (args.mount_home or args.mount_shared or args.mount_users or args.mount_by_id or args.mount_by_pdh
+              or args.mount_by_tag)
     if args.project:
         args.mode = 'project'
     elif args.collection:

@@ -12,7 +12,7 @@ import hashlib
 import itertools
 
 from arvados_fuse.errors import ApiFailure, KeepFailure, NotFound
-from arvados_fuse.api.safeapi import LISTING_FIELDS
+from arvados_fuse.api.safeapi import LISTING_FIELDS, USER_LISTING_FIELDS
 
 ME = 'zzzzz-tpzed-000000000000000'
 
@@ -89,8 +89,9 @@ class FakeApi(object):
         self.blocks = {}
         self.collections_by_locator = {}
         self.group_records = self.groups = {}
-        self.users = {ME: {'uuid': ME, 'email': 'me@example.com', 'first_name': 'Me',
-                           'last_name': 'Myself', 'kind': 'arvados#user'}}
+        self.users = {ME: {'uuid': ME, 'email': 'me@example.com', 'username': 'me', 'first_name': 'Me',
+                           'last_name': 'Myself', 'kind': 'arvados#user', 'owner_uuid': ME,
+                           'created_at': '2024-01-01T00:00:00Z', 'modified_at': '2024-01-01T00:00:00Z'}}
         self.contents = {}
         self.links = []
         self.shared = []
@@ -122,9 +123,12 @@ class FakeApi(object):
         self.contents.setdefault(owner_uuid, []).append(rec)
         return rec
 
-    def add_user(self, first_name, last_name):
+    def add_user(self, first_name, last_name, username=False, created_at='2024-01-01T00:00:00Z'):
+        """A user, listed by list_users (its username: `first_name`
+        in lower case unless given; None: none)."""
         rec = {'uuid': self.new_uuid('tpzed'), 'first_name': first_name, 'last_name': last_name,
-               'kind': 'arvados#user'}
+               'username': first_name.lower() if username is False else username, 'owner_uuid': ME,
+               'kind': 'arvados#user', 'created_at': created_at, 'modified_at': created_at}
         self.users[rec['uuid']] = rec
         return rec
 
@@ -192,6 +196,12 @@ class FakeApi(object):
         if uuid not in self.users:
             raise NotFound(uuid)
         return dict(self.users[uuid])
+
+    def list_users(self, usernames=None, num_retries=None):
+        self._call('users.list', None if usernames is None else sorted(usernames))
+        return sorted(({k: v for k, v in u.items() if k in USER_LISTING_FIELDS} for u in self.users.values()
+                       if usernames is None or u.get('username') in usernames),
+                      key=lambda u: u['uuid'])
 
     def list_project_contents(self, uuid, filters=(), num_retries=None, keep=None):
         self._call('groups.contents', uuid)

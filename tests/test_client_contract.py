@@ -280,6 +280,22 @@ def test_name_links_of_a_project(world, small_pages):
         assert link['tail_uuid'] == project['uuid'] and '-o0j2j-' in link['uuid']
 
 
+def test_users_every_one_or_by_username(world, small_pages):
+    users = world.api.list_users()
+    uuids = [u['uuid'] for u in users]
+    assert uuids == sorted(set(uuids))
+    assert {world.me, world.other['uuid']} <= set(uuids)
+    by_uuid = {u['uuid']: u for u in users}
+    assert by_uuid[world.other['uuid']]['username'] == 'bob'
+    for u in users:
+        assert set(u) >= {'uuid', 'username', 'created_at', 'modified_at'} and '-tpzed-' in u['uuid']
+    assert [u['uuid'] for u in world.api.list_users(usernames=['bob'])] == [world.other['uuid']]
+    both = world.api.list_users(usernames=['bob', by_uuid[world.me]['username'], 'nosuchuser'])
+    assert [u['uuid'] for u in both] == sorted([world.me, world.other['uuid']])
+    assert world.api.list_users(usernames=['nosuchuser']) == []
+    assert world.api.list_users(usernames=[]) == []
+
+
 def test_tags_names_existence_and_tagged_collections(world, small_pages):
     tag = unique('contract-tag')
     colls = [world.collection(unique('tagged'), {'z': b'%d' % i}) for i in range(3)]

@@ -343,7 +343,7 @@ def test_mount_t_fuse_arv_mount_with_options_then_umount(module_cluster, tmp_pat
     fstype, source, options = (tmp_path / 'out.findmnt').read_text().split()
     assert (fstype, source) == ('fuse.arv-mount', 'arvados') and 'ro' in options.split(',')
     assert 'allow_other' in options
-    assert (tmp_path / 'out.ls').read_text().split() == ['README', 'by_id', 'by_tag', 'home', 'shared']
+    assert (tmp_path / 'out.ls').read_text().split() == ['README', 'by_id', 'by_tag', 'home', 'shared', 'users']
     assert (tmp_path / 'out.stat').read_text().split() == ['4242', '440']
     assert (tmp_path / 'out.data').read_bytes() == b'by mount(8)'
     assert (tmp_path / 'out.umount').read_text().strip() == 'gone'

@@ -54,8 +54,9 @@ def test_all_mode_layout_readme_and_contents(cluster):
     demo = cluster.demo
     colls, projects = demo['collections'], demo['projects']
     with mounted(cluster.full_env('alice')) as m:
-        assert sorted(os.listdir(m.path)) == ['README', 'by_id', 'by_tag', 'home', 'shared']
-        _check_readme_mentions(open(m.join('README')).read(), cluster, ['home', 'shared', 'by_tag', 'by_id'])
+        assert sorted(os.listdir(m.path)) == ['README', 'by_id', 'by_tag', 'home', 'shared', 'users']
+        _check_readme_mentions(open(m.join('README')).read(), cluster,
+                               ['home', 'shared', 'users', 'by_tag', 'by_id'])
 
         home = os.listdir(m.join('home'))
         assert {'Project A', 'Big file', 'Fruit filter', colls['odd_names']['name']} <= set(home)
@@ -80,6 +81,11 @@ def test_all_mode_layout_readme_and_contents(cluster):
         assert os.listdir(m.join('shared', 'Bob Other')) == ['Bob shared project']
         _check_file(m.join('shared', 'Bob Other', 'Bob shared project', 'Bob shared collection', 'shared.txt'),
                     colls['bob_shared'], 'shared.txt')
+
+        # users/<username>: each home, as far as alice may read it.
+        assert {'admin', 'alice', 'bob'} <= set(os.listdir(m.join('users')))
+        assert os.listdir(m.join('users', 'bob')) == ['Bob shared project']
+        assert sorted(os.listdir(m.join('users', 'alice'))) == sorted(home)
 
         # by_tag/<tag>/<uuid>
         tags = demo['links']['tags']
@@ -232,9 +238,9 @@ def _mode_collection(m, demo):
 
 def _mode_custom(m, demo):
     colls = demo['collections']
-    assert sorted(os.listdir(m.path)) == ['README', 'h', 'ids', 'p', 's', 't']
+    assert sorted(os.listdir(m.path)) == ['README', 'h', 'ids', 'p', 's', 't', 'u']
     readme = open(m.join('README')).read()
-    for d in ('h', 'ids', 'p', 's', 't'):
+    for d in ('h', 'ids', 'p', 's', 't', 'u'):
         assert '\n' + d + '/' in readme
     _check_file(m.join('h', 'Project A', 'Many files', 'README.txt'), colls['many_files'], 'README.txt')
     _check_file(m.join('ids', colls['deep']['uuid'], 'deep.txt'), colls['deep'], 'deep.txt')
@@ -243,6 +249,7 @@ def _mode_custom(m, demo):
     assert not os.path.exists(m.join('p', colls['deep']['uuid']))
     assert os.listdir(m.join('s')) == ['Bob Other']
     assert sorted(os.listdir(m.join('t', 'fruit'))) == sorted(demo['links']['tags']['fruit'])
+    assert os.listdir(m.join('u', 'bob')) == ['Bob shared project']
 
 
 MODES = {
@@ -254,7 +261,7 @@ MODES = {
     'project': (lambda demo: ['--project', demo['projects']['project_a']['uuid']], _mode_project),
     'collection': (lambda demo: ['--collection', demo['collections']['many_files']['uuid']], _mode_collection),
     'custom': (lambda demo: ['--mount-home', 'h', '--mount-by-id', 'ids', '--mount-by-tag', 't',
-                             '--mount-shared', 's', '--mount-by-pdh', 'p'], _mode_custom),
+                             '--mount-shared', 's', '--mount-by-pdh', 'p', '--mount-users', 'u'], _mode_custom),
 }
 
 

@@ -69,6 +69,10 @@ RECORD_BATCH = 100
 # Enough of a collection record to list it (no manifest: that can be huge).
 LISTING_FIELDS = ['uuid', 'name', 'owner_uuid', 'portable_data_hash', 'created_at', 'modified_at',
                   'properties', 'is_trashed', 'kind']
+# What a listed user needs until its home is opened (its name, times,
+# xattrs); the home's own refresh gets the whole record (users.get).
+USER_LISTING_FIELDS = ['uuid', 'username', 'owner_uuid', 'created_at', 'modified_at', 'first_name',
+                       'last_name', 'kind']
 # How long one API call may take, retries and their back-off included
 # (--timeout): long enough to ride out an API server restart in a batch
 # job, short enough that an interactive `ls` never waits minutes.  Without
@@ -471,6 +475,16 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
         return self._list_all(self.collections().list, num_retries, include_old_versions=True,
                               filters=[['current_version_uuid', '=', uuid]],
                               select=LISTING_FIELDS + ['version', 'current_version_uuid'])
+
+    @_translated
+    def list_users(self, usernames=None, num_retries=None):
+        """Listing records (USER_LISTING_FIELDS) of the users this token may
+        see, sorted by uuid: every one (users.list, paged), or only those
+        whose username is in `usernames`."""
+        if usernames is not None and not usernames:
+            return []
+        filters = [['username', 'in', list(usernames)]] if usernames is not None else []
+        return self._list_all(self.users().list, num_retries, filters=filters, select=USER_LISTING_FIELDS)
 
     @_translated
     def list_tag_names(self, filters=(), num_retries=None):

@@ -16,6 +16,7 @@ from .byid import MagicDirectory
 from .project import ProjectDirectory
 from .shared import SharedDirectory
 from .tags import TagsDirectory
+from .users import UsersDirectory
 from .uuids import collection_uuid_pattern, group_uuid_pattern, keep_locator_pattern
 
 _logger = logging.getLogger('arvados.arvados_fuse')
@@ -29,6 +30,7 @@ It is read-only.
 DIR_DESCRIPTIONS = {
     'home': 'your home project',
     'shared': 'projects that other users and groups share with you',
+    'users': "every user's home project, by username (what you may read of it)",
     'by_tag': 'collections, by tag',
     'by_id': 'collections and projects by uuid or portable data hash (appear once looked up)',
     'by_pdh': 'collections by portable data hash (appear once looked up)',
@@ -83,6 +85,9 @@ def _subdirectory(kind, parent_inode, args, inodes, api, user):
     if kind == 'shared':
         return SharedDirectory(parent_inode, inodes, api, args.retries, user['uuid'],
                                poll=True, poll_time=args.refresh_time, filters=args.filters)
+    if kind == 'users':
+        return UsersDirectory(parent_inode, inodes, api, args.retries, poll_time=args.refresh_time,
+                              filters=args.filters)
     if kind == 'by_tag':
         return TagsDirectory(parent_inode, inodes, api, args.retries, poll_time=args.refresh_time,
                              filters=args.filters)
@@ -139,13 +144,14 @@ def _layout_root(layout, args, inodes, api, user):
 
 
 def _all_root(args, inodes, api, user):
-    return _layout_root([('home', 'home'), ('shared', 'shared'), ('by_tag', 'by_tag'), ('by_id', 'by_id')],
+    return _layout_root([('home', 'home'), ('shared', 'shared'), ('users', 'users'), ('by_tag', 'by_tag'),
+                         ('by_id', 'by_id')],
                         args, inodes, api, user)
 
 
 def _custom_root(args, inodes, api, user):
     layout = []
-    for kind in ('home', 'shared', 'by_id', 'by_pdh', 'by_tag'):
+    for kind in ('home', 'shared', 'users', 'by_id', 'by_pdh', 'by_tag'):
         for path in getattr(args, 'mount_' + kind):
             layout.append((path, kind))
     return _layout_root(layout, args, inodes, api, user)
