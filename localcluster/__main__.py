@@ -47,6 +47,9 @@ def parse_args(argv=None):
                    default=DEFAULT_PRESERVE_VERSION_IF_IDLE,
                    help="Collections.PreserveVersionIfIdle: 0 a version at every update, -1 only when "
                         "preserve_version is set (default %(default)g)")
+    p.add_argument("--users-not-visible-to-others", action="store_true",
+                   help="Users.ActivatedUsersAreVisibleToOthers false: a user sees only the users "
+                        "a permission path reaches")
     p.add_argument("--debug", action="store_true", help="verbose logging on stderr")
     args = p.parse_args(argv)
     if args.keep_servers < 1:
@@ -62,7 +65,8 @@ async def run(args):
         forward_slash_name_substitution=(None if args.no_forward_slash_name_substitution_key
                                          else args.forward_slash_name_substitution),
         collection_versioning=args.collection_versioning,
-        preserve_version_if_idle=args.preserve_version_if_idle)
+        preserve_version_if_idle=args.preserve_version_if_idle,
+        users_visible_to_others=not args.users_not_visible_to_others)
     cluster = Cluster(args.data_dir, keep_servers=args.keep_servers,
                       blob_signing=not args.no_blob_signing, settings=settings, **kwargs)
     cluster.start_hooks.append(websocket.start)

@@ -150,7 +150,8 @@ class Cluster:
                 "Websocket": {"ExternalURL": self.websocket_url},
                 "Keepstore": {"InternalURLs": {u: {} for u in self.keep_urls}},
             },
-            "Users": {"AnonymousUserToken": ""},
+            "Users": {"AnonymousUserToken": "",
+                      "ActivatedUsersAreVisibleToOthers": self.settings.users_visible_to_others},
             "Workbench": {"SiteName": "localcluster"},
         }
 
@@ -167,7 +168,7 @@ class Cluster:
         self.store = Store(os.path.join(self.data_dir, "records.sqlite3"))
         self._bootstrap()
         self.signer = Signer(self._signing_key(), self.blob_ttl) if self.blob_signing else None
-        self.perms = Permissions(self.store)
+        self.perms = Permissions(self.store, self.settings)
         self.faults = Faults()
         self.calls = CallCounter()
         for i in range(self.n_keep):

@@ -10,7 +10,9 @@ Rules (a simplified Arvados model):
   permission link from the user to the role), grants that level on its
   head and everything the head owns transitively;
 * the level of an object is the highest over all grant paths;
-* every user can read every user record (upstream default for active users).
+* every user can read every user record (Arvados' default for active
+  users: Users.ActivatedUsersAreVisibleToOthers); with that setting false
+  (settings.py), only those its permission links reach.
 
 Everything a user cannot read is reported as "not found" by the API.
 Results are cached per user and store generation.
@@ -21,8 +23,9 @@ _LEVELS = {"can_read": READ, "can_write": WRITE, "can_manage": MANAGE}
 
 
 class Permissions:
-    def __init__(self, store):
+    def __init__(self, store, settings=None):
         self.store = store
+        self.settings = settings
         self._cache = {}
         self._children = (None, None)
 
@@ -105,7 +108,8 @@ class Permissions:
         uuid = rec["uuid"]
         kind = rec["kind"]
         if kind == "arvados#user":
-            return levels.get(uuid, READ)
+            visible = self.settings is None or self.settings.users_visible_to_others
+            return levels.get(uuid, READ if visible else 0)
         if kind == "arvados#keepService":
             return READ
         if kind == "arvados#apiClientAuthorization":

@@ -16,7 +16,7 @@ DEFAULT_PRESERVE_VERSION_IF_IDLE = 10.0
 
 class Settings:
     def __init__(self, *, forward_slash_name_substitution="", collection_versioning=False,
-                 preserve_version_if_idle=DEFAULT_PRESERVE_VERSION_IF_IDLE):
+                 preserve_version_if_idle=DEFAULT_PRESERVE_VERSION_IF_IDLE, users_visible_to_others=True):
         # None: the config has no such key (a server older than Arvados
         # 2.0, which accepted any name).
         self.forward_slash_name_substitution = forward_slash_name_substitution
@@ -24,11 +24,17 @@ class Settings:
         # 0: a new version at every update; < 0: only when preserve_version
         # is set; > 0: when the collection was last modified this long ago.
         self.preserve_version_if_idle = preserve_version_if_idle
+        # Users.ActivatedUsersAreVisibleToOthers (default true): Arvados gives
+        # the "All users" group can_read on every user it sets up, so users
+        # see each other; false, a user sees another only through a
+        # permission path to that user's record (an admin sees everyone).
+        self.users_visible_to_others = users_visible_to_others
 
     def state(self):
         return {"forward_slash_name_substitution": self.forward_slash_name_substitution,
                 "collection_versioning": self.collection_versioning,
-                "preserve_version_if_idle": self.preserve_version_if_idle}
+                "preserve_version_if_idle": self.preserve_version_if_idle,
+                "users_visible_to_others": self.users_visible_to_others}
 
     def update(self, body):
         if not isinstance(body, dict):
@@ -40,8 +46,9 @@ class Settings:
             value = body["forward_slash_name_substitution"]
             if value is not None and not isinstance(value, str):
                 raise ApiError(422, "forward_slash_name_substitution must be a string or null")
-        if "collection_versioning" in body and not isinstance(body["collection_versioning"], bool):
-            raise ApiError(422, "collection_versioning must be true or false")
+        for flag in ("collection_versioning", "users_visible_to_others"):
+            if flag in body and not isinstance(body[flag], bool):
+                raise ApiError(422, "%s must be true or false" % flag)
         if "preserve_version_if_idle" in body and (
                 isinstance(body["preserve_version_if_idle"], bool)
                 or not isinstance(body["preserve_version_if_idle"], (int, float))):

@@ -77,6 +77,32 @@ def test_role_membership_grants_access(fresh_cluster):
     assert bob.groups().get(uuid=sub["uuid"]).execute()["owner_uuid"] == proj["uuid"]
 
 
+def test_users_visible_to_others_setting(fresh_cluster):
+    """Users.ActivatedUsersAreVisibleToOthers: true (Arvados' default), every
+    user reads every user record; false, only its own, those a permission
+    path reaches (a role with can_read on the user), and admins all."""
+    c = fresh_cluster
+    alice, bob_uuid = c.api("alice"), c.users["bob"]["uuid"]
+    assert alice.users().get(uuid=bob_uuid).execute()["uuid"] == bob_uuid
+    assert c.api("alice").configs().get().execute()["Users"]["ActivatedUsersAreVisibleToOthers"] is True
+    c.set_settings(users_visible_to_others=False)
+    alice = c.api("alice")
+    assert alice.configs().get().execute()["Users"]["ActivatedUsersAreVisibleToOthers"] is False
+    with pytest.raises(arvados.errors.ApiError) as e:
+        alice.users().get(uuid=bob_uuid).execute()
+    assert e.value.resp.status == 404
+    assert {u["uuid"] for u in alice.users().list().execute()["items"]} == {c.users["alice"]["uuid"]}
+    assert alice.users().current().execute()["uuid"] == c.users["alice"]["uuid"]
+    assert c.api("admin").users().get(uuid=bob_uuid).execute()["uuid"] == bob_uuid
+    admin = c.api("admin")
+    role = admin.groups().create(body={"group": {"name": "lab", "group_class": "role"}}).execute()
+    admin.links().create(body={"link": {"link_class": "permission", "name": "can_write",
+                                        "tail_uuid": c.users["alice"]["uuid"], "head_uuid": role["uuid"]}}).execute()
+    admin.links().create(body={"link": {"link_class": "permission", "name": "can_read",
+                                        "tail_uuid": role["uuid"], "head_uuid": bob_uuid}}).execute()
+    assert alice.users().get(uuid=bob_uuid).execute()["uuid"] == bob_uuid
+
+
 def test_keep_requires_valid_unexpired_signature(cluster):
     d = cluster.demo["collections"]["deep"]
     alice_api = cluster.api("alice")

@@ -170,7 +170,7 @@ def test_versioning_from_the_command_line(tmp_path):
                                                   "--forward-slash-name-substitution", "{slash}"]) as c:
         s = c.settings()
         assert s == {"forward_slash_name_substitution": "{slash}", "collection_versioning": True,
-                     "preserve_version_if_idle": 0}
+                     "preserve_version_if_idle": 0, "users_visible_to_others": True}
         cfg = c.api("alice").config()["Collections"]
         assert cfg["CollectionVersioning"] is True and cfg["PreserveVersionIfIdle"] == "0s"
         assert cfg["ForwardSlashNameSubstitution"] == "{slash}"

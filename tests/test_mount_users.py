@@ -2,9 +2,9 @@
 per username, each that user's home as far as the mounting user (alice)
 may read it; a lookup of one username asks for it alone; --mount-users.
 
-The local cluster shows every user record to every user (docs/
-localcluster.md), so a user absent from users.list is tested against the
-fake (tests/test_users.py)."""
+The local cluster shows every user record to every user, as Arvados does
+by default (Users.ActivatedUsersAreVisibleToOthers); with that setting
+false, users alice has no permission path to are absent from users/."""
 
 import json
 import os
@@ -69,3 +69,20 @@ def test_mount_users_at_a_path_of_its_own(homes):
     with mounted(homes.full_env('alice'), '--mount-users', 'people/all') as m:
         assert sorted(os.listdir(m.path)) == ['README', 'people']
         assert os.listdir(m.join('people', 'all', 'bob')) == ['Bob for alice']
+
+
+def test_a_user_alice_may_not_see_is_absent(homes):
+    """With Users.ActivatedUsersAreVisibleToOthers false, alice sees no
+    other user's record (bob shared a project with her, which grants
+    nothing on bob himself): users/ holds alice alone, and users/bob is
+    ENOENT, while what bob shared still shows in shared/."""
+    homes.set_settings(users_visible_to_others=False)
+    try:
+        with mounted(homes.full_env('alice')) as m:
+            assert os.listdir(m.join('users')) == ['alice']
+            assert not os.path.exists(m.join('users', 'bob'))
+            with pytest.raises(FileNotFoundError):
+                os.listdir(m.join('users', 'bob'))
+            assert 'Bob for alice' in os.listdir(m.join('shared'))
+    finally:
+        homes.set_settings(users_visible_to_others=True)
