@@ -222,12 +222,8 @@ class Cluster:
 
     async def admin_faults(self, request):
         """GET: fault state; POST {"server": n, knob: v...} or {"clear": true[, "server": n]}."""
-        self._require_admin(request)
-        if request.method == "POST":
-            try:
-                body = json.loads(await request.read() or b"{}")
-            except ValueError:
-                raise ApiError(400, "malformed JSON request body")
+        body = await self._admin_body(request)
+        if body is not None:
             if not isinstance(body, dict):
                 raise ApiError(422, "request body must be a JSON object")
             server = body.pop("server", None)
@@ -240,22 +236,26 @@ class Cluster:
                                % ", ".join(self.faults.servers()))
             else:
                 await self.faults.set(server, **body)
-        elif request.method != "GET":
-            raise ApiError(405, "use GET or POST")
         return web.json_response(self.faults.state())
 
     async def admin_settings(self, request):
         """GET: the settings (settings.py); POST {name: value, ...}: change them."""
-        self._require_admin(request)
-        if request.method == "POST":
-            try:
-                body = json.loads(await request.read() or b"{}")
-            except ValueError:
-                raise ApiError(400, "malformed JSON request body")
+        body = await self._admin_body(request)
+        if body is not None:
             self.settings.update(body)
-        elif request.method != "GET":
-            raise ApiError(405, "use GET or POST")
         return web.json_response(self.settings.state())
+
+    async def _admin_body(self, request):
+        """For an admin endpoint: the JSON body of a POST, None for a GET."""
+        self._require_admin(request)
+        if request.method == "GET":
+            return None
+        if request.method != "POST":
+            raise ApiError(405, "use GET or POST")
+        try:
+            return json.loads(await request.read() or b"{}")
+        except ValueError:
+            raise ApiError(400, "malformed JSON request body")
 
     async def admin_calls(self, request):
         """The API's request counts per route (callcount.py). GET: the counts

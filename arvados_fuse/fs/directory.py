@@ -16,7 +16,7 @@ import stat
 import time
 
 from .files import ObjectFile
-from .fresh import FreshBase
+from .fresh import DEFAULT_POLL_TIME, FreshBase
 
 # Misses remembered before the expired ones are pruned.
 MISSES_PRUNE_AT = 1024
@@ -345,3 +345,20 @@ class Directory(FreshBase):
     def release(self):
         """Called when the inode is finally freed."""
         pass
+
+
+class ListedDirectory(Directory):
+    """A directory the API lists whole (by_tag, users): it goes stale after
+    `poll_time` while the event stream is down, and on the change events
+    its `event_uuids` name.  `filters`: --filters."""
+
+    def __init__(self, parent_inode, inodes, api, num_retries, poll_time=DEFAULT_POLL_TIME, *, filters=None):
+        super(ListedDirectory, self).__init__(parent_inode, inodes)
+        self.api = api
+        self.num_retries = num_retries
+        self._poll = True
+        self._poll_time = poll_time
+        self._filters = filters or []
+
+    def want_event_subscribe(self):
+        return True

@@ -1,7 +1,7 @@
 """`by_tag`: one directory per tag name, holding the collections with it."""
 
 from .collection import CollectionDirectory
-from .directory import Directory
+from .directory import Directory, ListedDirectory
 from .filters import filters_for
 from .fresh import DEFAULT_POLL_TIME
 from .inodes import kind_key
@@ -16,24 +16,13 @@ class RecursiveInvalidateDirectory(Directory):
             entry.invalidate()
 
 
-class TagsDirectory(RecursiveInvalidateDirectory):
+class TagsDirectory(RecursiveInvalidateDirectory, ListedDirectory):
     """A special directory that contains as subdirectories all tags visible to the user."""
 
     remember_misses = True
 
-    def __init__(self, parent_inode, inodes, api, num_retries, poll_time=DEFAULT_POLL_TIME, *, filters=None):
-        super(TagsDirectory, self).__init__(parent_inode, inodes)
-        self.api = api
-        self.num_retries = num_retries
-        self._poll = True
-        self._poll_time = poll_time
-        self._filters = filters or []
-
     def describe(self):
         return 'by_tag'
-
-    def want_event_subscribe(self):
-        return True
 
     def event_uuids(self):
         return (kind_key('arvados#link'),)

@@ -4,8 +4,7 @@ mount's `users/`).  A user the server does not list is absent; a user
 without a username is left out (as the Go mount does, and as a project
 leaves out an item without a name)."""
 
-from .directory import Directory
-from .fresh import DEFAULT_POLL_TIME
+from .directory import ListedDirectory
 from .inodes import kind_key
 from .project import ProjectDirectory
 
@@ -16,7 +15,7 @@ def username(record):
     return record.get('username') or None
 
 
-class UsersDirectory(Directory):
+class UsersDirectory(ListedDirectory):
     """Users by username.  Listed only when opened (one paged users.list);
     a lookup of one name before that asks for that username alone.
 
@@ -26,20 +25,10 @@ class UsersDirectory(Directory):
 
     answers_names = True
 
-    def __init__(self, parent_inode, inodes, api, num_retries, poll_time=DEFAULT_POLL_TIME, *, filters=None):
-        super(UsersDirectory, self).__init__(parent_inode, inodes)
-        self.api = api
-        self.num_retries = num_retries
-        self._poll = True
-        self._poll_time = poll_time
-        # --filters apply to what each home lists, not to users.list.
-        self._filters = filters or []
+    # --filters apply to what each home lists, not to users.list.
 
     def describe(self):
         return 'users'
-
-    def want_event_subscribe(self):
-        return True
 
     def event_uuids(self):
         # A user created, renamed or deleted.
