@@ -84,7 +84,9 @@ def _column_value(ftype, value):
     return value
 
 
-def _like_regex(pattern, ignore_case):
+def like_regex(pattern, ignore_case=False):
+    """An SQL LIKE pattern (`%`, `_`, `\\` escapes) as a compiled regular
+    expression (also what tests/fakes.py matches names with)."""
     if not isinstance(pattern, str):
         raise QueryError("Invalid operand type for like/ilike: %r" % (pattern,))
     out, i = [], 0
@@ -179,7 +181,7 @@ def compile_filter(f, kind):
     if attr == "any":
         if op not in ("like", "ilike"):
             raise QueryError("Only like/ilike are supported with 'any'")
-        rx = _like_regex(operand, op == "ilike")
+        rx = like_regex(operand, op == "ilike")
         cols = [c for c, t in kind.fields.items() if t == STR]
         return lambda rec: any(isinstance(rec.get(c), str) and rx.match(rec[c]) for c in cols)
     expression = _EXPRESSION.match(attr)
@@ -241,7 +243,7 @@ def compile_filter(f, kind):
             return lambda rec: (lambda v: v in valset if v is not None else has_null)(value(rec))
         return lambda rec: (lambda v: v not in valset if v is not None else not has_null)(value(rec))
     if op in ("like", "ilike", "not like", "not ilike"):
-        rx = _like_regex(operand, "ilike" in op)
+        rx = like_regex(operand, "ilike" in op)
         neg = op.startswith("not")
         return lambda rec: (lambda v: isinstance(v, str) and bool(rx.match(v)) != neg)(value(rec))
     want = coerce(operand, attr) if not isinstance(operand, (dict, list)) or ftype in (JSON, ARRAY) \

@@ -7,10 +7,10 @@ What the fake leaves out: --filters (extra filters are accepted and
 ignored), permissions (everything stored is readable; `shared` lists what
 was added with `add_shared`), and Keep signatures."""
 
-import re
 import hashlib
 import itertools
 
+from localcluster.queries import like_regex  # the fake matches LIKE as the cluster does
 from arvados_fuse.errors import ApiFailure, KeepFailure, NotFound
 from arvados_fuse.api.safeapi import LISTING_FIELDS, USER_LISTING_FIELDS
 
@@ -21,20 +21,6 @@ def put_block(blocks, data):
     h = hashlib.md5(data).hexdigest()
     blocks[h] = data
     return '%s+%d' % (h, len(data))
-
-
-def like_regex(pattern):
-    """An SQL LIKE pattern (`\\` escapes) as a compiled regular expression."""
-    out, i = [], 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == '\\' and i + 1 < len(pattern):
-            out.append(re.escape(pattern[i + 1]))
-            i += 2
-            continue
-        out.append('.' if c == '_' else '.*' if c == '%' else re.escape(c))
-        i += 1
-    return re.compile(''.join(out) + r'\Z', re.S)
 
 
 class FakeServerError(ApiFailure):
