@@ -1,26 +1,30 @@
 """Big collections and big projects: this mount vs upstream arv-mount 3.2.1
 vs the llfuse floor, on the same data in one run against a local cluster.
 
-    .venv/bin/python bench/scale.py [--runs 3] [--files 100000] [--million]
-                                    [--projects 5000] [--upstream-timeout 60]
+    .venv/bin/python bench/scale.py [--runs 3] [--sizes 100000] [--million]
+        [--shapes spread,packed,combined,deep,longnames,empty]
+        [--only shapes|project|million] [--no-upstream] [--markdown]
 
 Workloads:
-  collection   FILES files in FILES/100 directories, every file a 100 to
-               2,099 byte segment of one of 10 small blocks; a fresh
-               `--collection UUID` mount for each of: launch until the root
-               is listed; `find | wc -l` cold then warm; `ls -lR` cold then
-               warm (with the daemon's CPU-seconds for each); peak RSS.
-  million      (--million) the same with 1,000,000 files in 10,000
-               directories, ours only (upstream is given --upstream-timeout
-               and marked "did not finish"), under `--all` with a probe that
-               lists home/ every 0.2 s during the walk (its slowest answer).
-  project      a project holding PROJECTS collections, `--project UUID`:
-               first `ls`, warm `ls`, first `ls -l`, warm `ls -l`, peak RSS.
-  floor        bench/floorfs.py: a minimal in-memory llfuse filesystem with
-               the collection's shape, for `find` and `ls -lR`.
-Medians of --runs runs with [min-max]; a command that does not finish
-within --upstream-timeout is reported as such.  Results go to
-bench/results/scale.json and, with --markdown, a table and a PNG chart.
+  shapes     a collection of each manifest shape of bench/shapes.py at each
+             of --sizes files (and 1,000,000 with --million, one run), each
+             mounted with `--collection UUID`.  Before each mount the page
+             cache, dentries and inodes are dropped, and the timed walk is
+             the first operation on the fresh mount: `find . | wc -l` cold
+             then warm; on a second mount `ls -lR` cold then warm; the
+             daemon's CPU-seconds of each walk; its peak RSS once both walks
+             went through the tree.  The floor (bench/floorfs.py, a minimal
+             in-memory llfuse filesystem serving the same manifest's tree)
+             and upstream get the same walks, alternating run by run.
+             Upstream is stopped after --upstream-timeout and not run at
+             10^6 (it does not finish at 10^5).
+  million    (--million) 1,000,000 files under `--all` with a probe that
+             lists home/ every 0.2 s during the walk (its slowest answer).
+  project    a project holding PROJECTS collections, `--project UUID`:
+             first `ls`, warm `ls`, first `ls -l`, warm `ls -l`, peak RSS.
+Medians of --runs runs with [min-max].  Results go to
+bench/results/scale.json; --markdown writes the shapes table into
+docs/benchmarks.md.  Dropping caches needs root.
 """
 
 import argparse
@@ -29,6 +33,7 @@ import os
 import platform
 import random
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -41,6 +46,7 @@ sys.path.insert(0, REPO)
 
 from localcluster.testing import LocalCluster  # noqa: E402
 from bench.upstream import upstream_arv_mount  # noqa: E402
+from bench import shapes  # noqa: E402
 
 from arvados_fuse.host import mountpoint  # noqa: E402
 
@@ -164,11 +170,18 @@ class Mount(object):
 def run(cmd, cwd, timeout):
     """Seconds taken by a shell command; DidNotFinish past `timeout`."""
     t = time.perf_counter()
+    # Its own process group, so a walk past its time is stopped whole
+    # (not just the shell) before its mount goes.
+    proc = subprocess.Popen(cmd, cwd=cwd, shell=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
     try:
-        subprocess.run(cmd, cwd=cwd, shell=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       timeout=timeout, check=True)
+        rc = proc.wait(timeout)
     except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
         raise DidNotFinish(timeout)
+    if rc:
+        raise subprocess.CalledProcessError(rc, cmd)
     return time.perf_counter() - t
 
 
@@ -179,49 +192,63 @@ def count(cmd, cwd, timeout):
 
 # -- workloads ----------------------------------------------------------------
 
-def bench_collection(command, runs, timeout, expect):
-    out = {k: [] for k in ('launch s', 'find cold s', 'find warm s', 'ls -lR cold s', 'ls -lR warm s',
-                           'ls -lR cold cpu s', 'ls -lR warm cpu s', 'peak RSS MiB')}
-    for _ in range(runs):
-        m = Mount(command)
-        try:
-            try:
-                while True:
-                    try:
-                        os.listdir(m.path)
-                        break
-                    except OSError:
-                        if time.perf_counter() - m.started > timeout:
-                            raise DidNotFinish(timeout)
-                        time.sleep(0.005)
-                out['launch s'].append(time.perf_counter() - m.started)
-                out['find cold s'].append(run('find . | wc -l', m.path, timeout))
-                out['find warm s'].append(run('find . | wc -l', m.path, timeout))
-                n = count('find . -type f | wc -l', m.path, timeout)
-                if n != expect:
-                    raise RuntimeError('find saw %d files, expected %d' % (n, expect))
-            except DidNotFinish as e:
-                out['note'] = 'did not finish in %d s' % e.args[0]
-                out['peak RSS MiB'].append(m.rss())
-                break
-        finally:
-            m.close()
-        m = Mount(command)
-        try:
-            try:
-                os.listdir(m.path)
-                for kind in ('cold', 'warm'):
-                    c = m.cpu()
-                    out['ls -lR %s s' % kind].append(run('ls -lR > /dev/null', m.path, timeout))
-                    out['ls -lR %s cpu s' % kind].append(m.cpu() - c)
-            except DidNotFinish as e:
-                out['note'] = 'did not finish in %d s' % e.args[0]
-            out['peak RSS MiB'].append(m.rss())
-        finally:
-            m.close()
-        if 'note' in out:
-            break
+def drop_caches():
+    """Page cache, dentries and inodes, as a user meets them after a while
+    (or a batch job on a fresh node)."""
+    os.sync()
+    with open('/proc/sys/vm/drop_caches', 'w') as f:
+        f.write('3\n')
+
+
+def walks(command, timeout, expect):
+    """Cold and warm `find` and `ls -lR`, each cold walk the first operation
+    on a fresh mount made after dropping the caches; the daemon's CPU-seconds
+    for each walk; peak RSS once both walks went through the whole tree."""
+    out = {}
+
+    def walk(m, key, cmd):
+        c = m.cpu()
+        out[key + ' s'] = run(cmd, m.path, timeout)
+        out[key + ' cpu s'] = m.cpu() - c
+
+    drop_caches()
+    m = Mount(command)
+    try:
+        out['launch s'] = time.perf_counter() - m.started
+        walk(m, 'find cold', 'find . | wc -l')
+        walk(m, 'find warm', 'find . | wc -l')
+        n = count('find . -type f | wc -l', m.path, timeout)
+        if n != expect:
+            raise RuntimeError('find saw %d files, expected %d' % (n, expect))
+    finally:
+        m.close()
+    drop_caches()
+    m = Mount(command)
+    try:
+        walk(m, 'ls -lR cold', 'ls -lR > /dev/null')
+        walk(m, 'ls -lR warm', 'ls -lR > /dev/null')
+        run('find . > /dev/null', m.path, timeout)
+        out['peak RSS MiB'] = m.rss()
+    finally:
+        m.close()
     return out
+
+
+def bench_shape(commands, runs, timeouts, expect):
+    """{impl: {metric: [values]}}, the implementations alternating run by
+    run so that drift on a shared machine hits all of them."""
+    results = {impl: {} for impl in commands}
+    for i in range(runs):
+        for impl, command in commands.items():
+            r = results[impl]
+            if 'note' in r or (i and impl == 'upstream'):
+                continue
+            try:
+                for k, v in walks(command, timeouts[impl], expect).items():
+                    r.setdefault(k, []).append(v)
+            except DidNotFinish as e:
+                r['note'] = 'did not finish in %d s' % e.args[0]
+    return results
 
 
 def bench_million(command, uuid, timeout, expect):
@@ -288,32 +315,6 @@ def bench_project(command, runs, timeout, expect):
     return out
 
 
-def bench_floor(dirs, files, runs):
-    out = {k: [] for k in ('find cold s', 'ls -lR cold s', 'ls -lR warm s')}
-    cmd = lambda path: [sys.executable, os.path.join(REPO, 'bench', 'floorfs.py'), path, str(dirs), str(files)]
-    for _ in range(runs):
-        m = Mount(cmd)
-        try:
-            while True:
-                try:
-                    os.listdir(m.path)
-                    break
-                except OSError:
-                    time.sleep(0.005)
-            out['find cold s'].append(run('find . | wc -l', m.path, 600))
-        finally:
-            m.close()
-        m = Mount(cmd)
-        try:
-            while len(os.listdir(m.path)) < dirs:
-                time.sleep(0.005)
-            out['ls -lR cold s'].append(run('ls -lR > /dev/null', m.path, 600))
-            out['ls -lR warm s'].append(run('ls -lR > /dev/null', m.path, 600))
-        finally:
-            m.close()
-    return out
-
-
 # -- report -------------------------------------------------------------------
 
 def summary(xs):
@@ -325,9 +326,53 @@ def summary(xs):
     return '%.2f [%.2f-%.2f]' % (med, min(xs), max(xs))
 
 
+# metric -> (ratio to the floor it must stay within, or None)
+FLOOR_TARGETS = {'find cold s': 2.0, 'ls -lR cold s': 1.3, 'ls -lR cold cpu s': 1.3,
+                 'find warm s': 1.2, 'ls -lR warm s': 1.2}
+SHAPE_METRICS = ('launch s', 'find cold s', 'find cold cpu s', 'find warm s', 'ls -lR cold s', 'ls -lR cold cpu s',
+                 'ls -lR warm s', 'ls -lR warm cpu s', 'peak RSS MiB')
+
+
+def rss_target(files):
+    return 120 if files <= 100000 else 256
+
+
+def shape_rows(results):
+    """(workload, metric, this, floor, upstream, this/floor, target, met)."""
+    rows = []
+    for workload, impls in results.items():
+        if not workload.startswith('shape '):
+            continue
+        files = int(workload.rsplit(' ', 2)[1])
+        this, floor, up = (impls.get(i, {}) for i in ('this', 'floor', 'upstream'))
+        for k in SHAPE_METRICS:
+            if not this.get(k) and not floor.get(k):
+                continue
+            ratio = target = met = '-'
+            if this.get(k) and floor.get(k) and k != 'peak RSS MiB':
+                r = statistics.median(this[k]) / statistics.median(floor[k])
+                ratio = '%.2fx' % r
+                if k in FLOOR_TARGETS:
+                    target = '<= %.1fx floor' % FLOOR_TARGETS[k]
+                    met = 'yes' if r <= FLOOR_TARGETS[k] else 'NO'
+            if k == 'peak RSS MiB' and this.get(k):
+                target = '<= %d' % rss_target(files)
+                met = 'yes' if statistics.median(this[k]) <= rss_target(files) else 'NO'
+            rows.append((workload[6:], k, cell(this, k), cell(floor, k), cell(up, k), ratio, target, met))
+    return rows
+
+
+def cell(r, k):
+    if r.get(k):
+        return summary(r[k])
+    return r.get('note', '-')
+
+
 def table(results):
     rows = []
     for workload, impls in results.items():
+        if workload.startswith('shape '):
+            continue
         metrics = []
         for r in impls.values():
             for k in r:
@@ -340,20 +385,67 @@ def table(results):
     return rows
 
 
+SHAPES_BEGIN, SHAPES_END = '<!-- shapes:begin -->', '<!-- shapes:end -->'
+
+
+def shapes_markdown(results, command, date):
+    out = [SHAPES_BEGIN, '', '%s, %d cores, Python %s; `%s`.  Medians of the runs with [min-max]; times in '
+           'seconds; each cold walk is the first operation on a fresh mount made after dropping the page cache, '
+           'dentries and inodes.' % (date, os.cpu_count(), platform.python_version(), command), '',
+           '| shape, files | metric | this | floor | upstream 3.2.1 | this / floor | target | met |',
+           '|---|---|---|---|---|---|---|---|']
+    for row in shape_rows(results):
+        out.append('| ' + ' | '.join(row) + ' |')
+    out += ['', SHAPES_END]
+    return '\n'.join(out)
+
+
+def write_doc(section):
+    path = os.path.join(REPO, 'docs', 'benchmarks.md')
+    with open(path) as f:
+        text = f.read()
+    if SHAPES_BEGIN in text:
+        head, rest = text.split(SHAPES_BEGIN, 1)
+        text = head + section + rest.split(SHAPES_END, 1)[1]
+    else:
+        text = text.rstrip('\n') + '\n\n' + section + '\n'
+    with open(path, 'w') as f:
+        f.write(text)
+
+
+def make_shape(admin, owner, shape, files, workdir):
+    """The collection (its uuid) and the manifest file the floor serves."""
+    text = shapes.make(shape, files)
+    path = os.path.join(workdir, '%s-%d.manifest' % (shape, files))
+    with open(path, 'w') as f:
+        f.write(text)
+    rec = admin.collections().create(body={'collection': {
+        'owner_uuid': owner, 'name': 'shape %s %d' % (shape, files), 'manifest_text': text}},
+        select=['uuid', 'file_count']).execute()
+    return rec['uuid'], path, rec.get('file_count')
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--runs', type=int, default=3)
-    p.add_argument('--files', type=int, default=100000)
-    p.add_argument('--million', action='store_true', help='also the 1,000,000-file collection')
+    p.add_argument('--sizes', default='100000', help='comma-separated file counts of the shapes')
+    p.add_argument('--shapes', default=','.join(shapes.SHAPES))
+    p.add_argument('--million', action='store_true',
+                   help='also every shape at 1,000,000 files (one run) and the probe under --all')
     p.add_argument('--projects', type=int, default=5000)
-    p.add_argument('--upstream-timeout', type=int, default=60)
+    p.add_argument('--upstream-timeout', type=int, default=30)
     p.add_argument('--no-upstream', action='store_true')
-    p.add_argument('--only', choices=['collection', 'project', 'million', 'floor'], action='append')
+    p.add_argument('--only', choices=['shapes', 'project', 'million'], action='append')
+    p.add_argument('--markdown', action='store_true', help='write the shapes table into docs/benchmarks.md')
     p.add_argument('--out', default=os.path.join(REPO, 'bench', 'results', 'scale.json'))
     args = p.parse_args()
-    only = set(args.only or ['collection', 'project', 'million', 'floor'])
-    if not args.million:
+    only = set(args.only or ['shapes', 'project', 'million'])
+    sizes = [int(x) for x in args.sizes.split(',')]
+    if args.million:
+        sizes.append(1000000)
+    else:
         only.discard('million')
+    shape_list = args.shapes.split(',')
 
     ours = [sys.executable, os.path.join(REPO, 'bin', 'arv-mount')]
     impls = {'this': ours}
@@ -368,59 +460,75 @@ def main():
         import arvados.keep
         env = cluster.full_env('alice')
         api = cluster.api('alice')
+        admin = cluster.api('admin')
         make_project.api_factory = lambda: cluster.api('alice')
         keep = arvados.keep.KeepClient(api_client=api)
         home = api.users().current().execute()['uuid']
-        dirs = max(1, args.files // 100)
-        t = time.time()
-        data = {}
-        if 'collection' in only:
-            data['collection'] = make_collection(api, keep, home, dirs, 100, 'scale %d files' % args.files)
-        if 'million' in only:
-            data['million'] = make_collection(api, keep, home, 10000, 100, 'scale 1000000 files', seed=2)
-        if 'project' in only:
-            data['project'] = make_project(api, keep, home, args.projects)
-        print('data ready in %.1fs' % (time.time() - t), file=sys.stderr)
 
         def mount_cmd(impl, *opts):
             return lambda path: impls[impl] + ['--foreground'] + list(opts) + [path]
 
-        if 'collection' in only:
-            results['collection %d files' % args.files] = r = {}
-            for impl in impls:
-                print('collection: %s ...' % impl, file=sys.stderr)
-                r[impl] = bench_collection(env_cmd(env, mount_cmd(impl, '--collection', data['collection'])),
-                                           args.runs if impl == 'this' else 1,
-                                           600 if impl == 'this' else args.upstream_timeout, args.files)
-        if 'floor' in only:
-            print('floor ...', file=sys.stderr)
-            results.setdefault('collection %d files' % args.files, {})['floor'] = bench_floor(dirs, 100, args.runs)
+        if 'shapes' in only:
+            for files in sizes:
+                for shape in shape_list:
+                    t = time.time()
+                    uuid, manifest, count_ = make_shape(admin, home, shape, files, workdir)
+                    log('shape %s %d: %s files, made in %.1fs' % (shape, files, count_, time.time() - t))
+                    commands = {impl: env_cmd(env, mount_cmd(impl, '--collection', uuid)) for impl in impls}
+                    commands['floor'] = lambda path, m=manifest: [sys.executable, os.path.join(REPO, 'bench', 'floorfs.py'),
+                                                                  path, '--manifest', m]
+                    big = files > 100000
+                    if big and 'upstream' in commands:
+                        del commands['upstream']  # did not finish at 10^5
+                    timeouts = {'this': 1800, 'floor': 1800, 'upstream': args.upstream_timeout}
+                    results['shape %s %d files' % (shape, files)] = bench_shape(
+                        commands, 1 if big else args.runs, timeouts, count_)
+                    for row in shape_rows({'shape %s %d files' % (shape, files): results['shape %s %d files' % (shape, files)]}):
+                        log('  ' + ' | '.join(row))
         if 'million' in only:
+            data = make_collection(api, keep, home, 10000, 100, 'scale 1000000 files', seed=2)
             results['collection 1000000 files'] = r = {}
             for impl in impls:
-                print('million: %s ...' % impl, file=sys.stderr)
-                r[impl] = bench_million(env_cmd(env, mount_cmd(impl, '--all')), data['million'],
+                log('million: %s ...' % impl)
+                r[impl] = bench_million(env_cmd(env, mount_cmd(impl, '--all')), data,
                                         1800 if impl == 'this' else args.upstream_timeout, 1000000)
         if 'project' in only:
+            data = make_project(api, keep, home, args.projects)
             results['project %d collections' % args.projects] = r = {}
             for impl in impls:
-                print('project: %s ...' % impl, file=sys.stderr)
-                r[impl] = bench_project(env_cmd(env, mount_cmd(impl, '--project', data['project'])),
+                log('project: %s ...' % impl)
+                r[impl] = bench_project(env_cmd(env, mount_cmd(impl, '--project', data)),
                                         args.runs, 600, args.projects)
     finally:
         cluster.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
-    print('\n%-26s %-20s %-24s %-24s %-24s' % ('workload', 'metric', 'this', 'upstream', 'floor'))
-    for row in table(results):
-        print('%-26s %-20s ' % row[:2] + ' '.join('%-24s' % c for c in row[2:]))
+    rows = shape_rows(results)
+    if rows:
+        print('\n%-18s %-18s %-22s %-22s %-22s %-8s %-15s %s' % (
+            'shape, files', 'metric', 'this', 'floor', 'upstream', 'ratio', 'target', 'met'))
+        for row in rows:
+            print('%-18s %-18s %-22s %-22s %-22s %-8s %-15s %s' % row)
+    other = table(results)
+    if other:
+        print('\n%-26s %-20s %-24s %-24s %-24s' % ('workload', 'metric', 'this', 'upstream', 'floor'))
+        for row in other:
+            print('%-26s %-20s ' % row[:2] + ' '.join('%-24s' % c for c in row[2:]))
     print('(medians of runs [min-max]; times in seconds)')
+    date = time.strftime('%Y-%m-%d %H:%M:%S')
+    command = ' '.join(['bench/scale.py'] + sys.argv[1:])
+    if args.markdown and rows:
+        write_doc(shapes_markdown(results, command, date))
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, 'w') as f:
-        json.dump({'command': ' '.join(sys.argv), 'date': time.strftime('%Y-%m-%d %H:%M:%S'),
+        json.dump({'command': command, 'date': date,
                    'machine': {'cpus': os.cpu_count(), 'platform': platform.platform(),
                                'python': platform.python_version()},
                    'results': results}, f, indent=2, sort_keys=True)
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
 
 
 class env_cmd(object):
