@@ -6,6 +6,7 @@ import errno
 import functools
 import logging
 import stat
+from time import perf_counter
 
 import llfuse
 
@@ -44,19 +45,36 @@ FUSE_LOCK = _FuseLock()
 def handler(fn):
     """A request handler: FUSEError passes through, an Answered becomes its
     errno, anything else is logged once and becomes EIO, so the llfuse main
-    loop never dies."""
+    loop never dies.  When the operations have an `observe` hook
+    (instrumented.py), every request is reported to it: observe(name,
+    start, error, cause, result) with `start` from time.perf_counter().
+    One wrapper does both, since `ls -l` makes a request per file."""
+    name = fn.__name__
 
     @functools.wraps(fn)
     def wrapper(self, *args, **kwargs):
+        observe = self.observe
+        start = perf_counter() if observe is not None else 0.0
         try:
-            return fn(self, *args, **kwargs)
-        except llfuse.FUSEError:
+            result = fn(self, *args, **kwargs)
+        except llfuse.FUSEError as e:
+            if observe is not None:
+                observe(name, start, e, e.__context__, None)
             raise
         except Answered as e:
-            raise llfuse.FUSEError(to_errno(e)) from e
-        except Exception:
-            _logger.exception('unexpected error in %s', fn.__name__)
-            raise llfuse.FUSEError(errno.EIO)
+            error = llfuse.FUSEError(to_errno(e))
+            if observe is not None:
+                observe(name, start, error, e, None)
+            raise error from e
+        except Exception as e:
+            _logger.exception('unexpected error in %s', name)
+            error = llfuse.FUSEError(errno.EIO)
+            if observe is not None:
+                observe(name, start, error, e, None)
+            raise error
+        if observe is not None:
+            observe(name, start, None, None, result)
+        return result
     return wrapper
 
 
@@ -79,30 +97,36 @@ def refuse_write(self, *args):
 def attributes(entry, timeout, uid, gid, file_mode=None, dir_mode=None):
     """`entry`'s attributes, cached by the kernel for `timeout` seconds.
     `file_mode`/`dir_mode` (--file-mode, --dir-mode): the permission bits of
-    every file/directory; None: each kind's own (fs/files.py, fs/directory.py)."""
+    every file/directory; None: each kind's own (fs/files.py, fs/directory.py).
+    Answered for every file `ls -l` lists: kept to what the kernel uses
+    (EntryAttributes starts at zero)."""
     attr = llfuse.EntryAttributes()
     attr.st_ino = entry.inode
-    attr.generation = 0
     attr.entry_timeout = attr.attr_timeout = timeout
     mode = entry.st_mode()
-    if stat.S_ISDIR(mode):
+    if mode & _S_IFMT == _S_IFDIR:
         if dir_mode is not None:
-            mode = stat.S_IFDIR | dir_mode
-    elif file_mode is not None:
-        mode = stat.S_IFMT(mode) | file_mode
+            mode = _S_IFDIR | dir_mode
+        attr.st_nlink = 2
+    else:
+        if file_mode is not None:
+            mode = (mode & _S_IFMT) | file_mode
+        attr.st_nlink = 1
     attr.st_mode = mode
-    attr.st_nlink = 2 if stat.S_ISDIR(attr.st_mode) else 1
     attr.st_uid = uid
     attr.st_gid = gid
-    attr.st_rdev = 0
     size = entry.size()
     attr.st_size = size
     attr.st_blksize = BLOCK_SIZE_HINT
     attr.st_blocks = (size + 511) // 512
-    mtime_ns = int(entry.mtime() * 1e9)
-    attr.st_atime_ns = int(entry.atime() * 1e9)
-    attr.st_mtime_ns = attr.st_ctime_ns = mtime_ns
+    atime, mtime = entry.times()
+    attr.st_atime_ns = int(atime * 1e9)
+    attr.st_mtime_ns = attr.st_ctime_ns = int(mtime * 1e9)
     return attr
+
+
+_S_IFMT = stat.S_IFMT(0o177777)
+_S_IFDIR = stat.S_IFDIR
 
 
 def filesystem_stats(files):

@@ -4,9 +4,7 @@ serves an InstrumentedOperations; Operations itself stays the adapter alone
 (and is what the seed's users build)."""
 
 import errno
-import time
-
-import llfuse
+from time import perf_counter
 
 from . import errors
 from .errors import Answered
@@ -22,38 +20,28 @@ def eio_cause(exc):
     return errors.cause_of(None if isinstance(exc, Answered) else exc)
 
 
-def _timed(name, fn):
-    histogram = metrics.op_seconds.labels(op=name)
-    totals = metrics.op_totals
-
-    def timed(self, *args, **kwargs):
-        start = time.perf_counter()
-        try:
-            result = fn(self, *args, **kwargs)
-        except llfuse.FUSEError as e:
-            if e.errno == errno.EIO:
-                metrics.eio_answers.labels(op=name, cause=eio_cause(e.__context__)).inc()
-            raise
-        finally:
-            took = time.perf_counter() - start
-            if metrics.histograms.on:
-                histogram.observe(took)
-            with totals.lock:
-                totals.count[name] += 1
-                totals.seconds[name] += took
-        if name == 'read':
-            n = len(result)
-            metrics.read_bytes.inc(n)
-            with totals.lock:
-                totals.read_bytes += n
-        return result
-    timed.__name__ = getattr(fn, '__name__', name)
-    timed.__doc__ = getattr(fn, '__doc__', None)
-    timed.__wrapped__ = fn
-    return timed
+_histograms = {}
+_histograms_on = metrics.histograms
 
 
-InstrumentedOperations = type('InstrumentedOperations', (Operations,), {
-    name: _timed(name, getattr(Operations, name))
-    for name in metrics.FUSE_OPERATIONS if hasattr(Operations, name)})
-InstrumentedOperations.__doc__ = 'Operations, every request handler timed and counted.'
+class InstrumentedOperations(Operations):
+    """Operations, every request handler timed and counted (the handlers'
+    wrapper, answers.handler, calls `observe`)."""
+
+    def observe(self, name, start, error, cause, result):
+        # Runs with the llfuse lock held (see _OpTotals), once per request.
+        took = perf_counter() - start
+        if _histograms_on.on:
+            histogram = _histograms.get(name)
+            if histogram is None:
+                histogram = _histograms[name] = metrics.op_seconds.labels(op=name)
+            histogram.observe(took)
+        totals = metrics.op_totals
+        totals.count[name] += 1
+        totals.seconds[name] += took
+        if error is not None:
+            if error.errno == errno.EIO:
+                metrics.eio_answers.labels(op=name, cause=eio_cause(cause)).inc()
+        elif name == 'read':
+            totals.read_bytes += len(result)
+            metrics.read_bytes.inc(len(result))

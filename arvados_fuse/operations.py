@@ -47,6 +47,9 @@ class Operations(llfuse.Operations):
     `Operations(uid, gid)` did); `inodes` is its inode table.  `file_mode`,
     `dir_mode`: --file-mode, --dir-mode (None: each kind's own)."""
 
+    # Told of every request when set (instrumented.py; see answers.handler).
+    observe = None
+
     def __init__(self, uid, gid, encoding='utf-8', *, refresh_time=15, model=None, file_mode=None, dir_mode=None):
         super(Operations, self).__init__()
         self.model = model if model is not None else Model(FUSE_LOCK, refresh_time)
@@ -126,7 +129,7 @@ class Operations(llfuse.Operations):
                 if not ttl:
                     raise llfuse.FUSEError(errno.ENOENT)
                 return negative(ttl)
-        self.inodes.remember(entry.inode)
+        self.inodes.remember_entry(entry)
         return self._attributes(entry)
 
     @handler
@@ -177,13 +180,14 @@ class Operations(llfuse.Operations):
         self.model.refresher.refresh(entry)  # releases the lock if stale
         parent = self.inodes.get(entry.parent_inode, entry)
         entry.accessed()
-        listing = [(b'.', entry), (b'..', parent)]
-        names = sorted(entry.listing())
-        self.model.kernel_cache.listed(inode, (name for name, _child in names))  # misses no more
-        for name, child in names:
-            raw = self.names.encode(name)
+        listing = [(b'.', entry.inode, True), (b'..', parent.inode, True)]
+        names = entry.kernel_listing()
+        self.model.kernel_cache.listed(inode, (name for name, _inode, _is_dir in names))  # misses no more
+        encode = self.names.encode
+        for name, child, is_dir in names:
+            raw = encode(name)
             if raw is not None:
-                listing.append((raw, child))
+                listing.append((raw, child, is_dir))
         fh = next(self._fh_counter)
         self._filehandles[fh] = FileHandle(fh, listing)
         return fh
@@ -198,14 +202,17 @@ class Operations(llfuse.Operations):
     def _readdir_entries(self, listing, off):
         # A generator, so a huge directory is only turned into entries as far
         # as the kernel's buffer reaches.  An entry carries only the inode
-        # number and the file type (libfuse 2 has no readdirplus).
+        # number and the file type (libfuse 2 has no readdirplus).  Inode
+        # numbers are never reused, so one removed since opendir names
+        # nothing else; it is left out all the same.
+        inodes = self.inodes
         for i in range(off, len(listing)):
-            name, child = listing[i]
-            if child.inode is None or child.inode not in self.inodes:
+            name, child, is_dir = listing[i]
+            if child not in inodes:
                 continue
             attr = llfuse.EntryAttributes()
-            attr.st_ino = child.inode
-            attr.st_mode = stat.S_IFDIR if isinstance(child, Directory) else stat.S_IFREG
+            attr.st_ino = child
+            attr.st_mode = stat.S_IFDIR if is_dir else stat.S_IFREG
             yield (name, attr, i + 1)
 
     @handler
@@ -244,5 +251,12 @@ class Operations(llfuse.Operations):
         return True
 
 
+def _refusal(name):
+    def refuse(self, *args):
+        return refuse_write(self, *args)
+    refuse.__name__ = name
+    return handler(refuse)
+
+
 for _name in WRITE_OPERATIONS:
-    setattr(Operations, _name, refuse_write)
+    setattr(Operations, _name, _refusal(_name))

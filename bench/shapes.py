@@ -38,15 +38,18 @@ def fake_locator(i, size):
     return '%s+%d' % (hashlib.md5(b'block %d' % i).hexdigest(), size)
 
 
-def make(shape, files, seed=1, block=None):
+def make(shape, files, seed=1, block=None, small=False):
     """Manifest text of `shape` with about `files` files.  `block`: a
-    function (index, size) -> locator for the blocks (default: made up)."""
+    function (index, size) -> locator for the blocks (default: made up).
+    small: blocks and files of `packed` and `combined` 256 times smaller
+    (the same layout), for a test that writes every block."""
     rng = random.Random(seed)
     block = block or fake_locator
-    return ''.join(globals()['_' + shape](files, rng, block))
+    scale = 256 if small else 1
+    return ''.join(globals()['_' + shape](files, rng, block, scale))
 
 
-def _spread(files, rng, block, name=lambda rng, f: 'f%05d.txt' % f):
+def _spread(files, rng, block, scale=1, name=lambda rng, f: 'f%05d.txt' % f):
     size = 64 * KiB
     locs = ' '.join(block(i, size) for i in range(10))
     stream_len = 10 * size
@@ -58,11 +61,11 @@ def _spread(files, rng, block, name=lambda rng, f: 'f%05d.txt' % f):
         yield './d%05d %s %s\n' % (d, locs, ' '.join(segs))
 
 
-def _packed(files, rng, block):
-    bsize = 64 * MiB
+def _packed(files, rng, block, scale):
+    bsize = 64 * MiB // scale
     at = 0  # offset in the whole collection's data
     for d in range(max(1, files // 100)):
-        sizes = [1 + rng.randrange(200 * KiB) for _ in range(100)]
+        sizes = [1 + rng.randrange(200 * KiB // scale) for _ in range(100)]
         start, end = at, at + sum(sizes)
         first, last = start // bsize, (end - 1) // bsize
         base = first * bsize
@@ -74,21 +77,21 @@ def _packed(files, rng, block):
         yield './d%05d %s %s\n' % (d, locs, ' '.join(segs))
 
 
-def _combined(files, rng, block):
-    bsize = MiB
-    pool = 1000
+def _combined(files, rng, block, scale):
+    bsize = MiB // scale
+    pool = 1000 if scale == 1 else 100
     for d in range(max(1, files // 1000)):
         picks = rng.sample(range(pool), 100)
         locs = ' '.join(block(b, bsize) for b in picks)
         stream_len = 100 * bsize
         segs = []
         for f in range(1000):
-            n = 1 + rng.randrange(3 * MiB)
+            n = 1 + rng.randrange(3 * bsize)
             segs.append('%d:%d:f%05d.bin' % (rng.randrange(stream_len - n), n, f))
         yield './d%04d %s %s\n' % (d, locs, ' '.join(segs))
 
 
-def _deep(files, rng, block):
+def _deep(files, rng, block, scale):
     depth = max(1, round(math.log10(max(files, 10))))
     size = 64 * KiB
     loc = block(0, size)
@@ -116,11 +119,11 @@ def _long_names(rng, count=64):
     return names
 
 
-def _longnames(files, rng, block):
+def _longnames(files, rng, block, scale):
     stems = _long_names(rng)
     return _spread(files, rng, block, name=lambda rng, f: '%05d_%s.txt' % (f, rng.choice(stems)))
 
 
-def _empty(files, rng, block):
+def _empty(files, rng, block, scale):
     for d in range(max(1, files // 100)):
         yield './d%05d %s %s\n' % (d, EMPTY_BLOCK, ' '.join('0:0:f%05d.txt' % f for f in range(100)))

@@ -24,7 +24,7 @@ def walk_files(mdir, prefix=''):
 
 def read_file(parsed, mfile, blocks_by_hash):
     out = b''
-    for idx, off, length in manifest.pieces_of(mfile):
+    for idx, off, length in manifest.pieces_of(parsed.block_pieces(mfile)):
         data = blocks_by_hash[parsed.blocks[idx].split('+')[0]]
         out += data[off:off + length]
     return out
@@ -41,8 +41,11 @@ def test_streams_files_and_escapes():
     assert read_file(p, p.root.files['space name'], blocks) == b' world'
     sub = p.root.dirs['sub dir']
     assert read_file(p, sub.files['joined'], blocks) == b1 + b2
-    assert manifest.pieces_of(sub.files['joined']) == [(0, 0, 11), (1, 0, 10)]
-    assert type(sub.files['joined']) is tuple and type(p.root.files['hello']) is int  # compact
+    assert manifest.pieces_of(p.block_pieces(sub.files['joined'])) == [(0, 0, 11), (1, 0, 10)]
+    # Compact: one segment is one int, however many blocks it spans (they
+    # are worked out when the file is opened).
+    assert type(sub.files['joined']) is int and type(p.root.files['hello']) is int
+    assert manifest.pieces_of(sub.files['joined']) == [(1, 0, 21)]  # (stream 1, position, length)
     assert manifest.size_of(sub.files['empty']) == 0
     assert read_file(p, sub.files['café'], blocks) == b'lo w'
     assert p.root.dirs['empty'].files == {} and p.root.dirs['empty'].dirs == {}
@@ -72,7 +75,6 @@ def test_file_in_several_segments_and_names_with_slashes():
     ('. %s+K 0:0:a\n' % manifest.EMPTY_BLOCK, 'no block locator'),  # a hint is two characters or more
     ('. %s 0:0:a 0:0:a/b\n' % manifest.EMPTY_BLOCK, 'both a file and a directory'),
     # Limits: time and memory linear in the text, depth, paths, sizes.
-    ('. %s %s\n' % (' '.join(['%032x+1' % 0] * 1000), ' '.join(['0:1000:f'] * 1000)), 'more pieces'),
     ('%s %s 0:0:f\n' % ('.' + '/d' * 257, manifest.EMPTY_BLOCK), 'directories deep'),
     ('. %s 0:0:%sf\n' % (manifest.EMPTY_BLOCK, 'd/' * 257), 'directories deep'),
     ('./%s %s 0:0:f\n' % ('n' * 4096, manifest.EMPTY_BLOCK), 'longer than'),
@@ -88,6 +90,20 @@ def test_malformed_manifests_are_refused_with_a_reason(text, why):
     # Lazily: when the files are asked for, with the same reason.
     with pytest.raises(ManifestError, match=why):
         list(walk_files(parse(text, lazy=True).root))
+    assert time.time() - started < 5
+
+
+def test_a_file_of_too_many_block_pieces_is_refused_when_opened_not_listed():
+    """One block listed 1,000 times and 1,000 segments of one file each
+    spanning the whole stream: 10^6 pieces out of 50 KB of text.  Listing
+    it costs a segment each; opening it is refused, in bounded time."""
+    text = '. %s %s\n' % (' '.join(['%032x+1' % 0] * 1000), ' '.join(['0:1000:f'] * 1000))
+    started = time.time()
+    for lazy in (False, True):
+        p = parse(text, lazy=lazy)
+        assert manifest.size_of(p.root.files['f']) == 10 ** 6
+        with pytest.raises(ManifestError, match='more than'):
+            p.block_pieces(p.root.files['f'])
     assert time.time() - started < 5
 
 
@@ -144,7 +160,7 @@ def test_garbage_never_crashes_the_parser(text):
 
 
 def tree(parsed):
-    return {path: manifest.pieces_of(pieces) for path, pieces in walk_files(parsed.root)}
+    return {path: manifest.pieces_of(parsed.block_pieces(pieces)) for path, pieces in walk_files(parsed.root)}
 
 
 @settings(max_examples=100, deadline=None)
@@ -175,12 +191,12 @@ def test_lazy_parse_reads_directories_only_when_asked_and_fails_whole():
     text = ('. %s 0:4:top\n./sub %s 0:3:ok 0:9:toolong\n./other %s 0:4:fine\n' % (good, bad, good))
     p = parse(text, lazy=True)
     assert sorted(p.root.dirs) == ['other', 'sub'] and p.segments == 4 and p.streams == 3
-    assert manifest.pieces_of(p.root.files['top']) == [(0, 0, 4)]
+    assert manifest.pieces_of(p.block_pieces(p.root.files['top'])) == [(0, 0, 4)]
     for _ in range(2):  # the same error each time, and no half of the directory
         with pytest.raises(ManifestError, match='past the end'):
             _ = p.root.dirs['sub'].files  # the property parses the directory
         assert p.root.dirs['sub']._files == {}
-    assert manifest.pieces_of(p.root.dirs['other'].files['fine']) == [(0, 0, 4)]
+    assert manifest.pieces_of(p.block_pieces(p.root.dirs['other'].files['fine'])) == [(0, 0, 4)]
     with pytest.raises(ManifestError, match='past the end'):
         parse(text)
 
@@ -192,7 +208,7 @@ def test_names_with_slashes_are_parsed_at_once_even_lazily():
     text = './d %s 0:4:f\n. %s 0:4:d/f\n' % (a, b)
     p = parse(text, lazy=True)
     assert p.root.dirs['d']._pending is None
-    assert manifest.pieces_of(p.root.dirs['d'].files['f']) == [(0, 0, 4), (1, 0, 4)]
+    assert manifest.pieces_of(p.block_pieces(p.root.dirs['d'].files['f'])) == [(0, 0, 4), (1, 0, 4)]
 
 
 def test_resign_replaces_only_block_signatures():

@@ -30,7 +30,7 @@ def build(data, block_size, name='f'):
     locs = ['%s+%d' % (hashlib.md5(b).hexdigest(), len(b)) for b in blocks]
     parsed = parse('. %s 0:%d:%s\n' % (' '.join(locs), len(data), name))
     source = CountingSource(store)
-    reader = FileReader(parsed.root.files[name], BlockTable(parsed.blocks), source)
+    reader = FileReader(parsed.block_pieces(parsed.root.files[name]), BlockTable(parsed.blocks), source)
     return reader, source, locs
 
 
@@ -49,7 +49,7 @@ def test_any_read_returns_exactly_the_bytes(data, block_size, cuts, reads):
     parsed = parse('. %s %s\n' % (' '.join(locs), ' '.join(segments)))
     for n, (a, b) in enumerate(zip(bounds, bounds[1:])):
         content = data[a:b]
-        reader = FileReader(parsed.root.files['f%d' % n], BlockTable(parsed.blocks), CountingSource(store))
+        reader = FileReader(parsed.block_pieces(parsed.root.files['f%d' % n]), BlockTable(parsed.blocks), CountingSource(store))
         for off, size in reads:
             assert reader.readfrom(off, size) == content[off:off + size]
             now = reader.read_now(off, size)
@@ -102,7 +102,7 @@ def test_the_prefetch_window_doubles_while_sequential_up_to_its_share():
     parsed = parse('. %s 0:%d:f\n' % (' '.join(locs), len(data)))
     source = CountingSource(store)
     budget = PrefetchBudget(8 * 1024)
-    reader = FileReader(parsed.root.files['f'], BlockTable(parsed.blocks), source, budget=budget)
+    reader = FileReader(parsed.block_pieces(parsed.root.files['f']), BlockTable(parsed.blocks), source, budget=budget)
     ahead = []
     for n in range(8):
         reader.readfrom(n * 1024, 10)
@@ -110,7 +110,7 @@ def test_the_prefetch_window_doubles_while_sequential_up_to_its_share():
     assert ahead == [1, 2, 4, 8, 8, 8, 8, 8]
     assert len(source.prefetches) == len(set(source.prefetches))  # each asked for once
     # A second sequential reader halves the first one's share.
-    other = FileReader(parsed.root.files['f'], BlockTable(parsed.blocks), CountingSource(store), budget=budget)
+    other = FileReader(parsed.block_pieces(parsed.root.files['f']), BlockTable(parsed.blocks), CountingSource(store), budget=budget)
     other.readfrom(0, 10)
     assert budget.readers() == 2
     reader.readfrom(8 * 1024, 10)

@@ -14,6 +14,8 @@ space, `:`, `\\` and non-ASCII UTF-8.
 """
 
 import bisect
+import contextlib
+import gc
 import re
 
 from .locators import LOCATOR, MAX_BLOCK_SIZE, locator_pattern
@@ -42,28 +44,33 @@ def bare_locator(locator):
     return '%s+%s' % (m.group(1), m.group(2))
 
 
-# A file is its pieces over the collection's block table, each piece
-# (block_index, offset_in_block, length) packed into one int: a file of one
-# piece (most files) is one int, a file of several a tuple of them, an empty
-# file ().  With 10^6 files per collection, an object per file and per piece
-# (and an int object per offset and length) is what fills memory.
+# A file is its segments over the streams of the manifest, each segment
+# (stream_index, position_in_stream, length) packed into one int: a file of
+# one segment (most files) is one int, a file of several a tuple of them, an
+# empty file ().  Which blocks a segment covers is worked out when the file
+# is opened (`Manifest.block_pieces`), not when it is listed: listing costs
+# the same whether a stream has one block or a thousand.  The same packing
+# holds a file's resolved block pieces (block_index, offset_in_block,
+# length).  With 10^6 files per collection, an object per file and per
+# piece (and an int object per offset and length) is what fills memory.
 EMPTY_FILE = ()
 _BITS = 64
-_MASK = (1 << _BITS) - 1
+_MASK = SIZE_MASK = (1 << _BITS) - 1  # a one-piece file's size is its packed int & SIZE_MASK
 
 # Limits on what a manifest may ask of us.  Manifests stored only in Keep
 # were never validated, and a shared collection's can be anyone's.
 #
 # Blocks of at most MAX_BLOCK_SIZE (Keep's 64 MiB, locators.py): a locator
-# claiming more names a block no Keep server holds.  With the budget below,
-# this also bounds a file's size far below 2^63 (st_size is signed 64-bit:
-# a bigger file would vanish from listings).
-# Pieces of files (a segment spanning blocks makes one per block): at most
-# this many, plus PIECES_PER_BYTE for each byte of manifest text, so time
-# and memory stay linear in the text's size.  One block listed 3,000 times
-# with 3,000 segments each spanning the whole stream would otherwise make
-# 9*10^6 pieces (1.4 GB) out of 300 KB.  A normal manifest makes at most
-# one piece per segment plus one per block boundary: well below one per byte.
+# claiming more names a block no Keep server holds.  A file of several
+# segments is at most MAX_FILE_SIZE (see _freeze).
+# Pieces of blocks one file resolves to when opened (a segment spanning
+# blocks makes one per block): at most this many, plus PIECES_PER_BYTE for
+# each byte of manifest text, so time and memory stay linear in the text's
+# size.  One block listed 3,000 times with 3,000 segments of one file each
+# spanning the whole stream would otherwise make 9*10^6 pieces (1.4 GB) out
+# of 300 KB.  A normal file makes at most one piece per segment plus one
+# per block boundary: well below one per byte.
+MAX_FILE_SIZE = 1 << 62
 PIECES_FLOOR = 100000
 PIECES_PER_BYTE = 4
 # Directory depth (stream and file path components): what PATH_MAX (4096
@@ -74,19 +81,15 @@ MAX_DEPTH = 256
 MAX_PATH = 4096
 
 
-class _Budget(object):
-    """The pieces a manifest may still make (shared by a lazy parse's
-    directories, which are expanded at different times)."""
-    __slots__ = ('left',)
+class _Stream(object):
+    """One stream's blocks, shared by every line that lists the same
+    locators (a deep tree's 10^5 lines often list one block)."""
+    __slots__ = ('blocks', 'starts', 'length')
 
-    def __init__(self, text_len):
-        self.left = PIECES_FLOOR + PIECES_PER_BYTE * text_len
-
-    def spend(self, n, where):
-        self.left -= n
-        if self.left < 0:
-            raise ManifestError('%s: the manifest describes more pieces of files than %d per byte of its text '
-                                '(segments spanning the same blocks over and over)' % (where, PIECES_PER_BYTE))
+    def __init__(self, blocks, starts, length):
+        self.blocks = blocks  # ((block_index, size), ...)
+        self.starts = starts  # each block's offset in the stream
+        self.length = length
 
 
 def _pack(block_index, offset, length):
@@ -161,13 +164,14 @@ class ManifestDir(object):
         self._pending = None
         several = []
         try:
-            for line in pending:
-                _add_segments(self, line, several)
+            with gc_paused():
+                for line in pending:
+                    _add_segments(self, line, several, line[4])
+                _freeze(several)
         except ManifestError as e:
             self._files = {}
             self._pending = e
             raise
-        _freeze(several)
 
     def defer(self, line):
         """Keep a stream line's file segments to parse when `files` is first
@@ -182,16 +186,15 @@ class ManifestDir(object):
 
     def pending_bytes(self):
         pending = self._pending
-        return sum(len(line[4]) for line in pending) if isinstance(pending, list) else 0
+        return sum(len(line[2]) for line in pending) if isinstance(pending, list) else 0
 
-    def subdir(self, name, where):
-        if name in self._files:
-            raise ManifestError('%s: %r is both a file and a directory' % (where, name))
-        return self.dirs.setdefault(name, ManifestDir())
-
-    def check_file_name(self, name, where):
-        if name in self.dirs:
-            raise ManifestError('%s: %r is both a file and a directory' % (where, name))
+    def subdir(self, name, lineno):
+        d = self.dirs.get(name)
+        if d is None:
+            if name in self._files:
+                raise ManifestError('line %d: %r is both a file and a directory' % (lineno, name))
+            d = self.dirs[name] = ManifestDir()
+        return d
 
 
 class Manifest(object):
@@ -199,9 +202,13 @@ class Manifest(object):
     blocks as locators exactly as given (signatures included), indexed by
     the pieces of every file."""
 
-    def __init__(self, root, blocks, segments=0, streams=0):
+    def __init__(self, root, blocks, segments=0, streams=0, stream_table=(), max_pieces=None):
         self.root = root
         self.blocks = blocks
+        # What files' segments index (_Stream each), and the most block
+        # pieces one file may resolve to (see PIECES_PER_BYTE).
+        self.stream_table = stream_table
+        self.max_pieces = max_pieces
         # What building entries from it will cost, roughly (the directory
         # cache's estimate): one file per segment, one directory per stream.
         self.segments = segments
@@ -210,6 +217,11 @@ class Manifest(object):
         # blocks again.
         self.keep_only = False
         self._expiry = False
+
+    def block_pieces(self, segments):
+        """A file's block pieces (packed as the segments are): what its
+        reader needs.  Raises ManifestError past `max_pieces`."""
+        return resolve(segments, self.stream_table, self.max_pieces)
 
     def expiry(self):
         """The earliest signature expiry of its blocks (None: unsigned);
@@ -241,6 +253,22 @@ def _path_components(path):
 _HEAD_RE = re.compile(r'([^ ]+)((?: +%s(?= |$))+)' % LOCATOR)
 
 
+@contextlib.contextmanager
+def gc_paused():
+    """Parsing (and building entries from the parse) makes 10^5-10^6
+    objects that all live on: the cyclic collector, run every 700 of them,
+    would walk them again and again (a third of a deep tree's parse).
+    Paused meanwhile; another thread that paused it too leaves it to
+    whichever started first."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def parse(text, lazy=False):
     """Parse manifest `text` (str) into a `Manifest`.  Raises ManifestError.
 
@@ -252,12 +280,18 @@ def parse(text, lazy=False):
     written by Arvados, possible in one stored only in Keep) are parsed
     whole at once either way, since their lines add files to other
     directories and the order of pieces must be the manifest's."""
+    with gc_paused():
+        return _parse(text, lazy)
+
+
+def _parse(text, lazy):
     if not isinstance(text, str):
         raise ManifestError('manifest is not text')
     root = ManifestDir()
-    budget = _Budget(len(text))
     blocks = []
     block_index = {}
+    stream_table = []
+    stream_of = {}  # a line's locators, as written -> index in stream_table
     segments = streams = 0
     lines = []  # (directory, line) in manifest order
     slashed = False
@@ -267,46 +301,38 @@ def parse(text, lazy=False):
         line = line.strip(' ')
         if not line:
             continue
-        where = 'line %d' % lineno
         head = _HEAD_RE.match(line)
         stream = head.group(1) if head else line.split(' ', 1)[0]
         if stream != '.' and not stream.startswith('./'):
-            raise ManifestError('%s: stream name %r does not start with "."' % (where, stream[:80]))
+            raise ManifestError('line %d: stream name %r does not start with "."' % (lineno, stream[:80]))
         if head is None:
-            raise ManifestError('%s: stream %r has no block locator' % (where, stream[:80]))
+            raise ManifestError('line %d: stream %r has no block locator' % (lineno, stream[:80]))
         rest = line[head.end():].lstrip(' ')
         if not rest:
-            raise ManifestError('%s: stream %r has no file segment' % (where, stream[:80]))
-        # Blocks of this stream, with each one's start offset in the stream.
-        stream_blocks = []
-        starts = []
-        pos = 0
-        for loc in head.group(2).split(' '):
-            if not loc:
-                continue
-            key, size_text = loc[:32], loc[33:].split('+', 1)[0]
-            size = int(size_text) if len(size_text) < 20 else MAX_BLOCK_SIZE + 1
-            if size > MAX_BLOCK_SIZE:
-                raise ManifestError('%s: block size of %r is too large' % (where, loc[:80]))
-            if key not in block_index:
-                block_index[key] = len(blocks)
-                blocks.append(loc)
-            stream_blocks.append((block_index[key], size))
-            starts.append(pos)
-            pos += size
+            raise ManifestError('line %d: stream %r has no file segment' % (lineno, stream[:80]))
+        locators = head.group(2)
+        sid = stream_of.get(locators)
+        if sid is None:
+            sid = stream_of[locators] = len(stream_table)
+            stream_table.append(_stream(locators, blocks, block_index, lineno))
         streams += 1
         segments += rest.count(' ') + 1
         if not slashed and ('/' in rest or '\\057' in rest):
             slashed = True
         if len(stream) > MAX_PATH:
-            raise ManifestError('%s: stream name longer than %d bytes' % (where, MAX_PATH))
+            raise ManifestError('line %d: stream name longer than %d bytes' % (lineno, MAX_PATH))
         cwd = root
-        parts = _path_components(unescape_name(stream))
-        if len(parts) > MAX_DEPTH:
-            raise ManifestError('%s: stream %r is more than %d directories deep' % (where, stream[:80], MAX_DEPTH))
-        for part in parts:
-            cwd = cwd.subdir(part, where)
-        pending = (lineno, stream_blocks, starts, pos, rest, budget, len(parts))
+        if stream != '.':
+            parts = _path_components(unescape_name(stream) if '\\' in stream else stream)
+            if len(parts) > MAX_DEPTH:
+                raise ManifestError('line %d: stream %r is more than %d directories deep'
+                                    % (lineno, stream[:80], MAX_DEPTH))
+            for part in parts:
+                cwd = cwd.subdir(part, lineno)
+            depth = len(parts)
+        else:
+            depth = 0
+        pending = (lineno, sid, rest, depth, stream_table)
         lines.append((cwd, pending))
         cwd.defer(pending)
     if slashed or not lazy:
@@ -314,91 +340,132 @@ def parse(text, lazy=False):
             d.undefer()
         several = []
         for d, pending in lines:
-            _add_segments(d, pending, several)
+            _add_segments(d, pending, several, stream_table)
         _freeze(several)
-    return Manifest(root, blocks, segments, streams)
+    return Manifest(root, blocks, segments, streams, stream_table, PIECES_FLOOR + PIECES_PER_BYTE * len(text))
+
+
+def _stream(locators, blocks, block_index, lineno):
+    """The _Stream of a line's locators (adding new blocks to `blocks`)."""
+    stream_blocks = []
+    starts = []
+    pos = 0
+    for loc in locators.split(' '):
+        if not loc:
+            continue
+        key, size_text = loc[:32], loc[33:].split('+', 1)[0]
+        size = int(size_text) if len(size_text) < 20 else MAX_BLOCK_SIZE + 1
+        if size > MAX_BLOCK_SIZE:
+            raise ManifestError('line %d: block size of %r is too large' % (lineno, loc[:80]))
+        if key not in block_index:
+            block_index[key] = len(blocks)
+            blocks.append(loc)
+        stream_blocks.append((block_index[key], size))
+        starts.append(pos)
+        pos += size
+    return _Stream(tuple(stream_blocks), tuple(starts), pos)
 
 
 def _freeze(several):
-    """Files of several pieces were lists while being added to; tuples after."""
+    """Files of several pieces were lists while being added to; tuples
+    after.  Their size is checked here, once each: st_size is signed 64-bit,
+    and a bigger file would vanish from listings (one segment is at most
+    its stream, far below that)."""
     for files, name in several:
-        files[name] = tuple(files[name])
+        pieces = files[name] = tuple(files[name])
+        if size_of(pieces) > MAX_FILE_SIZE:
+            raise ManifestError('file %r is larger than %d bytes' % (name[:80], MAX_FILE_SIZE))
 
 
-def _add_segments(cwd, pending, several):
+def _add_segments(cwd, pending, several, stream_table):
     """The file segments of one stream line, whose directory is `cwd`."""
-    lineno, stream_blocks, starts, stream_len, rest, budget, depth = pending
-    where = 'line %d' % lineno
+    lineno, sid, rest, depth, _table = pending
+    stream_len = stream_table[sid].length
+    high = sid << 128
     tokens = rest.split(' ')
     if '' in tokens:
         tokens = [t for t in tokens if t]
-    budget.spend(len(tokens), where)
-    # Most segments name a new file in this stream's directory and lie
-    # within one block: that case is kept short (10^6 of them take
-    # seconds of Python, with the GIL that other requests need).
+    # Most segments name a new file in this stream's directory: that case
+    # is kept short (10^6 of them take seconds of Python, with the GIL that
+    # other requests need).
+    files = cwd._files
+    dirs = cwd.dirs
     for token in tokens:
         fields = token.split(':', 2)
         if len(fields) != 3 or not fields[2] or not (fields[0].isdigit() and fields[0].isascii()
                                                      and fields[1].isdigit() and fields[1].isascii()):
-            raise ManifestError('%s: bad file segment %r' % (where, token[:80]))
+            raise ManifestError('line %d: bad file segment %r' % (lineno, token[:80]))
         seg_pos, seg_len, name = int(fields[0]), int(fields[1]), fields[2]
         if seg_pos + seg_len > stream_len:
-            raise ManifestError('%s: segment %r runs past the end of its stream (%d bytes)'
-                                % (where, token[:80], stream_len))
+            raise ManifestError('line %d: segment %r runs past the end of its stream (%d bytes)'
+                                % (lineno, token[:80], stream_len))
         if '\\' in name:
             name = unescape_name(name)
         if '/' in name:
             if len(name) > MAX_PATH:
-                raise ManifestError('%s: file path longer than %d bytes' % (where, MAX_PATH))
+                raise ManifestError('line %d: file path longer than %d bytes' % (lineno, MAX_PATH))
             parts = name.split('/')
             if depth + len(parts) - 1 > MAX_DEPTH:
-                raise ManifestError('%s: file %r is more than %d directories deep' % (where, token[:80], MAX_DEPTH))
+                raise ManifestError('line %d: file %r is more than %d directories deep'
+                                    % (lineno, token[:80], MAX_DEPTH))
             leaf = parts[-1]
             d = cwd
             for part in parts[:-1]:
                 if part not in ('', '.'):
-                    d = d.subdir(part, where)
+                    d = d.subdir(part, lineno)
+            target, target_dirs = d._files, d.dirs
         else:
-            leaf, d = name, cwd
+            leaf, target, target_dirs = name, files, dirs
         if leaf == '' or (leaf == '.' and not seg_len):
             # `0:0:\\056` is the empty-directory placeholder: a dir, no file.
             # A `.` file with bytes (only a Keep-only manifest can hold
             # one) is a file; the mount shows it as `_`, as the seed did.
             if seg_len:
-                raise ManifestError('%s: segment %r names a directory' % (where, token[:80]))
+                raise ManifestError('line %d: segment %r names a directory' % (lineno, token[:80]))
             continue
-        if leaf in d.dirs:
-            d.check_file_name(leaf, where)
-        files = d._files
-        pieces = files.get(leaf, EMPTY_FILE)
-        j = bisect.bisect_right(starts, seg_pos) - 1
+        if leaf in target_dirs:
+            raise ManifestError('line %d: %r is both a file and a directory' % (lineno, leaf))
+        pieces = target.get(leaf, EMPTY_FILE)
+        if pieces == EMPTY_FILE:
+            target[leaf] = (high | (seg_pos << 64) | seg_len) if seg_len else EMPTY_FILE
+            continue
+        if not seg_len:
+            continue
+        was_list = type(pieces) is list
+        pieces = _add_piece(pieces, sid, seg_pos, seg_len)
+        target[leaf] = pieces
+        if type(pieces) is list and not was_list:
+            several.append((target, leaf))
+
+
+def resolve(segments, stream_table, max_pieces=None):
+    """A file's segments (stream, position, length) as block pieces (block,
+    offset, length), packed the same way; at most `max_pieces` of them."""
+    if segments == EMPTY_FILE:
+        return EMPTY_FILE
+    out = EMPTY_FILE
+    count = 0
+    for sid, at, remaining in pieces_of(segments):
+        stream = stream_table[sid]
+        starts, stream_blocks = stream.starts, stream.blocks
+        j = bisect.bisect_right(starts, at) - 1
         if j < 0:
             j = 0
-        if pieces == EMPTY_FILE:
-            idx, size = stream_blocks[j]
-            off = seg_pos - starts[j]
-            if off + seg_len <= size:
-                files[leaf] = ((idx << 128) | (off << 64) | seg_len) if seg_len else EMPTY_FILE
-                continue
-        was_list = type(pieces) is list
-        # Map the stream range onto blocks.
-        remaining = seg_len
-        at = seg_pos
         while remaining > 0:
-            budget.spend(1, where)
             idx, size = stream_blocks[j]
             off = at - starts[j]
             if off >= size:
                 j += 1
                 continue
             n = min(size - off, remaining)
-            pieces = _add_piece(pieces, idx, off, n)
+            count += 1
+            if max_pieces is not None and count > max_pieces:
+                raise ManifestError('a file is made of more than %d pieces of blocks' % max_pieces)
+            out = _add_piece(out, idx, off, n)
             at += n
             remaining -= n
             j += 1
-        files[leaf] = pieces
-        if type(pieces) is list and not was_list:
-            several.append((files, leaf))
+    return tuple(out) if type(out) is list else out
 
 
 def block_locators(text):

@@ -12,6 +12,7 @@ expire (renewal.py), which swaps locators in its block table without
 touching any inode, so open files and the kernel's page cache stay valid.
 """
 
+import bisect
 import json
 import logging
 import time
@@ -21,6 +22,7 @@ from ..blocks import manifest as manifest_parser
 from ..blocks.manifest import pieces_of
 from .directory import Directory
 from ..errors import NotFound
+from .filetable import FileTable
 from .files import CollectionFile, ObjectFile
 from .fresh import DEFAULT_POLL_TIME, convert_time
 from .names import sanitize_filename
@@ -69,35 +71,47 @@ def _renewal_time(earliest):
 class CollectionTree(object):
     """What every entry of one version of a collection shares: its block
     table and block source (so a file open across a change keeps reading
-    its own version's blocks), and the collection for times."""
+    its own version's blocks), the manifest's streams (files are segments
+    of streams until opened: manifest.py), and the collection for times."""
 
-    __slots__ = ('collection', 'block_table', 'source', 'immutable')
+    __slots__ = ('collection', 'block_table', 'source', 'immutable', 'streams', 'max_pieces')
 
-    def __init__(self, collection, block_table, source, immutable):
+    def __init__(self, collection, block_table, source, immutable, parsed):
         self.collection = collection
         self.block_table = block_table
         self.source = source
         self.immutable = immutable
+        # Not the parsed manifest itself: that would keep its whole tree.
+        self.streams = parsed.stream_table
+        self.max_pieces = parsed.max_pieces
 
     def mtime(self):
         return self.collection.mtime()
 
-    def reader(self, pieces):
-        return FileReader(pieces, self.block_table, self.source)
+    def block_pieces(self, segments):
+        return manifest_parser.resolve(segments, self.streams, self.max_pieces)
 
-    def bare_locators(self, pieces):
-        return [strip_hints(self.block_table.locator(idx)) for idx, _o, _l in pieces_of(pieces)]
+    def reader(self, segments):
+        return FileReader(self.block_pieces(segments), self.block_table, self.source)
+
+    def bare_locators(self, segments):
+        return [strip_hints(self.block_table.locator(idx)) for idx, _o, _l in pieces_of(self.block_pieces(segments))]
 
 
 class LazyTreeDirectory(Directory):
     """A directory of a collection whose entries are made from the parsed
     manifest the first time anything asks for them: `ls` of a collection
     of 10^6 files builds its top level, not the whole tree, and no request
-    waits behind the building of directories nobody visited."""
+    waits behind the building of directories nobody visited.  Its
+    subdirectories are entries; its files are one FileTable (filetable.py),
+    with no object per file."""
+
+    __slots__ = ('_pending', '_file_table')
 
     def _init_tree(self):
         # (ManifestDir, CollectionTree) still to be turned into entries.
         self._pending = None
+        self._file_table = None
 
     def _ensure_built(self):
         pending = self._pending
@@ -105,7 +119,8 @@ class LazyTreeDirectory(Directory):
             return
         self._pending = None
         mdir, tree = pending
-        self._build(mdir, tree)
+        with manifest_parser.gc_paused():
+            self._build(mdir, tree)
 
     def build_later(self, mdir, tree):
         """Fill it from the manifest directory `mdir` when first asked."""
@@ -116,12 +131,13 @@ class LazyTreeDirectory(Directory):
         # within a kind, sorted order decides.  Deterministic either way.
         entries = self._entries
         add = self.inodes.add_entry
+        now = time.time()
         for name in sorted(mdir.dirs):
             clean = sanitize_filename(name)
             if clean in entries:
                 _logger.info('%s: %r clashes with another name after sanitizing; left out', self.describe(), name)
                 continue
-            sub = add(CollectionSubdirectory(self.inode, self.inodes, tree.collection))
+            sub = add(CollectionSubdirectory(self.inode, self.inodes, tree.collection, now))
             sub.build_later(mdir.dirs[name], tree)
             entries[clean] = sub
         try:
@@ -131,57 +147,138 @@ class LazyTreeDirectory(Directory):
             _logger.warning('%s: a directory of its manifest is malformed (%s); its files are not shown',
                             tree.collection.describe(), e)
             files = {}
-        for name in sorted(files):
+        if not files:
+            return
+        names = sorted(files)
+        if entries or _needs_sanitizing(names):
+            names, pieces = self._sanitized(names, files, entries)
+        else:
+            pieces = [files[name] for name in names]
+        self._file_table = self.inodes.add_files(FileTable(self.inode, tree, names, pieces))
+
+    def _sanitized(self, names, files, entries):
+        kept = {}
+        for name in names:
             clean = sanitize_filename(name)
-            if clean in entries:
+            if clean in entries or clean in kept:
                 _logger.info('%s: %r clashes with another name after sanitizing; left out', self.describe(), name)
                 continue
-            entries[clean] = add(CollectionFile(self.inode, tree, files[name]))
+            kept[clean] = files[name]
+        clean_names = sorted(kept)
+        return clean_names, [kept[name] for name in clean_names]
 
     def entry(self, name):
-        self._ensure_built()
+        # Asked once for every file `ls -l` lists: kept short.
+        if self._pending is not None:
+            self._ensure_built()
         self.inodes.tree_cache.touched(self._tree_owner())
-        return super(LazyTreeDirectory, self).entry(name)
+        found = self._entries.get(name)
+        if found is None:
+            table = self._file_table
+            if table is not None:
+                i = table.find(name)
+                if i >= 0:
+                    return CollectionFile(table, i)
+            return super(LazyTreeDirectory, self).entry(name)  # the record file
+        return found
 
     def listing(self):
         self._ensure_built()
         self.inodes.tree_cache.touched(self._tree_owner())
-        return super(LazyTreeDirectory, self).listing()
+        out = list(self._entries.items())
+        files = self._file_table
+        if files is not None:
+            out.extend((name, CollectionFile(files, i)) for i, name in enumerate(files.names))
+        return out
+
+    def kernel_listing(self):
+        self._ensure_built()
+        self.inodes.tree_cache.touched(self._tree_owner())
+        out = [(name, e.inode, isinstance(e, Directory)) for name, e in self._entries.items()]
+        files = self._file_table
+        if files is not None:
+            if not out:
+                return files.listing()
+            out.extend(files.listing())
+        out.sort()
+        return out
+
+    def held_files(self):
+        """Names of its files the kernel holds."""
+        files = self._file_table
+        if files is None:
+            return []
+        return [files.names[i] for i in files.held_indexes()]
 
     def take_children(self):
         self._pending = None
         return super(LazyTreeDirectory, self).take_children()
 
+    def take_files(self):
+        files, self._file_table = self._file_table, None
+        return files
+
+    def remove_entries(self):
+        super(LazyTreeDirectory, self).remove_entries()
+        files = self.take_files()
+        if files is not None:
+            self.inodes.drop_files(self.inode, files)
+
     def clear(self):
         self._pending = None
         super(LazyTreeDirectory, self).clear()
 
-    # The seed's accessors read `_entries` directly.
+    # The seed's accessors.
     def __getitem__(self, item):
-        self._ensure_built()
-        return super(LazyTreeDirectory, self).__getitem__(item)
+        hidden = self.unrefreshed_entry(item)
+        if hidden is not None:
+            return hidden
+        self.checkupdate()
+        found = self.entry(item)
+        if found is None:
+            raise KeyError(item)
+        return found
 
     def items(self):
-        self._ensure_built()
-        return super(LazyTreeDirectory, self).items()
+        self.checkupdate()
+        return self.listing()
 
     def __iter__(self):
-        self._ensure_built()
-        return super(LazyTreeDirectory, self).__iter__()
+        self.checkupdate()
+        return iter([name for name, _entry in self.listing()])
 
     def __contains__(self, k):
-        self._ensure_built()
-        return super(LazyTreeDirectory, self).__contains__(k)
+        if k is not None and k == self.record_file_name:
+            return True
+        if self.unrefreshed_entry(k) is not None:
+            return True
+        self.checkupdate()
+        return self.entry(k) is not None
+
+
+def _needs_sanitizing(names):
+    """Whether any of `names` (sorted) is not a name Linux can hold as it is."""
+    at = bisect.bisect_left(names, '.')
+    if names[0] == '' or names[at:at + 2] and names[at] in ('.', '..') or names[at + 1:at + 2] == ['..']:
+        return True
+    joined = '\n'.join(names)
+    return '\x00' in joined or '/' in joined
 
 
 class CollectionSubdirectory(LazyTreeDirectory):
-    """A directory inside a collection; takes its times from the collection."""
+    """A directory inside a collection; takes its times from the collection.
+    A deep tree has 10^5 of these: slots only, and its timestamps share
+    one float."""
 
-    def __init__(self, parent_inode, inodes, collection):
+    __slots__ = ('collection',)
+
+    def __init__(self, parent_inode, inodes, collection, now=None):
         super(CollectionSubdirectory, self).__init__(parent_inode, inodes)
         self.collection = collection
         self._init_tree()
         self.fresh()
+        if now is not None:
+            self._mtime = self._atime = self._last_update = now
 
     def stale(self):
         return False
@@ -231,6 +328,7 @@ class CollectionDirectory(LazyTreeDirectory):
         self._poll = poll and not self._fixed
         self._poll_time = poll_time
         self._versions = None
+        self._mtime_of = (None, 0)
 
     def describe(self):
         return 'collection %s' % self.collection_locator
@@ -371,7 +469,7 @@ class CollectionDirectory(LazyTreeDirectory):
         self._block_table = BlockTable(parsed.blocks)
         self._loaded_pdh = new_collection_object.get('portable_data_hash')
         tree = CollectionTree(self, self._block_table, self.api.block_source(self.num_retries),
-                              self._fixed)
+                              self._fixed, parsed)
         self._pending = (parsed.root, tree)
         self._mtime = self.mtime()
         self._tree_bytes = (parsed.segments * FILE_BYTES + parsed.streams * DIR_BYTES
@@ -411,6 +509,7 @@ class CollectionDirectory(LazyTreeDirectory):
                     names.append((d.inode, name))
                     if isinstance(child, Directory):
                         stack.append(child)
+            names.extend((d.inode, name) for name in d.held_files())
         for inode, name in reversed(names):
             self.inodes.notify('entry', inode, name)
         parent = self.inodes.get(self.parent_inode)
@@ -427,6 +526,9 @@ class CollectionDirectory(LazyTreeDirectory):
         self.collection_object = None
         for child in self.take_children().values():
             self.inodes.del_entry(child, notify=False)
+        files = self.take_files()
+        if files is not None:
+            self.inodes.drop_files(self.inode, files, notify=False)
         if self.record_file is not None:
             self.inodes.del_entry(self.record_file, notify=False)
             self.record_file = None
@@ -498,8 +600,15 @@ class CollectionDirectory(LazyTreeDirectory):
 
     # -- attributes -------------------------------------------------------
     def mtime(self):
+        # Asked for every file `ls -l` lists: converted once per record.
         rec = self.record()
-        return convert_time(rec.get('modified_at')) if rec else 0
+        if not rec:
+            return 0
+        stamp = rec.get('modified_at')
+        cached = self._mtime_of
+        if cached[0] is not stamp:
+            cached = self._mtime_of = (stamp, convert_time(stamp))
+        return cached[1]
 
     def xattrs(self):
         rec = self.record() or {}

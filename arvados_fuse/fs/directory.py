@@ -14,6 +14,7 @@ without a kernel, such as the model's own tests.
 import logging
 import stat
 import time
+import types
 
 from .files import ObjectFile
 from .fresh import DEFAULT_POLL_TIME, FreshBase
@@ -24,6 +25,10 @@ MISSES_PRUNE_AT = 1024
 _logger = logging.getLogger('arvados.arvados_fuse')
 
 DIR_MODE = 0o555
+
+# The misses and names-checked of a directory that has none (most): read,
+# never written (note_missing and name_checked replace it first).
+_NONE = types.MappingProxyType({})
 
 
 class Directory(FreshBase):
@@ -41,9 +46,10 @@ class Directory(FreshBase):
     # (by_id: see pending.py).
     answers_lookups_later = False
 
-    # Set by the inode table when the directory is removed from its parent:
-    # it is then empty for good and never refreshed again.
-    detached = False
+    # Slots (see fresh.py), plus a __dict__ made only when something sets
+    # an attribute of its own: the seed's users may.
+    __slots__ = ('inode', 'parent_inode', 'inodes', 'detached', '_entries', '_mtime', 'record_file', '_misses',
+                 '_names_checked', '__dict__', '__weakref__')
 
     def __init__(self, parent_inode, inodes=None):
         super(Directory, self).__init__()
@@ -52,14 +58,19 @@ class Directory(FreshBase):
             raise Exception("parent_inode should be an int")
         self.parent_inode = parent_inode
         self.inodes = inodes
+        # Set by the inode table when the directory is removed from its
+        # parent: it is then empty for good and never refreshed again.
+        self.detached = False
         # _entries, _misses, record_file, _mtime and the freshness state are
         # guarded by the llfuse lock: only apply()/apply_missing() and other
         # code run with it held may change them, never fetch().
         self._entries = {}
         self._mtime = time.time()
         self.record_file = None
-        self._misses = {}  # name -> when it was looked up in vain
-        self._names_checked = {}  # name -> when it was last looked up alone
+        # name -> when it was looked up in vain; name -> when it was last
+        # looked up alone.  _NONE (shared, never written) until one is.
+        self._misses = _NONE
+        self._names_checked = _NONE
 
     # -- refresh protocol ------------------------------------------------
     def fetch(self):
@@ -106,7 +117,7 @@ class Directory(FreshBase):
             now = time.time()
             # by_id is never stale, so never fresh(): without this, every
             # name ever missed there would be kept for the mount's life.
-            if len(self._misses) >= MISSES_PRUNE_AT:
+            if len(self._misses) >= MISSES_PRUNE_AT or self._misses is _NONE:
                 self._misses = {n: t for n, t in self._misses.items() if now - t < self._poll_time}
             self._misses[name] = now
 
@@ -118,13 +129,11 @@ class Directory(FreshBase):
         return False
 
     def fresh(self):
-        self._misses.clear()
-        self._names_checked.clear()
+        self._misses = self._names_checked = _NONE
         super(Directory, self).fresh()
 
     def invalidate(self):
-        self._misses.clear()
-        self._names_checked.clear()
+        self._misses = self._names_checked = _NONE
         super(Directory, self).invalidate()
 
     def _polling(self):
@@ -156,8 +165,8 @@ class Directory(FreshBase):
         raise NotImplementedError
 
     def name_checked(self, name):
-        if len(self._names_checked) >= MISSES_PRUNE_AT:
-            self._names_checked.clear()
+        if len(self._names_checked) >= MISSES_PRUNE_AT or self._names_checked is _NONE:
+            self._names_checked = {}
         self._names_checked[name] = time.time()
 
     def merge_name(self, name, items, fn, same, new_entry):
@@ -219,6 +228,11 @@ class Directory(FreshBase):
 
     def listing(self):
         return list(self._entries.items())
+
+    def kernel_listing(self):
+        """(name, inode, is_dir) of every entry, in name order: what the
+        adapter lists to the kernel."""
+        return sorted((name, e.inode, isinstance(e, Directory)) for name, e in self.listing())
 
     def built_entries(self):
         """(name, entry) of what is built so far: a lazy directory

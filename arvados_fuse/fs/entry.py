@@ -16,6 +16,10 @@ class Entry(object):
     # by_id object found by uuid; see byid.py), or None.
     owner_watch = None
 
+    # The FileTable (filetable.py) it is a file of, or None: an entry of
+    # its own in the inode table, with its own `nlookup`.
+    file_table = None
+
     def attached(self):
         """It was given an inode number (Inodes.add_entry)."""
 
@@ -30,6 +34,14 @@ class Entry(object):
 
     def take_children(self):
         """Being removed: give up the {name: entry} below it (or None)."""
+        return None
+
+    def times(self):
+        """(st_atime, st_mtime), unix time."""
+        return self.atime(), self.mtime()
+
+    def take_files(self):
+        """Being removed: give up the FileTable of its files (or None)."""
         return None
 
     def special_entries(self):

@@ -7,7 +7,7 @@ import json
 import stat
 
 from .fresh import FreshBase, convert_time
-from ..blocks.manifest import size_of
+from ..blocks.manifest import SIZE_MASK, size_of
 from .uuids import strip_hints
 
 # Scripts kept in collections must run from the mount, so collection files
@@ -102,28 +102,63 @@ class StreamReaderFile(File):
 
 
 class CollectionFile(StreamReaderFile):
-    """A file of a collection, built for collections of 10^6 files: slots
-    only (no per-file dict, reader or timestamp), and its FileReader made
-    when it is first read and dropped when it is closed.
+    """A file of a collection: a view of one index of its directory's
+    FileTable (filetable.py), made when a request needs it.  Its reader is
+    made when it is first read and dropped when it is closed; an open file
+    handle keeps its own view, and so its reader.
 
-    `tree` is shared by every entry of one version of a collection (block
-    table, block source, the collection for times): a file left open across
-    a change keeps reading the blocks of its own version."""
+    The table's `tree` is shared by every file of one version of a
+    collection (block table, block source, the collection for times): a
+    file left open across a change keeps reading the blocks of its own
+    version."""
 
-    __slots__ = ('inode', 'parent_inode', 'detached', 'nlookup', 'tree', 'pieces', '_reader')
+    __slots__ = ('table', 'file_table', 'index', '_reader')
+    ST_MODE = stat.S_IFREG | DATA_FILE_MODE
 
-    def __init__(self, parent_inode, tree, pieces):
-        self.inode = None
-        self.parent_inode = parent_inode
-        self.detached = False
-        self.nlookup = 0
-        self.tree = tree
-        # The parser's packed pieces (see manifest.pieces_of), shared.
-        self.pieces = pieces
+    def __init__(self, table, index):
+        self.table = self.file_table = table
+        self.index = index
         self._reader = None
 
+    def st_mode(self):
+        return self.ST_MODE
+
+    def times(self):
+        mtime = self.table.tree.collection.mtime()
+        return mtime, mtime
+
+    @property
+    def inode(self):
+        return self.table.base + self.index
+
+    @property
+    def parent_inode(self):
+        return self.table.parent_inode
+
+    @property
+    def nlookup(self):
+        return self.table.count(self.index)
+
+    @property
+    def detached(self):
+        return self.table.detached
+
+    @property
+    def tree(self):
+        return self.table.tree
+
+    @property
+    def pieces(self):
+        return self.table.pieces[self.index]
+
+    def __eq__(self, other):
+        return type(other) is CollectionFile and other.table is self.table and other.index == self.index
+
+    def __hash__(self):
+        return hash((id(self.table), self.index))
+
     def immutable(self):
-        return self.tree.immutable
+        return self.table.tree.immutable
 
     @property
     def reader(self):
@@ -131,17 +166,18 @@ class CollectionFile(StreamReaderFile):
         if reader is None:
             # Readers run without the llfuse lock: two may race to make
             # one, and either is correct.
-            reader = self._reader = self.tree.reader(self.pieces)
+            reader = self._reader = self.table.tree.reader(self.pieces)
         return reader
 
     def size(self):
-        return size_of(self.pieces)
+        pieces = self.table.pieces[self.index]
+        return pieces & SIZE_MASK if type(pieces) is int else size_of(pieces)
 
     def mtime(self):
-        return self.tree.mtime()
+        return self.table.tree.mtime()
 
     def atime(self):
-        return self.tree.mtime()
+        return self.table.tree.mtime()
 
     def read_now(self, off, size):
         reader = self._reader
@@ -154,7 +190,7 @@ class CollectionFile(StreamReaderFile):
             reader.forget()  # leaves the prefetch budget to other readers
 
     def xattrs(self):
-        return {'user.arvados.blocks': ' '.join(self.tree.bare_locators(self.pieces))}
+        return {'user.arvados.blocks': ' '.join(self.table.tree.bare_locators(self.pieces))}
 
 
 class StringFile(File):

@@ -47,11 +47,16 @@ class FreshBase(Entry):
     `invalidate()` marks it stale (an event said it changed); with polling on,
     it also goes stale `_poll_time` seconds after the last load."""
 
-    # References the kernel holds (lookups not yet forgotten); kept by the
-    # inode table.
-    nlookup = 0
+    # Slots, so that a collection's subdirectory (collection.py), of which
+    # a deep tree has 10^5, carries no attribute dict; kinds of entry
+    # without slots of their own still get one.
+    __slots__ = ('nlookup', '_stale', '_poll', '_last_update', '_atime', '_poll_time', '_generation',
+                 '_loaded_once')
 
     def __init__(self):
+        # References the kernel holds (lookups not yet forgotten); kept by
+        # the inode table.
+        self.nlookup = 0
         self._stale = True
         self._poll = False
         self._last_update = time.time()

@@ -3,9 +3,11 @@
 An entry removed from its directory is only *detached*; it stays in the table
 until the kernel has forgotten every reference it was given (lookup counts),
 so a process that still holds it open or cached never sees EIO or a reused
-number.  Guarded by the llfuse lock (every caller holds it)."""
+number.  The files of a collection's directory are not entries here but
+one FileTable each (filetable.py), holding a range of numbers.  Guarded by
+the llfuse lock (every caller holds it)."""
 
-import itertools
+import bisect
 import logging
 import time
 
@@ -30,7 +32,15 @@ class Inodes(object):
         # The kernel's reference count of each entry is its `nlookup`
         # (not a dict here: 10^6 looked-up files would cost ~50 MB more).
         self._detached = set()
-        self._counter = itertools.count(ROOT_INODE)
+        self._next = ROOT_INODE
+        # File tables by the first inode number of their range (ranges are
+        # handed out in increasing order, so the list stays sorted): a
+        # number is found by bisection.  _live_files: files of the tables
+        # no directory has let go of.
+        self._table_bases = []
+        self._tables = []
+        self._live_files = 0
+        self._table_files = 0
         # object uuid -> inodes of the directories that show it, so a change
         # event finds them without scanning a table that can hold millions
         # of files.
@@ -55,7 +65,10 @@ class Inodes(object):
         self._removed = {}
 
     def __getitem__(self, item):
-        return self._entries[item]
+        entry = self.get(item)
+        if entry is None:
+            raise KeyError(item)
+        return entry
 
     # __setitem__ and items are the seed's public interface (arv-mount itself
     # never calls them; add_entry is how entries get in).
@@ -66,19 +79,76 @@ class Inodes(object):
         return iter(list(self._entries))
 
     def __len__(self):
-        return len(self._entries)
+        return len(self._entries) + self._table_files
 
     def items(self):
         return list(self._entries.items())
 
     def get(self, inode, default=None):
-        return self._entries.get(inode, default)
+        entry = self._entries.get(inode)
+        if entry is not None:
+            return entry
+        table = self._table_of(inode)
+        if table is None:
+            return default
+        return table.file(inode - table.base)
 
     def __contains__(self, k):
-        return k in self._entries
+        return k in self._entries or self._table_of(k) is not None
+
+    def _table_of(self, inode):
+        """The file table holding `inode` (a file the kernel may still use:
+        in a detached table, only those it holds), or None."""
+        bases = self._table_bases
+        if not bases or not isinstance(inode, int):
+            return None
+        at = bisect.bisect_right(bases, inode) - 1
+        if at < 0:
+            return None
+        table = self._tables[at]
+        i = inode - table.base
+        if i >= len(table.names) or (table.detached and not table.count(i)):
+            return None
+        return table
+
+    def add_files(self, table):
+        """Give the files of `table` their inode numbers."""
+        table.base = self._next
+        self._next += len(table.names)
+        self._table_bases.append(table.base)
+        self._tables.append(table)
+        self._live_files += len(table.names)
+        self._table_files += len(table.names)
+        return table
+
+    def drop_files(self, parent_inode, table, notify=True):
+        """No directory shows the files of `table` any more: the kernel is
+        told to drop those it holds (which stay until it forgets them, as
+        del_entry keeps entries), the others are gone now."""
+        if table.detached or table.base is None:
+            return
+        table.detached = True
+        self._live_files -= len(table.names)
+        held = table.held_indexes()
+        if notify:
+            for i in held:
+                inode = table.base + i
+                self.notify('entry', parent_inode, table.names[i])
+                self.notify('inode', inode)
+                self._reinvalidate_later(parent_inode, table.names[i], inode)
+        if not held:
+            self._unregister(table)
+
+    def _unregister(self, table):
+        at = bisect.bisect_left(self._table_bases, table.base)
+        if at < len(self._tables) and self._tables[at] is table:
+            del self._table_bases[at]
+            del self._tables[at]
+            self._table_files -= len(table.names)
 
     def add_entry(self, entry):
-        entry.inode = next(self._counter)
+        entry.inode = self._next
+        self._next += 1
         self._entries[entry.inode] = entry
         self._index(entry, _event_uuids(entry))
         entry.attached()
@@ -145,6 +215,9 @@ class Inodes(object):
         telling it about each of (maybe 10^6) inodes would be wasted."""
         if entry.inode is None or entry.inode not in self._entries:
             return
+        files = entry.take_files()
+        if files is not None:
+            self.drop_files(entry.inode, files, notify)
         children = entry.take_children()
         if children:
             for name, child in children.items():
@@ -164,7 +237,7 @@ class Inodes(object):
     def live_count(self):
         """Entries in the tree (not counting detached ones the kernel has
         yet to forget)."""
-        return len(self._entries) - len(self._detached)
+        return len(self._entries) - len(self._detached) + self._live_files
 
     def remove_name(self, parent_inode, name, entry):
         """`name` in directory `parent_inode` no longer shows `entry`: tell
@@ -193,7 +266,7 @@ class Inodes(object):
         holds, when due (see remove_name).  Caller holds the llfuse lock."""
         now = time.monotonic() if now is None else now
         for inode, rec in list(self._removed.items()):
-            if inode not in self._detached:
+            if not self.is_detached(inode):
                 del self._removed[inode]
                 continue
             if now < rec[2]:
@@ -206,11 +279,29 @@ class Inodes(object):
                 rec[2] = now + REINVALIDATE_AFTER[rec[3]]
 
     def is_detached(self, inode):
-        return inode in self._detached
+        if inode in self._detached:
+            return True
+        table = self._table_of(inode)
+        return table is not None and table.detached
 
     def remember(self, inode):
         """The kernel was handed a reference (lookup)."""
-        self._entries[inode].nlookup += 1
+        entry = self._entries.get(inode)
+        if entry is not None:
+            entry.nlookup += 1
+            return
+        table = self._table_of(inode)
+        if table is None:
+            raise KeyError(inode)
+        table.remember(inode - table.base)
+
+    def remember_entry(self, entry):
+        """The kernel was handed a reference to `entry` (lookup)."""
+        table = entry.file_table
+        if table is None:
+            entry.nlookup += 1
+        else:
+            table.remember(entry.index)
 
     def referenced(self, inode):
         """Whether the kernel may still use `inode` (and so anything below
@@ -218,11 +309,19 @@ class Inodes(object):
         if inode == ROOT_INODE:
             return True
         entry = self._entries.get(inode)
-        return entry is not None and entry.nlookup > 0
+        if entry is None:
+            table = self._table_of(inode)
+            return table is not None and table.count(inode - table.base) > 0
+        return entry.nlookup > 0
 
     def forget(self, inode, nlookup):
         entry = self._entries.get(inode)
         if entry is None:
+            table = self._table_of(inode)
+            if table is not None:
+                table.forget(inode - table.base, nlookup)
+                if table.detached and not table.held:
+                    self._unregister(table)  # its reinvalidations lapse (reinvalidate)
             return
         n = entry.nlookup - nlookup
         if n > 0:

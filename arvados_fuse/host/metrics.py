@@ -77,7 +77,9 @@ websocket_reconnects = prom.Counter('arvmount_websocket_reconnects',
 
 class _OpTotals(object):
     """Count and total seconds of each operation, and upstream's fuseops and
-    blkio numbers, for the crunchstat lines.  Guarded by `lock`."""
+    blkio numbers, for the crunchstat lines.  Written only by request
+    handlers, which hold the llfuse lock (answers.handler); `lock` makes a
+    snapshot consistent with other snapshots."""
 
     def __init__(self):
         self.lock = threading.Lock()

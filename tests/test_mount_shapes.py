@@ -1,0 +1,82 @@
+"""Every manifest shape of the scale benchmark (bench/shapes.py) through a
+real mount: the tree, every size and every byte exactly as the local
+cluster's own, independent manifest parser (localcluster/manifests.py)
+says, with --directory-cache unloading trees and loading them again."""
+
+import hashlib
+import os
+import random
+
+import arvados.keep
+import pytest
+
+from bench import shapes
+from localcluster import manifests as reference
+from mountutil import mounted
+
+pytestmark = [pytest.mark.timeout(300)]
+
+FILES = 1000
+
+
+def expected_tree(text, blocks):
+    """{relative path: bytes} and the set of directories, by the cluster's
+    parser."""
+    files, dirs = {}, set()
+    stack = [(b'', reference.parse(text))]
+    while stack:
+        path, node = stack.pop()
+        for name, pieces in node.files.items():
+            files[(path + name).decode()] = b''.join(blocks[loc][off:off + n] for loc, _size, off, n in pieces)
+        for name, sub in node.dirs.items():
+            dirs.add((path + name).decode())
+            stack.append((path + name + b'/', sub))
+    return files, dirs
+
+
+def mounted_tree(root):
+    files, dirs = {}, set()
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel = os.path.relpath(dirpath, root)
+        dirs.update(os.path.normpath(os.path.join(rel, d)) for d in dirnames)
+        for name in filenames:
+            full = os.path.join(dirpath, name)
+            with open(full, 'rb') as f:
+                data = f.read()
+            assert os.stat(full).st_size == len(data), full
+            files[os.path.normpath(os.path.join(rel, name))] = data
+    return files, dirs
+
+
+def test_every_shape_is_exact_through_the_mount_with_trees_unloaded_and_reloaded(fresh_cluster):
+    api = fresh_cluster.api('alice')
+    keep = arvados.keep.KeepClient(api_client=api)
+    stored = {}  # bare locator -> bytes
+    signed = {}  # index -> signed locator
+
+    def block(i, size):
+        if i not in signed:
+            data = random.Random(i).randbytes(size)
+            signed[i] = keep.put(data, copies=1)
+            stored['+'.join(signed[i].split('+')[:2])] = data
+        return signed[i]
+
+    made = {}
+    for shape in shapes.SHAPES:
+        signed.clear()
+        text = shapes.make(shape, FILES, seed=shapes.SHAPES.index(shape) + 1, block=block, small=True)
+        rec = api.collections().create(body={'collection': {'name': shape, 'manifest_text': text}}).execute()
+        made[shape] = (rec['portable_data_hash'], expected_tree(text, stored))
+        assert len(made[shape][1][0]) == FILES, shape
+    # One byte of directory cache: each tree goes once the kernel lets go
+    # of it, and the next visit loads it again.
+    with mounted(fresh_cluster.full_env('alice'), '--by-pdh', '--directory-cache', '1', '--debug') as m:
+        for shape in list(shapes.SHAPES) + ['packed', 'deep']:
+            pdh, (files, dirs) = made[shape]
+            got_files, got_dirs = mounted_tree(m.join(pdh))
+            assert got_dirs == dirs, shape
+            assert sorted(got_files) == sorted(files), shape
+            for path, data in files.items():
+                assert hashlib.md5(got_files[path]).digest() == hashlib.md5(data).digest(), (shape, path)
+        assert 'directory cache: unloading collection' in m.log()
+        assert 'Traceback' not in m.log()
