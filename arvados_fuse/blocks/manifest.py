@@ -342,7 +342,37 @@ def _parse(text, lazy):
         for d, pending in lines:
             _add_segments(d, pending, several, stream_table)
         _freeze(several)
-    return Manifest(root, blocks, segments, streams, stream_table, PIECES_FLOOR + PIECES_PER_BYTE * len(text))
+    max_pieces = PIECES_FLOOR + PIECES_PER_BYTE * len(text)
+    if not lazy:
+        _check_pieces(root, stream_table, max_pieces)
+    return Manifest(root, blocks, segments, streams, stream_table, max_pieces)
+
+
+def _check_pieces(root, stream_table, max_pieces):
+    """A manifest parsed whole (one stored only in Keep: nobody validated
+    it) is refused now if its files would resolve to more block pieces
+    than `max_pieces` in all, rather than one file at a time when opened."""
+    left = max_pieces
+    stack = [root]
+    while stack:
+        d = stack.pop()
+        stack.extend(d.dirs.values())
+        for segments in d._files.values():
+            if type(segments) is int and len(stream_table[segments >> 128].blocks) == 1:
+                left -= 1
+            elif segments != EMPTY_FILE:
+                left -= _piece_count(segments, stream_table, left)
+            if left < 0:
+                raise ManifestError('the manifest describes more pieces of files than %d per byte of its text '
+                                    '(segments spanning the same blocks over and over)' % PIECES_PER_BYTE)
+
+
+def _piece_count(segments, stream_table, limit):
+    try:
+        pieces = resolve(segments, stream_table, max(limit, 0))
+    except ManifestError:
+        return limit + 1
+    return 1 if type(pieces) is int else len(pieces)
 
 
 def _stream(locators, blocks, block_index, lineno):
