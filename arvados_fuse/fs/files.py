@@ -7,7 +7,6 @@ import json
 import stat
 
 from .fresh import FreshBase, convert_time
-from ..blocks.manifest import SIZE_MASK, size_of
 from .uuids import strip_hints
 
 # Scripts kept in collections must run from the mount, so collection files
@@ -149,7 +148,8 @@ class CollectionFile(StreamReaderFile):
 
     @property
     def pieces(self):
-        return self.table.pieces[self.index]
+        """Its packed segments (manifest.py)."""
+        return self.table.segments(self.index)
 
     def __eq__(self, other):
         return type(other) is CollectionFile and other.table is self.table and other.index == self.index
@@ -170,8 +170,7 @@ class CollectionFile(StreamReaderFile):
         return reader
 
     def size(self):
-        pieces = self.table.pieces[self.index]
-        return pieces & SIZE_MASK if type(pieces) is int else size_of(pieces)
+        return self.table.size(self.index)
 
     def mtime(self):
         return self.table.tree.mtime()

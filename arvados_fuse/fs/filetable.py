@@ -3,12 +3,13 @@
 A collection of 10^6 files walked with `ls -lR` is looked up file by file,
 and the kernel keeps every one it was handed.  An object per file (entry,
 inode slot, reader) was ~350 bytes and ~3 us each; here a directory's files
-are two lists (sorted names, the parser's packed pieces) and, once the
-kernel holds any of them, one array of lookup counts.  Each file's inode
-number is the table's base plus its index: the inode table (inodes.py)
-reserves the whole range at once and finds the table from a number by
-bisection.  `CollectionFile` (files.py) is a view of one index, made when a
-request needs it and dropped after.
+are their names in one string, their segments in three arrays and, once
+the kernel holds any of them, one array of lookup counts: some 40 bytes
+per file besides the names' own bytes.  Each file's inode number is the
+table's base plus its index: the inode table (inodes.py) reserves the whole
+range at once and finds the table from a number by bisection.
+`CollectionFile` (files.py) is a view of one index, made when a request
+needs it and dropped after.
 
 Guarded by the llfuse lock, like the inode table.
 """
@@ -16,16 +17,57 @@ Guarded by the llfuse lock, like the inode table.
 import bisect
 from array import array
 
+from ..blocks.manifest import EMPTY_FILE, SIZE_MASK, size_of
 from .files import CollectionFile
+
+# Up to this many names are kept as one '\n'-joined string and found with
+# str.find (a C scan of a few KiB); more, as a list of str found by
+# bisection (a scan would make `ls -l` of one huge directory quadratic).
+JOINED_NAMES = 4096
+# A file's stream number in the segment arrays when it is not one segment:
+# empty, or several (kept in `_other`).
+_EMPTY = 0xFFFFFFFF
+_OTHER = 0xFFFFFFFE
+
+
+# Up to this many files keep their packed segments in a tuple (an array
+# costs 64 bytes before its first item, and a deep tree's directories hold
+# one file each); more, in three arrays.
+SMALL = 16
 
 
 class FileTable(object):
-    __slots__ = ('names', 'pieces', 'tree', 'parent_inode', 'base', 'nlookup', 'held', 'detached')
+    __slots__ = ('_names', '_segs', '_count', 'tree', 'parent_inode', 'base', 'nlookup', 'held', 'detached')
 
-    def __init__(self, parent_inode, tree, names, pieces):
-        # Sorted, unique, already sanitized; pieces[i] belongs to names[i].
-        self.names = names
-        self.pieces = pieces
+    def __init__(self, parent_inode, tree, names, segments):
+        """names: sorted, unique, already sanitized; segments[i], the
+        parser's packed segments of names[i] (manifest.py)."""
+        self._count = len(names)
+        joined = '\n'.join(names)
+        if len(names) <= JOINED_NAMES and joined.count('\n') == len(names) - 1:
+            # One string: '\n' before each name and after the last.
+            self._names = '\n' + joined + '\n'
+        else:  # many, or a name holding a newline
+            self._names = names
+        if len(segments) <= SMALL:
+            self._segs = tuple(segments)
+        else:
+            sid, pos, length = array('I'), array('Q'), array('Q')
+            other = None
+            for i, seg in enumerate(segments):
+                if type(seg) is int:
+                    sid.append(seg >> 128)
+                    pos.append((seg >> 64) & SIZE_MASK)
+                    length.append(seg & SIZE_MASK)
+                    continue
+                sid.append(_EMPTY if seg == EMPTY_FILE else _OTHER)
+                pos.append(0)
+                length.append(0)
+                if seg != EMPTY_FILE:
+                    if other is None:
+                        other = {}
+                    other[i] = seg
+            self._segs = (sid, pos, length, other)
         self.tree = tree
         self.parent_inode = parent_inode
         self.base = None  # set by Inodes.add_files
@@ -37,15 +79,43 @@ class FileTable(object):
         self.detached = False
 
     def __len__(self):
-        return len(self.names)
+        return self._count
+
+    def names(self):
+        """Every name, in order (a new list)."""
+        names = self._names
+        if type(names) is list:
+            return list(names)
+        return names[1:-1].split('\n') if self._count else []
 
     def find(self, name):
         """Index of `name`, or -1."""
-        names = self.names
+        names = self._names
+        if type(names) is str:
+            if '\n' in name:
+                return -1
+            at = names.find('\n' + name + '\n')
+            return -1 if at < 0 else names.count('\n', 0, at)
         i = bisect.bisect_left(names, name)
         if i < len(names) and names[i] == name:
             return i
         return -1
+
+    def segments(self, i):
+        """The packed segments of file `i` (manifest.py)."""
+        segs = self._segs
+        if self._count <= SMALL:
+            return segs[i]
+        sid = segs[0][i]
+        if sid < _OTHER:
+            return (sid << 128) | (segs[1][i] << 64) | segs[2][i]
+        return EMPTY_FILE if sid == _EMPTY else segs[3][i]
+
+    def size(self, i):
+        segs = self._segs
+        if self._count > SMALL and segs[0][i] < _OTHER:
+            return segs[2][i]
+        return size_of(self.segments(i))
 
     def file(self, i):
         return CollectionFile(self, i)
@@ -57,7 +127,7 @@ class FileTable(object):
     def remember(self, i):
         counts = self.nlookup
         if counts is None:
-            counts = self.nlookup = array('L', [0]) * len(self.names)
+            counts = self.nlookup = array('L', [0]) * self._count
         if not counts[i]:
             self.held += 1
         counts[i] += 1
@@ -80,7 +150,15 @@ class FileTable(object):
             return []
         return [i for i, c in enumerate(counts) if c]
 
+    def held_names(self):
+        """(index, name) of the files the kernel holds."""
+        held = self.held_indexes()
+        if not held:
+            return []
+        names = self.names()
+        return [(i, names[i]) for i in held]
+
     def listing(self):
         """(name, inode, is_dir) of every file, in name order."""
         base = self.base
-        return [(name, base + i, False) for i, name in enumerate(self.names)]
+        return [(name, base + i, False) for i, name in enumerate(self.names())]

@@ -107,18 +107,18 @@ class Inodes(object):
             return None
         table = self._tables[at]
         i = inode - table.base
-        if i >= len(table.names) or (table.detached and not table.count(i)):
+        if i >= len(table) or (table.detached and not table.count(i)):
             return None
         return table
 
     def add_files(self, table):
         """Give the files of `table` their inode numbers."""
         table.base = self._next
-        self._next += len(table.names)
+        self._next += len(table)
         self._table_bases.append(table.base)
         self._tables.append(table)
-        self._live_files += len(table.names)
-        self._table_files += len(table.names)
+        self._live_files += len(table)
+        self._table_files += len(table)
         return table
 
     def drop_files(self, parent_inode, table, notify=True):
@@ -128,14 +128,14 @@ class Inodes(object):
         if table.detached or table.base is None:
             return
         table.detached = True
-        self._live_files -= len(table.names)
-        held = table.held_indexes()
+        self._live_files -= len(table)
+        held = table.held_names()
         if notify:
-            for i in held:
+            for i, name in held:
                 inode = table.base + i
-                self.notify('entry', parent_inode, table.names[i])
+                self.notify('entry', parent_inode, name)
                 self.notify('inode', inode)
-                self._reinvalidate_later(parent_inode, table.names[i], inode)
+                self._reinvalidate_later(parent_inode, name, inode)
         if not held:
             self._unregister(table)
 
@@ -144,7 +144,7 @@ class Inodes(object):
         if at < len(self._tables) and self._tables[at] is table:
             del self._table_bases[at]
             del self._tables[at]
-            self._table_files -= len(table.names)
+            self._table_files -= len(table)
 
     def add_entry(self, entry):
         entry.inode = self._next

@@ -1,0 +1,57 @@
+"""FileTable: a directory's files without an object per file, found by
+name and index exactly as a list and a dict would, in both of its layouts
+(names joined in one string, or a list past JOINED_NAMES or when a name
+holds a newline)."""
+
+from hypothesis import given, settings, strategies as st
+
+from arvados_fuse.blocks.manifest import EMPTY_FILE, size_of
+from arvados_fuse.fs import filetable
+from arvados_fuse.fs.filetable import FileTable
+from arvados_fuse.fs.inodes import Inodes
+
+_names = st.lists(st.text(st.characters(blacklist_categories=('Cs',)), min_size=1, max_size=12), unique=True,
+                  max_size=40)
+_segment = st.tuples(st.integers(0, 2 ** 32 - 3), st.integers(0, 2 ** 62), st.integers(0, 2 ** 62)).map(
+    lambda t: (t[0] << 128) | (t[1] << 64) | t[2])
+_segments = st.one_of(_segment, st.just(EMPTY_FILE), st.lists(_segment, min_size=2, max_size=4).map(tuple))
+
+
+@settings(max_examples=200, deadline=None)
+@given(_names, st.data(), st.booleans())
+def test_a_table_answers_as_a_dict_of_its_files(names, data, as_list):
+    names = sorted(names)
+    segments = [data.draw(_segments) for _ in names]
+    if as_list:
+        old, filetable.JOINED_NAMES = filetable.JOINED_NAMES, 0
+    try:
+        table = Inodes().add_files(FileTable(7, None, list(names), segments))
+    finally:
+        if as_list:
+            filetable.JOINED_NAMES = old
+    assert len(table) == len(names) and table.names() == names
+    for i, name in enumerate(names):
+        assert table.find(name) == i
+        assert table.segments(i) == segments[i]
+        assert table.size(i) == size_of(segments[i])
+        assert table.file(i).inode == table.base + i and table.file(i).parent_inode == 7
+    for missing in ('', '\n', 'zz\nzz', names[0] + 'x' if names else 'x', '\n'.join(names[:2])):
+        if missing not in names:
+            assert table.find(missing) == -1
+    assert [n for n, _inode, _is_dir in table.listing()] == names
+
+
+def test_lookup_counts_free_a_detached_table_when_the_last_is_forgotten():
+    inodes = Inodes()
+    table = inodes.add_files(FileTable(1, None, ['a', 'b', 'c'], [EMPTY_FILE] * 3))
+    a, c = table.base, table.base + 2
+    inodes.remember(a)
+    inodes.remember(a)
+    inodes.remember_entry(table.file(2))
+    assert table.held_names() == [(0, 'a'), (2, 'c')] and len(inodes) == 3
+    inodes.drop_files(1, table, notify=False)
+    assert a in inodes and c in inodes and table.base + 1 not in inodes  # only what the kernel holds
+    inodes.forget(a, 2)
+    assert a not in inodes and c in inodes
+    inodes.forget(c, 1)
+    assert c not in inodes and len(inodes) == 0
