@@ -190,7 +190,7 @@ class LazyTreeDirectory(Directory):
         out = list(self._entries.items())
         files = self._file_table
         if files is not None:
-            out.extend((name, CollectionFile(files, i)) for i, name in enumerate(files.names))
+            out.extend((name, CollectionFile(files, i)) for i, name in enumerate(files.names()))
         return out
 
     def kernel_listing(self):
@@ -210,7 +210,7 @@ class LazyTreeDirectory(Directory):
         files = self._file_table
         if files is None:
             return []
-        return [files.names[i] for i in files.held_indexes()]
+        return [name for _i, name in files.held_names()]
 
     def take_children(self):
         self._pending = None
