@@ -183,11 +183,8 @@ class Operations(llfuse.Operations):
         listing = [(b'.', entry.inode, True), (b'..', parent.inode, True)]
         names = entry.kernel_listing()
         self.model.kernel_cache.listed(inode, (name for name, _inode, _is_dir in names))  # misses no more
-        encode = self.names.encode
-        for name, child, is_dir in names:
-            raw = encode(name)
-            if raw is not None:
-                listing.append((raw, child, is_dir))
+        raws = self.names.encode_all([name for name, _inode, _is_dir in names])
+        listing.extend([(raw, child, is_dir) for (_name, child, is_dir), raw in zip(names, raws) if raw is not None])
         fh = next(self._fh_counter)
         self._filehandles[fh] = FileHandle(fh, listing)
         return fh
@@ -204,11 +201,12 @@ class Operations(llfuse.Operations):
         # as the kernel's buffer reaches.  An entry carries only the inode
         # number and the file type (libfuse 2 has no readdirplus).  Inode
         # numbers are never reused, so one removed since opendir names
-        # nothing else; it is left out all the same.
+        # nothing else; an entry is left out all the same (a file of a
+        # FileTable, is_dir None, is not looked for: 10^6 of them).
         inodes = self.inodes
         for i in range(off, len(listing)):
             name, child, is_dir = listing[i]
-            if child not in inodes:
+            if is_dir is not None and child not in inodes:
                 continue
             attr = llfuse.EntryAttributes()
             attr.st_ino = child

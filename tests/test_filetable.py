@@ -3,7 +3,7 @@ name and index exactly as a list and a dict would, in both of its layouts
 (names joined in one string, or a list past JOINED_NAMES or when a name
 holds a newline)."""
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from arvados_fuse.blocks.manifest import EMPTY_FILE, size_of
 from arvados_fuse.fs import filetable
@@ -55,3 +55,14 @@ def test_lookup_counts_free_a_detached_table_when_the_last_is_forgotten():
     assert a not in inodes and c in inodes
     inodes.forget(c, 1)
     assert c not in inodes and len(inodes) == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(max_size=300), max_size=20), st.sampled_from(['utf-8', 'UTF8', 'latin-1']))
+@example(['a\udcff', 'b\n', 'x' * 256], 'utf-8')
+def test_names_encoded_at_once_are_encoded_as_one_by_one(names, encoding):
+    """The adapter encodes a listing's names in one call (names.py):
+    exactly what encoding each would give, odd names left out alike."""
+    from arvados_fuse.fs.names import NameEncoder
+    encoder = NameEncoder(encoding)
+    assert encoder.encode_all(names) == [NameEncoder(encoding).encode(n) for n in names]

@@ -231,7 +231,8 @@ class Directory(FreshBase):
 
     def kernel_listing(self):
         """(name, inode, is_dir) of every entry, in name order: what the
-        adapter lists to the kernel."""
+        adapter lists to the kernel.  is_dir None: a file of a FileTable
+        (filetable.py), whose number stays valid while it is listed."""
         return sorted((name, e.inode, isinstance(e, Directory)) for name, e in self.listing())
 
     def built_entries(self):

@@ -159,6 +159,7 @@ class FileTable(object):
         return [(i, names[i]) for i in held]
 
     def listing(self):
-        """(name, inode, is_dir) of every file, in name order."""
+        """(name, inode, None) of every file, in name order (see
+        Directory.kernel_listing)."""
         base = self.base
-        return [(name, base + i, False) for i, name in enumerate(self.names())]
+        return [(name, base + i, None) for i, name in enumerate(self.names())]

@@ -143,6 +143,18 @@ class NameEncoder(object):
             return None
         return raw
 
+    def encode_all(self, names):
+        """[encode(name) for name in names], at C speed when every name is
+        valid UTF-8 text of at most NAME_MAX bytes (a listing of 10^6)."""
+        if names and self.encoding.replace('-', '').lower() == 'utf8':
+            try:
+                parts = '\n'.join(names).encode('utf-8').split(b'\n')
+            except UnicodeError:
+                parts = None
+            if parts is not None and len(parts) == len(names) and max(map(len, parts)) <= NAME_MAX:
+                return parts
+        return [self.encode(name) for name in names]
+
     def decode(self, raw):
         try:
             return raw.decode(self.encoding)
