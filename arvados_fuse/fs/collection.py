@@ -184,6 +184,13 @@ class LazyTreeDirectory(Directory):
             return super(LazyTreeDirectory, self).entry(name)  # the record file
         return found
 
+    def ready_files(self):
+        table = self._file_table
+        if table is None or self._pending is not None or self.detached or self.stale():
+            return None
+        self.inodes.tree_cache.touched(self._tree_owner())
+        return table
+
     def listing(self):
         self._ensure_built()
         self.inodes.tree_cache.touched(self._tree_owner())
@@ -330,7 +337,7 @@ class CollectionDirectory(LazyTreeDirectory):
         self._poll = poll and not self._fixed
         self._poll_time = poll_time
         self._versions = None
-        self._mtime_of = (None, 0)
+        self._mtime_of = (None, 0, 0)
 
     def describe(self):
         return 'collection %s' % self.collection_locator
@@ -602,15 +609,20 @@ class CollectionDirectory(LazyTreeDirectory):
 
     # -- attributes -------------------------------------------------------
     def mtime(self):
+        return self._times()[1]
+
+    def mtime_ns(self):
+        return self._times()[2]
+
+    def _times(self):
         # Asked for every file `ls -l` lists: converted once per record.
         rec = self.record()
-        if not rec:
-            return 0
-        stamp = rec.get('modified_at')
+        stamp = rec.get('modified_at') if rec else None
         cached = self._mtime_of
         if cached[0] is not stamp:
-            cached = self._mtime_of = (stamp, convert_time(stamp))
-        return cached[1]
+            seconds = convert_time(stamp)
+            cached = self._mtime_of = (stamp, seconds, int(seconds * 1e9))
+        return cached
 
     def xattrs(self):
         rec = self.record() or {}

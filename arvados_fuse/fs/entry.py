@@ -36,6 +36,11 @@ class Entry(object):
         """Being removed: give up the {name: entry} below it (or None)."""
         return None
 
+    def ready_files(self):
+        """A directory's FileTable (filetable.py) a lookup may be answered
+        from as it is (no refresh due, nothing left to build), or None."""
+        return None
+
     def times(self):
         """(st_atime, st_mtime), unix time."""
         return self.atime(), self.mtime()

@@ -62,7 +62,11 @@ class KernelCache(object):
         """Seconds the kernel may cache `entry`'s name and attributes."""
         if type(entry) is PendingName:
             return 0  # a lookup still in flight: asked again every time
-        if entry.immutable():
+        return self.files_timeout(entry.immutable())
+
+    def files_timeout(self, immutable):
+        """timeout() of the files of a FileTable (all alike)."""
+        if immutable:
             return IMMUTABLE_TIMEOUT
         return EVENT_TIMEOUT if self._inodes.events_live else self.refresh_time
 
