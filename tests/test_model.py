@@ -303,3 +303,20 @@ def test_a_reloaded_record_gets_a_new_record_file_and_the_old_keeps_its_text():
     assert ('entry', ROOT_INODE, '.arvados#collection') in notified
     inodes.forget(old.inode, 1)
     assert old.inode not in inodes
+
+
+def test_a_big_manifest_is_kept_compressed_and_shown_whole_in_the_record_file():
+    from arvados_fuse.fs.collection import PACK_TEXT_AT, PackedText
+    api = FakeApi()
+    a = put_block(api.blocks, b'data')
+    text = ''.join('./d%05d %s 0:4:f\n' % (i, a) for i in range(PACK_TEXT_AT // 40 + 1))
+    assert len(text) >= PACK_TEXT_AT
+    make_collection(api, text)
+    inodes = Inodes()
+    root = inodes.add_entry(CollectionDirectory(ROOT_INODE, inodes, api, 0, PDH))
+    assert root.update()
+    kept = root.collection_object['manifest_text']
+    assert isinstance(kept, PackedText) and len(kept) < len(text) / 3
+    record = json.loads(root.entry('.arvados#collection').readfrom(0, 10 ** 8))
+    assert record['manifest_text'] == text
+    assert root.entry('d00007').entry('f').readfrom(0, 4) == b'data'

@@ -4,6 +4,7 @@ cluster's own, independent manifest parser (localcluster/manifests.py)
 says, with --directory-cache unloading trees and loading them again."""
 
 import hashlib
+import json
 import os
 import random
 
@@ -78,5 +79,7 @@ def test_every_shape_is_exact_through_the_mount_with_trees_unloaded_and_reloaded
             assert sorted(got_files) == sorted(files), shape
             for path, data in files.items():
                 assert hashlib.md5(got_files[path]).digest() == hashlib.md5(data).digest(), (shape, path)
+            with open(m.join(pdh, '.arvados#collection')) as f:
+                assert reference.portable_data_hash(json.load(f)['manifest_text']) == pdh, shape
         assert 'directory cache: unloading collection' in m.log()
         assert 'Traceback' not in m.log()

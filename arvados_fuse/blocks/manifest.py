@@ -295,10 +295,19 @@ def _parse(text, lazy):
     segments = streams = 0
     lines = []  # (directory, line) in manifest order
     slashed = False
-    for lineno, line in enumerate(text.split('\n'), 1):
+    # Line by line, not text.split('\n'): a copy of the whole text (tens of
+    # MB at 10^6 files) would add to the peak of the load.
+    at = 0
+    lineno = 0
+    while at < len(text):
+        end = text.find('\n', at)
+        if end < 0:
+            end = len(text)
         # Only ASCII space separates tokens: str.split() would also split
         # on Unicode spaces (U+00A0...) that are legal, unescaped, in names.
-        line = line.strip(' ')
+        line = text[at:end].strip(' ')
+        at = end + 1
+        lineno += 1
         if not line:
             continue
         head = _HEAD_RE.match(line)
