@@ -416,11 +416,42 @@ def _freeze(several):
             raise ManifestError('file %r is larger than %d bytes' % (name[:80], MAX_FILE_SIZE))
 
 
+# A whole segment token between spaces (ASCII digits only, as int() of the
+# general way below is given).
+_SEGMENT_RE = re.compile(r'(?:^| )([0-9]+):([0-9]+):([^ ]+)(?= |$)')
+
+
 def _add_segments(cwd, pending, several, stream_table):
     """The file segments of one stream line, whose directory is `cwd`."""
     lineno, sid, rest, depth, _table = pending
     stream_len = stream_table[sid].length
     high = sid << 128
+    if '\\' not in rest and '/' not in rest and '  ' not in rest:
+        # The usual line: plain names, one space between tokens.  The
+        # tokens are cut by a regular expression, in C; if any is not a
+        # whole match, the general way below says which and why.
+        matches = _SEGMENT_RE.findall(rest)
+        if len(matches) == rest.count(' ') + 1:
+            files = cwd._files
+            dirs = cwd.dirs
+            for pos_text, len_text, leaf in matches:
+                seg_pos, seg_len = int(pos_text), int(len_text)
+                if seg_pos + seg_len > stream_len:
+                    raise ManifestError('line %d: segment %r runs past the end of its stream (%d bytes)'
+                                        % (lineno, '%s:%s:%s' % (pos_text, len_text, leaf[:60]), stream_len))
+                if leaf == '.' and not seg_len:
+                    continue  # the empty-directory placeholder
+                if leaf in dirs:
+                    raise ManifestError('line %d: %r is both a file and a directory' % (lineno, leaf))
+                pieces = files.get(leaf, EMPTY_FILE)
+                if pieces == EMPTY_FILE:
+                    files[leaf] = (high | (seg_pos << 64) | seg_len) if seg_len else EMPTY_FILE
+                elif seg_len:
+                    was_list = type(pieces) is list
+                    pieces = files[leaf] = _add_piece(pieces, sid, seg_pos, seg_len)
+                    if type(pieces) is list and not was_list:
+                        several.append((files, leaf))
+            return
     tokens = rest.split(' ')
     if '' in tokens:
         tokens = [t for t in tokens if t]
