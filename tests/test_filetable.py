@@ -1,7 +1,6 @@
 """FileTable: a directory's files without an object per file, found by
 name and index exactly as a list and a dict would, in both of its layouts
-(names joined in one string, or a list past JOINED_NAMES or when a name
-holds a newline)."""
+(names joined in strings of CHUNK, or a list when a name holds a newline)."""
 
 from hypothesis import example, given, settings, strategies as st
 
@@ -19,16 +18,14 @@ _segments = st.one_of(_segment, st.just(EMPTY_FILE), st.lists(_segment, min_size
 
 @settings(max_examples=200, deadline=None)
 @given(_names, st.data(), st.booleans())
-def test_a_table_answers_as_a_dict_of_its_files(names, data, as_list):
+def test_a_table_answers_as_a_dict_of_its_files(names, data, small_chunks):
     names = sorted(names)
     segments = [data.draw(_segments) for _ in names]
-    if as_list:
-        old, filetable.JOINED_NAMES = filetable.JOINED_NAMES, 0
+    old, filetable.CHUNK = filetable.CHUNK, (3 if small_chunks else filetable.CHUNK)
     try:
         table = Inodes().add_files(FileTable(7, None, list(names), segments))
     finally:
-        if as_list:
-            filetable.JOINED_NAMES = old
+        filetable.CHUNK = old
     assert len(table) == len(names) and table.names() == names
     for i, name in enumerate(names):
         assert table.find(name) == i

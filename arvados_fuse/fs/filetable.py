@@ -3,7 +3,7 @@
 A collection of 10^6 files walked with `ls -lR` is looked up file by file,
 and the kernel keeps every one it was handed.  An object per file (entry,
 inode slot, reader) was ~350 bytes and ~3 us each; here a directory's files
-are their names in one string, their segments in three arrays and, once
+are their names in strings of 128, their segments in three arrays and, once
 the kernel holds any of them, one array of lookup counts: some 40 bytes
 per file besides the names' own bytes.  Each file's inode number is the
 table's base plus its index: the inode table (inodes.py) reserves the whole
@@ -20,10 +20,10 @@ from array import array
 from ..blocks.manifest import EMPTY_FILE, SIZE_MASK, size_of
 from .files import CollectionFile
 
-# Up to this many names are kept as one '\n'-joined string and found with
-# str.find (a C scan of a few KiB); more, as a list of str found by
-# bisection (a scan would make `ls -l` of one huge directory quadratic).
-JOINED_NAMES = 4096
+# Names are kept '\n'-joined in strings of this many, found with str.find
+# (a C scan of a KiB or two) after a bisection of the first names of the
+# strings: a lookup costs the same in a directory of 100 or 10^6 files.
+CHUNK = 128
 # A file's stream number in the segment arrays when it is not one segment:
 # empty, or several (kept in `_other`).
 _EMPTY = 0xFFFFFFFF
@@ -44,10 +44,12 @@ class FileTable(object):
         parser's packed segments of names[i] (manifest.py)."""
         self._count = len(names)
         joined = '\n'.join(names)
-        if len(names) <= JOINED_NAMES and joined.count('\n') == len(names) - 1:
-            # One string: '\n' before each name and after the last.
-            self._names = '\n' + joined + '\n'
-        else:  # many, or a name holding a newline
+        if joined.count('\n') == max(len(names) - 1, 0):
+            # (first names, strings, names per string): each string has
+            # '\n' before each of its names and after the last.
+            self._names = (names[::CHUNK], ['\n' + '\n'.join(names[k:k + CHUNK]) + '\n'
+                                            for k in range(0, len(names), CHUNK)], CHUNK)
+        else:  # a name holds a newline: a list, found by bisection
             self._names = names
         if len(segments) <= SMALL:
             self._segs = tuple(segments)
@@ -86,16 +88,24 @@ class FileTable(object):
         names = self._names
         if type(names) is list:
             return list(names)
-        return names[1:-1].split('\n') if self._count else []
+        out = []
+        for chunk in names[1]:
+            out.extend(chunk[1:-1].split('\n'))
+        return out
 
     def find(self, name):
         """Index of `name`, or -1."""
         names = self._names
-        if type(names) is str:
+        if type(names) is tuple:
             if '\n' in name:
                 return -1
-            at = names.find('\n' + name + '\n')
-            return -1 if at < 0 else names.count('\n', 0, at)
+            heads, chunks, size = names
+            c = bisect.bisect_right(heads, name) - 1
+            if c < 0:
+                return -1
+            chunk = chunks[c]
+            at = chunk.find('\n' + name + '\n')
+            return -1 if at < 0 else c * size + chunk.count('\n', 0, at)
         i = bisect.bisect_left(names, name)
         if i < len(names) and names[i] == name:
             return i
