@@ -21,11 +21,13 @@ _segments = st.one_of(_segment, st.just(EMPTY_FILE), st.lists(_segment, min_size
 def test_a_table_answers_as_a_dict_of_its_files(names, data, small_chunks):
     names = sorted(names)
     segments = [data.draw(_segments) for _ in names]
-    old, filetable.CHUNK = filetable.CHUNK, (3 if small_chunks else filetable.CHUNK)
+    old = filetable.CHUNK, filetable.CHUNK_CHARS
+    if small_chunks:
+        filetable.CHUNK, filetable.CHUNK_CHARS = 3, 10
     try:
         table = Inodes().add_files(FileTable(7, None, list(names), segments))
     finally:
-        filetable.CHUNK = old
+        filetable.CHUNK, filetable.CHUNK_CHARS = old
     assert len(table) == len(names) and table.names() == names
     for i, name in enumerate(names):
         assert table.find(name) == i

@@ -21,7 +21,7 @@ import zlib
 
 from ..blocks import manifest as manifest_parser
 from ..blocks.manifest import pieces_of
-from .directory import Directory
+from .directory import NO_NAMES, Directory
 from ..errors import NotFound
 from .filetable import FileTable
 from .files import CollectionFile, ObjectFile
@@ -161,8 +161,10 @@ class LazyTreeDirectory(Directory):
         entries = self._entries
         add = self.inodes.add_entry
         now = time.time()
-        for name in sorted(mdir.dirs):
-            clean = sanitize_filename(name)
+        dir_names = sorted(mdir.dirs)
+        odd = dir_names and _needs_sanitizing(dir_names)
+        for name in dir_names:
+            clean = sanitize_filename(name) if odd else name
             if clean in entries:
                 _logger.info('%s: %r clashes with another name after sanitizing; left out', self.describe(), name)
                 continue
@@ -309,12 +311,27 @@ class CollectionSubdirectory(LazyTreeDirectory):
     __slots__ = ('collection',)
 
     def __init__(self, parent_inode, inodes, collection, now=None):
-        super(CollectionSubdirectory, self).__init__(parent_inode, inodes)
+        # Every slot set here, without the chain of constructors (and their
+        # clock reads): a deep tree makes 10^5 of these while listed.
+        if now is None:
+            now = time.time()
+        self.nlookup = 0
+        self._stale = False
+        self._poll = False
+        self._loaded_once = True
+        self._generation = 0
+        self._poll_time = DEFAULT_POLL_TIME
+        self._mtime = self._atime = self._last_update = now
+        self.inode = None
+        self.parent_inode = parent_inode
+        self.inodes = inodes
+        self.detached = False
+        self._entries = {}
+        self.record_file = None
+        self._misses = self._names_checked = NO_NAMES
         self.collection = collection
-        self._init_tree()
-        self.fresh()
-        if now is not None:
-            self._mtime = self._atime = self._last_update = now
+        self._pending = None
+        self._file_table = None
 
     def stale(self):
         return False

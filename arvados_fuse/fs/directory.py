@@ -28,7 +28,7 @@ DIR_MODE = 0o555
 
 # The misses and names-checked of a directory that has none (most): read,
 # never written (note_missing and name_checked replace it first).
-_NONE = types.MappingProxyType({})
+NO_NAMES = types.MappingProxyType({})
 
 
 class Directory(FreshBase):
@@ -68,9 +68,9 @@ class Directory(FreshBase):
         self._mtime = time.time()
         self.record_file = None
         # name -> when it was looked up in vain; name -> when it was last
-        # looked up alone.  _NONE (shared, never written) until one is.
-        self._misses = _NONE
-        self._names_checked = _NONE
+        # looked up alone.  NO_NAMES (shared, never written) until one is.
+        self._misses = NO_NAMES
+        self._names_checked = NO_NAMES
 
     # -- refresh protocol ------------------------------------------------
     def fetch(self):
@@ -117,7 +117,7 @@ class Directory(FreshBase):
             now = time.time()
             # by_id is never stale, so never fresh(): without this, every
             # name ever missed there would be kept for the mount's life.
-            if len(self._misses) >= MISSES_PRUNE_AT or self._misses is _NONE:
+            if len(self._misses) >= MISSES_PRUNE_AT or self._misses is NO_NAMES:
                 self._misses = {n: t for n, t in self._misses.items() if now - t < self._poll_time}
             self._misses[name] = now
 
@@ -129,11 +129,11 @@ class Directory(FreshBase):
         return False
 
     def fresh(self):
-        self._misses = self._names_checked = _NONE
+        self._misses = self._names_checked = NO_NAMES
         super(Directory, self).fresh()
 
     def invalidate(self):
-        self._misses = self._names_checked = _NONE
+        self._misses = self._names_checked = NO_NAMES
         super(Directory, self).invalidate()
 
     def _polling(self):
@@ -165,7 +165,7 @@ class Directory(FreshBase):
         raise NotImplementedError
 
     def name_checked(self, name):
-        if len(self._names_checked) >= MISSES_PRUNE_AT or self._names_checked is _NONE:
+        if len(self._names_checked) >= MISSES_PRUNE_AT or self._names_checked is NO_NAMES:
             self._names_checked = {}
         self._names_checked[name] = time.time()
 

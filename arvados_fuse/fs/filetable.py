@@ -20,10 +20,12 @@ from array import array
 from ..blocks.manifest import EMPTY_FILE, SIZE_MASK, size_of
 from .files import CollectionFile
 
-# Names are kept '\n'-joined in strings of this many, found with str.find
-# (a C scan of a KiB or two) after a bisection of the first names of the
-# strings: a lookup costs the same in a directory of 100 or 10^6 files.
+# Names are kept '\n'-joined in strings of up to this many names and about
+# this many characters, found with str.find (a C scan of a KiB or two)
+# after a bisection of the first names of the strings: a lookup costs the
+# same in a directory of 100 or 10^6 files, short names or long.
 CHUNK = 128
+CHUNK_CHARS = 2048
 # A file's stream number in the segment arrays when it is not one segment:
 # empty, or several (kept in `_other`).
 _EMPTY = 0xFFFFFFFF
@@ -45,10 +47,7 @@ class FileTable(object):
         self._count = len(names)
         joined = '\n'.join(names)
         if joined.count('\n') == max(len(names) - 1, 0):
-            # (first names, strings, names per string): each string has
-            # '\n' before each of its names and after the last.
-            self._names = (names[::CHUNK], ['\n' + '\n'.join(names[k:k + CHUNK]) + '\n'
-                                            for k in range(0, len(names), CHUNK)], CHUNK)
+            self._names = _chunked(names)
         else:  # a name holds a newline: a list, found by bisection
             self._names = names
         if len(segments) <= SMALL:
@@ -99,13 +98,13 @@ class FileTable(object):
         if type(names) is tuple:
             if '\n' in name:
                 return -1
-            heads, chunks, size = names
+            heads, chunks, starts = names
             c = bisect.bisect_right(heads, name) - 1
             if c < 0:
                 return -1
             chunk = chunks[c]
             at = chunk.find('\n' + name + '\n')
-            return -1 if at < 0 else c * size + chunk.count('\n', 0, at)
+            return -1 if at < 0 else starts[c] + chunk.count('\n', 0, at)
         i = bisect.bisect_left(names, name)
         if i < len(names) and names[i] == name:
             return i
@@ -173,3 +172,20 @@ class FileTable(object):
         Directory.kernel_listing)."""
         base = self.base
         return [(name, base + i, None) for i, name in enumerate(self.names())]
+
+
+def _chunked(names):
+    """(first names, strings, index of each string's first name): each
+    string has '\n' before each of its names and after the last."""
+    heads, chunks, starts = [], [], array('L')
+    i, n = 0, len(names)
+    while i < n:
+        j, chars = i, 0
+        while j < n and j - i < CHUNK and (chars < CHUNK_CHARS or j == i):
+            chars += len(names[j]) + 1
+            j += 1
+        heads.append(names[i])
+        chunks.append('\n' + '\n'.join(names[i:j]) + '\n')
+        starts.append(i)
+        i = j
+    return heads, chunks, starts
