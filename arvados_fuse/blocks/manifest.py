@@ -165,7 +165,7 @@ class ManifestDir(object):
         several = []
         try:
             with gc_paused():
-                for line in pending:
+                for line in ((pending,) if type(pending) is tuple else pending):
                     _add_segments(self, line, several, line[4])
                 _freeze(several)
         except ManifestError as e:
@@ -175,10 +175,15 @@ class ManifestDir(object):
 
     def defer(self, line):
         """Keep a stream line's file segments to parse when `files` is first
-        asked for."""
-        if self._pending is None:
-            self._pending = []
-        self._pending.append(line)
+        asked for: the line (a tuple) itself while it is the only one (a
+        deep tree has a line per directory), a list of them after."""
+        pending = self._pending
+        if pending is None:
+            self._pending = line
+        elif type(pending) is tuple:
+            self._pending = [pending, line]
+        else:
+            pending.append(line)
 
     def undefer(self):
         """Forget the lines kept: the caller parses them now."""
@@ -186,6 +191,8 @@ class ManifestDir(object):
 
     def pending_bytes(self):
         pending = self._pending
+        if type(pending) is tuple:
+            return len(pending[2])
         return sum(len(line[2]) for line in pending) if isinstance(pending, list) else 0
 
     def subdir(self, name, lineno):
@@ -342,9 +349,16 @@ def _parse(text, lazy):
         else:
             depth = 0
         pending = (lineno, sid, rest, depth, stream_table)
-        lines.append((cwd, pending))
+        if not lazy:
+            lines.append((cwd, pending))
         cwd.defer(pending)
-    if slashed or not lazy:
+    if lazy and slashed:
+        # A name with a `/` adds files to other directories: the order of
+        # their segments is the manifest's, so the whole text is parsed at
+        # once after all (never written by Arvados; only the lines of an
+        # eager parse are kept, for this).
+        return _parse(text, False)
+    if not lazy:
         for d, _pending in lines:
             d.undefer()
         several = []

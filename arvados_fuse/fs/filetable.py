@@ -46,10 +46,12 @@ class FileTable(object):
         parser's packed segments of names[i] (manifest.py)."""
         self._count = len(names)
         joined = '\n'.join(names)
-        if joined.count('\n') == max(len(names) - 1, 0):
+        if joined.count('\n') != max(len(names) - 1, 0):
+            self._names = names  # a name holds a newline: a list, found by bisection
+        elif len(names) <= CHUNK and len(joined) <= CHUNK_CHARS:
+            self._names = '\n' + joined + '\n' if names else ''  # one string (a directory of a few files)
+        else:
             self._names = _chunked(names)
-        else:  # a name holds a newline: a list, found by bisection
-            self._names = names
         if len(segments) <= SMALL:
             self._segs = tuple(segments)
         else:
@@ -87,6 +89,8 @@ class FileTable(object):
         names = self._names
         if type(names) is list:
             return list(names)
+        if type(names) is str:
+            return names[1:-1].split('\n') if self._count else []
         out = []
         for chunk in names[1]:
             out.extend(chunk[1:-1].split('\n'))
@@ -95,6 +99,11 @@ class FileTable(object):
     def find(self, name):
         """Index of `name`, or -1."""
         names = self._names
+        if type(names) is str:
+            if '\n' in name:
+                return -1
+            at = names.find('\n' + name + '\n')
+            return -1 if at < 0 else names.count('\n', 0, at)
         if type(names) is tuple:
             if '\n' in name:
                 return -1
