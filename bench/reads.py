@@ -75,6 +75,7 @@ MiB = 1 << 20
 DOC = os.path.join(REPO, 'docs', 'benchmarks.md')
 CHART = os.path.join(REPO, 'docs', 'reads.png')
 BEGIN, END = '<!-- reads:begin -->', '<!-- reads:end -->'
+LIMIT_BEGIN, LIMIT_END = '<!-- reads-limit:begin -->', '<!-- reads-limit:end -->'
 TICK = os.sysconf('SC_CLK_TCK')
 
 
@@ -176,6 +177,10 @@ class Mount(object):
             if self.proc.poll() is not None or time.time() > deadline:
                 raise RuntimeError('mount failed: %s' % self.log()[-2000:])
             time.sleep(0.02)
+        # Mounted is not yet serving: the FUSE loop and its threads start
+        # after the mount.  A listing is answered only once they run, so
+        # the daemon's start is not counted in the first measurement.
+        os.listdir(self.path)
 
     def log(self):
         with open(self.log_path, errors='replace') as f:
@@ -642,9 +647,10 @@ def set_keep(cluster, **knobs):
 
 def run(args):
     impls = {'ours': [sys.executable, os.path.join(REPO, 'bin', 'arv-mount')]}
-    if args.baseline:
-        # Another checkout of this mount (e.g. main), alternating with this one.
-        impls['baseline'] = [sys.executable, os.path.join(os.path.abspath(args.baseline), 'bin', 'arv-mount')]
+    for n, checkout in enumerate(args.baseline or ()):
+        # Other checkouts of this mount (e.g. main), alternating with this one.
+        impls['baseline' if n == 0 else 'baseline%d' % (n + 1)] = [
+            sys.executable, os.path.join(os.path.abspath(checkout), 'bin', 'arv-mount')]
     if not args.no_upstream:
         impls['upstream'] = [upstream_arv_mount()]
     workdir = tempfile.mkdtemp(prefix='bench-reads-')
@@ -680,6 +686,8 @@ def run(args):
                 for streams in (1, 2):
                     add('raw', 'md5x2_%d' % streams, raw_limit(cluster, data, streams, True, md5s=2))
             for name, cmd in impls.items():
+                if name == 'upstream' and i >= args.upstream_limit_runs:
+                    continue
                 add(name, 'warm', cold_read(cmd, env, cluster, data, args.size_mib, check=(i == 0), warm=True))
                 add(name, 'three', three_files(cmd, env, cluster, data))
                 add(name, 'md5', md5_read(cmd, env, cluster, data))
@@ -716,10 +724,11 @@ def run(args):
     out = {'command': ' '.join(sys.argv), 'date': time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime()),
            'machine': {'cpus': os.cpu_count(), 'platform': platform.platform(),
                        'python': platform.python_version()},
-           'size_mib': args.size_mib, 'runs': res,
-           'args': '--size-mib %d --runs %d --cold-runs %d --upstream-cold-runs %d --random-reads %d --limit-runs %d' % (
-               args.size_mib, args.runs, args.cold_runs, args.upstream_cold_runs, args.random_reads,
-               args.limit_runs)}
+           'size_mib': args.size_mib, 'runs': dict(res, baselines=', '.join(
+               '%s: %s' % ('baseline' if n == 0 else 'baseline%d' % (n + 1), c) for n, c in enumerate(args.baseline or ()))),
+           'args': '--size-mib %d --runs %d --cold-runs %d --upstream-cold-runs %d --random-reads %d --limit-runs %d '
+                   '--upstream-limit-runs %d' % (args.size_mib, args.runs, args.cold_runs, args.upstream_cold_runs,
+                                                args.random_reads, args.limit_runs, args.upstream_limit_runs)}
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, 'w') as f:
         json.dump(out, f, indent=2, sort_keys=True)
@@ -746,8 +755,12 @@ def report(out, write_doc=True):
     r = out['runs']
     ours, up, keep = r.get('ours', {}), r.get('upstream', {}), r.get('keep', {})
     if not keep.get('ceiling_2'):
-        table = limit_table(r)
+        # A run of the raw-limit rounds alone (--only limit): its part of
+        # the section only.
+        table = limit_tables(r)
         print(table)
+        if write_doc:
+            write_limit_section(out, table)
         return table
     c2 = statistics.median(keep['ceiling_2'])
     c4 = statistics.median(keep['ceiling_4'])
@@ -794,7 +807,7 @@ def report(out, write_doc=True):
         lines.append('| %s | %s | %s | %s |' % (name, fmt(a, digits), fmt(b, digits), target))
     lines += ['', cpu_table(r)]
     if r.get('raw'):
-        lines += ['', limit_table(r)]
+        lines += ['', LIMIT_BEGIN, limit_tables(r), LIMIT_END]
     table = '\n'.join(lines)
     print(table)
     if not write_doc:
@@ -833,11 +846,69 @@ def report(out, write_doc=True):
     return table
 
 
-def limit_table(r):
+def write_limit_section(out, table):
+    """Put a raw-limit run's table in docs/benchmarks.md between the
+    reads-limit markers (inside the reads section), leaving the rest."""
+    m = out['machine']
+    block = '\n'.join([
+        LIMIT_BEGIN,
+        '### Against the machine\'s raw limit (issue 24)',
+        '',
+        '```sh',
+        '.venv/bin/python bench/reads.py --only limit %s' % out.get('args', ''),
+        '```',
+        '',
+        '%s, %d cores, %s, Python %s; %d MiB file in 64 MiB blocks; %d rounds, every mount fresh, the raw limit, '
+        'this mount%s and upstream alternating within each round.' % (
+            out['date'], m['cpus'], m['platform'].split('-with')[0], m['python'], out['size_mib'],
+            len(out['runs'].get('raw', {}).get('warm_2 MiB/s', [])),
+            ', the other checkouts' if out['runs'].get('baseline') else ''),
+        '',
+        table,
+        LIMIT_END])
+    with open(DOC) as f:
+        doc = f.read()
+    if LIMIT_BEGIN in doc:
+        doc = doc[:doc.index(LIMIT_BEGIN)] + block + doc[doc.index(LIMIT_END) + len(LIMIT_END):]
+    elif END in doc:
+        doc = doc[:doc.index(END)] + block + '\n\n' + doc[doc.index(END):]
+    else:
+        doc = doc.rstrip('\n') + '\n\n' + BEGIN + '\n' + block + '\n' + END + '\n'
+    with open(DOC, 'w') as f:
+        f.write(doc)
+
+
+# A run during which other processes kept more than this many cores busy
+# (someone else's work on a shared machine) is left out of the quiet view.
+QUIET = 0.25
+
+
+def quiet(d):
+    """The runs of `d` (workload -> [values]) during which the rest of the
+    machine was quiet (see QUIET): each workload's values filtered by its
+    own 'other cores busy' list."""
+    out = {}
+    for k, xs in d.items():
+        workload = k.split(' ', 1)[0]
+        others = d.get(workload + ' other cores busy')
+        if others is None or len(others) != len(xs):
+            out[k] = xs
+        else:
+            out[k] = [x for x, o in zip(xs, others) if o <= QUIET]
+    return out
+
+
+def limit_tables(r):
+    """The quiet runs with their CPU, then every run."""
+    return limit_table(r, clean=True) + '\n\n' + limit_table(r, cpu=False)
+
+
+def limit_table(r, clean=False, cpu=True):
     """Ours and upstream against the machine's raw limit (issue 24): the
-    same blocks with `curl | md5sum`, Keep warm unless said otherwise."""
+    same blocks with `curl | md5sum`, Keep warm unless said otherwise.
+    clean: only the runs during which the rest of the machine was quiet."""
+    r = {k: quiet(v) if isinstance(v, dict) else v for k, v in r.items()} if clean else r
     raw, ours, up = r.get('raw', {}), r.get('ours', {}), r.get('upstream', {})
-    base = r.get('baseline', {})
 
     def med(d, k):
         return statistics.median(d[k]) if d.get(k) else float('nan')
@@ -872,14 +943,27 @@ def limit_table(r):
          up.get('md5 MiB/s', []), 'ours %s of raw with two MD5s, 2 streams (≥75%%)' % of(ours, 'md5 MiB/s', lim2)),
     ]
     lines = ['Against the machine\'s raw limit (MiB/s, medians [min–max]; Keep\'s page cache warm unless said '
-             'cold; every mount fresh):', '',
+             'cold; every mount fresh%s):' % (
+                 '; only the runs during which other processes kept at most %.2f cores busy' % QUIET if clean else
+                 '; every run, including those another user\'s work on this shared machine slowed'), '',
              '| workload | raw limit / this mount | upstream 3.2.1 | against the raw limit |', '|---|---|---|---|']
     for name, a, b, note in rows:
         lines.append('| %s | %s | %s | %s |' % (name, fmt(a), fmt(b) if b else '', note))
-    if base:
-        lines += ['', 'Baseline checkout (alternating with this one): dd %s, three files %s, cat | md5sum %s; '
-                  'dd %s of 2-stream raw' % (fmt(base.get('warm MiB/s', [])), fmt(base.get('three MiB/s', [])),
-                                             fmt(base.get('md5 MiB/s', [])), of(base, 'warm MiB/s', lim))]
+    bases = sorted(k for k in r if k.startswith('baseline'))
+    if bases:
+        lines += ['', 'Other checkouts, alternating with this one in every round (%s):' % r.get('baselines', ''), '',
+                  '| checkout | dd of 1 GiB | three files | cat \\| md5sum |', '|---|---|---|---|']
+        lines.append('| this one | %s, %s | %s, %s | %s, %s |' % (
+            fmt(ours.get('warm MiB/s', [])), of(ours, 'warm MiB/s', lim), fmt(ours.get('three MiB/s', [])),
+            of(ours, 'three MiB/s', lim), fmt(ours.get('md5 MiB/s', [])), of(ours, 'md5 MiB/s', lim2)))
+        for b in bases:
+            d = r[b]
+            lines.append('| %s | %s, %s | %s, %s | %s, %s |' % (
+                b, fmt(d.get('warm MiB/s', [])), of(d, 'warm MiB/s', lim), fmt(d.get('three MiB/s', [])),
+                of(d, 'three MiB/s', lim), fmt(d.get('md5 MiB/s', [])), of(d, 'md5 MiB/s', lim2)))
+
+    if not cpu:
+        return '\n'.join(lines)
 
     # CPU-seconds per GiB, by thread or process.
     def cpu_row(label, d, prefix, keys):
@@ -892,7 +976,7 @@ def limit_table(r):
                                                ('md5sum', 'md5sum s/GiB'), ('Keep server', 'server cpu s/GiB'),
                                                ('all', 'all cpu s/GiB'), ('cores busy', 'cores busy'),
                                                ('other processes, cores', 'other cores busy')]))
-    for impl, d in (('this mount', ours), ('baseline', base), ('upstream', up)):
+    for impl, d in [('this mount', ours)] + [(b, r[b]) for b in bases] + [('upstream', up)]:
         for key, label in (('warm ', 'dd of 1 GiB'), ('three ', 'three files'), ('md5 ', 'cat | md5sum')):
             threads = sorted({k[len(key) + 7:-6] for k in d if k.startswith(key + 'thread ')})
             keys = [(t, 'thread %s s/GiB' % t) for t in threads] + [
@@ -982,12 +1066,15 @@ def main():
     p.add_argument('--upstream-cold-runs', type=int, default=3,
                    help='cold runs of upstream (alternating with ours until they are done)')
     p.add_argument('--random-reads', type=int, default=200)
+    p.add_argument('--upstream-limit-runs', type=int, default=3,
+                   help='rounds of the raw-limit comparison upstream takes part in (the first ones)')
     p.add_argument('--limit-runs', type=int, default=5,
                    help='rounds of the raw-limit comparison (Keep warm: the raw limit, a fresh mount\'s dd, three '
                         'files, cat | md5sum), ours and upstream alternating')
     p.add_argument('--no-upstream', action='store_true')
-    p.add_argument('--baseline', metavar='CHECKOUT',
-                   help='also run the arv-mount of another checkout (its bin/arv-mount), alternating with ours')
+    p.add_argument('--baseline', metavar='CHECKOUT', action='append',
+                   help='also run the arv-mount of another checkout (its bin/arv-mount), alternating with ours '
+                        '(repeatable: baseline, baseline2, ...)')
     p.add_argument('--only', metavar='LIST',
                    help='comma-separated subset of: ceilings, limit (the raw limit and Keep-warm reads), cold, '
                         'others (256M cache, 4 readers, random), latency, profile; for quick checks, not for the docs')
