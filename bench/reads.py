@@ -949,7 +949,7 @@ def limit_table(r, clean=False, cpu=True):
              '| workload | raw limit / this mount | upstream 3.2.1 | against the raw limit |', '|---|---|---|---|']
     for name, a, b, note in rows:
         lines.append('| %s | %s | %s | %s |' % (name, fmt(a), fmt(b) if b else '', note))
-    bases = sorted(k for k in r if k.startswith('baseline'))
+    bases = sorted(k for k in r if k.startswith('baseline') and isinstance(r[k], dict))
     if bases:
         lines += ['', 'Other checkouts, alternating with this one in every round (%s):' % r.get('baselines', ''), '',
                   '| checkout | dd of 1 GiB | three files | cat \\| md5sum |', '|---|---|---|---|']

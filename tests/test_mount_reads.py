@@ -219,9 +219,11 @@ def test_a_file_read_right_after_the_one_before_it_starts_at_its_pace(module_clu
     """Issue 24: `cat dir/*` through a mount.  Three files of 2.5 blocks
     packed in one stream (each starts in the last block of the one before).
     The first read of b.bin, right after a.bin was read to its end, asks
-    for all of b.bin's blocks at once (the window a.bin's reader had
-    reached); b.bin read alone on a fresh mount asks for the next block
-    only.  Counted in blocks received from Keep, once the fetches end."""
+    at once for the blocks the window a.bin's reader had reached covers
+    (at least 12 MiB): b.bin's own two and, going on in the collection's
+    order, c.bin's; b.bin read alone on a fresh mount asks for its next
+    block only.  Counted in blocks received from Keep, once the fetches
+    end."""
     rng = random.Random(24)
     data = rng.randbytes(int(7.5 * BLOCK))
     keep = arvados.KeepClient(api_client=module_cluster.api('alice'), num_retries=2)
@@ -238,12 +240,16 @@ def test_a_file_read_right_after_the_one_before_it_starts_at_its_pace(module_clu
     args = ('--crunchstat-interval', '0.1')
     with _mount(module_cluster, coll['uuid'], *args) as m:
         assert md5_of(m.join('a.bin')) == hashlib.md5(data[:size]).hexdigest()  # blocks 0-2
-        assert first_page(m, 'b.bin') == data[size:size + 4096]  # block 2, then 3 and 4
+        assert first_page(m, 'b.bin') == data[size:size + 4096]  # block 2, then 3 to 6
         in_a_row = _settled_keep_rx(m)
     with _mount(module_cluster, coll['uuid'], *args) as m:
         assert first_page(m, 'b.bin') == data[size:size + 4096]  # block 2, then 3
         alone = _settled_keep_rx(m)
-    assert (in_a_row, alone) == (5 * BLOCK, 2 * BLOCK)
+    # (The window reached may be larger than 12 MiB: the kernel's reads of
+    # a.bin arrive on several threads, and two that cross into the next
+    # block together double it twice.)
+    assert alone == 2 * BLOCK
+    assert in_a_row >= 7 * BLOCK
     # Both ways, the bytes are right.
     with _mount(module_cluster, coll['uuid']) as m:
         for n, name in enumerate(('a.bin', 'b.bin', 'c.bin')):

@@ -197,11 +197,20 @@ def test_the_next_file_read_in_order_starts_at_the_pace_of_the_last():
     source.prefetches.clear()
     second = FileReader(parsed.root.files['f1'], table, source, budget=budget)
     assert second.readfrom(0, 128) == data[2560:2688]
-    # Its first read asked for every other block it has at once (a new
-    # reader would ask for the next one only).
-    assert source.prefetches == locs[3:5]
+    # Its first read asked at once for every block the window covers (a
+    # new reader would ask for the next one only): its own (3, 4), then,
+    # going on in the collection's order, those stored after it (f2's 5, 6).
+    assert source.prefetches == locs[3:7]
     assert _read_all(second, 2560) == data[2560:5120]
     second.forget()
+    # Each block asked for once, and f2 goes on at the same pace.
+    assert len(source.prefetches) == len(set(source.prefetches)) == 5
+    source.prefetches.clear()
+    third = FileReader(parsed.root.files['f2'], table, source, budget=budget)
+    assert _read_all(third, 2560) == data[5120:]
+    # (Blocks asked for again by a new reader are no new fetch: the block
+    # source fetches each once.)
+    assert locs[7] in source.prefetches and set(source.prefetches) <= set(locs[6:8])
     # The same file read alone (nothing finished just before) ramps up.
     source.prefetches.clear()
     alone = FileReader(parsed.root.files['f1'], BlockTable(parsed.blocks), source, budget=budget)

@@ -37,7 +37,10 @@ the block table remembers where the last sequential reader finished a file
 (`BlockTable.finished`), and a file read from its start less than
 CONTINUE_WITHIN later whose first block is that one or the next (it goes on
 where the last one ended, in the order the collection stores its files)
-starts with that reader's window (`BlockTable.continued`).
+starts with that reader's window (`BlockTable.continued`), and, as it
+goes through the collection in order, its window reaches past its own end
+into the blocks stored after it: the next file's first blocks are on their
+way while this one's last are read.
 """
 
 import bisect
@@ -235,6 +238,12 @@ class FileReader(object):
         self._prefetched = -1
         # Where the last read ended (None: no read yet).
         self._last_end = None
+        # Whether this reader goes on where another finished the file
+        # before (BlockTable.continued): then its window also reaches past
+        # its own end into the blocks stored after it, up to the last one
+        # asked for (_onward_to, a block index).
+        self._onward = False
+        self._onward_to = -1
 
     def size(self):
         return self._size
@@ -249,6 +258,8 @@ class FileReader(object):
         self._window = 0
         self._prefetched = -1
         self._last_end = None
+        self._onward = False
+        self._onward_to = -1
         self._budget.leave(self)
 
     def readfrom(self, off, size):
@@ -356,8 +367,12 @@ class FileReader(object):
             window = self._window * 2
             if last is None and hasattr(self._blocks, 'continued'):
                 # The first read of a file that goes on where a sequential
-                # reader just finished the file before it: at its pace.
-                window = max(window, self._blocks.continued(idx))
+                # reader just finished the file before it: at its pace, and
+                # on into the files stored after it (the reader goes
+                # through the collection in order).
+                inherited = self._blocks.continued(idx)
+                self._onward = inherited > 0
+                window = max(window, inherited)
             self._window = min(max(window, size), max(cap, size))
             self._prefetch_after(piece)
         elif last is not None and last - 1 <= piece <= last:
@@ -367,6 +382,7 @@ class FileReader(object):
                 self._window = 0
                 self._budget.leave(self)
             self._prefetched = -1
+            self._onward = False
 
     def _prefetch_after(self, piece):
         """Ask for the distinct blocks after `piece` that the window covers
@@ -384,3 +400,13 @@ class FileReader(object):
                     self._source.prefetch(locator)
                     self._prefetched = j
             j += 1
+        if self._onward and covered < self._window:
+            # Past this file's end: the blocks stored after its last one.
+            nxt = self._pieces[-1][0] + 1
+            while nxt < len(self._blocks) and covered < self._window:
+                locator = self._blocks.locator(nxt)
+                covered += _block_size(locator)
+                if nxt > self._onward_to and nxt not in seen:
+                    self._source.prefetch(locator)
+                    self._onward_to = nxt
+                nxt += 1
