@@ -543,6 +543,7 @@ class BlockFetcher(object):
             raise _Failure(resp.status, '%d %s' % (resp.status, resp.reason), permanent=(ok is False))
         length = resp.getheader('Content-Length')
         size = int(length) if length is not None else _size_hint(loc)
+        fresh = False
         if size == 0:
             resp.read()
             buf = b''
@@ -554,10 +555,11 @@ class BlockFetcher(object):
             # Better still, an evicted block's buffer that nothing holds any
             # more (make_room): its pages are already there.
             buf, task.spare = task.spare, None
-            if buf is None or len(buf) != size:
+            fresh = buf is None or len(buf) != size
+            if fresh:
                 buf = _anonymous(size)
         try:
-            return self._receive(root, task, resp, buf, size, length is None)
+            return self._receive(root, task, resp, buf, size, length is None, fresh=fresh)
         except BaseException as e:
             # Unmap now.  The traceback would hold the frames below, with
             # their views of the buffer, and the errors of every try are
@@ -568,19 +570,23 @@ class BlockFetcher(object):
             _unmap(buf)
             raise e
 
-    def _receive(self, root, task, resp, buf, size, chunked):
+    def _receive(self, root, task, resp, buf, size, chunked, fresh=False):
         view = memoryview(buf)
-        data = self._receive_into(root, task, resp, buf, view, size, chunked)
+        data = self._receive_into(root, task, resp, buf, view, size, chunked,
+                                  _Populator(buf) if fresh and _madvise is not None else None)
         view.release()
         return data
 
-    def _receive_into(self, root, task, resp, buf, view, size, chunked):
+    def _receive_into(self, root, task, resp, buf, view, size, chunked, populator=None):
         """Receive and check the body into buf; the block (buf itself, or a
-        copy when the server sent another length)."""
+        copy when the server sent another length).  `populator`: a fresh
+        buffer's pages, populated ahead of what is received."""
         loc = task.loc
         md5 = hashlib.md5()
         pos = 0
         while pos < size:
+            if populator is not None:
+                populator.ahead_of(pos + CHUNK)
             n = resp.readinto(view[pos:pos + CHUNK])
             if not n:
                 break
@@ -756,32 +762,46 @@ class _Connection(object):
 
 
 def _anonymous(size):
-    """`size` bytes of private anonymous memory to receive a block into,
-    its pages populated at once (_populate).  Not mmap.mmap(-1, size):
-    that is shared memory (shmem), whose first touch of each 4 KiB page
-    costs more: receiving a GiB into fresh shared pages took 0.77
-    CPU-seconds here, into private ones 0.46, into private ones populated
-    first 0.37 (into reused ones 0.07: see make_room).  Transparent huge
-    pages (madvise) cut the faults 512-fold but cost more in this VM:
-    fresh huge pages are memory the host has not backed yet (clear_page
-    took a fifth of the machine)."""
-    buf = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-    _populate(buf)
-    return buf
+    """`size` bytes of private anonymous memory to receive a block into.
+    Not mmap.mmap(-1, size): that is shared memory (shmem), whose first
+    touch of each 4 KiB page costs more: receiving a GiB into fresh shared
+    pages took 0.77 CPU-seconds here, into private ones 0.46, into private
+    ones populated first 0.37 (_Populator; into reused ones 0.07: see
+    make_room).  Transparent huge pages (madvise) cut the faults 512-fold
+    but cost more in this VM: fresh huge pages are memory the host has not
+    backed yet (clear_page took a fifth of the machine)."""
+    return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
 
 
-def _populate(buf):
-    """Fault in every page of `buf` with one madvise(MADV_POPULATE_WRITE)
-    (Linux 5.14) instead of a page fault per 4 KiB during recv_into.  Through
-    ctypes, which releases the GIL (mmap's MAP_POPULATE would hold it for
-    the ~25 ms a 64 MiB block takes).  Nothing happens where the call or
-    the advice is not there: the pages are then faulted in as received."""
-    if _madvise is None:
-        return
-    view = ctypes.c_char.from_buffer(buf)
-    address = ctypes.addressof(view)
-    del view  # no export of buf left behind (it could not be closed)
-    _madvise(address, len(buf), MADV_POPULATE_WRITE)
+# A fresh buffer's pages are populated this far ahead of what is received.
+POPULATE_STEP = 8 << 20
+
+
+class _Populator(object):
+    """Faults in a fresh buffer's pages POPULATE_STEP at a time, ahead of
+    the bytes received, with madvise(MADV_POPULATE_WRITE) (Linux 5.14)
+    instead of a page fault per 4 KiB inside recv_into.  Through ctypes,
+    which releases the GIL (mmap's MAP_POPULATE would hold it for the
+    ~25 ms a whole 64 MiB block takes); a step at a time, so receiving goes
+    on meanwhile.  Nothing happens where the advice is not known: the pages
+    are then faulted in as received."""
+
+    def __init__(self, buf):
+        view = ctypes.c_char.from_buffer(buf)
+        self._address = ctypes.addressof(view)
+        del view  # no export of buf left behind (it could not be closed)
+        self._size = len(buf)
+        self._done = 0
+
+    def ahead_of(self, end):
+        """Populate at least up to `end`, a step beyond it when needed."""
+        if end <= self._done or self._done >= self._size:
+            return
+        n = min(self._size - self._done, max(POPULATE_STEP, end - self._done))
+        if _madvise(self._address + self._done, n, MADV_POPULATE_WRITE) != 0:
+            self._done = self._size  # not supported here: leave it to faults
+            return
+        self._done += n
 
 
 def _libc_madvise():
