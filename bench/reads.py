@@ -76,6 +76,7 @@ DOC = os.path.join(REPO, 'docs', 'benchmarks.md')
 CHART = os.path.join(REPO, 'docs', 'reads.png')
 BEGIN, END = '<!-- reads:begin -->', '<!-- reads:end -->'
 LIMIT_BEGIN, LIMIT_END = '<!-- reads-limit:begin -->', '<!-- reads-limit:end -->'
+NOTES_BEGIN, NOTES_END = '<!-- reads-notes:begin -->', '<!-- reads-notes:end -->'
 TICK = os.sysconf('SC_CLK_TCK')
 
 
@@ -838,12 +839,23 @@ def report(out, write_doc=True):
     with open(DOC) as f:
         doc = f.read()
     if BEGIN in doc:
+        notes = notes_of(doc)
+        if notes:
+            section = section[:section.index(END)] + notes + '\n\n' + END
         doc = doc[:doc.index(BEGIN)] + section + doc[doc.index(END) + len(END):]
     else:
         doc = doc.rstrip('\n') + '\n\n' + section + '\n'
     with open(DOC, 'w') as f:
         f.write(doc)
     return table
+
+
+def notes_of(doc):
+    """The hand-written notes inside the reads section (between the
+    reads-notes markers), kept when the section is written again."""
+    if NOTES_BEGIN not in doc:
+        return ''
+    return doc[doc.index(NOTES_BEGIN):doc.index(NOTES_END) + len(NOTES_END)]
 
 
 def write_limit_section(out, table):
