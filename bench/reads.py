@@ -935,13 +935,13 @@ def limit_table(r, clean=False, cpu=True):
                                          100 * max(xs) / base)
     rows = []
     for streams in (1, 2, 4):
-        rows.append(('raw limit: `curl | md5sum`, %d stream%s, Keep warm' % (streams, 's' if streams > 1 else ''),
+        rows.append(('raw limit: `curl \\| md5sum`, %d stream%s, Keep warm' % (streams, 's' if streams > 1 else ''),
                      raw.get('warm_%d MiB/s' % streams, []), '', ''))
     for streams in (1, 2, 4):
-        rows.append(('raw limit: `curl | md5sum`, %d stream%s, Keep cold' % (streams, 's' if streams > 1 else ''),
+        rows.append(('raw limit: `curl \\| md5sum`, %d stream%s, Keep cold' % (streams, 's' if streams > 1 else ''),
                      raw.get('cold_%d MiB/s' % streams, []), '', ''))
     for streams in (1, 2):
-        rows.append(('raw limit, two MD5s per byte (`curl | tee >(md5sum) | md5sum`), %d stream%s'
+        rows.append(('raw limit, two MD5s per byte (`curl \\| tee >(md5sum) \\| md5sum`), %d stream%s'
                      % (streams, 's' if streams > 1 else ''), raw.get('md5x2_%d MiB/s' % streams, []), '', ''))
     slow = (min(ours['warm MiB/s']) / med(ours, 'warm MiB/s')) if ours.get('warm MiB/s') else float('nan')
     rows += [
@@ -951,7 +951,7 @@ def limit_table(r, clean=False, cpu=True):
          % (of(ours, 'warm MiB/s', lim), 100 * slow)),
         ('three 150 MiB files sharing blocks, `cat a b c`', ours.get('three MiB/s', []), up.get('three MiB/s', []),
          'ours %s of 2-stream raw (≥75%%)' % of(ours, 'three MiB/s', lim)),
-        ('`cat big.bin | md5sum` (two MD5s per byte with ours)', ours.get('md5 MiB/s', []),
+        ('`cat big.bin \\| md5sum` (two MD5s per byte with ours)', ours.get('md5 MiB/s', []),
          up.get('md5 MiB/s', []), 'ours %s of raw with two MD5s, 2 streams (≥75%%)' % of(ours, 'md5 MiB/s', lim2)),
     ]
     lines = ['Against the machine\'s raw limit (MiB/s, medians [min–max]; Keep\'s page cache warm unless said '
@@ -989,7 +989,7 @@ def limit_table(r, clean=False, cpu=True):
                                                ('all', 'all cpu s/GiB'), ('cores busy', 'cores busy'),
                                                ('other processes, cores', 'other cores busy')]))
     for impl, d in [('this mount', ours)] + [(b, r[b]) for b in bases] + [('upstream', up)]:
-        for key, label in (('warm ', 'dd of 1 GiB'), ('three ', 'three files'), ('md5 ', 'cat | md5sum')):
+        for key, label in (('warm ', 'dd of 1 GiB'), ('three ', 'three files'), ('md5 ', 'cat \\| md5sum')):
             threads = sorted({k[len(key) + 7:-6] for k in d if k.startswith(key + 'thread ')})
             keys = [(t, 'thread %s s/GiB' % t) for t in threads] + [
                 ('Keep server', 'server cpu s/GiB'), ('reader cat', 'reader cat s/GiB'),
