@@ -1,9 +1,10 @@
-"""Read benchmarks (issue 12): this mount against upstream arv-mount 3.2.1
-and the SDK's KeepClient ceilings, in one run against one fresh local
-cluster.
+"""Read benchmarks (issues 12, 24): this mount against upstream arv-mount
+3.2.1, the SDK's KeepClient ceilings and the machine's raw limit (curl into
+md5sum), in one run against one fresh local cluster.
 
     .venv/bin/python bench/reads.py [--size-mib 1024] [--runs 3] [--cold-runs 8]
     .venv/bin/python bench/reads.py --report bench/results/reads.json   # table + chart only
+    .venv/bin/python bench/reads.py --only limit --limit-runs 5 --baseline ../main   # the raw limit only
 
 Workloads (each mount is a fresh process with an empty cache directory; the
 Keep server's block files are dropped from the page cache with
@@ -26,6 +27,22 @@ those files, never the whole machine's cache):
                   `net:keep0 rx`, both implementations) over the bytes of
                   the distinct blocks those reads touch (1.0: nothing
                   fetched beyond the blocks read)
+
+The raw limit (issue 24; `--limit-runs` rounds, Keep's page cache warm,
+i.e. its block files read once just before, unless said cold):
+
+  raw warm_1/2/4  every block of the big file fetched by curl into md5sum
+                  (C end to end: `curl | md5sum`), 1, 2 and 4 streams at
+                  once; cold_1/2/4 the same with Keep's files dropped
+  raw md5x2_1/2   `curl | tee >(md5sum >/dev/null) | md5sum`: two MD5s
+                  of every byte, as ours with an MD5-ing reader
+  warm            a fresh mount, `dd bs=1M` of the big file
+  three           a fresh mount, `cat a.bin b.bin c.bin`: three 150 MiB
+                  files packed in one stream, sharing blocks
+  md5             a fresh mount, `cat big.bin | md5sum`
+  with CPU-seconds per GiB by mount thread (/proc/PID/task/*/comm, stat),
+  Keep server, and reader process (wait4 of each: curl, tee, md5sum, cat),
+  and how busy the rest of the machine was meanwhile ("other processes").
 
 Ours and upstream alternate run by run, so drift on a shared machine hits
 both.  Results: bench/results/reads.json (every run), and the table and
@@ -58,6 +75,8 @@ MiB = 1 << 20
 DOC = os.path.join(REPO, 'docs', 'benchmarks.md')
 CHART = os.path.join(REPO, 'docs', 'reads.png')
 BEGIN, END = '<!-- reads:begin -->', '<!-- reads:end -->'
+LIMIT_BEGIN, LIMIT_END = '<!-- reads-limit:begin -->', '<!-- reads-limit:end -->'
+NOTES_BEGIN, NOTES_END = '<!-- reads-notes:begin -->', '<!-- reads-notes:end -->'
 TICK = os.sysconf('SC_CLK_TCK')
 
 
@@ -73,18 +92,40 @@ def write_file(coll, name, size_mib, seed):
     return h.hexdigest()
 
 
-def make_data(cluster, size_mib):
+def make_data(cluster, size_mib, four=True):
     import arvados.collection
     api = cluster.api('alice')
     big = arvados.collection.Collection(api_client=api)
     big_md5 = write_file(big, 'big.bin', size_mib, 1)
     big.save_new(name='reads big')
-    four = arvados.collection.Collection(api_client=api)
-    for i in range(4):
-        write_file(four, 'r%d.bin' % i, 256, 10 + i)
-    four.save_new(name='reads four')
-    return {'big': big.manifest_locator(), 'big_md5': big_md5, 'four': four.manifest_locator(),
-            'big_manifest': big.manifest_text()}
+    out = {'big': big.manifest_locator(), 'big_md5': big_md5, 'big_manifest': big.manifest_text(),
+           'three': make_three(api)}
+    if four:
+        coll = arvados.collection.Collection(api_client=api)
+        for i in range(4):
+            write_file(coll, 'r%d.bin' % i, 256, 10 + i)
+        coll.save_new(name='reads four')
+        out['four'] = coll.manifest_locator()
+    return out
+
+
+THREE_MIB = 150
+
+
+def make_three(api):
+    """Three 150 MiB files packed in one stream of 64 MiB blocks, so
+    each file shares its first and last blocks with its neighbours (as
+    `arv-put` of a directory writes them): a.bin, b.bin, c.bin."""
+    import arvados.collection
+    tmp = arvados.collection.Collection(api_client=api)
+    write_file(tmp, 'all.bin', 3 * THREE_MIB, 30)
+    line = tmp.manifest_text().split('\n')[0].split(' ')
+    stream, blocks = line[0], [t for t in line[1:] if '+' in t and ':' not in t]
+    n = THREE_MIB * MiB
+    files = ['%d:%d:%s' % (i * n, n, name) for i, name in enumerate(('a.bin', 'b.bin', 'c.bin'))]
+    rec = api.collections().create(body={'name': 'reads three',
+                                         'manifest_text': ' '.join([stream] + blocks + files) + '\n'}).execute()
+    return rec['uuid']
 
 
 def drop_server_cache(cluster):
@@ -103,11 +144,30 @@ def drop_server_cache(cluster):
                 os.close(fd)
 
 
+def warm_server_cache(cluster):
+    """Read every block file of the Keep server once, so the reads that
+    follow find them in the page cache (Keep "warm")."""
+    blocks = os.path.join(cluster.data_dir, 'blocks')
+    for dirpath, _d, names in os.walk(blocks):
+        for n in names:
+            with open(os.path.join(dirpath, n), 'rb', buffering=0) as f:
+                while f.read(8 * MiB):
+                    pass
+
+
+def set_server_cache(cluster, warm):
+    (warm_server_cache if warm else drop_server_cache)(cluster)
+
+
 class Mount(object):
     def __init__(self, command, env, collection, extra=()):
         self.path = tempfile.mkdtemp(prefix='bench-mnt-')
         self.cache = tempfile.mkdtemp(prefix='bench-cache-')
         env = dict(env, XDG_CACHE_HOME=self.cache, HOME=self.cache)
+        # bin/arv-mount runs the package next to it; a PYTHONPATH (set to
+        # run this script from a worktree) would give upstream's arv-mount
+        # our package.
+        env.pop('PYTHONPATH', None)
         self.log_path = os.path.join(self.cache, 'stderr')
         with open(self.log_path, 'wb') as log:
             self.proc = subprocess.Popen(command + ['--foreground'] + list(extra) + ['--collection', collection,
@@ -118,6 +178,10 @@ class Mount(object):
             if self.proc.poll() is not None or time.time() > deadline:
                 raise RuntimeError('mount failed: %s' % self.log()[-2000:])
             time.sleep(0.02)
+        # Mounted is not yet serving: the FUSE loop and its threads start
+        # after the mount.  A listing is answered only once they run, so
+        # the daemon's start is not counted in the first measurement.
+        os.listdir(self.path)
 
     def log(self):
         with open(self.log_path, errors='replace') as f:
@@ -188,6 +252,21 @@ def thread_cpu(pid):
     return out
 
 
+def machine_busy():
+    """CPU-seconds every core spent busy since boot (/proc/stat)."""
+    with open('/proc/stat') as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / TICK
+
+
+def thread_label(comm):
+    """A thread's name without its number (keep-fetch-1 -> keep-fetch);
+    unnamed threads (llfuse's workers and main loop) show the process's."""
+    name = comm.rstrip('0123456789').rstrip('-')
+    return name if name in ('keep-fetch', 'llfuse-main', 'keep-remote', 'crunchstat') else \
+        ('arv-mount (llfuse workers)' if name in ('arv-mount', 'python', 'python3') else name)
+
+
 class CpuBudget(object):
     """Where a machine's CPU went during one workload: the mount (user and
     system), the local cluster's Keep servers, and the readers (dd, or this
@@ -201,6 +280,7 @@ class CpuBudget(object):
 
     def __enter__(self):
         import resource
+        self.busy = machine_busy()
         self.t = time.perf_counter()
         self.server = sum(proc_cpu(self.cluster_pid))
         self.mount = proc_cpu(self.mount_pid) if self.mount_pid else (0, 0)
@@ -212,16 +292,24 @@ class CpuBudget(object):
     def __exit__(self, *exc):
         import resource
         self.wall = time.perf_counter() - self.t
+        self.busy = machine_busy() - self.busy
         self.server = sum(proc_cpu(self.cluster_pid)) - self.server
         if self.mount_pid:
             u, s = proc_cpu(self.mount_pid)
             self.mount = (u - self.mount[0], s - self.mount[1])
             before, self.fetch, self.fetch_sys = self.threads, 0.0, 0.0
+            self.by_name = {}
             for tid, (name, user, system) in thread_cpu(self.mount_pid).items():
+                _n, user0, system0 = before.get(tid, (name, 0.0, 0.0))
+                label = thread_label(name)
+                self.by_name[label] = self.by_name.get(label, 0.0) + user - user0 + system - system0
                 if name == 'keep-fetch':
-                    _n, user0, system0 = before.get(tid, (name, 0.0, 0.0))
                     self.fetch += user - user0 + system - system0
                     self.fetch_sys += system - system0
+            # Threads that ended meanwhile (libfuse's loop starts and ends
+            # workers as requests come) are in the process's total only.
+            self.by_name['(ended threads)'] = max(0.0, sum(self.mount) - sum(self.by_name.values()))
+            self.by_name = {k: v for k, v in self.by_name.items() if v >= 0.005}
         kids, me = resource.getrusage(resource.RUSAGE_CHILDREN), resource.getrusage(resource.RUSAGE_SELF)
         self.readers = kids.ru_utime + kids.ru_stime + me.ru_utime + me.ru_stime - self.readers
 
@@ -232,13 +320,17 @@ class CpuBudget(object):
         if self.mount_pid:
             # Fetching (receive + MD5, the keep-fetch threads) and serving
             # (everything else: llfuse's loop and the read handler).
-            out = {'fetch cpu s/GiB': self.fetch / gib, 'serve cpu s/GiB': (sum(self.mount) - self.fetch) / gib,
+            out = {'thread %s s/GiB' % name: cpu / gib for name, cpu in self.by_name.items()}
+            out.update({'fetch cpu s/GiB': self.fetch / gib, 'serve cpu s/GiB': (sum(self.mount) - self.fetch) / gib,
                    'fetch sys s/GiB': self.fetch_sys / gib,
-                   'serve sys s/GiB': (self.mount[1] - self.fetch_sys) / gib}
+                   'serve sys s/GiB': (self.mount[1] - self.fetch_sys) / gib})
         return dict(out, **{'cpu s/GiB': sum(self.mount) / gib, 'user s/GiB': self.mount[0] / gib,
                 'sys s/GiB': self.mount[1] / gib, 'server cpu s/GiB': self.server / gib,
                 'reader cpu s/GiB': self.readers / gib, 'all cpu s/GiB': total / gib,
-                'cores busy': total / self.wall})
+                'cores busy': total / self.wall,
+                # The rest of the machine's busy time: anything else running
+                # (on a shared machine) distorts that run.
+                'other cores busy': max(0.0, self.busy - total) / self.wall})
 
 
 def dd(path):
@@ -259,8 +351,8 @@ def md5_of(path):
             h.update(b)
 
 
-def cold_read(cmd, env, cluster, data, size_mib, extra=(), check=False):
-    drop_server_cache(cluster)
+def cold_read(cmd, env, cluster, data, size_mib, extra=(), check=False, warm=False):
+    set_server_cache(cluster, warm)
     m = Mount(cmd, env, data['big'], extra)
     try:
         path = os.path.join(m.path, 'big.bin')
@@ -272,6 +364,134 @@ def cold_read(cmd, env, cluster, data, size_mib, extra=(), check=False):
     finally:
         m.close()
     return dict(budget.per_gib(size_mib), **{'MiB/s': size_mib / secs, 'peak RSS MiB': rss})
+
+
+# -- the machine's raw limit: C code end to end (issue 24) --------------------
+
+def wait_cpu(procs):
+    """Wait for every (label, Popen) with wait4: {label: CPU-seconds}
+    (labels repeated add up); raises if one failed."""
+    cpu = {}
+    for label, p in procs:
+        _pid, status, ru = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        cpu[label] = cpu.get(label, 0.0) + ru.ru_utime + ru.ru_stime
+        if p.returncode != 0:
+            raise RuntimeError('%s exited with %d' % (label, p.returncode))
+    return cpu
+
+
+def md5_pipeline(source, md5s=1):
+    """`source | md5sum` (md5s=2: `source | tee >(md5sum >/dev/null) | md5sum`,
+    two MD5s of every byte), source an argv.  (hex MD5, {label: CPU-seconds})."""
+    src = subprocess.Popen(source, stdout=subprocess.PIPE)
+    procs = [(os.path.basename(source[0]), src)]
+    feed = src.stdout
+    if md5s == 2:
+        r, w = os.pipe()
+        side = subprocess.Popen(['md5sum'], stdin=r, stdout=subprocess.DEVNULL)
+        tee = subprocess.Popen(['tee', '/dev/fd/%d' % w], stdin=feed, stdout=subprocess.PIPE, pass_fds=(w,))
+        os.close(r)
+        os.close(w)
+        feed.close()
+        feed = tee.stdout
+        procs += [('tee', tee), ('md5sum', side)]
+    md5 = subprocess.Popen(['md5sum'], stdin=feed, stdout=subprocess.PIPE)
+    feed.close()
+    procs.append(('md5sum', md5))
+    out = md5.stdout.read()
+    md5.stdout.close()
+    return out.split()[0].decode(), wait_cpu(procs)
+
+
+def raw_limit(cluster, data, streams, warm, md5s=1):
+    """Every block of the big file with `curl | md5sum` (C end to end),
+    `streams` at once, from the Keep server the mount asks first: MiB/s,
+    and CPU-seconds per GiB of curl (receive), md5sum, tee, the server."""
+    import threading
+    from arvados_fuse.blocks.manifest import parse
+    url, token = cluster.info['keep_urls'][0], cluster.token('alice')
+    blocks = list(parse(data['big_manifest']).blocks)
+    total = sum(int(b.split('+')[1]) for b in blocks) / MiB
+    set_server_cache(cluster, warm)
+    todo = list(reversed(blocks))
+    cpu, lock, errors = {}, threading.Lock(), []
+
+    def stream():
+        while True:
+            with lock:
+                if not todo:
+                    return
+                b = todo.pop()
+            try:
+                got, used = md5_pipeline(['curl', '-sS', '--fail', '--noproxy', '*', '-o', '-',
+                                          '-H', 'Authorization: Bearer ' + token, url + b], md5s)
+                if got != b[:32]:
+                    raise RuntimeError('WRONG BYTES from curl: %s for %s' % (got, b[:32]))
+            except Exception as e:
+                errors.append(e)
+                return
+            with lock:
+                for k, v in used.items():
+                    cpu[k] = cpu.get(k, 0.0) + v
+    with CpuBudget(cluster) as budget:
+        t = time.perf_counter()
+        threads = [threading.Thread(target=stream) for _ in range(streams)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        secs = time.perf_counter() - t
+    if errors:
+        raise errors[0]
+    gib = total / 1024.0
+    b = budget.per_gib(total)
+    out = {'MiB/s': total / secs, 'server cpu s/GiB': b['server cpu s/GiB'], 'all cpu s/GiB': b['all cpu s/GiB'],
+           'cores busy': b['cores busy'], 'other cores busy': b['other cores busy']}
+    out.update({'%s s/GiB' % k: v / gib for k, v in cpu.items()})
+    return out
+
+
+def fresh_mount_pipeline(cmd, env, cluster, data, collection, names, reader, expect=None):
+    """A fresh mount of `collection`, Keep warm: `reader(paths)` run
+    under a CpuBudget.  MiB/s over the files' total size, CPU-seconds per
+    GiB by mount thread, server and reader."""
+    warm_server_cache(cluster)
+    m = Mount(cmd, env, collection)
+    try:
+        paths = [os.path.join(m.path, n) for n in names]
+        mib = sum(os.path.getsize(p) for p in paths) / MiB
+        with CpuBudget(cluster, m.proc.pid) as budget:
+            t = time.perf_counter()
+            extra = reader(paths)
+            secs = time.perf_counter() - t
+        rss = m.peak_rss_mib()
+    finally:
+        m.close()
+    out = dict(budget.per_gib(mib), **{'MiB/s': mib / secs, 'peak RSS MiB': rss})
+    for k, v in (extra or {}).items():
+        out['reader %s s/GiB' % k] = v / (mib / 1024.0)
+    return out
+
+
+def cat_files(paths):
+    subprocess.run(['cat'] + paths, check=True, stdout=subprocess.DEVNULL)
+
+
+def three_files(cmd, env, cluster, data):
+    """`cat a.bin b.bin c.bin` (as `cat dir/*`): three 150 MiB files
+    sharing blocks, read one after another on a fresh mount."""
+    return fresh_mount_pipeline(cmd, env, cluster, data, data['three'], ['a.bin', 'b.bin', 'c.bin'], cat_files)
+
+
+def md5_read(cmd, env, cluster, data):
+    """`cat big.bin | md5sum` on a fresh mount: a reader that needs CPU."""
+    def reader(paths):
+        got, cpu = md5_pipeline(['cat', paths[0]])
+        if got != data['big_md5']:
+            raise RuntimeError('WRONG BYTES from %s' % cmd)
+        return cpu
+    return fresh_mount_pipeline(cmd, env, cluster, data, data['big'], ['big.bin'], reader)
 
 
 # Where a sample of the mount's on-CPU time falls, by the Python source
@@ -428,6 +648,10 @@ def set_keep(cluster, **knobs):
 
 def run(args):
     impls = {'ours': [sys.executable, os.path.join(REPO, 'bin', 'arv-mount')]}
+    for n, checkout in enumerate(args.baseline or ()):
+        # Other checkouts of this mount (e.g. main), alternating with this one.
+        impls['baseline' if n == 0 else 'baseline%d' % (n + 1)] = [
+            sys.executable, os.path.join(os.path.abspath(checkout), 'bin', 'arv-mount')]
     if not args.no_upstream:
         impls['upstream'] = [upstream_arv_mount()]
     workdir = tempfile.mkdtemp(prefix='bench-reads-')
@@ -435,22 +659,41 @@ def run(args):
     cluster.start()
     res = {name: {} for name in impls}
     res['keep'] = {}
+    res['raw'] = {}
 
     def add(impl, key, value):
         for k, v in value.items():
             res[impl].setdefault('%s %s' % (key, k), []).append(v)
     try:
         env = cluster.full_env('alice')
-        t = time.time()
-        data = make_data(cluster, args.size_mib)
-        os.sync()  # the blocks just stored are written back now, not during a measurement
-        log('data ready in %.0fs' % (time.time() - t))
         only = set(args.only.split(',')) if args.only else None
 
         def want(name):
             return only is None or name in only
-        res['keep'] = ceilings(cluster, data, args.runs)
-        log('ceilings %s' % {k: round(statistics.median(v)) for k, v in res['keep'].items()})
+        t = time.time()
+        data = make_data(cluster, args.size_mib, four=want('others'))
+        os.sync()  # the blocks just stored are written back now, not during a measurement
+        log('data ready in %.0fs' % (time.time() - t))
+        if want('ceilings'):
+            res['keep'] = ceilings(cluster, data, args.runs)
+            log('ceilings %s' % {k: round(statistics.median(v)) for k, v in res['keep'].items()})
+        for i in range(args.limit_runs if want('limit') else 0):
+            # The raw limit, ours and upstream, alternating run by run.
+            for streams in (1, 2, 4):
+                add('raw', 'warm_%d' % streams, raw_limit(cluster, data, streams, True))
+            if i < args.runs:
+                for streams in (1, 2, 4):
+                    add('raw', 'cold_%d' % streams, raw_limit(cluster, data, streams, False))
+                for streams in (1, 2):
+                    add('raw', 'md5x2_%d' % streams, raw_limit(cluster, data, streams, True, md5s=2))
+            for name, cmd in impls.items():
+                if name == 'upstream' and i >= args.upstream_limit_runs:
+                    continue
+                add(name, 'warm', cold_read(cmd, env, cluster, data, args.size_mib, check=(i == 0), warm=True))
+                add(name, 'three', three_files(cmd, env, cluster, data))
+                add(name, 'md5', md5_read(cmd, env, cluster, data))
+            log('limit round %d: raw 2 streams %.0f, ours %.0f MiB/s' % (
+                i + 1, res['raw']['warm_2 MiB/s'][-1], res['ours']['warm MiB/s'][-1]))
         for i in range(args.cold_runs if want('cold') else 0):
             for name, cmd in impls.items():
                 if name == 'upstream' and i >= args.upstream_cold_runs:
@@ -482,9 +725,11 @@ def run(args):
     out = {'command': ' '.join(sys.argv), 'date': time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime()),
            'machine': {'cpus': os.cpu_count(), 'platform': platform.platform(),
                        'python': platform.python_version()},
-           'size_mib': args.size_mib, 'runs': res,
-           'args': '--size-mib %d --runs %d --cold-runs %d --upstream-cold-runs %d --random-reads %d' % (
-               args.size_mib, args.runs, args.cold_runs, args.upstream_cold_runs, args.random_reads)}
+           'size_mib': args.size_mib, 'runs': dict(res, baselines=', '.join(
+               '%s: %s' % ('baseline' if n == 0 else 'baseline%d' % (n + 1), c) for n, c in enumerate(args.baseline or ()))),
+           'args': '--size-mib %d --runs %d --cold-runs %d --upstream-cold-runs %d --random-reads %d --limit-runs %d '
+                   '--upstream-limit-runs %d' % (args.size_mib, args.runs, args.cold_runs, args.upstream_cold_runs,
+                                                args.random_reads, args.limit_runs, args.upstream_limit_runs)}
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, 'w') as f:
         json.dump(out, f, indent=2, sort_keys=True)
@@ -509,7 +754,15 @@ def fmt(xs, digits=0):
 
 def report(out, write_doc=True):
     r = out['runs']
-    ours, up, keep = r.get('ours', {}), r.get('upstream', {}), r['keep']
+    ours, up, keep = r.get('ours', {}), r.get('upstream', {}), r.get('keep', {})
+    if not keep.get('ceiling_2'):
+        # A run of the raw-limit rounds alone (--only limit): its part of
+        # the section only.
+        table = limit_tables(r)
+        print(table)
+        if write_doc:
+            write_limit_section(out, table)
+        return table
     c2 = statistics.median(keep['ceiling_2'])
     c4 = statistics.median(keep['ceiling_4'])
     rows = [
@@ -554,6 +807,8 @@ def report(out, write_doc=True):
     for name, a, b, digits, target in rows:
         lines.append('| %s | %s | %s | %s |' % (name, fmt(a, digits), fmt(b, digits), target))
     lines += ['', cpu_table(r)]
+    if r.get('raw'):
+        lines += ['', LIMIT_BEGIN, limit_tables(r), LIMIT_END]
     table = '\n'.join(lines)
     print(table)
     if not write_doc:
@@ -584,12 +839,165 @@ def report(out, write_doc=True):
     with open(DOC) as f:
         doc = f.read()
     if BEGIN in doc:
+        notes = notes_of(doc)
+        if notes:
+            section = section[:section.index(END)] + notes + '\n\n' + END
         doc = doc[:doc.index(BEGIN)] + section + doc[doc.index(END) + len(END):]
     else:
         doc = doc.rstrip('\n') + '\n\n' + section + '\n'
     with open(DOC, 'w') as f:
         f.write(doc)
     return table
+
+
+def notes_of(doc):
+    """The hand-written notes inside the reads section (between the
+    reads-notes markers), kept when the section is written again."""
+    if NOTES_BEGIN not in doc:
+        return ''
+    return doc[doc.index(NOTES_BEGIN):doc.index(NOTES_END) + len(NOTES_END)]
+
+
+def write_limit_section(out, table):
+    """Put a raw-limit run's table in docs/benchmarks.md between the
+    reads-limit markers (inside the reads section), leaving the rest."""
+    m = out['machine']
+    block = '\n'.join([
+        LIMIT_BEGIN,
+        '### Against the machine\'s raw limit (issue 24)',
+        '',
+        '```sh',
+        '.venv/bin/python bench/reads.py --only limit %s' % out.get('args', ''),
+        '```',
+        '',
+        '%s, %d cores, %s, Python %s; %d MiB file in 64 MiB blocks; %d rounds, every mount fresh, the raw limit, '
+        'this mount%s and upstream alternating within each round.' % (
+            out['date'], m['cpus'], m['platform'].split('-with')[0], m['python'], out['size_mib'],
+            len(out['runs'].get('raw', {}).get('warm_2 MiB/s', [])),
+            ', the other checkouts' if out['runs'].get('baseline') else ''),
+        '',
+        table,
+        LIMIT_END])
+    with open(DOC) as f:
+        doc = f.read()
+    if LIMIT_BEGIN in doc:
+        doc = doc[:doc.index(LIMIT_BEGIN)] + block + doc[doc.index(LIMIT_END) + len(LIMIT_END):]
+    elif END in doc:
+        doc = doc[:doc.index(END)] + block + '\n\n' + doc[doc.index(END):]
+    else:
+        doc = doc.rstrip('\n') + '\n\n' + BEGIN + '\n' + block + '\n' + END + '\n'
+    with open(DOC, 'w') as f:
+        f.write(doc)
+
+
+# A run during which other processes kept more than this many cores busy
+# (someone else's work on a shared machine) is left out of the quiet view.
+QUIET = 0.25
+
+
+def quiet(d):
+    """The runs of `d` (workload -> [values]) during which the rest of the
+    machine was quiet (see QUIET): each workload's values filtered by its
+    own 'other cores busy' list."""
+    out = {}
+    for k, xs in d.items():
+        workload = k.split(' ', 1)[0]
+        others = d.get(workload + ' other cores busy')
+        if others is None or len(others) != len(xs):
+            out[k] = xs
+        else:
+            out[k] = [x for x, o in zip(xs, others) if o <= QUIET]
+    return out
+
+
+def limit_tables(r):
+    """The quiet runs with their CPU, then every run."""
+    return limit_table(r, clean=True) + '\n\n' + limit_table(r, cpu=False)
+
+
+def limit_table(r, clean=False, cpu=True):
+    """Ours and upstream against the machine's raw limit (issue 24): the
+    same blocks with `curl | md5sum`, Keep warm unless said otherwise.
+    clean: only the runs during which the rest of the machine was quiet."""
+    r = {k: quiet(v) if isinstance(v, dict) else v for k, v in r.items()} if clean else r
+    raw, ours, up = r.get('raw', {}), r.get('ours', {}), r.get('upstream', {})
+
+    def med(d, k):
+        return statistics.median(d[k]) if d.get(k) else float('nan')
+    lim = med(raw, 'warm_2 MiB/s')
+    lim2 = med(raw, 'md5x2_2 MiB/s')
+
+    def of(d, k, base):
+        xs = d.get(k)
+        if not xs:
+            return '–'
+        return '%.0f%% [%.0f–%.0f%%]' % (100 * statistics.median(xs) / base, 100 * min(xs) / base,
+                                         100 * max(xs) / base)
+    rows = []
+    for streams in (1, 2, 4):
+        rows.append(('raw limit: `curl \\| md5sum`, %d stream%s, Keep warm' % (streams, 's' if streams > 1 else ''),
+                     raw.get('warm_%d MiB/s' % streams, []), '', ''))
+    for streams in (1, 2, 4):
+        rows.append(('raw limit: `curl \\| md5sum`, %d stream%s, Keep cold' % (streams, 's' if streams > 1 else ''),
+                     raw.get('cold_%d MiB/s' % streams, []), '', ''))
+    for streams in (1, 2):
+        rows.append(('raw limit, two MD5s per byte (`curl \\| tee >(md5sum) \\| md5sum`), %d stream%s'
+                     % (streams, 's' if streams > 1 else ''), raw.get('md5x2_%d MiB/s' % streams, []), '', ''))
+    slow = (min(ours['warm MiB/s']) / med(ours, 'warm MiB/s')) if ours.get('warm MiB/s') else float('nan')
+    rows += [
+        ('fresh mount, `dd bs=1M` of the 1 GiB file, %d runs' % len(ours.get('warm MiB/s', [])),
+         ours.get('warm MiB/s', []), up.get('warm MiB/s', []),
+         'ours %s of 2-stream raw (≥85%%); slowest %.0f%% of median (≥85%%)'
+         % (of(ours, 'warm MiB/s', lim), 100 * slow)),
+        ('three 150 MiB files sharing blocks, `cat a b c`', ours.get('three MiB/s', []), up.get('three MiB/s', []),
+         'ours %s of 2-stream raw (≥75%%)' % of(ours, 'three MiB/s', lim)),
+        ('`cat big.bin \\| md5sum` (two MD5s per byte with ours)', ours.get('md5 MiB/s', []),
+         up.get('md5 MiB/s', []), 'ours %s of raw with two MD5s, 2 streams (≥75%%)' % of(ours, 'md5 MiB/s', lim2)),
+    ]
+    lines = ['Against the machine\'s raw limit (MiB/s, medians [min–max]; Keep\'s page cache warm unless said '
+             'cold; every mount fresh%s):' % (
+                 '; only the runs during which other processes kept at most %.2f cores busy' % QUIET if clean else
+                 '; every run, including those another user\'s work on this shared machine slowed'), '',
+             '| workload | raw limit / this mount | upstream 3.2.1 | against the raw limit |', '|---|---|---|---|']
+    for name, a, b, note in rows:
+        lines.append('| %s | %s | %s | %s |' % (name, fmt(a), fmt(b) if b else '', note))
+    bases = sorted(k for k in r if k.startswith('baseline') and isinstance(r[k], dict))
+    if bases:
+        lines += ['', 'Other checkouts, alternating with this one in every round (%s):' % r.get('baselines', ''), '',
+                  '| checkout | dd of 1 GiB | three files | cat \\| md5sum |', '|---|---|---|---|']
+        lines.append('| this one | %s, %s | %s, %s | %s, %s |' % (
+            fmt(ours.get('warm MiB/s', [])), of(ours, 'warm MiB/s', lim), fmt(ours.get('three MiB/s', [])),
+            of(ours, 'three MiB/s', lim), fmt(ours.get('md5 MiB/s', [])), of(ours, 'md5 MiB/s', lim2)))
+        for b in bases:
+            d = r[b]
+            lines.append('| %s | %s, %s | %s, %s | %s, %s |' % (
+                b, fmt(d.get('warm MiB/s', [])), of(d, 'warm MiB/s', lim), fmt(d.get('three MiB/s', [])),
+                of(d, 'three MiB/s', lim), fmt(d.get('md5 MiB/s', [])), of(d, 'md5 MiB/s', lim2)))
+
+    if not cpu:
+        return '\n'.join(lines)
+
+    # CPU-seconds per GiB, by thread or process.
+    def cpu_row(label, d, prefix, keys):
+        return '| %s | %s |' % (label, ', '.join('%s %.2f' % (name, statistics.median(d[prefix + k]))
+                                                 for name, k in keys if d.get(prefix + k)))
+    lines += ['', 'CPU-seconds per GiB by thread or process (medians):', '', '| workload | CPU-s/GiB |',
+              '|---|---|']
+    for key, label in (('warm_2 ', 'raw limit, 2 streams'), ('md5x2_2 ', 'raw limit, two MD5s, 2 streams')):
+        lines.append(cpu_row(label, raw, key, [('curl (receive)', 'curl s/GiB'), ('tee', 'tee s/GiB'),
+                                               ('md5sum', 'md5sum s/GiB'), ('Keep server', 'server cpu s/GiB'),
+                                               ('all', 'all cpu s/GiB'), ('cores busy', 'cores busy'),
+                                               ('other processes, cores', 'other cores busy')]))
+    for impl, d in [('this mount', ours)] + [(b, r[b]) for b in bases] + [('upstream', up)]:
+        for key, label in (('warm ', 'dd of 1 GiB'), ('three ', 'three files'), ('md5 ', 'cat \\| md5sum')):
+            threads = sorted({k[len(key) + 7:-6] for k in d if k.startswith(key + 'thread ')})
+            keys = [(t, 'thread %s s/GiB' % t) for t in threads] + [
+                ('Keep server', 'server cpu s/GiB'), ('reader cat', 'reader cat s/GiB'),
+                ('reader md5sum', 'reader md5sum s/GiB'), ('readers all', 'reader cpu s/GiB'),
+                ('all', 'all cpu s/GiB'), ('cores busy', 'cores busy'), ('other processes, cores', 'other cores busy')]
+            if d.get(key + 'MiB/s'):
+                lines.append(cpu_row('%s, %s' % (impl, label), d, key, keys))
+    return '\n'.join(lines)
 
 
 def cpu_table(r):
@@ -670,10 +1078,18 @@ def main():
     p.add_argument('--upstream-cold-runs', type=int, default=3,
                    help='cold runs of upstream (alternating with ours until they are done)')
     p.add_argument('--random-reads', type=int, default=200)
+    p.add_argument('--upstream-limit-runs', type=int, default=3,
+                   help='rounds of the raw-limit comparison upstream takes part in (the first ones)')
+    p.add_argument('--limit-runs', type=int, default=5,
+                   help='rounds of the raw-limit comparison (Keep warm: the raw limit, a fresh mount\'s dd, three '
+                        'files, cat | md5sum), ours and upstream alternating')
     p.add_argument('--no-upstream', action='store_true')
+    p.add_argument('--baseline', metavar='CHECKOUT', action='append',
+                   help='also run the arv-mount of another checkout (its bin/arv-mount), alternating with ours '
+                        '(repeatable: baseline, baseline2, ...)')
     p.add_argument('--only', metavar='LIST',
-                   help='comma-separated subset of: cold, others (256M cache, 4 readers, random), latency, '
-                        'profile (the ceilings always run); for quick checks, not for the docs')
+                   help='comma-separated subset of: ceilings, limit (the raw limit and Keep-warm reads), cold, '
+                        'others (256M cache, 4 readers, random), latency, profile; for quick checks, not for the docs')
     p.add_argument('--profile', action='store_true',
                    help='also profile one cold read of ours with py-spy (where the CPU goes, and the GIL)')
     p.add_argument('--no-doc', action='store_true', help='print the table, leave docs/ alone')

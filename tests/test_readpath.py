@@ -160,3 +160,96 @@ def test_a_random_read_that_lands_in_the_next_block_prefetches_nothing():
     source.prefetches.clear()
     assert reader.readfrom(0, 4096) == data[:4096]
     assert source.prefetches == [locs[1]]
+
+
+def _packed(n_files, file_size, block_size, seed):
+    """n_files files of file_size bytes packed in one stream of block_size
+    blocks (so neighbours share a block when the sizes do not divide)."""
+    data = random.Random(seed).randbytes(n_files * file_size)
+    blocks = [data[i:i + block_size] for i in range(0, len(data), block_size)]
+    store = {hashlib.md5(b).hexdigest(): b for b in blocks}
+    locs = ['%s+%d' % (hashlib.md5(b).hexdigest(), len(b)) for b in blocks]
+    files = ' '.join('%d:%d:f%d' % (n * file_size, file_size, n) for n in range(n_files))
+    parsed = parse('. %s %s\n' % (' '.join(locs), files))
+    return data, parsed, BlockTable(parsed.blocks), store, locs
+
+
+def _read_all(reader, size, step=128):
+    out = b''
+    for off in range(0, size, step):
+        chunk = reader.read_now(off, step)
+        out += chunk if chunk is not None else reader.readfrom(off, step)
+    return out
+
+
+def test_the_next_file_read_in_order_starts_at_the_pace_of_the_last():
+    """`cat dir/*`: a file read from its start right after a sequential
+    reader finished the file before it (its first block is that one's last,
+    or the next) starts with that reader's window, not one block."""
+    from arvados_fuse.blocks.readpath import PrefetchBudget
+    # Files of 2.5 blocks: f1 starts in f0's last block, f2 in f1's.
+    data, parsed, table, store, locs = _packed(3, 2560, 1024, 11)
+    budget = PrefetchBudget(4 * 1024, per_reader=4 * 1024)
+    source = CountingSource(store)
+    first = FileReader(parsed.root.files['f0'], table, source, budget=budget)
+    assert _read_all(first, 2560) == data[:2560]
+    first.forget()
+    source.prefetches.clear()
+    second = FileReader(parsed.root.files['f1'], table, source, budget=budget)
+    assert second.readfrom(0, 128) == data[2560:2688]
+    # Its first read asked at once for every block the window covers (a
+    # new reader would ask for the next one only): its own (3, 4), then,
+    # going on in the collection's order, those stored after it (f2's 5, 6).
+    assert source.prefetches == locs[3:7]
+    assert _read_all(second, 2560) == data[2560:5120]
+    second.forget()
+    # Each block asked for once, and f2 goes on at the same pace.
+    assert len(source.prefetches) == len(set(source.prefetches)) == 5
+    source.prefetches.clear()
+    third = FileReader(parsed.root.files['f2'], table, source, budget=budget)
+    assert _read_all(third, 2560) == data[5120:]
+    # (Blocks asked for again by a new reader are no new fetch: the block
+    # source fetches each once.)
+    assert locs[7] in source.prefetches and set(source.prefetches) <= set(locs[6:8])
+    # The same file read alone (nothing finished just before) ramps up.
+    source.prefetches.clear()
+    alone = FileReader(parsed.root.files['f1'], BlockTable(parsed.blocks), source, budget=budget)
+    alone.readfrom(0, 128)
+    assert source.prefetches == locs[3:4]
+
+
+def test_no_head_start_after_a_pause_a_random_reader_or_another_place(monkeypatch):
+    from arvados_fuse.blocks import readpath
+    data, parsed, table, store, locs = _packed(4, 3072, 1024, 12)
+    source = CountingSource(store)
+    budget = readpath.PrefetchBudget(4 * 1024, per_reader=4 * 1024)
+
+    def first_prefetches(name, table=table):
+        source.prefetches.clear()
+        reader = FileReader(parsed.root.files[name], table, source, budget=budget)
+        reader.readfrom(0, 128)
+        reader.forget()
+        return len(source.prefetches)
+    # f0 read in order to its end, then f1: a head start.
+    reader = FileReader(parsed.root.files['f0'], table, source, budget=budget)
+    _read_all(reader, 3072)
+    reader.forget()
+    assert first_prefetches('f1') > 1
+    # f3 does not go on from where f0 ended (f2 comes between): none.
+    reader = FileReader(parsed.root.files['f0'], table, source, budget=budget)
+    _read_all(reader, 3072)
+    reader.forget()
+    assert first_prefetches('f3') == 1
+    # A reader that jumped to the end of f0 (random: no window): none.
+    other = BlockTable(parsed.blocks)
+    reader = FileReader(parsed.root.files['f0'], other, source, budget=budget)
+    reader.readfrom(2900, 172)
+    reader.forget()
+    assert first_prefetches('f1', other) == 1
+    # Long after f0 was finished: none.
+    reader = FileReader(parsed.root.files['f0'], table, source, budget=budget)
+    _read_all(reader, 3072)
+    reader.forget()
+    now = readpath.time.monotonic()
+    monkeypatch.setattr(readpath.time, 'monotonic', lambda: now + readpath.CONTINUE_WITHIN + 1)
+    assert first_prefetches('f1') == 1

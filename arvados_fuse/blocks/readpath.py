@@ -29,6 +29,18 @@ each gets an equal share (at most PREFETCH_PER_READER) of a total bounded
 by the block cache (half of it: `budget_for`, which the command calls and
 hands to SafeApi for its block sources), so prefetched blocks are not
 evicted before they are read.
+
+A reader going through a collection's files one after another (`cat dir/*`,
+`tar c`) opens each with a new FileReader, which would ramp up from one
+block again: files of two or three blocks would never reach full speed.  So
+the block table remembers where the last sequential reader finished a file
+(`BlockTable.finished`), and a file read from its start less than
+CONTINUE_WITHIN later whose first block is that one or the next (it goes on
+where the last one ended, in the order the collection stores its files)
+starts with that reader's window (`BlockTable.continued`), and, as it
+goes through the collection in order, its window reaches past its own end
+into the blocks stored after it: the next file's first blocks are on their
+way while this one's last are read.
 """
 
 import bisect
@@ -54,6 +66,12 @@ PREFETCH_MAX = 512 << 20
 # the kernel sends a sequential reader's 128 KiB reads, and its readahead,
 # on several threads, so they may arrive a little out of order.
 SEQUENTIAL_SLACK = 1 << 20
+# A file opened and read from its start this soon after a sequential reader
+# finished the file before it in the collection (its first block is that
+# file's last block, or the next one) goes on with that reader's window
+# instead of ramping up from one block: `cat dir/*`, `tar c`, any reader
+# going through a collection's files in the order they were stored.
+CONTINUE_WITHIN = 1.0
 # A reader tells the block cache it still uses its block at most this often
 # (a lock taken; 128 KiB reads come every few hundred microseconds).
 TOUCH_EVERY = 0.2
@@ -142,6 +160,27 @@ class BlockTable(object):
         self._lock = threading.Lock()
         self.generation = next(_GENERATIONS)
         self.renewed = False
+        # (block index, window, monotonic time): where the last sequential
+        # reader of a file of this collection finished it (see finished,
+        # continued).  Replaced whole: no lock.
+        self._finished = None
+
+    def __len__(self):
+        return len(self._locators)
+
+    def finished(self, index, window):
+        """A sequential reader with prefetch window `window` (bytes) read
+        a file to its end, in block `index`."""
+        self._finished = (index, window, time.monotonic())
+
+    def continued(self, index):
+        """The window of the sequential reader that finished a file in
+        block `index` or the one before, less than CONTINUE_WITHIN ago (a
+        file read from its start now goes on where that one ended), or 0."""
+        finished = self._finished
+        if finished is None or time.monotonic() - finished[2] > CONTINUE_WITHIN:
+            return 0
+        return finished[1] if finished[0] <= index <= finished[0] + 1 else 0
 
     def locator(self, index):
         with self._lock:
@@ -199,6 +238,12 @@ class FileReader(object):
         self._prefetched = -1
         # Where the last read ended (None: no read yet).
         self._last_end = None
+        # Whether this reader goes on where another finished the file
+        # before (BlockTable.continued): then its window also reaches past
+        # its own end into the blocks stored after it, up to the last one
+        # asked for (_onward_to, a block index).
+        self._onward = False
+        self._onward_to = -1
 
     def size(self):
         return self._size
@@ -213,6 +258,8 @@ class FileReader(object):
         self._window = 0
         self._prefetched = -1
         self._last_end = None
+        self._onward = False
+        self._onward_to = -1
         self._budget.leave(self)
 
     def readfrom(self, off, size):
@@ -241,6 +288,8 @@ class FileReader(object):
             off += n
             size -= n
             i += 1
+        if off == self._size:
+            self._at_end()
         return out[0] if len(out) == 1 else b''.join(out)
 
     def read_now(self, off, size):
@@ -262,6 +311,8 @@ class FileReader(object):
         if len(data) < end:
             return None  # a short block: let readfrom report it
         self._last_end = off + (end - begin)
+        if self._last_end == self._size:
+            self._at_end()
         self._touch(piece)
         # A copy, though llfuse could reply from a memoryview of the block:
         # a view would keep the block alive until the reply is written, and
@@ -289,6 +340,13 @@ class FileReader(object):
         self._current = (piece, _hold(data))
         return data
 
+    def _at_end(self):
+        """A read reached the end of the file: if this reader reads in
+        order, the next file it opens may go on at its pace (BlockTable.
+        continued)."""
+        if self._window and hasattr(self._blocks, 'finished'):
+            self._blocks.finished(self._pieces[-1][0], self._window)
+
     def _touch(self, piece):
         """Tell the block cache this block is being read (at most every
         TOUCH_EVERY seconds), so it evicts blocks nobody reads first."""
@@ -304,8 +362,18 @@ class FileReader(object):
         or reset the window, and prefetch what it covers."""
         if in_order and ((last is None and piece == 0) or (last is not None and piece == last + 1)):
             cap = self._budget.share(self)
-            size = _block_size(self._blocks.locator(self._pieces[piece][0]))
-            self._window = min(max(self._window * 2, size), max(cap, size))
+            idx = self._pieces[piece][0]
+            size = _block_size(self._blocks.locator(idx))
+            window = self._window * 2
+            if last is None and hasattr(self._blocks, 'continued'):
+                # The first read of a file that goes on where a sequential
+                # reader just finished the file before it: at its pace, and
+                # on into the files stored after it (the reader goes
+                # through the collection in order).
+                inherited = self._blocks.continued(idx)
+                self._onward = inherited > 0
+                window = max(window, inherited)
+            self._window = min(max(window, size), max(cap, size))
             self._prefetch_after(piece)
         elif last is not None and last - 1 <= piece <= last:
             return
@@ -314,6 +382,7 @@ class FileReader(object):
                 self._window = 0
                 self._budget.leave(self)
             self._prefetched = -1
+            self._onward = False
 
     def _prefetch_after(self, piece):
         """Ask for the distinct blocks after `piece` that the window covers
@@ -331,3 +400,13 @@ class FileReader(object):
                     self._source.prefetch(locator)
                     self._prefetched = j
             j += 1
+        if self._onward and covered < self._window:
+            # Past this file's end: the blocks stored after its last one.
+            nxt = self._pieces[-1][0] + 1
+            while nxt < len(self._blocks) and covered < self._window:
+                locator = self._blocks.locator(nxt)
+                covered += _block_size(locator)
+                if nxt > self._onward_to and nxt not in seen:
+                    self._source.prefetch(locator)
+                    self._onward_to = nxt
+                nxt += 1
