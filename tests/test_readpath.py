@@ -191,11 +191,11 @@ def test_the_next_file_read_in_order_starts_at_the_pace_of_the_last():
     data, parsed, table, store, locs = _packed(3, 2560, 1024, 11)
     budget = PrefetchBudget(4 * 1024, per_reader=4 * 1024)
     source = CountingSource(store)
-    first = FileReader(parsed.root.files['f0'], table, source, budget=budget)
+    first = FileReader(parsed.block_pieces(parsed.root.files['f0']), table, source, budget=budget)
     assert _read_all(first, 2560) == data[:2560]
     first.forget()
     source.prefetches.clear()
-    second = FileReader(parsed.root.files['f1'], table, source, budget=budget)
+    second = FileReader(parsed.block_pieces(parsed.root.files['f1']), table, source, budget=budget)
     assert second.readfrom(0, 128) == data[2560:2688]
     # Its first read asked at once for every block the window covers (a
     # new reader would ask for the next one only): its own (3, 4), then,
@@ -206,14 +206,14 @@ def test_the_next_file_read_in_order_starts_at_the_pace_of_the_last():
     # Each block asked for once, and f2 goes on at the same pace.
     assert len(source.prefetches) == len(set(source.prefetches)) == 5
     source.prefetches.clear()
-    third = FileReader(parsed.root.files['f2'], table, source, budget=budget)
+    third = FileReader(parsed.block_pieces(parsed.root.files['f2']), table, source, budget=budget)
     assert _read_all(third, 2560) == data[5120:]
     # (Blocks asked for again by a new reader are no new fetch: the block
     # source fetches each once.)
     assert locs[7] in source.prefetches and set(source.prefetches) <= set(locs[6:8])
     # The same file read alone (nothing finished just before) ramps up.
     source.prefetches.clear()
-    alone = FileReader(parsed.root.files['f1'], BlockTable(parsed.blocks), source, budget=budget)
+    alone = FileReader(parsed.block_pieces(parsed.root.files['f1']), BlockTable(parsed.blocks), source, budget=budget)
     alone.readfrom(0, 128)
     assert source.prefetches == locs[3:4]
 
@@ -226,28 +226,28 @@ def test_no_head_start_after_a_pause_a_random_reader_or_another_place(monkeypatc
 
     def first_prefetches(name, table=table):
         source.prefetches.clear()
-        reader = FileReader(parsed.root.files[name], table, source, budget=budget)
+        reader = FileReader(parsed.block_pieces(parsed.root.files[name]), table, source, budget=budget)
         reader.readfrom(0, 128)
         reader.forget()
         return len(source.prefetches)
     # f0 read in order to its end, then f1: a head start.
-    reader = FileReader(parsed.root.files['f0'], table, source, budget=budget)
+    reader = FileReader(parsed.block_pieces(parsed.root.files['f0']), table, source, budget=budget)
     _read_all(reader, 3072)
     reader.forget()
     assert first_prefetches('f1') > 1
     # f3 does not go on from where f0 ended (f2 comes between): none.
-    reader = FileReader(parsed.root.files['f0'], table, source, budget=budget)
+    reader = FileReader(parsed.block_pieces(parsed.root.files['f0']), table, source, budget=budget)
     _read_all(reader, 3072)
     reader.forget()
     assert first_prefetches('f3') == 1
     # A reader that jumped to the end of f0 (random: no window): none.
     other = BlockTable(parsed.blocks)
-    reader = FileReader(parsed.root.files['f0'], other, source, budget=budget)
+    reader = FileReader(parsed.block_pieces(parsed.root.files['f0']), other, source, budget=budget)
     reader.readfrom(2900, 172)
     reader.forget()
     assert first_prefetches('f1', other) == 1
     # Long after f0 was finished: none.
-    reader = FileReader(parsed.root.files['f0'], table, source, budget=budget)
+    reader = FileReader(parsed.block_pieces(parsed.root.files['f0']), table, source, budget=budget)
     _read_all(reader, 3072)
     reader.forget()
     now = readpath.time.monotonic()
