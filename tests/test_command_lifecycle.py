@@ -302,8 +302,11 @@ def test_default_subtype_and_no_allow_other(cluster, coll):
 def test_sigint_during_startup_is_a_clean_exit(cluster, mnt):
     env = cluster.full_env('alice')
     env['ARVADOS_API_HOST'] = '127.0.0.1:1'     # startup sits in retry back-off
+    # SIGINT as a terminal delivers it, whatever this test was started
+    # from: a background job of a shell ignores it, and so would its children.
     proc = subprocess.Popen(arv_mount_command('--foreground', '--debug', mnt), env=mount_env(env),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         # Wait for the first retry line: the process is inside startup.
         line = ''
