@@ -97,31 +97,33 @@ def refuse_write(self, *args):
 def attributes(entry, timeout, uid, gid, file_mode=None, dir_mode=None):
     """`entry`'s attributes, cached by the kernel for `timeout` seconds.
     `file_mode`/`dir_mode` (--file-mode, --dir-mode): the permission bits of
-    every file/directory; None: each kind's own (fs/files.py, fs/directory.py).
-    Answered for every file `ls -l` lists: kept to what the kernel uses
-    (EntryAttributes starts at zero)."""
-    attr = llfuse.EntryAttributes()
-    attr.st_ino = entry.inode
-    attr.entry_timeout = attr.attr_timeout = timeout
+    every file/directory; None: each kind's own (fs/files.py, fs/directory.py)."""
     mode = entry.st_mode()
     if mode & _S_IFMT == _S_IFDIR:
         if dir_mode is not None:
             mode = _S_IFDIR | dir_mode
-        attr.st_nlink = 2
-    else:
-        if file_mode is not None:
-            mode = (mode & _S_IFMT) | file_mode
-        attr.st_nlink = 1
+    elif file_mode is not None:
+        mode = (mode & _S_IFMT) | file_mode
+    atime, mtime = entry.times()
+    return stat_attributes(entry.inode, timeout, mode, entry.size(), int(atime * 1e9), int(mtime * 1e9), uid, gid)
+
+
+def stat_attributes(inode, timeout, mode, size, atime_ns, mtime_ns, uid, gid):
+    """The EntryAttributes the kernel is answered with.  Made for every file
+    `ls -l` lists: kept to what the kernel uses (EntryAttributes starts at
+    zero)."""
+    attr = llfuse.EntryAttributes()
+    attr.st_ino = inode
+    attr.entry_timeout = attr.attr_timeout = timeout
     attr.st_mode = mode
+    attr.st_nlink = 2 if mode & _S_IFMT == _S_IFDIR else 1
     attr.st_uid = uid
     attr.st_gid = gid
-    size = entry.size()
     attr.st_size = size
     attr.st_blksize = BLOCK_SIZE_HINT
     attr.st_blocks = (size + 511) // 512
-    atime, mtime = entry.times()
-    attr.st_atime_ns = int(atime * 1e9)
-    attr.st_mtime_ns = attr.st_ctime_ns = int(mtime * 1e9)
+    attr.st_atime_ns = atime_ns
+    attr.st_mtime_ns = attr.st_ctime_ns = mtime_ns
     return attr
 
 

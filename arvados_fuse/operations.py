@@ -22,8 +22,8 @@ import threading
 
 import llfuse
 
-from .answers import (BLOCK_SIZE_HINT, FUSE_LOCK, WRITE_OPERATIONS, XATTR_PREFIX, attributes, filesystem_stats,
-                      handler, negative, refuse_write)
+from .answers import (FUSE_LOCK, WRITE_OPERATIONS, XATTR_PREFIX, attributes, filesystem_stats, handler, negative,
+                      refuse_write, stat_attributes)
 from .fs.directory import Directory
 from .fs.files import CollectionFile
 from .fs.model import Model
@@ -104,20 +104,10 @@ class Operations(llfuse.Operations):
     def _file_attributes(self, table, i):
         """`attributes` of file `i` of `table` (fs/filetable.py), which
         are those of a CollectionFile, without making one."""
-        attr = llfuse.EntryAttributes()
-        attr.st_ino = table.base + i
         tree = table.tree
-        attr.entry_timeout = attr.attr_timeout = self.model.kernel_cache.files_timeout(tree.immutable)
-        attr.st_mode = self._file_st_mode
-        attr.st_nlink = 1
-        attr.st_uid = self.uid
-        attr.st_gid = self.gid
-        size = table.size(i)
-        attr.st_size = size
-        attr.st_blksize = BLOCK_SIZE_HINT
-        attr.st_blocks = (size + 511) // 512
-        attr.st_atime_ns = attr.st_mtime_ns = attr.st_ctime_ns = tree.collection.mtime_ns()
-        return attr
+        mtime_ns = tree.collection.mtime_ns()
+        return stat_attributes(table.base + i, self.model.kernel_cache.files_timeout(tree.immutable),
+                               self._file_st_mode, table.size(i), mtime_ns, mtime_ns, self.uid, self.gid)
 
     @handler
     def getattr(self, inode, ctx=None):

@@ -48,12 +48,12 @@ RECORD_FIELDS = ['uuid', 'name', 'description', 'owner_uuid', 'portable_data_has
                  'delete_at', 'version', 'current_version_uuid', 'preserve_version', 'kind', 'etag']
 
 
-# The directory cache's estimate of a loaded tree: bytes per file (name,
-# packed segments, a share of its FileTable; ~156 measured with tracemalloc
-# on bench/shapes.py's 100,000-file `spread` once walked) and per directory
-# line (a subdirectory, its inode slot and a FileTable of its own: ~600 on
-# the `deep` shape), plus the manifest text kept for the record.
-FILE_BYTES = 160
+# The directory cache's estimate of a loaded tree: bytes per file (its
+# share of a FileTable: name, segments, lookup count; 43 measured with
+# tracemalloc on bench/shapes.py's 100,000-file `spread` once walked) and
+# per directory line (a subdirectory, its inode slot and a FileTable of its
+# own: ~600 on the `deep` shape), plus the manifest text kept for the record.
+FILE_BYTES = 48
 DIR_BYTES = 600
 # A directory of a collection whose file segments take more text than this
 # (some 8,000 files) is parsed when the collection loads, with no lock
