@@ -63,7 +63,7 @@ EXPAND_AT_LOAD_BYTES = 256 * 1024
 
 # A loaded collection keeps its manifest text for the record file
 # (.arvados#collection), which is seldom read: from this size on, kept
-# compressed (zlib level 1: a third to a fifth of the text, ~10 ms per MB,
+# compressed (zlib level 1: a half to a fifth of the text, ~10 ms per MB,
 # in the fetch, where no lock is held).
 PACK_TEXT_AT = 256 * 1024
 
