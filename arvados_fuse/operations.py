@@ -203,7 +203,9 @@ class Operations(llfuse.Operations):
         entry.accessed()
         listing = [(b'.', entry.inode, True), (b'..', parent.inode, True)]
         names = entry.kernel_listing()
-        self.model.kernel_cache.listed(inode, (name for name, _inode, _is_dir in names))  # misses no more
+        kernel_cache = self.model.kernel_cache
+        if kernel_cache.holds_misses(inode):
+            kernel_cache.listed(inode, [name for name, _inode, _is_dir in names])  # misses no more
         raws = self.names.encode_all([name for name, _inode, _is_dir in names])
         listing.extend([(raw, child, is_dir) for (_name, child, is_dir), raw in zip(names, raws) if raw is not None])
         fh = next(self._fh_counter)

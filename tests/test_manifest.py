@@ -2,6 +2,7 @@
 
 import hashlib
 import time
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -223,3 +224,86 @@ def test_resign_replaces_only_block_signatures():
     assert new == ('. %s+1+Anew1@00000002 %s+1+Anew2@00000002+K@zzzzz 0:2:%s+1+Aold1@00000001\n'
                    './d %s+1+Anew1@00000002 0:1:f\n' % (a, b, a, a))
     assert resign(text, []) == text
+
+
+def _columns_as_files(columns):
+    names, streams, positions, lengths, other = columns
+    return {name: other[i] if i in other else (streams[i] << 128) | (positions[i] << 64) | lengths[i]
+            for i, name in enumerate(names)}
+
+
+def _dirs(mdir):
+    yield mdir
+    for sub in mdir.dirs.values():
+        yield from _dirs(sub)
+
+
+_PLAIN_NAME = st.sampled_from(['a', 'b', 'c.txt', 'd d'.replace(' ', '_'), 'é', 'sub', '.', '..', 'x\x00y'])
+
+
+@st.composite
+def _plain_manifest(draw):
+    """Lines of plain tokens where names repeat (within a line, across the
+    lines of one directory), empty files, segments merging or not."""
+    blocks = [loc(b'%d' % i * 100) for i in range(3)]
+    lines = []
+    for _ in range(draw(st.integers(1, 5))):
+        stream = draw(st.sampled_from(['.', './sub', './sub/deeper', './other']))
+        locs = draw(st.lists(st.sampled_from(blocks), min_size=1, max_size=3))
+        length = sum(int(x.split('+')[1]) for x in locs)
+        tokens = []
+        for _ in range(draw(st.integers(1, 6))):
+            a = draw(st.integers(0, length))
+            n = draw(st.sampled_from([0, length - a, min(7, length - a)]))
+            tokens.append('%d:%d:%s' % (a, n, draw(_PLAIN_NAME)))
+        lines.append('%s %s %s\n' % (stream, ' '.join(locs), ' '.join(tokens)))
+    return ''.join(lines)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_plain_manifest())
+def test_file_columns_agree_with_files(text):
+    """The columns a directory's files are built from (the C-speed way) say
+    what the parser's per-segment way says, or decline (None) and leave it
+    to that way, or raise what it raises."""
+    with mock.patch.object(manifest, 'FEW_SEGMENTS', 0):  # columns for every directory, however small
+        _columns_agree(text)
+
+
+def _columns_agree(text):
+    try:
+        lazy = parse(text, lazy=True)
+        twin = parse(text, lazy=True)
+    except ManifestError:
+        return
+    for d, t in zip(_dirs(lazy.root), _dirs(twin.root)):
+        try:
+            columns = d.file_columns()
+        except ManifestError:
+            with pytest.raises(ManifestError):
+                t.expand()
+            continue
+        try:
+            want = t.files
+        except ManifestError:
+            assert columns is None
+            continue
+        if columns is not None:
+            assert columns[0] == sorted(columns[0]) and len(set(columns[0])) == len(columns[0])
+            assert _columns_as_files(columns) == want
+
+
+def test_file_columns_of_a_plain_directory(monkeypatch):
+    monkeypatch.setattr(manifest, 'FEW_SEGMENTS', 0)
+    b = loc(b'x' * 100)
+    text = '. %s 0:10:b 10:0:a 10:5:c 20:5:c 0:0:e\n. %s 15:5:c 50:50:d\n' % (b, b)
+    columns = parse(text, lazy=True).root.file_columns()
+    assert columns[0] == ['a', 'b', 'c', 'd', 'e']
+    files = _columns_as_files(columns)
+    assert files == parse(text, lazy=True).root.files
+    assert files['a'] == manifest.EMPTY_FILE and files['e'] == manifest.EMPTY_FILE
+    assert manifest.pieces_of(files['c']) == [(0, 10, 5), (0, 20, 5), (0, 15, 5)]
+    # Not plain: left to the parser's general way.
+    assert parse('. %s 0:1:a\\040b\n' % b, lazy=True).root.file_columns() is None
+    assert parse('. %s 0:1:a 0:0:.\n' % b, lazy=True).root.file_columns() is None
+    assert parse('. %s 0:101:a\n' % b, lazy=True).root.file_columns() is None

@@ -14,9 +14,11 @@ space, `:`, `\\` and non-ASCII UTF-8.
 """
 
 import bisect
-import contextlib
 import gc
 import re
+from array import array
+from itertools import compress, islice
+from operator import add, eq, not_
 
 from .locators import LOCATOR, MAX_BLOCK_SIZE, locator_pattern
 
@@ -73,6 +75,9 @@ _MASK = SIZE_MASK = (1 << _BITS) - 1  # a one-piece file's size is its packed in
 MAX_FILE_SIZE = 1 << 62
 PIECES_FLOOR = 100000
 PIECES_PER_BYTE = 4
+# Below this many segments in its one line, a directory's files are parsed
+# the general way, not as columns (ManifestDir.file_columns).
+FEW_SEGMENTS = 16
 # Directory depth (stream and file path components): what PATH_MAX (4096
 # bytes) leaves room for with short names is ~2000; no real collection
 # comes near this, and deep trees cost a recursion somewhere.
@@ -137,7 +142,7 @@ class ManifestDir(object):
     (unescaped) name.  Subdirectories are known once the manifest is read;
     files may be parsed later, from the stream lines kept for them, the
     first time `files` is asked for (see `parse(lazy=True)`)."""
-    __slots__ = ('dirs', '_files', '_pending')
+    __slots__ = ('dirs', '_files', '_pending', '_columns')
 
     def __init__(self):
         self.dirs = {}
@@ -145,6 +150,69 @@ class ManifestDir(object):
         # None: files parsed.  A list: the stream lines still to parse.
         # A ManifestError: parsing them failed (and fails again).
         self._pending = None
+        # file_columns() made ahead of time (prepare), or None.
+        self._columns = None
+
+    def prepare(self):
+        """Parse its files now (see Manifest.expand_large), as columns when
+        it can."""
+        if self._columns is None and self._pending is not None:
+            self._columns = self.file_columns()
+            if self._columns is None:
+                self.expand()
+
+    def file_columns(self):
+        """Its files as columns, made by C loops (re, map, array, sorted)
+        instead of a Python step per segment: (names, streams, positions,
+        lengths, other), names sorted and unique, file i one segment of
+        stream streams[i] unless i is in `other` ({index: packed segments}
+        of the files that are empty or of several segments).  None when
+        the files are not yet to parse (see `files`) or a line is not plain
+        (escapes, a `/` in a name, doubled spaces, a name that is also a
+        directory, `.`, a bad or out-of-bounds segment): `files` then
+        parses them, and says what is wrong if anything is.  Raises
+        ManifestError only for a file over MAX_FILE_SIZE."""
+        if self._columns is not None:
+            return self._columns
+        pending = self._pending
+        if pending is None or isinstance(pending, ManifestError):
+            return None
+        lines = (pending,) if type(pending) is tuple else pending
+        if len(lines) == 1 and pending[2].count(' ') < FEW_SEGMENTS:
+            return None  # a few files (a deep tree's directory): the C calls cost more than they save
+        names, streams, positions, lengths = [], array('I'), array('Q'), array('Q')
+        for _lineno, sid, rest, _depth, stream_table in lines:
+            if '\\' in rest or '/' in rest or '  ' in rest:
+                return None
+            matches = _SEGMENT_RE.findall(rest)
+            if len(matches) != rest.count(' ') + 1:
+                return None
+            pos_texts, len_texts, line_names = zip(*matches)
+            start = len(positions)
+            try:
+                positions.extend(map(int, pos_texts))
+                lengths.extend(map(int, len_texts))
+            except OverflowError:
+                return None
+            if max(map(add, positions[start:], lengths[start:])) > stream_table[sid].length:
+                return None
+            names.extend(line_names)
+            streams.extend(array('I', [sid]) * len(matches))
+        if '.' in names or not self.dirs.keys().isdisjoint(names):
+            return None
+        n = len(names)
+        order = sorted(range(n), key=names.__getitem__)  # stable: a file's segments keep their order
+        if order != list(range(n)):
+            names = list(map(names.__getitem__, order))
+            streams = array('I', map(streams.__getitem__, order))
+            positions = array('Q', map(positions.__getitem__, order))
+            lengths = array('Q', map(lengths.__getitem__, order))
+        other = {}
+        if any(map(eq, islice(names, 1, None), names)):
+            return _merge_repeated(names, streams, positions, lengths)
+        for i in compress(range(n), map(not_, lengths)):
+            other[i] = EMPTY_FILE
+        return names, streams, positions, lengths, other
 
     @property
     def files(self):
@@ -204,6 +272,39 @@ class ManifestDir(object):
         return d
 
 
+def _merge_repeated(names, streams, positions, lengths):
+    """file_columns() of sorted columns where some names repeat: each
+    file's segments folded as _add_segments does (in manifest order, a
+    segment continuing the previous piece merged into it, empty ones
+    dropped after the first)."""
+    out_names, keep, other = [], [], {}
+    n = len(names)
+    i = 0
+    while i < n:
+        name = names[i]
+        j = i + 1
+        while j < n and names[j] == name:
+            j += 1
+        if j - i > 1 or not lengths[i]:
+            pieces = EMPTY_FILE
+            for k in range(i, j):
+                seg_len = lengths[k]
+                if pieces == EMPTY_FILE:
+                    pieces = _pack(streams[k], positions[k], seg_len) if seg_len else EMPTY_FILE
+                elif seg_len:
+                    pieces = _add_piece(pieces, streams[k], positions[k], seg_len)
+            if type(pieces) is list:
+                pieces = tuple(pieces)
+                if size_of(pieces) > MAX_FILE_SIZE:
+                    raise ManifestError('file %r is larger than %d bytes' % (name[:80], MAX_FILE_SIZE))
+            other[len(out_names)] = pieces
+        out_names.append(name)
+        keep.append(i)
+        i = j
+    return (out_names, array('I', map(streams.__getitem__, keep)), array('Q', map(positions.__getitem__, keep)),
+            array('Q', map(lengths.__getitem__, keep)), other)
+
+
 class Manifest(object):
     """Parsed manifest: `root` tree plus `blocks`, the list of distinct
     blocks as locators exactly as given (signatures included), indexed by
@@ -241,12 +342,12 @@ class Manifest(object):
         """Parse now the root's files and those of every directory with at
         least `min_bytes` of segments to parse: whoever asks for them later
         may hold a lock other requests wait for."""
-        self.root.expand()
+        self.root.prepare()
         stack = list(self.root.dirs.values())
         while stack:
             d = stack.pop()
             if d.pending_bytes() >= min_bytes:
-                d.expand()
+                d.prepare()
             stack.extend(d.dirs.values())
 
 
@@ -260,20 +361,24 @@ def _path_components(path):
 _HEAD_RE = re.compile(r'([^ ]+)((?: +%s(?= |$))+)' % LOCATOR)
 
 
-@contextlib.contextmanager
-def gc_paused():
+class gc_paused(object):
     """Parsing (and building entries from the parse) makes 10^5-10^6
     objects that all live on: the cyclic collector, run every 700 of them,
     would walk them again and again (a third of a deep tree's parse).
     Paused meanwhile; another thread that paused it too leaves it to
-    whichever started first."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
+    whichever started first.  A class, not a generator: a deep tree's
+    walk enters it twice per directory."""
+    __slots__ = ('_was',)
+
+    def __enter__(self):
+        self._was = gc.isenabled()
+        gc.disable()
+        return self
+
+    def __exit__(self, *exc):
+        if self._was:
             gc.enable()
+        return False
 
 
 def parse(text, lazy=False):

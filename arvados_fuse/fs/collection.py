@@ -159,19 +159,28 @@ class LazyTreeDirectory(Directory):
         # Directories win over files when sanitizing makes two names equal;
         # within a kind, sorted order decides.  Deterministic either way.
         entries = self._entries
-        add = self.inodes.add_entry
-        now = time.time()
-        dir_names = sorted(mdir.dirs)
-        odd = dir_names and _needs_sanitizing(dir_names)
-        for name in dir_names:
-            clean = sanitize_filename(name) if odd else name
-            if clean in entries:
-                _logger.info('%s: %r clashes with another name after sanitizing; left out', self.describe(), name)
-                continue
-            sub = add(CollectionSubdirectory(self.inode, self.inodes, tree.collection, now))
-            sub.build_later(mdir.dirs[name], tree)
-            entries[clean] = sub
+        dirs = mdir.dirs
+        if dirs:
+            now = time.time()
+            dir_names = sorted(dirs)
+            odd = _needs_sanitizing(dir_names)
+            subs = []
+            for name in dir_names:
+                clean = sanitize_filename(name) if odd else name
+                if clean in entries:
+                    _logger.info('%s: %r clashes with another name after sanitizing; left out', self.describe(), name)
+                    continue
+                sub = CollectionSubdirectory(self.inode, self.inodes, tree.collection, now)
+                sub.build_later(dirs[name], tree)
+                entries[clean] = sub
+                subs.append(sub)
+            self.inodes.add_plain_entries(subs)
         try:
+            columns = mdir.file_columns()
+            if columns is not None and not (entries and not entries.keys().isdisjoint(columns[0])) and \
+                    columns[0] and not _needs_sanitizing(columns[0]):
+                self._file_table = self.inodes.add_files(FileTable(self.inode, tree, columns[0], columns=columns[1:]))
+                return
             files = mdir.files
         except manifest_parser.ManifestError as e:
             # Only this directory's files are lost, none is half made.
@@ -296,6 +305,9 @@ class LazyTreeDirectory(Directory):
 
 def _needs_sanitizing(names):
     """Whether any of `names` (sorted) is not a name Linux can hold as it is."""
+    if len(names) == 1:  # most directories of a deep tree
+        name = names[0]
+        return name in ('', '.', '..') or '\x00' in name or '/' in name
     at = bisect.bisect_left(names, '.')
     if names[0] == '' or names[at:at + 2] and names[at] in ('.', '..') or names[at + 1:at + 2] == ['..']:
         return True
@@ -338,6 +350,15 @@ class CollectionSubdirectory(LazyTreeDirectory):
 
     def _tree_owner(self):
         return self.collection
+
+    def ready_files(self):
+        # LazyTreeDirectory.ready_files without the calls that are
+        # constants here (asked once per file `ls -l` lists).
+        table = self._file_table
+        if table is None or self._pending is not None or self.detached:
+            return None
+        self.inodes.tree_cache.touched(self.collection)
+        return table
 
     def mtime(self):
         return self.collection.mtime()
@@ -661,6 +682,11 @@ class CollectionDirectory(LazyTreeDirectory):
         return self._times()[1]
 
     def mtime_ns(self):
+        # _times() inlined for its usual case: asked for every file listed.
+        rec = self.collection_object or self._listing_record
+        cached = self._mtime_of
+        if rec is not None and cached[0] is rec.get('modified_at'):
+            return cached[2]
         return self._times()[2]
 
     def _times(self):

@@ -41,9 +41,11 @@ SMALL = 16
 class FileTable(object):
     __slots__ = ('_names', '_segs', '_count', 'tree', 'parent_inode', 'base', 'nlookup', 'held', 'detached')
 
-    def __init__(self, parent_inode, tree, names, segments):
+    def __init__(self, parent_inode, tree, names, segments=None, columns=None):
         """names: sorted, unique, already sanitized; segments[i], the
-        parser's packed segments of names[i] (manifest.py)."""
+        parser's packed segments of names[i] (manifest.py); or, instead,
+        `columns`: the (streams, positions, lengths, other) of
+        ManifestDir.file_columns."""
         self._count = len(names)
         joined = '\n'.join(names)
         if joined.count('\n') != max(len(names) - 1, 0):
@@ -52,7 +54,10 @@ class FileTable(object):
             self._names = '\n' + joined + '\n' if names else ''  # one string (a directory of a few files)
         else:
             self._names = _chunked(names)
-        if len(segments) <= SMALL:
+        if columns is not None:
+            segs = _from_columns(*columns)
+            self._segs = tuple(_segment_at(segs, i) for i in range(len(names))) if len(names) <= SMALL else segs
+        elif len(segments) <= SMALL:
             self._segs = tuple(segments)
         else:
             sid, pos, length = array('I'), array('Q'), array('Q')
@@ -124,10 +129,7 @@ class FileTable(object):
         segs = self._segs
         if self._count <= SMALL:
             return segs[i]
-        sid = segs[0][i]
-        if sid < _OTHER:
-            return (sid << 128) | (segs[1][i] << 64) | segs[2][i]
-        return EMPTY_FILE if sid == _EMPTY else segs[3][i]
+        return _segment_at(segs, i)
 
     def size(self, i):
         segs = self._segs
@@ -181,6 +183,26 @@ class FileTable(object):
         Directory.kernel_listing)."""
         base = self.base
         return [(name, base + i, None) for i, name in enumerate(self.names())]
+
+
+def _segment_at(segs, i):
+    """Packed segments of file `i` of segment arrays."""
+    sid = segs[0][i]
+    if sid < _OTHER:
+        return (sid << 128) | (segs[1][i] << 64) | segs[2][i]
+    return EMPTY_FILE if sid == _EMPTY else segs[3][i]
+
+
+def _from_columns(streams, positions, lengths, other):
+    """The segment arrays of a table from ManifestDir.file_columns: the
+    same arrays, a file in `other` marked as empty or as several."""
+    if other:
+        for i, pieces in other.items():
+            streams[i] = _EMPTY if pieces == EMPTY_FILE else _OTHER
+        other = {i: pieces for i, pieces in other.items() if pieces != EMPTY_FILE} or None
+    else:
+        other = None
+    return streams, positions, lengths, other
 
 
 def _chunked(names):

@@ -112,6 +112,10 @@ class KernelCache(object):
         """How many negative entries are noted (expired or not)."""
         return self._negative_count
 
+    def holds_misses(self, parent_inode):
+        """Whether the kernel may hold misses noted in `parent_inode`."""
+        return parent_inode in self._negatives
+
     def listed(self, parent_inode, names):
         """`parent_inode` was listed with `names`: drop the kernel's cached
         misses of any of them.  Caller holds the lock."""

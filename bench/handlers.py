@@ -1,0 +1,124 @@
+"""Python cost of our request handlers against the floor's, in process: no
+kernel, no FUSE thread switches, so the figures are steady enough to
+compare two versions of the code (the daemon pays about twice these, cold
+caches and context switches included; bench/scale.py measures that).
+
+    .venv/bin/python bench/handlers.py [--shapes deep,combined] [--files 100000] [--runs 5]
+
+For each shape (bench/shapes.py), a collection directory is loaded from a
+fake API (tests/fakes.py) into a fresh `Operations`, then walked as `ls
+-lR` asks: opendir, readdir, releasedir of every directory, lookup of every
+name.  The first walk builds the directories (cold), the second finds them
+built (warm).  The floor (bench/floorfs.py) answers the same tree from
+dicts.  Prints medians [min-max] of --runs, in microseconds per directory
+(opendir+readdir+releasedir) and per lookup.
+"""
+
+import argparse
+import gc
+import os
+import statistics
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.join(REPO, 'tests'))
+sys.path.insert(0, os.path.join(REPO, 'bench'))
+
+import llfuse  # noqa: E402
+
+import floorfs  # noqa: E402
+import shapes  # noqa: E402
+from fakes import FakeApi  # noqa: E402
+
+UUID = 'zzzzz-4zz18-aaaaaaaaaaaaaaa'
+
+
+def walk(ops, root):
+    """(seconds in directory requests, in lookups, directories, lookups)."""
+    t_dirs = t_look = 0.0
+    dirs = looks = 0
+    stack = [root]
+    clock = time.perf_counter
+    while stack:
+        ino = stack.pop()
+        t0 = clock()
+        fh = ops.opendir(ino, None)
+        entries = list(ops.readdir(fh, 0))
+        try:
+            ops.releasedir(fh)
+        except llfuse.FUSEError:
+            pass  # the floor keeps no handles
+        t1 = clock()
+        for name, _attr, _off in entries:
+            if name in (b'.', b'..'):
+                continue
+            attr = ops.lookup(ino, name, None)
+            looks += 1
+            if attr.st_mode & 0o040000:
+                stack.append(attr.st_ino)
+        t2 = clock()
+        t_dirs += t1 - t0
+        t_look += t2 - t1
+        dirs += 1
+    return t_dirs, t_look, dirs, looks
+
+
+def ours(text):
+    from arvados_fuse.fs.collection import CollectionDirectory
+    from arvados_fuse.fs.inodes import ROOT_INODE
+    from arvados_fuse.fs.lock import PlainLock
+    from arvados_fuse.fs.model import Model
+    from arvados_fuse.instrumented import InstrumentedOperations
+    api = FakeApi()
+    api.add_collection({'uuid': UUID, 'portable_data_hash': 'a' * 32 + '+1', 'manifest_text': text,
+                        'modified_at': '2024-01-01T00:00:00Z'})
+    model = Model(PlainLock(), refresh_time=15)
+    ops = InstrumentedOperations(0, 0, model=model)  # what the command serves
+    root = model.inodes.add_entry(CollectionDirectory(ROOT_INODE, model.inodes, api, 0, UUID))
+    root.update()
+    return ops, ROOT_INODE
+
+
+def floor(text):
+    return floorfs.FloorFS(floorfs.from_manifest(text)), llfuse.ROOT_INODE
+
+
+def measure(make, text, runs):
+    cold, warm = [], []
+    for _ in range(runs):
+        gc.collect()
+        ops, root = make(text)
+        cold.append(walk(ops, root))
+        warm.append(walk(ops, root))
+        del ops
+    return cold, warm
+
+
+def per(samples, index, count_index):
+    return [1e6 * s[index] / max(s[count_index], 1) for s in samples]
+
+
+def fmt(xs):
+    return '%6.2f [%.2f-%.2f]' % (statistics.median(xs), min(xs), max(xs))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--shapes', default='deep,combined,spread')
+    p.add_argument('--files', type=int, default=100000)
+    p.add_argument('--runs', type=int, default=5)
+    a = p.parse_args()
+    print('%-10s %-6s %-5s %-22s %-22s' % ('shape', 'impl', 'walk', 'us per directory', 'us per lookup'))
+    for shape in a.shapes.split(','):
+        text = shapes.make(shape, a.files)
+        for name, make in (('this', ours), ('floor', floor)):
+            cold, warm = measure(make, text, a.runs)
+            for label, samples in (('cold', cold), ('warm', warm)):
+                print('%-10s %-6s %-5s %-22s %-22s' % (shape, name, label, fmt(per(samples, 0, 2)),
+                                                       fmt(per(samples, 1, 3))), flush=True)
+
+
+if __name__ == '__main__':
+    main()
