@@ -5,8 +5,8 @@ caches and context switches included; bench/scale.py measures that).
 
     .venv/bin/python bench/handlers.py [--shapes deep,combined] [--files 100000] [--runs 5]
 
-For each shape (bench/shapes.py), a collection directory is loaded from a
-fake API (tests/fakes.py) into a fresh `Operations`, then walked as `ls
+For each shape (bench/shapes.py), normalized as the local cluster's API
+server stores it, a collection directory is loaded from a fake API (tests/fakes.py) into a fresh `Operations`, then walked as `ls
 -lR` asks: opendir, readdir, releasedir of every directory, lookup of every
 name.  The first walk builds the directories (cold), the second finds them
 built (warm).  The floor (bench/floorfs.py) answers the same tree from
@@ -31,6 +31,7 @@ import llfuse  # noqa: E402
 import floorfs  # noqa: E402
 import shapes  # noqa: E402
 from fakes import FakeApi  # noqa: E402
+from localcluster.manifests import normalize  # noqa: E402
 
 UUID = 'zzzzz-4zz18-aaaaaaaaaaaaaaa'
 
@@ -112,7 +113,7 @@ def main():
     a = p.parse_args()
     print('%-10s %-6s %-5s %-22s %-22s' % ('shape', 'impl', 'walk', 'us per directory', 'us per lookup'))
     for shape in a.shapes.split(','):
-        text = shapes.make(shape, a.files)
+        text = normalize(shapes.make(shape, a.files))[0]  # as the API returns it
         for name, make in (('this', ours), ('floor', floor)):
             cold, warm = measure(make, text, a.runs)
             for label, samples in (('cold', cold), ('warm', warm)):

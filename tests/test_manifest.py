@@ -227,9 +227,18 @@ def test_resign_replaces_only_block_signatures():
 
 
 def _columns_as_files(columns):
-    names, streams, positions, lengths, other = columns
-    return {name: other[i] if i in other else (streams[i] << 128) | (positions[i] << 64) | lengths[i]
-            for i, name in enumerate(names)}
+    names, streams, positions, sizes, runs = columns
+    out = {}
+    for i, name in enumerate(names):
+        if streams[i] == manifest.STREAM_EMPTY:
+            out[name] = manifest.EMPTY_FILE
+        elif streams[i] == manifest.STREAM_RUN:
+            end = runs[3][i + 1] if i + 1 < len(runs[3]) else len(runs[0])
+            out[name] = manifest.fold_segments(runs[0], runs[1], runs[2], runs[3][i], end)
+        else:
+            out[name] = (streams[i] << 128) | (positions[i] << 64) | sizes[i]
+        assert manifest.size_of(out[name]) == sizes[i], name
+    return out
 
 
 def _dirs(mdir):

@@ -17,8 +17,8 @@ import bisect
 import gc
 import re
 from array import array
-from itertools import compress, islice
-from operator import add, eq, not_
+from itertools import accumulate, compress, islice
+from operator import add, eq, ne, not_, sub
 
 from .locators import LOCATOR, MAX_BLOCK_SIZE, locator_pattern
 
@@ -75,6 +75,11 @@ _MASK = SIZE_MASK = (1 << _BITS) - 1  # a one-piece file's size is its packed in
 MAX_FILE_SIZE = 1 << 62
 PIECES_FLOOR = 100000
 PIECES_PER_BYTE = 4
+# What the streams column of ManifestDir.file_columns holds for a file that
+# is not one segment: empty, or several (folded when opened).  Stream
+# numbers are below these (a manifest has at most one stream per line).
+STREAM_EMPTY = 0xFFFFFFFF
+STREAM_RUN = 0xFFFFFFFD
 # Below this many segments in its one line, a directory's files are parsed
 # the general way, not as columns (ManifestDir.file_columns).
 FEW_SEGMENTS = 16
@@ -162,16 +167,20 @@ class ManifestDir(object):
                 self.expand()
 
     def file_columns(self):
-        """Its files as columns, made by C loops (re, map, array, sorted)
-        instead of a Python step per segment: (names, streams, positions,
-        lengths, other), names sorted and unique, file i one segment of
-        stream streams[i] unless i is in `other` ({index: packed segments}
-        of the files that are empty or of several segments).  None when
-        the files are not yet to parse (see `files`) or a line is not plain
-        (escapes, a `/` in a name, doubled spaces, a name that is also a
-        directory, `.`, a bad or out-of-bounds segment): `files` then
-        parses them, and says what is wrong if anything is.  Raises
-        ManifestError only for a file over MAX_FILE_SIZE."""
+        """Its files as columns, made by C loops (re, map, array, sorted,
+        accumulate) instead of a Python step per segment: (names, streams,
+        positions, sizes, runs), names sorted and unique.  File i is one
+        segment (streams[i], positions[i], sizes[i]), or empty (streams[i]
+        is STREAM_EMPTY), or of several segments (STREAM_RUN: `runs` is
+        (streams, positions, lengths, firsts) of every segment in name
+        order, file i's from firsts[i] to the next file's, for
+        fold_segments; None when no name repeats); sizes[i] is its size
+        either way.  None when the files are not yet to parse (see
+        `files`) or a line is not plain (escapes, a `/` in a name, doubled
+        spaces, a name that is also a directory, `.`, a bad or
+        out-of-bounds segment): `files` then parses them, and says what is
+        wrong if anything is.  Raises ManifestError only for a file over
+        MAX_FILE_SIZE."""
         if self._columns is not None:
             return self._columns
         pending = self._pending
@@ -207,12 +216,32 @@ class ManifestDir(object):
             streams = array('I', map(streams.__getitem__, order))
             positions = array('Q', map(positions.__getitem__, order))
             lengths = array('Q', map(lengths.__getitem__, order))
-        other = {}
-        if any(map(eq, islice(names, 1, None), names)):
-            return _merge_repeated(names, streams, positions, lengths)
-        for i in compress(range(n), map(not_, lengths)):
-            other[i] = EMPTY_FILE
-        return names, streams, positions, lengths, other
+        if not any(map(eq, islice(names, 1, None), names)):
+            for i in compress(range(n), map(not_, lengths)):
+                streams[i] = STREAM_EMPTY
+            return names, streams, positions, lengths, None
+        # Some names repeat (files of several segments): the first segment
+        # of each file, its size from running sums, its pieces folded only
+        # when it is opened.
+        firsts = [0]
+        firsts.extend(compress(range(1, n), map(ne, islice(names, 1, None), names)))
+        ends = firsts[1:]
+        ends.append(n)
+        try:
+            sums = array('Q', accumulate(lengths, initial=0))
+        except OverflowError:
+            return None
+        sizes = array('Q', map(sub, map(sums.__getitem__, ends), map(sums.__getitem__, firsts)))
+        if max(sizes) > MAX_FILE_SIZE:
+            raise ManifestError('file %r is larger than %d bytes' % (names[firsts[sizes.index(max(sizes))]][:80],
+                                                                     MAX_FILE_SIZE))
+        file_streams = array('I', map(streams.__getitem__, firsts))
+        for i in compress(range(len(firsts)), map((1).__lt__, map(sub, ends, firsts))):
+            file_streams[i] = STREAM_RUN
+        for i in compress(range(len(firsts)), map(not_, sizes)):
+            file_streams[i] = STREAM_EMPTY
+        return (list(map(names.__getitem__, firsts)), file_streams, array('Q', map(positions.__getitem__, firsts)),
+                sizes, (streams, positions, lengths, array('Q', firsts)))
 
     @property
     def files(self):
@@ -272,37 +301,25 @@ class ManifestDir(object):
         return d
 
 
-def _merge_repeated(names, streams, positions, lengths):
-    """file_columns() of sorted columns where some names repeat: each
-    file's segments folded as _add_segments does (in manifest order, a
-    segment continuing the previous piece merged into it, empty ones
-    dropped after the first)."""
-    out_names, keep, other = [], [], {}
-    n = len(names)
-    i = 0
-    while i < n:
-        name = names[i]
-        j = i + 1
-        while j < n and names[j] == name:
-            j += 1
-        if j - i > 1 or not lengths[i]:
-            pieces = EMPTY_FILE
-            for k in range(i, j):
-                seg_len = lengths[k]
-                if pieces == EMPTY_FILE:
-                    pieces = _pack(streams[k], positions[k], seg_len) if seg_len else EMPTY_FILE
-                elif seg_len:
-                    pieces = _add_piece(pieces, streams[k], positions[k], seg_len)
-            if type(pieces) is list:
-                pieces = tuple(pieces)
-                if size_of(pieces) > MAX_FILE_SIZE:
-                    raise ManifestError('file %r is larger than %d bytes' % (name[:80], MAX_FILE_SIZE))
-            other[len(out_names)] = pieces
-        out_names.append(name)
-        keep.append(i)
-        i = j
-    return (out_names, array('I', map(streams.__getitem__, keep)), array('Q', map(positions.__getitem__, keep)),
-            array('Q', map(lengths.__getitem__, keep)), other)
+def fold_segments(streams, positions, lengths, first, end):
+    """The packed segments of a file whose segments are items `first` to
+    `end` of the columns (see ManifestDir.file_columns), folded as
+    _add_segments does: in manifest order, a segment continuing the
+    previous piece merged into it, empty ones dropped."""
+    pieces = []
+    for k in range(first, end):
+        seg_len = lengths[k]
+        if not seg_len:
+            continue
+        if pieces:
+            last = pieces[-1]
+            if last >> 128 == streams[k] and ((last >> 64) & _MASK) + (last & _MASK) == positions[k]:
+                pieces[-1] = last + seg_len
+                continue
+        pieces.append((streams[k] << 128) | (positions[k] << 64) | seg_len)
+    if len(pieces) > 1:
+        return tuple(pieces)
+    return pieces[0] if pieces else EMPTY_FILE
 
 
 class Manifest(object):

@@ -17,7 +17,7 @@ Guarded by the llfuse lock, like the inode table.
 import bisect
 from array import array
 
-from ..blocks.manifest import EMPTY_FILE, SIZE_MASK, size_of
+from ..blocks.manifest import EMPTY_FILE, SIZE_MASK, STREAM_EMPTY, STREAM_RUN, fold_segments, size_of
 from .files import CollectionFile
 
 # Names are kept '\n'-joined in strings of up to this many names and about
@@ -27,9 +27,11 @@ from .files import CollectionFile
 CHUNK = 128
 CHUNK_CHARS = 2048
 # A file's stream number in the segment arrays when it is not one segment:
-# empty, or several (kept in `_other`).
-_EMPTY = 0xFFFFFFFF
+# empty, several kept in `other`, or several in the columns of the manifest
+# directory's segments (ManifestDir.file_columns), folded when asked for.
+_EMPTY = STREAM_EMPTY
 _OTHER = 0xFFFFFFFE
+_RUN = STREAM_RUN
 
 
 # Up to this many files keep their packed segments in a tuple (an array
@@ -44,7 +46,7 @@ class FileTable(object):
     def __init__(self, parent_inode, tree, names, segments=None, columns=None):
         """names: sorted, unique, already sanitized; segments[i], the
         parser's packed segments of names[i] (manifest.py); or, instead,
-        `columns`: the (streams, positions, lengths, other) of
+        `columns`: the (streams, positions, sizes, runs) of
         ManifestDir.file_columns."""
         self._count = len(names)
         joined = '\n'.join(names)
@@ -55,7 +57,8 @@ class FileTable(object):
         else:
             self._names = _chunked(names)
         if columns is not None:
-            segs = _from_columns(*columns)
+            streams, positions, sizes, runs = columns
+            segs = (streams, positions, sizes, None, runs)
             self._segs = tuple(_segment_at(segs, i) for i in range(len(names))) if len(names) <= SMALL else segs
         elif len(segments) <= SMALL:
             self._segs = tuple(segments)
@@ -70,12 +73,12 @@ class FileTable(object):
                     continue
                 sid.append(_EMPTY if seg == EMPTY_FILE else _OTHER)
                 pos.append(0)
-                length.append(0)
+                length.append(size_of(seg))
                 if seg != EMPTY_FILE:
                     if other is None:
                         other = {}
                     other[i] = seg
-            self._segs = (sid, pos, length, other)
+            self._segs = (sid, pos, length, other, None)
         self.tree = tree
         self.parent_inode = parent_inode
         self.base = None  # set by Inodes.add_files
@@ -132,10 +135,9 @@ class FileTable(object):
         return _segment_at(segs, i)
 
     def size(self, i):
-        segs = self._segs
-        if self._count > SMALL and segs[0][i] < _OTHER:
-            return segs[2][i]
-        return size_of(self.segments(i))
+        if self._count > SMALL:
+            return self._segs[2][i]  # a file of several segments: their sum
+        return size_of(self._segs[i])
 
     def file(self, i):
         return CollectionFile(self, i)
@@ -188,21 +190,15 @@ class FileTable(object):
 def _segment_at(segs, i):
     """Packed segments of file `i` of segment arrays."""
     sid = segs[0][i]
-    if sid < _OTHER:
+    if sid < _RUN:
         return (sid << 128) | (segs[1][i] << 64) | segs[2][i]
-    return EMPTY_FILE if sid == _EMPTY else segs[3][i]
-
-
-def _from_columns(streams, positions, lengths, other):
-    """The segment arrays of a table from ManifestDir.file_columns: the
-    same arrays, a file in `other` marked as empty or as several."""
-    if other:
-        for i, pieces in other.items():
-            streams[i] = _EMPTY if pieces == EMPTY_FILE else _OTHER
-        other = {i: pieces for i, pieces in other.items() if pieces != EMPTY_FILE} or None
-    else:
-        other = None
-    return streams, positions, lengths, other
+    if sid == _EMPTY:
+        return EMPTY_FILE
+    if sid == _OTHER:
+        return segs[3][i]
+    streams, positions, lengths, firsts = segs[4]
+    end = firsts[i + 1] if i + 1 < len(firsts) else len(streams)
+    return fold_segments(streams, positions, lengths, firsts[i], end)
 
 
 def _chunked(names):
