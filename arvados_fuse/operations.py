@@ -101,14 +101,6 @@ class Operations(llfuse.Operations):
         return attributes(entry, self.model.kernel_cache.timeout(entry), self.uid, self.gid,
                           self.file_mode, self.dir_mode)
 
-    def _file_attributes(self, table, i):
-        """`attributes` of file `i` of `table` (fs/filetable.py), which
-        are those of a CollectionFile, without making one."""
-        tree = table.tree
-        mtime_ns = tree.collection.mtime_ns()
-        return stat_attributes(table.base + i, self.model.kernel_cache.files_timeout(tree.immutable),
-                               self._file_st_mode, table.size(i), mtime_ns, mtime_ns, self.uid, self.gid)
-
     @handler
     def getattr(self, inode, ctx=None):
         attr = self._attributes(self._entry(inode))
@@ -120,15 +112,19 @@ class Operations(llfuse.Operations):
         parent = self._entry(parent_inode)
         # The files of a built collection directory (a FileTable): `ls -l`
         # of 10^6 files asks this 10^6 times, so it is answered in a few
-        # steps.  Anything else (directories, the record file, misses, a
+        # calls.  Anything else (directories, the record file, misses, a
         # directory that must refresh first) takes the general way below.
         table = parent.ready_files()
-        if table is not None:
-            text = self.names.decode(name) if len(name) <= NAME_MAX else None
-            i = table.find(text) if text is not None else -1
+        if table is not None and len(name) <= NAME_MAX:
+            try:
+                i = table.looked_up(name.decode(self.encoding))
+            except UnicodeError:
+                i = -1
             if i >= 0:
-                table.remember(i)
-                return self._file_attributes(table, i)
+                tree = table.tree
+                mtime_ns = tree.collection.mtime_ns()
+                return stat_attributes(table.base + i, self.model.kernel_cache.files_timeout(tree.immutable),
+                                       self._file_st_mode, table.size(i), mtime_ns, mtime_ns, self.uid, self.gid)
         if name == b'.':
             entry = parent
         elif name == b'..':

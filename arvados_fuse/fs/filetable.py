@@ -127,6 +127,19 @@ class FileTable(object):
             return i
         return -1
 
+    def looked_up(self, name):
+        """find(name), counting a kernel lookup of it when found (remember,
+        inlined: once per file `ls -l` lists)."""
+        i = self.find(name)
+        if i >= 0:
+            counts = self.nlookup
+            if counts is None:
+                counts = self.nlookup = array('L', [0]) * self._count
+            if not counts[i]:
+                self.held += 1
+            counts[i] += 1
+        return i
+
     def segments(self, i):
         """The packed segments of file `i` (manifest.py)."""
         segs = self._segs
