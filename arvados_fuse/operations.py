@@ -62,14 +62,17 @@ class Operations(llfuse.Operations):
         self.encoding = encoding
         self.names = NameEncoder(encoding)
         self._file_st_mode = stat.S_IFREG | (CollectionFile.mode if file_mode is None else file_mode)
-        # fh -> FileHandle.  Guarded by the llfuse lock (only handlers touch it).
+        # fh -> FileHandle of an open file; fh -> the listing taken at
+        # opendir ([(raw name, inode, is_dir)]).  One numbering for both.
+        # Guarded by the llfuse lock (only handlers touch them).
         self._filehandles = {}
+        self._dirhandles = {}
         self._fh_counter = itertools.count(1)
         # Set once the mount is up (the seed's name; its users wait on it).
         self.initlock = threading.Event()
 
     def open_handles(self):
-        return len(self._filehandles)
+        return len(self._filehandles) + len(self._dirhandles)
 
     def init(self):
         self.model.start(self._send_invalidation)
@@ -117,10 +120,11 @@ class Operations(llfuse.Operations):
         table = parent.ready_files()
         if table is not None and len(name) <= NAME_MAX:
             try:
-                i = table.looked_up(name.decode(self.encoding))
+                i = table.find(name.decode(self.encoding))
             except UnicodeError:
                 i = -1
             if i >= 0:
+                table.remember(i)
                 tree = table.tree
                 mtime_ns = tree.collection.mtime_ns()
                 return stat_attributes(table.base + i, self.model.kernel_cache.files_timeout(tree.immutable),
@@ -205,15 +209,15 @@ class Operations(llfuse.Operations):
         raws = self.names.encode_all([name for name, _inode, _is_dir in names])
         listing.extend([(raw, child, is_dir) for (_name, child, is_dir), raw in zip(names, raws) if raw is not None])
         fh = next(self._fh_counter)
-        self._filehandles[fh] = FileHandle(fh, listing)
+        self._dirhandles[fh] = listing
         return fh
 
     @handler
     def readdir(self, fh, off):
-        handle = self._filehandles.get(fh)
-        if handle is None:
+        listing = self._dirhandles.get(fh)
+        if listing is None:
             raise llfuse.FUSEError(errno.EBADF)
-        return self._readdir_entries(handle.entry, off)
+        return self._readdir_entries(listing, off)
 
     def _readdir_entries(self, listing, off):
         # A generator, so a huge directory is only turned into entries as far
@@ -234,7 +238,7 @@ class Operations(llfuse.Operations):
 
     @handler
     def releasedir(self, fh):
-        self._filehandles.pop(fh, None)
+        self._dirhandles.pop(fh, None)
 
     @handler
     def statfs(self, ctx=None):

@@ -233,8 +233,7 @@ def _columns_as_files(columns):
         if streams[i] == manifest.STREAM_EMPTY:
             out[name] = manifest.EMPTY_FILE
         elif streams[i] == manifest.STREAM_RUN:
-            end = runs[3][i + 1] if i + 1 < len(runs[3]) else len(runs[0])
-            out[name] = manifest.fold_segments(runs[0], runs[1], runs[2], runs[3][i], end)
+            out[name] = manifest.run_segments(runs, i)
         else:
             out[name] = (streams[i] << 128) | (positions[i] << 64) | sizes[i]
         assert manifest.size_of(out[name]) == sizes[i], name

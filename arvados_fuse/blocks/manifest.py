@@ -17,7 +17,7 @@ import bisect
 import gc
 import re
 from array import array
-from itertools import accumulate, compress, islice
+from itertools import accumulate, chain, compress, islice, repeat
 from operator import add, eq, ne, not_, sub
 
 from .locators import LOCATOR, MAX_BLOCK_SIZE, locator_pattern
@@ -171,11 +171,9 @@ class ManifestDir(object):
         accumulate) instead of a Python step per segment: (names, streams,
         positions, sizes, runs), names sorted and unique.  File i is one
         segment (streams[i], positions[i], sizes[i]), or empty (streams[i]
-        is STREAM_EMPTY), or of several segments (STREAM_RUN: `runs` is
-        (streams, positions, lengths, firsts) of every segment in name
-        order, file i's from firsts[i] to the next file's, for
-        fold_segments; None when no name repeats); sizes[i] is its size
-        either way.  None when the files are not yet to parse (see
+        is STREAM_EMPTY), or of several segments (STREAM_RUN: run_segments
+        finds them in `runs`, None when no name repeats); sizes[i] is its
+        size either way.  None when the files are not yet to parse (see
         `files`) or a line is not plain (escapes, a `/` in a name, doubled
         spaces, a name that is also a directory, `.`, a bad or
         out-of-bounds segment): `files` then parses them, and says what is
@@ -235,13 +233,21 @@ class ManifestDir(object):
         if max(sizes) > MAX_FILE_SIZE:
             raise ManifestError('file %r is larger than %d bytes' % (names[firsts[sizes.index(max(sizes))]][:80],
                                                                      MAX_FILE_SIZE))
+        counts = list(map(sub, ends, firsts))
+        several = bytes(map((1).__lt__, counts))
+        run_files = array('I', compress(range(len(firsts)), several))
         file_streams = array('I', map(streams.__getitem__, firsts))
-        for i in compress(range(len(firsts)), map((1).__lt__, map(sub, ends, firsts))):
+        for i in run_files:
             file_streams[i] = STREAM_RUN
         for i in compress(range(len(firsts)), map(not_, sizes)):
             file_streams[i] = STREAM_EMPTY
+        # Only the segments of the files of several segments are kept.
+        mine = bytes(chain.from_iterable(map(repeat, several, counts)))
+        runs = (array('I', compress(streams, mine)), array('Q', compress(positions, mine)),
+                array('Q', compress(lengths, mine)), run_files,
+                array('I', accumulate(compress(counts, several), initial=0)))
         return (list(map(names.__getitem__, firsts)), file_streams, array('Q', map(positions.__getitem__, firsts)),
-                sizes, (streams, positions, lengths, array('Q', firsts)))
+                sizes, runs)
 
     @property
     def files(self):
@@ -301,11 +307,20 @@ class ManifestDir(object):
         return d
 
 
-def fold_segments(streams, positions, lengths, first, end):
-    """The packed segments of a file whose segments are items `first` to
-    `end` of the columns (see ManifestDir.file_columns), folded as
-    _add_segments does: in manifest order, a segment continuing the
-    previous piece merged into it, empty ones dropped."""
+def run_segments(runs, i):
+    """The packed segments of file `i`, one of several segments (STREAM_RUN)
+    in the columns of ManifestDir.file_columns, whose `runs` are (streams,
+    positions, lengths of those files' segments, the files' indexes, where
+    each file's segments start)."""
+    streams, positions, lengths, files, starts = runs
+    k = bisect.bisect_left(files, i)
+    return _fold_segments(streams, positions, lengths, starts[k], starts[k + 1])
+
+
+def _fold_segments(streams, positions, lengths, first, end):
+    """Segments `first` to `end` of the columns folded as _add_segments
+    does: in manifest order, a segment continuing the previous piece merged
+    into it, empty ones dropped."""
     pieces = []
     for k in range(first, end):
         seg_len = lengths[k]

@@ -17,7 +17,7 @@ Guarded by the llfuse lock, like the inode table.
 import bisect
 from array import array
 
-from ..blocks.manifest import EMPTY_FILE, SIZE_MASK, STREAM_EMPTY, STREAM_RUN, fold_segments, size_of
+from ..blocks.manifest import EMPTY_FILE, SIZE_MASK, STREAM_EMPTY, STREAM_RUN, run_segments, size_of
 from .files import CollectionFile
 
 # Names are kept '\n'-joined in strings of up to this many names and about
@@ -127,19 +127,6 @@ class FileTable(object):
             return i
         return -1
 
-    def looked_up(self, name):
-        """find(name), counting a kernel lookup of it when found (remember,
-        inlined: once per file `ls -l` lists)."""
-        i = self.find(name)
-        if i >= 0:
-            counts = self.nlookup
-            if counts is None:
-                counts = self.nlookup = array('L', [0]) * self._count
-            if not counts[i]:
-                self.held += 1
-            counts[i] += 1
-        return i
-
     def segments(self, i):
         """The packed segments of file `i` (manifest.py)."""
         segs = self._segs
@@ -209,9 +196,7 @@ def _segment_at(segs, i):
         return EMPTY_FILE
     if sid == _OTHER:
         return segs[3][i]
-    streams, positions, lengths, firsts = segs[4]
-    end = firsts[i + 1] if i + 1 < len(firsts) else len(streams)
-    return fold_segments(streams, positions, lengths, firsts[i], end)
+    return run_segments(segs[4], i)
 
 
 def _chunked(names):

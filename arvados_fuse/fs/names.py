@@ -146,6 +146,8 @@ class NameEncoder(object):
     def encode_all(self, names):
         """[encode(name) for name in names], at C speed when every name is
         valid UTF-8 text of at most NAME_MAX bytes (a listing of 10^6)."""
+        if len(names) == 1:  # most directories of a deep tree
+            return [self.encode(names[0])]
         if names and self.encoding.replace('-', '').lower() == 'utf8':
             try:
                 parts = '\n'.join(names).encode('utf-8').split(b'\n')
