@@ -285,6 +285,11 @@ class FileReader(object):
                 raise IOError('block %s is shorter than its manifest says'
                               % self._blocks.locator(self._pieces[i][0])[:40])
             out.append(_slice(data, start, start + n))
+            # Let go of this block before the next piece's may be waited
+            # for: held across that wait, a block the cache evicted
+            # meanwhile stayed in memory, uncounted, for as long as the
+            # fetch took (seconds against a flapping Keep server).
+            data = None
             off += n
             size -= n
             i += 1

@@ -159,7 +159,15 @@ class ObservedBlockCache(arvados.keep.KeepBlockCache):
 
     def set(self, slot, blob):
         if not isinstance(slot, CheckedDiskSlot):
-            return super(ObservedBlockCache, self).set(slot, blob)
+            # The SDK's adds to cache_total without its lock: a fetch
+            # worker's add racing another thread's eviction or make_room
+            # could lose one of them, and the count drift from memory.
+            with self._cache_updating:
+                if slot.set(blob):
+                    self.cache_total += slot.size()
+                self._resize_cache(self.cache_max, self._max_slots)
+                self._cache_updating.notify_all()
+            return
         size = len(blob) if blob else 0
         if size and self._min_free:
             with self._cache_lock:
@@ -383,6 +391,22 @@ class ObservedBlockCache(arvados.keep.KeepBlockCache):
         """A block counted by make_room is in the cache now, or failed."""
         with self._cache_lock:
             self.cache_total -= size
+
+    def settle(self, slot, blob, counted):
+        """A fetch counted by make_room (`counted` bytes) ended with `blob`
+        (None: failed): in the cache and counted as itself, in one step
+        under the lock (in two, the block was in memory and counted nowhere
+        in between, and the cache did not evict for it)."""
+        if isinstance(slot, CheckedDiskSlot):
+            self.unaccount(counted)
+            self.set(slot, blob)
+            return
+        with self._cache_updating:
+            self.cache_total -= counted
+            if slot.set(blob):
+                self.cache_total += slot.size()
+            self._resize_cache(self.cache_max, self._max_slots)
+            self._cache_updating.notify_all()
 
     def reserve_cache(self, locator):
         if self._disk_cache:
