@@ -509,6 +509,14 @@ class BlockFetcher(object):
                     result = one(root, task)
                 except _Failure as e:
                     self._observer.keep_fetch(root, e.nbytes, retry, True)
+                    # Kept without its traceback: that holds this frame,
+                    # whose `failures` holds the error, a cycle only the
+                    # garbage collector breaks; and the frame holds
+                    # `result`, so a block received from the next server
+                    # stayed in memory, uncounted, long after the cache
+                    # evicted it (the soak's flapping server: 2-3 such
+                    # blocks at a time, 64 MiB each).
+                    e.__traceback__ = None
                     failures[root] = e
                     if e.permanent:
                         permanent.add(root)
