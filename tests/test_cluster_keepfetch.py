@@ -126,6 +126,44 @@ def test_evicted_buffers_are_reused_only_when_nothing_holds_them():
         server.shutdown()
 
 
+def test_a_block_a_sequential_reader_passed_is_received_into_before_the_cache_is_full():
+    """Issue 24: a fresh mount reading a big file received every block into
+    fresh memory (a page fault and a zeroed page per 4 KiB) until its cache
+    was full.  A block a sequential reader passed (readpath: two blocks
+    behind) that nothing references, not even weakly, is dropped for the
+    next block to be received into; one a reader holds, strongly or as its
+    current block, stays."""
+    from arvados_fuse.keep.blockcache import ObservedBlockCache
+    size = 16 << 20
+    blocks, locs = _blocks(6, size)
+    server = _serve(blocks)
+    try:
+        cache = ObservedBlockCache(cache_max=256 << 20)  # sixteen blocks: never full here
+        keep = arvados.KeepClient(proxy='http://127.0.0.1:%d/' % server.server_address[1], api_token='x',
+                                  block_cache=cache)
+        fetcher = BlockFetcher(keep, num_retries=0, read_timeout=60, threads=1)
+
+        def fetch(loc):
+            assert bytes(fetcher.get(loc)) == blocks[loc.split('+')[0]]
+        for loc in locs[:3]:
+            fetch(loc)
+        held = fetcher.get(locs[1])            # a read copying out of block 1
+        weak = weakref.ref(fetcher.get(locs[2]))  # a reader's current block
+        for loc in locs[:3]:
+            fetcher.passed(loc)
+        fetch(locs[3])                         # into block 0's buffer
+        assert cache.dropped_behind == 1 and cache.reused == 1
+        assert cache.get(locs[0].split('+')[0]) is None
+        fetch(locs[4])                         # blocks 1 and 2 are held: fresh memory
+        assert cache.dropped_behind == 1
+        assert bytes(held) == blocks[locs[1].split('+')[0]] and weak() is not None
+        assert cache.cache_total == 4 * size
+        for loc in locs:                       # everything reads back exact
+            fetch(loc)
+    finally:
+        server.shutdown()
+
+
 def test_a_block_fetched_after_a_failed_try_is_freed_when_evicted():
     """A fetch whose first try failed kept that failure with its traceback,
     which held the fetch's frame, which held the failure: a cycle, and in

@@ -456,6 +456,13 @@ class BlockFetcher(object):
         """A reader is using this block: keep it last in line for eviction."""
         self._freshen(locator[:32])
 
+    def passed(self, locator):
+        """A sequential reader is done with this block (see
+        ObservedBlockCache.passed)."""
+        passed = getattr(self._cache, 'passed', None)
+        if passed is not None:
+            passed(locator[:32])
+
     def _settle(self, slot, data, size):
         """The fetch counted by _account(size) ended with `data` (None:
         failed): into the cache, counted as itself from now on."""
