@@ -25,10 +25,13 @@ class _Keep(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
 
-def _serve(blocks, barrier=None, stall=None):
+def _serve(blocks, barrier=None, stall=None, fail_first=0):
     """A Keep server for `blocks` (md5 -> bytes).  With `barrier`, every GET
     waits there first (so it answers only once that many are open at once);
-    with `stall` (an Event), it waits for that before answering."""
+    with `stall` (an Event), it waits for that before answering; the first
+    `fail_first` GETs get 503."""
+    failing = [fail_first]
+
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = 'HTTP/1.1'
 
@@ -36,6 +39,10 @@ def _serve(blocks, barrier=None, stall=None):
             pass
 
         def do_GET(self):
+            if failing[0] > 0:
+                failing[0] -= 1
+                self.send_error(503)
+                return
             if barrier is not None:
                 try:
                     barrier.wait(20)
@@ -116,6 +123,71 @@ def test_evicted_buffers_are_reused_only_when_nothing_holds_them():
         for loc in locs:                       # and everything reads back exact
             fetch(loc)
     finally:
+        server.shutdown()
+
+
+def test_a_block_a_sequential_reader_passed_is_received_into_before_the_cache_is_full():
+    """Issue 24: a fresh mount reading a big file received every block into
+    fresh memory (a page fault and a zeroed page per 4 KiB) until its cache
+    was full.  A block a sequential reader passed (readpath: two blocks
+    behind) that nothing references, not even weakly, is dropped for the
+    next block to be received into; one a reader holds, strongly or as its
+    current block, stays."""
+    from arvados_fuse.keep.blockcache import ObservedBlockCache
+    size = 16 << 20
+    blocks, locs = _blocks(6, size)
+    server = _serve(blocks)
+    try:
+        cache = ObservedBlockCache(cache_max=256 << 20)  # sixteen blocks: never full here
+        keep = arvados.KeepClient(proxy='http://127.0.0.1:%d/' % server.server_address[1], api_token='x',
+                                  block_cache=cache)
+        fetcher = BlockFetcher(keep, num_retries=0, read_timeout=60, threads=1)
+
+        def fetch(loc):
+            assert bytes(fetcher.get(loc)) == blocks[loc.split('+')[0]]
+        for loc in locs[:3]:
+            fetch(loc)
+        held = fetcher.get(locs[1])            # a read copying out of block 1
+        weak = weakref.ref(fetcher.get(locs[2]))  # a reader's current block
+        for loc in locs[:3]:
+            fetcher.passed(loc)
+        fetch(locs[3])                         # into block 0's buffer
+        assert cache.dropped_behind == 1 and cache.reused == 1
+        assert cache.get(locs[0].split('+')[0]) is None
+        fetch(locs[4])                         # blocks 1 and 2 are held: fresh memory
+        assert cache.dropped_behind == 1
+        assert bytes(held) == blocks[locs[1].split('+')[0]] and weak() is not None
+        assert cache.cache_total == 4 * size
+        for loc in locs:                       # everything reads back exact
+            fetch(loc)
+    finally:
+        server.shutdown()
+
+
+def test_a_block_fetched_after_a_failed_try_is_freed_when_evicted():
+    """A fetch whose first try failed kept that failure with its traceback,
+    which held the fetch's frame, which held the failure: a cycle, and in
+    it the frame's result, the block.  Evicted, the block stayed in memory
+    until the garbage collector came by (the soak's flapping Keep server:
+    2-3 blocks of 64 MiB at a time beyond the cache)."""
+    import gc
+    from arvados_fuse.keep.blockcache import ObservedBlockCache
+    blocks, locs = _blocks(5, 16 << 20)
+    server = _serve(blocks, fail_first=1)
+    gc.disable()
+    try:
+        cache = ObservedBlockCache(cache_max=64 << 20)  # four blocks (the SDK's least)
+        keep = arvados.KeepClient(proxy='http://127.0.0.1:%d/' % server.server_address[1], api_token='x',
+                                  block_cache=cache)
+        fetcher = BlockFetcher(keep, num_retries=1, read_timeout=60, threads=1)
+        weak = weakref.ref(fetcher.get(locs[0]))  # 503, then the block
+        assert weak() is not None
+        for loc in locs[1:]:                      # the last one evicts it
+            assert bytes(fetcher.get(loc)) == blocks[loc.split('+')[0]]
+        assert cache.get(locs[0].split('+')[0]) is None
+        assert weak() is None
+    finally:
+        gc.enable()
         server.shutdown()
 
 

@@ -254,3 +254,58 @@ def test_a_file_read_right_after_the_one_before_it_starts_at_its_pace(module_clu
     with _mount(module_cluster, coll['uuid']) as m:
         for n, name in enumerate(('a.bin', 'b.bin', 'c.bin')):
             assert md5_of(m.join(name)) == hashlib.md5(data[n * size:(n + 1) * size]).hexdigest()
+
+
+def test_a_read_across_two_blocks_lets_go_of_the_first_while_it_waits_for_the_second(module_cluster):
+    """The soak's spike (peak RSS 532 MB against its bound of 485): a FUSE
+    read whose bytes span two blocks held the first while it waited for
+    the second, and a block the cache evicted meanwhile stayed in memory,
+    counted nowhere, for as long as that fetch took.  Eight readers each
+    read 128 KiB across one boundary of a file of 16 MiB blocks, Keep
+    answering each request after a second, with a 64 MiB cache (four
+    blocks): the fetches go a few at a time, so first blocks are evicted
+    while their readers wait.  Holding them, the daemon peaked at ~225 MiB
+    here; letting go, at ~145 (the cache, two fetches in flight and the
+    interpreter)."""
+    block = 16 * MiB
+    readers = 8
+    rng = random.Random(16)
+    blocks = [rng.randbytes(block) for _ in range(2 * readers)]
+    keep = arvados.KeepClient(api_client=module_cluster.api('alice'), num_retries=2)
+    locs = [keep.put(b, copies=2) for b in blocks]
+    data = b''.join(blocks)
+    del blocks
+    coll = module_cluster.api('alice').collections().create(body={'collection': {
+        'name': 'across blocks', 'manifest_text': '. %s 0:%d:f.bin\n' % (' '.join(locs), len(data))}}).execute()
+    cache = 64 * MiB
+    results = {}
+
+    def read(k):
+        off = (2 * k + 1) * block - 64 * 1024  # the end of block 2k, the start of 2k+1
+        fd = os.open(m.join('f.bin'), os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)  # just this read, no readahead
+            results[k] = os.pread(fd, 128 * 1024, off) == data[off:off + 128 * 1024]
+        finally:
+            os.close(fd)
+
+    with _mount(module_cluster, coll['uuid'], '--ram-cache', '--file-cache', str(cache)) as m:
+        os.stat(m.join('f.bin'))
+        base = rss_of(m.proc.pid)
+        try:
+            for server in keep_servers(module_cluster):
+                module_cluster.set_fault(server, latency=1.0)
+            threads = [threading.Thread(target=read, args=(k,)) for k in range(readers)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(120)
+        finally:
+            module_cluster.clear_faults()
+        peak = rss_of(m.proc.pid, 'VmHWM')
+    assert results == {k: True for k in range(readers)}
+    # The cache, the fetches in flight (at most half the cache) and 32 MiB
+    # for whatever else a read allocates, over the daemon at rest.
+    bound = base + cache + cache // 2 + 32 * MiB
+    print('peak RSS %.0f MiB, at rest %.0f, bound %.0f MiB' % (peak / MiB, base / MiB, bound / MiB))
+    assert peak <= bound, 'peak RSS %.0f MiB over the bound %.0f MiB' % (peak / MiB, bound / MiB)

@@ -9,7 +9,14 @@ On the code before this test, blocks pinned by readers after eviction,
 refetched blocks in flight beyond the cache and bodies cut short by the
 flapping server held 2-3 times the cache (peaks of 600-730 MB for a
 200 MB cache); by_id kept every collection ever looked up (inodes grew
-by ~3000 a minute here)."""
+by ~3000 a minute here).
+
+The RSS bound failed once more in a full suite run (peak 532 MB against
+485): reproduced with two CPU hogs beside the soak (peak 510 MB, big
+anonymous maps 257 MB above the block cache's count), the reads that span
+two blocks holding the first while waiting for the second.  The targeted
+test is tests/test_mount_reads.py's
+test_a_read_across_two_blocks_lets_go_of_the_first_while_it_waits_for_the_second."""
 
 import os
 import sys

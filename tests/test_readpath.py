@@ -253,3 +253,23 @@ def test_no_head_start_after_a_pause_a_random_reader_or_another_place(monkeypatc
     now = readpath.time.monotonic()
     monkeypatch.setattr(readpath.time, 'monotonic', lambda: now + readpath.CONTINUE_WITHIN + 1)
     assert first_prefetches('f1') == 1
+
+
+def test_a_sequential_reader_passes_the_block_two_behind_it():
+    """Issue 24: the block two behind a sequential reader is passed to the
+    source (the cache may receive a new block into its buffer); one behind
+    is kept (the kernel's reads of one reader may still ask for it), and
+    a seek passes nothing."""
+    data = random.Random(7).randbytes(6 * 1000)
+    reader, source, locs = build(data, 1000)
+    source.passes = []
+    source.passed = source.passes.append
+    for off in range(0, len(data), 250):
+        assert reader.readfrom(off, 250) == data[off:off + 250]
+    assert source.passes == locs[:4]  # on entering blocks 2, 3, 4 and 5
+    reader2, source2, locs2 = build(data, 1000)
+    source2.passes = []
+    source2.passed = source2.passes.append
+    for off in (0, 3500, 1200, 5100, 2500):
+        assert reader2.readfrom(off, 100) == data[off:off + 100]
+    assert source2.passes == []

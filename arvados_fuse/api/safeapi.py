@@ -218,6 +218,9 @@ class KeepBlockSource(object):
     def touch(self, locator):
         self._fetcher.touch(locator)
 
+    def passed(self, locator):
+        self._fetcher.passed(locator)
+
 
 class _Deadline(object):
     """One API call's deadline, applied to the SDK's retries (googleapiclient

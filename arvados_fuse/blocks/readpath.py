@@ -41,6 +41,12 @@ starts with that reader's window (`BlockTable.continued`), and, as it
 goes through the collection in order, its window reaches past its own end
 into the blocks stored after it: the next file's first blocks are on their
 way while this one's last are read.
+
+A sequential reader also tells the block source which block it has left
+two blocks behind (`passed`): its file's bytes from that block are in the
+kernel's page cache, which serves that file from then on, so the block
+cache drops it first, and receives the next block into its buffer rather
+than into fresh memory (keep/blockcache.py).
 """
 
 import bisect
@@ -244,6 +250,9 @@ class FileReader(object):
         # asked for (_onward_to, a block index).
         self._onward = False
         self._onward_to = -1
+        # The block a sequential reader left at its last step (an index):
+        # at the next step it is two behind, and passed to the source.
+        self._left = None
 
     def size(self):
         return self._size
@@ -260,6 +269,7 @@ class FileReader(object):
         self._last_end = None
         self._onward = False
         self._onward_to = -1
+        self._left = None
         self._budget.leave(self)
 
     def readfrom(self, off, size):
@@ -285,6 +295,11 @@ class FileReader(object):
                 raise IOError('block %s is shorter than its manifest says'
                               % self._blocks.locator(self._pieces[i][0])[:40])
             out.append(_slice(data, start, start + n))
+            # Let go of this block before the next piece's may be waited
+            # for: held across that wait, a block the cache evicted
+            # meanwhile stayed in memory, uncounted, for as long as the
+            # fetch took (seconds against a flapping Keep server).
+            data = None
             off += n
             size -= n
             i += 1
@@ -375,6 +390,8 @@ class FileReader(object):
                 window = max(window, inherited)
             self._window = min(max(window, size), max(cap, size))
             self._prefetch_after(piece)
+            if last is not None:
+                self._pass_behind(self._pieces[last][0], idx)
         elif last is not None and last - 1 <= piece <= last:
             return
         else:
@@ -383,6 +400,19 @@ class FileReader(object):
                 self._budget.leave(self)
             self._prefetched = -1
             self._onward = False
+
+    def _pass_behind(self, left, entered):
+        """A sequential reader left block `left` for block `entered`: the
+        block it left at the step before is now two behind, and the source
+        may drop it first (`passed`).  Two, not one: the kernel's reads of
+        one reader arrive on several threads, a little out of order, and
+        one may still ask for the block just left.  The bytes it read are
+        in the kernel's page cache of this file, which serves that file's
+        readers from then on."""
+        behind, self._left = self._left, left
+        passed = getattr(self._source, 'passed', None)
+        if passed is not None and behind is not None and behind not in (left, entered):
+            passed(self._blocks.locator(behind))
 
     def _prefetch_after(self, piece):
         """Ask for the distinct blocks after `piece` that the window covers

@@ -247,7 +247,7 @@ class BlockFetcher(object):
             return
         slot = self._cache.get(md5)
         if slot is not None and slot.ready.is_set() and slot.content is not None:
-            return  # cached since: served, if it may be (_admit)
+            return  # cached since: served, if it may be (_admitted)
         raise KeepFailure('%s (and again for the kernel\'s retry of that read)' % (failed[1],), failed[2])
 
     def _failed(self, locator, error):
@@ -275,7 +275,14 @@ class BlockFetcher(object):
                 raise KeepFailure('failed to read %s: no answer from Keep within %gs' % (locator, self.read_timeout))
             data = slot.get()
             if data is not None:
-                self._admit(locator, loc, slot, data, deadline)
+                if not self._admitted(locator, loc, slot, data):
+                    # Checked with a HEAD request first, without holding
+                    # the block: held across that round trip, a block the
+                    # cache evicted meanwhile stayed in memory uncounted.
+                    # Then reserved again (fetched, if evicted since).
+                    data = None
+                    self._check_signature(locator, loc, slot, deadline)
+                    continue
                 if not missed:
                     self._keep.hits_counter.add(1)
                 else:
@@ -327,20 +334,22 @@ class BlockFetcher(object):
             job['done'].set()
             job = None
 
-    def _admit(self, locator, loc, slot, data, deadline):
-        """Serve cached `data` to `locator` only if Keep would have (see
-        blockcheck.py): its size hint is the block's length, and its
-        signature was accepted by a Keep server for this slot, or is now
-        (a HEAD request, within the read's deadline).  Raises otherwise."""
+    def _admitted(self, locator, loc, slot, data):
+        """Whether cached `data` may be served to `locator` as Keep would
+        serve it (see blockcheck.py): its size hint is the block's length
+        (else raises), and a Keep server accepted its signature for this
+        slot (else False: `_check_signature` first)."""
         if loc.size is not None and len(data) != loc.size:
             raise KeepFailure('failed to read %s: the block is %d bytes, not %d as its locator says'
                               % (locator[:40], len(data), loc.size))
-        signature = signature_of(locator)
-        if self._accepted.accepted(loc.md5sum, slot, signature):
-            return
+        return self._accepted.accepted(loc.md5sum, slot, signature_of(locator))
+
+    def _check_signature(self, locator, loc, slot, deadline):
+        """Ask Keep whether it accepts `locator` (a HEAD request, within
+        the read's deadline); raises if not."""
         task = _Task(locator, loc, None, DEMAND, deadline)
         self._fetch(task, self._head_one)
-        self._accepted.accept(loc.md5sum, slot, signature)
+        self._accepted.accept(loc.md5sum, slot, signature_of(locator))
 
     def prefetch(self, locator):
         loc = arvados.keep.KeepLocator(locator)
@@ -400,17 +409,16 @@ class BlockFetcher(object):
                 task.error = keep_failure(e, task.locator)
                 _logger.debug('fetch of %s failed: %s', task.locator, e)
             finally:
-                self._account(-size)
+                self._freshen(task.md5)
+                try:
+                    self._settle(task.slot, data, size)
+                except Exception as e:  # a disk cache that cannot store it
+                    task.error = KeepFailure('failed to cache %s: %s' % (task.locator, e))
+                    task.slot.set(None)
                 with self._cv:
                     self._tasks.pop(task.md5, None)
                     self._receiving -= size
                     self._cv.notify_all()
-                self._freshen(task.md5)
-                try:
-                    self._cache.set(task.slot, data)
-                except Exception as e:  # a disk cache that cannot store it
-                    task.error = KeepFailure('failed to cache %s: %s' % (task.locator, e))
-                    task.slot.set(None)
                 task.done.set()
                 # An evicted buffer no try received into (every server
                 # failed) is ours alone: unmap it.  And an idle worker must
@@ -447,6 +455,22 @@ class BlockFetcher(object):
     def touch(self, locator):
         """A reader is using this block: keep it last in line for eviction."""
         self._freshen(locator[:32])
+
+    def passed(self, locator):
+        """A sequential reader is done with this block (see
+        ObservedBlockCache.passed)."""
+        passed = getattr(self._cache, 'passed', None)
+        if passed is not None:
+            passed(locator[:32])
+
+    def _settle(self, slot, data, size):
+        """The fetch counted by _account(size) ended with `data` (None:
+        failed): into the cache, counted as itself from now on."""
+        if hasattr(self._cache, 'settle'):
+            self._cache.settle(slot, data, size)
+            return
+        self._account(-size)
+        self._cache.set(slot, data)
 
     def _account(self, delta):
         """Count a block being received against the cache size, so the
@@ -492,6 +516,14 @@ class BlockFetcher(object):
                     result = one(root, task)
                 except _Failure as e:
                     self._observer.keep_fetch(root, e.nbytes, retry, True)
+                    # Kept without its traceback: that holds this frame,
+                    # whose `failures` holds the error, a cycle only the
+                    # garbage collector breaks; and the frame holds
+                    # `result`, so a block received from the next server
+                    # stayed in memory, uncounted, long after the cache
+                    # evicted it (the soak's flapping server: 2-3 such
+                    # blocks at a time, 64 MiB each).
+                    e.__traceback__ = None
                     failures[root] = e
                     if e.permanent:
                         permanent.add(root)
