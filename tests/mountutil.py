@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -136,6 +137,18 @@ def read_while_keep_faulty(cluster, path, clear_after=None, **fault):
     finally:
         cluster.clear_faults()
     return result
+
+
+def concurrently(fn, calls, timeout=120):
+    """fn(*args) for every args of `calls`, each in its own thread, all at
+    once; returns when all are done (each waited for at most `timeout`
+    seconds: a hung one shows as a missing result)."""
+    threads = [threading.Thread(target=fn, args=args) for args in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    return len(threads)
 
 
 def crunchstat_last(stderr, kind):

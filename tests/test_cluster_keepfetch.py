@@ -64,9 +64,21 @@ def _serve(blocks, barrier=None, stall=None, fail_first=0):
     return server
 
 
-def _keep_client(server):
+def _keep_client(server, cache=None):
     return arvados.KeepClient(proxy='http://127.0.0.1:%d/' % server.server_address[1], api_token='x',
-                              block_cache=arvados.keep.KeepBlockCache(cache_max=64 << 20))
+                              block_cache=cache or arvados.keep.KeepBlockCache(cache_max=64 << 20))
+
+
+def _observed_fetcher(server, blocks, cache_max, num_retries=0):
+    """(cache, fetcher, fetch) over `server` with an ObservedBlockCache of
+    `cache_max` bytes, one fetch thread; fetch(loc) checks the bytes."""
+    from arvados_fuse.keep.blockcache import ObservedBlockCache
+    cache = ObservedBlockCache(cache_max=cache_max)
+    fetcher = BlockFetcher(_keep_client(server, cache), num_retries=num_retries, read_timeout=60, threads=1)
+
+    def fetch(loc):
+        assert bytes(fetcher.get(loc)) == blocks[loc.split('+')[0]]
+    return cache, fetcher, fetch
 
 
 def _blocks(n, size=1 << 20):
@@ -94,18 +106,10 @@ def test_evicted_buffers_are_reused_only_when_nothing_holds_them():
     (no fresh pages to fault in), but only when nothing can read it any
     more: a block a reader (or a pending reply's memoryview) still holds
     keeps its bytes, whatever is fetched after its eviction."""
-    from arvados_fuse.keep.blockcache import ObservedBlockCache
-    size = 16 << 20
-    blocks, locs = _blocks(8, size)
+    blocks, locs = _blocks(8, 16 << 20)
     server = _serve(blocks)
     try:
-        cache = ObservedBlockCache(cache_max=64 << 20)  # four blocks
-        keep = arvados.KeepClient(proxy='http://127.0.0.1:%d/' % server.server_address[1], api_token='x',
-                                  block_cache=cache)
-        fetcher = BlockFetcher(keep, num_retries=0, read_timeout=60, threads=1)
-
-        def fetch(loc):
-            assert bytes(fetcher.get(loc)) == blocks[loc.split('+')[0]]
+        cache, fetcher, fetch = _observed_fetcher(server, blocks, 64 << 20)  # four blocks
         for loc in locs[:4]:
             fetch(loc)
         assert cache.reused == 0
@@ -133,18 +137,11 @@ def test_a_block_a_sequential_reader_passed_is_received_into_before_the_cache_is
     behind) that nothing references, not even weakly, is dropped for the
     next block to be received into; one a reader holds, strongly or as its
     current block, stays."""
-    from arvados_fuse.keep.blockcache import ObservedBlockCache
     size = 16 << 20
     blocks, locs = _blocks(6, size)
     server = _serve(blocks)
     try:
-        cache = ObservedBlockCache(cache_max=256 << 20)  # sixteen blocks: never full here
-        keep = arvados.KeepClient(proxy='http://127.0.0.1:%d/' % server.server_address[1], api_token='x',
-                                  block_cache=cache)
-        fetcher = BlockFetcher(keep, num_retries=0, read_timeout=60, threads=1)
-
-        def fetch(loc):
-            assert bytes(fetcher.get(loc)) == blocks[loc.split('+')[0]]
+        cache, fetcher, fetch = _observed_fetcher(server, blocks, 256 << 20)  # sixteen blocks: never full here
         for loc in locs[:3]:
             fetch(loc)
         held = fetcher.get(locs[1])            # a read copying out of block 1
@@ -171,19 +168,16 @@ def test_a_block_fetched_after_a_failed_try_is_freed_when_evicted():
     until the garbage collector came by (the soak's flapping Keep server:
     2-3 blocks of 64 MiB at a time beyond the cache)."""
     import gc
-    from arvados_fuse.keep.blockcache import ObservedBlockCache
     blocks, locs = _blocks(5, 16 << 20)
     server = _serve(blocks, fail_first=1)
     gc.disable()
     try:
-        cache = ObservedBlockCache(cache_max=64 << 20)  # four blocks (the SDK's least)
-        keep = arvados.KeepClient(proxy='http://127.0.0.1:%d/' % server.server_address[1], api_token='x',
-                                  block_cache=cache)
-        fetcher = BlockFetcher(keep, num_retries=1, read_timeout=60, threads=1)
+        # Four blocks (the SDK's least).
+        cache, fetcher, fetch = _observed_fetcher(server, blocks, 64 << 20, num_retries=1)
         weak = weakref.ref(fetcher.get(locs[0]))  # 503, then the block
         assert weak() is not None
         for loc in locs[1:]:                      # the last one evicts it
-            assert bytes(fetcher.get(loc)) == blocks[loc.split('+')[0]]
+            fetch(loc)
         assert cache.get(locs[0].split('+')[0]) is None
         assert weak() is None
     finally:

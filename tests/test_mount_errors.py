@@ -11,7 +11,7 @@ import time
 import arvados
 import pytest
 
-from mountutil import crunchstat_last, mounted, read_all, read_while_keep_faulty, run_arv_mount
+from mountutil import concurrently, crunchstat_last, mounted, read_all, read_while_keep_faulty, run_arv_mount
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -265,7 +265,6 @@ def test_api_waits_are_bounded_by_the_timeout(module_cluster, fault):
     minutes) or one that accepts connections and never answers (300 s per
     try) gives EIO within it, and so do the lookups queued behind; the
     same lookups work once the API is back."""
-    import threading
     c = module_cluster
     colls = [_collection_with(c, 'timeout %s %d' % (sorted(fault)[0], i), b'x') for i in range(2)]
     with mounted(c.full_env('alice'), '--by-id', '--timeout', '4', '--disable-event-listening') as m:
@@ -275,11 +274,7 @@ def test_api_waits_are_bounded_by_the_timeout(module_cluster, fault):
             results[uuid] = _timed_errno(lambda: os.stat(m.join(uuid)))
         try:
             c.set_fault('api', **fault)
-            threads = [threading.Thread(target=stat, args=(coll['uuid'],)) for coll in colls]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(120)
+            concurrently(stat, [(coll['uuid'],) for coll in colls])
         finally:
             c.clear_faults()
         for uuid, (err, took) in results.items():

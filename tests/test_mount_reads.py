@@ -14,7 +14,7 @@ import threading
 import arvados
 import pytest
 
-from mountutil import (crunchstat_last, drop_pages, keep_servers, md5_of, mounted, read_all, read_while_keep_faulty,
+from mountutil import (concurrently, crunchstat_last, drop_pages, keep_servers, md5_of, mounted, read_all, read_while_keep_faulty,
                        rss_of)
 
 pytestmark = pytest.mark.timeout(240)
@@ -92,13 +92,8 @@ def test_concurrent_readers_give_exact_bytes(module_cluster, files):
         results[key] = ok
 
     with _mount(module_cluster, uuid) as m:
-        threads = [threading.Thread(target=reader, args=(name, (name, i), i))
-                   for name in content for i in range(3)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(120)
-        assert len(results) == len(threads) and all(results.values()), results
+        started = concurrently(reader, [(name, (name, i), i) for name in content for i in range(3)])
+        assert len(results) == started and all(results.values()), results
 
 
 
@@ -295,11 +290,7 @@ def test_a_read_across_two_blocks_lets_go_of_the_first_while_it_waits_for_the_se
         try:
             for server in keep_servers(module_cluster):
                 module_cluster.set_fault(server, latency=1.0)
-            threads = [threading.Thread(target=read, args=(k,)) for k in range(readers)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(120)
+            concurrently(read, [(k,) for k in range(readers)])
         finally:
             module_cluster.clear_faults()
         peak = rss_of(m.proc.pid, 'VmHWM')
