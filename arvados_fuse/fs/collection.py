@@ -351,15 +351,6 @@ class CollectionSubdirectory(LazyTreeDirectory):
     def _tree_owner(self):
         return self.collection
 
-    def ready_files(self):
-        # LazyTreeDirectory.ready_files without the calls that are
-        # constants here (asked once per file `ls -l` lists).
-        table = self._file_table
-        if table is None or self._pending is not None or self.detached:
-            return None
-        self.inodes.tree_cache.touched(self.collection)
-        return table
-
     def mtime(self):
         return self.collection.mtime()
 
@@ -682,11 +673,6 @@ class CollectionDirectory(LazyTreeDirectory):
         return self._times()[1]
 
     def mtime_ns(self):
-        # _times() inlined for its usual case: asked for every file listed.
-        rec = self.collection_object or self._listing_record
-        cached = self._mtime_of
-        if rec is not None and cached[0] is rec.get('modified_at'):
-            return cached[2]
         return self._times()[2]
 
     def _times(self):

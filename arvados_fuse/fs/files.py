@@ -111,11 +111,11 @@ class CollectionFile(StreamReaderFile):
     file left open across a change keeps reading the blocks of its own
     version."""
 
-    __slots__ = ('table', 'file_table', 'index', '_reader')
+    __slots__ = ('table', 'index', '_reader')
     ST_MODE = stat.S_IFREG | DATA_FILE_MODE
 
     def __init__(self, table, index):
-        self.table = self.file_table = table
+        self.table = table
         self.index = index
         self._reader = None
 
@@ -125,6 +125,10 @@ class CollectionFile(StreamReaderFile):
     def times(self):
         mtime = self.table.tree.collection.mtime()
         return mtime, mtime
+
+    @property
+    def file_table(self):
+        return self.table
 
     @property
     def inode(self):

@@ -298,14 +298,7 @@ class Inodes(object):
 
     def remember(self, inode):
         """The kernel was handed a reference (lookup)."""
-        entry = self._entries.get(inode)
-        if entry is not None:
-            entry.nlookup += 1
-            return
-        table = self._table_of(inode)
-        if table is None:
-            raise KeyError(inode)
-        table.remember(inode - table.base)
+        self.remember_entry(self[inode])
 
     def remember_entry(self, entry):
         """The kernel was handed a reference to `entry` (lookup)."""
