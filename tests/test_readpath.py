@@ -273,3 +273,11 @@ def test_a_sequential_reader_passes_the_block_two_behind_it():
     for off in (0, 3500, 1200, 5100, 2500):
         assert reader2.readfrom(off, 100) == data[off:off + 100]
     assert source2.passes == []
+    # Through blocks 0-3, back to the start, on into block 1: what was left
+    # before the seek is not behind the reader (block 2 is ahead of it).
+    reader3, source3, locs3 = build(data, 1000)
+    source3.passes = []
+    source3.passed = source3.passes.append
+    for off in list(range(0, 4000, 250)) + list(range(0, 1500, 250)):
+        assert reader3.readfrom(off, 250) == data[off:off + 250]
+    assert source3.passes == locs3[:2]  # on entering blocks 2 and 3; none after the seek

@@ -400,6 +400,7 @@ class FileReader(object):
                 self._budget.leave(self)
             self._prefetched = -1
             self._onward = False
+            self._left = None  # a seek: nothing is behind the reader any more
 
     def _pass_behind(self, left, entered):
         """A sequential reader left block `left` for block `entered`: the
