@@ -169,11 +169,7 @@ class ObservedBlockCache(arvados.keep.KeepBlockCache):
             # The SDK's adds to cache_total without its lock: a fetch
             # worker's add racing another thread's eviction or make_room
             # could lose one of them, and the count drift from memory.
-            with self._cache_updating:
-                if slot.set(blob):
-                    self.cache_total += slot.size()
-                self._resize_cache(self.cache_max, self._max_slots)
-                self._cache_updating.notify_all()
+            self._store(slot, blob, 0)
             return
         size = len(blob) if blob else 0
         if size and self._min_free:
@@ -387,11 +383,7 @@ class ObservedBlockCache(arvados.keep.KeepBlockCache):
             self._resize_cache(self.cache_max, self._max_slots)
             for locator in [locator for locator in contents if locator not in self._cache]:
                 buf = contents.pop(locator)
-                # Readers hold their block by weak reference (readpath._hold)
-                # too: a weakly held buffer is never written again either.
-                # Weak references first: while one exists, a reader may turn
-                # it into a strong one between the two checks.
-                if not weakref.getweakrefcount(buf) and _references(buf) <= SOLE_REFERENCE:
+                if _unreferenced(buf, 0):
                     self.reused += 1
                     return buf
             return None
@@ -432,8 +424,7 @@ class ObservedBlockCache(arvados.keep.KeepBlockCache):
             if type(buf) is not mmap.mmap or len(buf) != size:
                 buf = None
                 continue
-            # Held by the slot and by buf: nobody else can read it.
-            if weakref.getweakrefcount(buf) or _references(buf) > SOLE_REFERENCE + 1:
+            if not _unreferenced(buf, 1):  # the slot holds it too
                 buf = None
                 continue
             del self._passed[md5]
@@ -442,6 +433,8 @@ class ObservedBlockCache(arvados.keep.KeepBlockCache):
             self.cache_total -= size
             self.reused += 1
             self.dropped_behind += 1
+            # Counted, but not remembered as evicted (_note_evicted): a
+            # passed block fetched again says nothing of the cache's size.
             metrics.cache_evictions.inc()
             return buf
         return None
@@ -460,6 +453,13 @@ class ObservedBlockCache(arvados.keep.KeepBlockCache):
             self.unaccount(counted)
             self.set(slot, blob)
             return
+        self._store(slot, blob, counted)
+
+    def _store(self, slot, blob, counted):
+        """A RAM slot gets `blob` and is counted as itself instead of the
+        `counted` bytes make_room counted for it, under the lock: the SDK's
+        set adds to cache_total without it, and a fetch worker's add racing
+        another thread's eviction or make_room could lose one of them."""
         with self._cache_updating:
             self.cache_total -= counted
             if slot.set(blob):
@@ -738,6 +738,15 @@ def _one_line(e):
     return ' '.join(text.split())
 
 
+def _unreferenced(buf, holders):
+    """Whether nobody but `holders` known references (and the caller) holds
+    `buf`, so a new block may be received into it.  Readers hold their
+    block by weak reference too (readpath._hold): a weakly held buffer is
+    never written again either.  Weak references first: while one exists,
+    a reader may turn it into a strong one between the two checks."""
+    return not weakref.getweakrefcount(buf) and _references(buf) <= _SOLE_IN_HELPER + holders
+
+
 def _references(obj):
     return sys.getrefcount(obj)
 
@@ -753,3 +762,17 @@ def _sole_count():
 # buffer) or fetch can reach the object, and under the GIL nobody can take
 # a new reference to an object they cannot reach: it can be written again.
 SOLE_REFERENCE = _sole_count()
+
+
+def _count_in_helper(obj):
+    return _references(obj)  # called as _unreferenced calls it
+
+
+def _sole_in_helper():
+    probe = object()
+    return _count_in_helper(probe)
+
+
+# The same, seen from inside a helper the holder passed the object to
+# (_unreferenced): calibrated the same way.
+_SOLE_IN_HELPER = _sole_in_helper()
