@@ -4,7 +4,6 @@ serves an InstrumentedOperations; Operations itself stays the adapter alone
 (and is what the seed's users build)."""
 
 import errno
-from time import perf_counter
 
 from . import errors
 from .errors import Answered
@@ -26,22 +25,22 @@ _histograms_on = metrics.histograms
 
 class InstrumentedOperations(Operations):
     """Operations, every request handler timed and counted (the handlers'
-    wrapper, answers.handler, calls `observe`)."""
+    wrapper, answers.handler, counts into `meters` and calls `observe`)."""
 
-    def observe(self, name, start, error, cause, result):
-        # Runs with the llfuse lock held (see _OpTotals), once per request.
-        took = perf_counter() - start
+    meters = metrics.op_totals.meters
+    latencies = metrics.histograms
+
+    def observe(self, name, took, error, cause, result):
+        # Runs with the llfuse lock held (see _OpTotals): for errors, reads,
+        # and every request while the histograms are on.
         if _histograms_on.on:
             histogram = _histograms.get(name)
             if histogram is None:
                 histogram = _histograms[name] = metrics.op_seconds.labels(op=name)
             histogram.observe(took)
-        totals = metrics.op_totals
-        totals.count[name] += 1
-        totals.seconds[name] += took
         if error is not None:
             if error.errno == errno.EIO:
                 metrics.eio_answers.labels(op=name, cause=eio_cause(cause)).inc()
         elif name == 'read':
-            totals.read_bytes += len(result)
+            metrics.op_totals.read_bytes += len(result)
             metrics.read_bytes.inc(len(result))

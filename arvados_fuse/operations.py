@@ -30,6 +30,7 @@ from .fs.model import Model
 from .fs.names import NAME_MAX, NameEncoder
 from .fs.pending import PendingName
 from .host.logtext import one_line
+from .listed import ListedNames
 
 _logger = logging.getLogger('arvados.arvados_fuse')
 
@@ -48,8 +49,9 @@ class Operations(llfuse.Operations):
     `Operations(uid, gid)` did); `inodes` is its inode table.  `file_mode`,
     `dir_mode`: --file-mode, --dir-mode (None: each kind's own)."""
 
-    # Told of every request when set (instrumented.py; see answers.handler).
-    observe = None
+    # Every request counted and timed when set (instrumented.py; see
+    # answers.handler).
+    meters = None
 
     def __init__(self, uid, gid, encoding='utf-8', *, refresh_time=15, model=None, file_mode=None, dir_mode=None):
         super(Operations, self).__init__()
@@ -68,6 +70,7 @@ class Operations(llfuse.Operations):
         self._filehandles = {}
         self._dirhandles = {}
         self._fh_counter = itertools.count(1)
+        self._listed = ListedNames()
         # Set once the mount is up (the seed's name; its users wait on it).
         self.initlock = threading.Event()
 
@@ -118,11 +121,13 @@ class Operations(llfuse.Operations):
         # calls.  Anything else (directories, the record file, misses, a
         # directory that must refresh first) takes the general way below.
         table = parent.ready_files()
-        if table is not None and len(name) <= NAME_MAX:
-            try:
-                i = table.find(name.decode(self.encoding))
-            except UnicodeError:
-                i = -1
+        if table is not None:
+            i = self._listed.find(parent_inode, table, name)
+            if i is None:
+                try:
+                    i = table.find(name.decode(self.encoding)) if len(name) <= NAME_MAX else -1
+                except UnicodeError:
+                    i = -1
             if i >= 0:
                 table.remember(i)
                 tree = table.tree
@@ -208,6 +213,11 @@ class Operations(llfuse.Operations):
             kernel_cache.listed(inode, [name for name, _inode, _is_dir in names])  # misses no more
         raws = self.names.encode_all([name for name, _inode, _is_dir in names])
         listing.extend([(raw, child, is_dir) for (_name, child, is_dir), raw in zip(names, raws) if raw is not None])
+        table = entry.ready_files()
+        if table is not None:  # `ls -l` looks up what it was listed next
+            if len(raws) != len(table):  # subdirectories too: the files are in the table's order
+                raws = [raw for (_name, _child, is_dir), raw in zip(names, raws) if is_dir is None]
+            self._listed.remember(inode, table, raws)
         fh = next(self._fh_counter)
         self._dirhandles[fh] = listing
         return fh

@@ -148,6 +148,26 @@ def test_forget_frees_a_detached_entry_only_after_the_last_reference(ops, api):
     assert errno_of(ops.getattr, old) == errno.ENOENT
 
 
+def test_a_lookup_after_a_refresh_answers_from_the_new_files_not_the_last_listing(ops, api):
+    """Lookups after a listing are answered from the names it sent
+    (listed.py); once the collection changed and its directory was built
+    again, they must come from the new files, though nothing listed them."""
+    root = collection_root(ops, api, {'a': b'1', 'b': b'22', 'c': b'333'})
+    assert names(ops, ROOT_INODE) == [b'.', b'..', b'a', b'b', b'c']
+    assert [lookup(ops, ROOT_INODE, n).st_size for n in 'abc'] == [1, 2, 3]
+    new = api.store_collection('c', {'b': b'4444', 'c': b'55555', 'd': b'6'})
+    api.add_collection(dict(api.collections_by_locator[root.collection_locator],
+                            portable_data_hash=new['portable_data_hash'], manifest_text=new['manifest_text']))
+    root.invalidate()
+    assert lookup(ops, ROOT_INODE, 'b').st_size == 4  # refreshes: a new table, the old listing
+    assert lookup(ops, ROOT_INODE, 'c').st_size == 5
+    assert errno_of(ops.lookup, ROOT_INODE, b'a') == errno.ENOENT
+    assert lookup(ops, ROOT_INODE, 'd').st_size == 1
+    fh = call(ops.open, lookup(ops, ROOT_INODE, 'c').st_ino, os.O_RDONLY)
+    assert call(ops.read, fh, 0, 10) == b'55555'
+    call(ops.release, fh)
+
+
 def by_id_root(ops, api):
     def project(parent_inode, record):
         return ProjectDirectory(parent_inode, ops.inodes, api, 0, record)

@@ -75,21 +75,31 @@ websocket_reconnects = prom.Counter('arvmount_websocket_reconnects',
                                     'Event stream subscriptions after the first', registry=REGISTRY)
 
 
+class OpMeter(object):
+    """Count and total seconds of one operation."""
+    __slots__ = ('count', 'seconds')
+
+    def __init__(self):
+        self.count = 0
+        self.seconds = 0.0
+
+
 class _OpTotals(object):
-    """Count and total seconds of each operation, and upstream's fuseops and
-    blkio numbers, for the crunchstat lines.  Written only by request
-    handlers, which hold the llfuse lock (answers.handler); `lock` makes a
-    snapshot consistent with other snapshots."""
+    """Count and total seconds of each operation (`meters`), and upstream's
+    fuseops and blkio numbers, for the crunchstat lines.  Written only by
+    request handlers, which hold the llfuse lock (answers.handler); `lock`
+    makes a snapshot consistent with other snapshots."""
 
     def __init__(self):
         self.lock = threading.Lock()
-        self.count = dict.fromkeys(FUSE_OPERATIONS, 0)
-        self.seconds = dict.fromkeys(FUSE_OPERATIONS, 0.0)
+        self.meters = {op: OpMeter() for op in FUSE_OPERATIONS}
         self.read_bytes = 0
 
     def snapshot(self):
         with self.lock:
-            return dict(self.count), dict(self.seconds), self.read_bytes
+            meters = self.meters
+            return ({op: m.count for op, m in meters.items()}, {op: m.seconds for op, m in meters.items()},
+                    self.read_bytes)
 
 
 op_totals = _OpTotals()

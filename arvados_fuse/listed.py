@@ -1,0 +1,55 @@
+"""The names of the directories listed last, as the kernel will look them up.
+
+`ls -l` lists a directory, then looks up every name it was given, as the
+raw bytes the listing sent.  For the files of a FileTable (fs/filetable.py)
+those lookups are answered from a dict {raw name: index} made when the
+directory is opened for listing: one C-level hash lookup instead of a
+decode and a search of the table's name strings (0.8 us of a 3 us lookup).
+
+The dicts are bounded: a directory of more than LIMIT files gets none (its
+lookups search the table), and once the dicts hold LIMIT names in all, the
+oldest are dropped.  They keep the listing's name bytes alive, so this
+holds at most LIMIT names (~2 MiB of short names, ~6 MiB of 255-byte ones).
+An index is only used while the directory still shows the very table it
+was made for (identity), so a refresh or an eviction since never answers
+with a stale index.
+
+Guarded by the llfuse lock (only handlers use it).
+"""
+
+LIMIT = 16384
+
+
+class ListedNames(object):
+    __slots__ = ('_by_inode', '_held')
+
+    def __init__(self):
+        self._by_inode = {}  # directory inode -> (FileTable, {raw name: index})
+        self._held = 0
+
+    def remember(self, inode, table, raws):
+        """`raws`: the raw name of each file of `table`, in the table's
+        order (None: a name the kernel is not shown)."""
+        old = self._by_inode.pop(inode, None)
+        if old is not None:
+            self._held -= len(old[1])
+        if len(raws) > LIMIT:
+            return
+        index = dict(zip(raws, range(len(raws))))
+        index.pop(None, None)
+        while self._by_inode and self._held + len(index) > LIMIT:
+            _table, dropped = self._by_inode.pop(next(iter(self._by_inode)))
+            self._held -= len(dropped)
+        self._by_inode[inode] = (table, index)
+        self._held += len(index)
+
+    def find(self, inode, table, raw):
+        """Index in `table` of the file listed as `raw`, or None: not
+        known here (search the table)."""
+        known = self._by_inode.get(inode)
+        if known is None or known[0] is not table:
+            return None
+        return known[1].get(raw)
+
+    def __len__(self):
+        return self._held
