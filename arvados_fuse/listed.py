@@ -8,7 +8,10 @@ decode and a search of the table's name strings (0.8 us of a 3 us lookup).
 
 The dicts are bounded: a directory of more than LIMIT files gets none (its
 lookups search the table), and once the dicts hold LIMIT names in all, the
-oldest are dropped.  They keep the listing's name bytes alive, so this
+oldest are dropped.  A directory of fewer than FEW files gets none either:
+its one short string of names is searched about as fast as a dict, which
+would cost more to make than it saves (a deep tree lists 10^5 directories
+of one file).  They keep the listing's name bytes alive, so this
 holds at most LIMIT names (~2 MiB of short names, ~6 MiB of 255-byte ones).
 An index is only used while the directory still shows the very table it
 was made for (identity), so a refresh or an eviction since never answers
@@ -17,14 +20,20 @@ with a stale index.
 Guarded by the llfuse lock (only handlers use it).
 """
 
+from collections import OrderedDict
+
 LIMIT = 16384
+FEW = 16
 
 
 class ListedNames(object):
     __slots__ = ('_by_inode', '_held')
 
     def __init__(self):
-        self._by_inode = {}  # directory inode -> (FileTable, {raw name: index})
+        # directory inode -> (FileTable, {raw name: index}), oldest first
+        # (an OrderedDict: a dict's first item is slow to find after many
+        # were popped from its front).
+        self._by_inode = OrderedDict()
         self._held = 0
 
     def remember(self, inode, table, raws):
@@ -33,12 +42,12 @@ class ListedNames(object):
         old = self._by_inode.pop(inode, None)
         if old is not None:
             self._held -= len(old[1])
-        if len(raws) > LIMIT:
+        if not FEW <= len(raws) <= LIMIT:
             return
         index = dict(zip(raws, range(len(raws))))
         index.pop(None, None)
         while self._by_inode and self._held + len(index) > LIMIT:
-            _table, dropped = self._by_inode.pop(next(iter(self._by_inode)))
+            _inode, (_table, dropped) = self._by_inode.popitem(last=False)
             self._held -= len(dropped)
         self._by_inode[inode] = (table, index)
         self._held += len(index)

@@ -12,19 +12,22 @@ class Table(object):
 def test_a_listed_name_is_found_in_the_table_it_was_listed_from_only():
     names = ListedNames()
     table = Table()
-    names.remember(5, table, [b'a', None, b'c'])
+    names.remember(5, table, [b'a', None, b'c'] + [b'z%d' % i for i in range(listed.FEW)])
     assert names.find(5, table, b'a') == 0
     assert names.find(5, table, b'c') == 2
     assert names.find(5, table, b'b') is None  # not listed: search the table
     assert names.find(5, Table(), b'a') is None  # the directory shows another table now
     assert names.find(6, table, b'a') is None
-    names.remember(5, table, [b'x'])  # listed again
-    assert names.find(5, table, b'x') == 0 and names.find(5, table, b'c') is None
-    assert len(names) == 1
+    names.remember(5, table, [b'x%d' % i for i in range(listed.FEW)])  # listed again
+    assert names.find(5, table, b'x1') == 1 and names.find(5, table, b'c') is None
+    assert len(names) == listed.FEW
+    names.remember(5, table, [b'y'])  # too few to be worth a dict
+    assert names.find(5, table, b'y') is None and len(names) == 0
 
 
 def test_at_most_limit_names_are_held_the_oldest_dropped_first(monkeypatch):
     monkeypatch.setattr(listed, 'LIMIT', 10)
+    monkeypatch.setattr(listed, 'FEW', 2)
     names = ListedNames()
     tables = [Table() for _ in range(4)]
     for inode, table in enumerate(tables):
