@@ -320,3 +320,13 @@ def test_a_big_manifest_is_kept_compressed_and_shown_whole_in_the_record_file():
     record = json.loads(root.entry('.arvados#collection').readfrom(0, 10 ** 8))
     assert record['manifest_text'] == text
     assert root.entry('d00007').entry('f').readfrom(0, 4) == b'data'
+
+
+def test_a_packed_text_is_the_text_whatever_its_pieces(monkeypatch):
+    from arvados_fuse.fs.collection import PackedText
+    text = ''.join('./d%d é\udcff %s 0:4:f\u00e9\n' % (i, 'a' * (i % 50)) for i in range(3000))
+    for piece in (7, 1000, 1 << 20):
+        monkeypatch.setattr(PackedText, 'PIECE', piece)
+        packed = PackedText(text)
+        assert packed.text() == text and bool(packed) and len(packed) < len(text)
+    assert not PackedText('') and PackedText('').text() == ''
