@@ -170,6 +170,34 @@ def test_a_lookup_after_a_refresh_answers_from_the_new_files_not_the_last_listin
     call(ops.release, fh)
 
 
+def test_a_directory_listed_by_names_whose_segments_are_out_of_bounds_is_eio_and_logged_once(ops, api, caplog):
+    """A directory's names are listed without reading a number (`find`
+    needs no more); its segments are read at the first lookup.  A segment
+    out of its stream there (the API server would refuse such a manifest)
+    makes every file of that directory EIO, logged once; the rest of the
+    collection is read as ever."""
+    from fakes import put_block
+    block = put_block(api.blocks, b'x' * 100)
+    bad = ' '.join('%d:1:f%02d' % (i, i) for i in range(30)) + ' 99:2:g'  # 99+2 > 100
+    good = ' '.join('%d:1:h%02d' % (i, i) for i in range(30))
+    text = './bad %s %s\n./good %s %s\n' % (block, bad, block, good)
+    rec = {'uuid': 'zzzzz-4zz18-bbbbbbbbbbbbbbb', 'portable_data_hash': 'b' * 32 + '+9', 'manifest_text': text,
+           'modified_at': '2024-01-01T00:00:00Z'}
+    api.add_collection(rec)
+    ops.inodes.add_entry(CollectionDirectory(ROOT_INODE, ops.inodes, api, 0, rec['uuid']))
+    bad_dir = lookup(ops, ROOT_INODE, 'bad').st_ino
+    assert len(names(ops, bad_dir)) == 2 + 31  # listed from the names alone
+    caplog.clear()
+    assert errno_of(ops.lookup, bad_dir, b'f03') == errno.EIO
+    assert errno_of(ops.lookup, bad_dir, b'g') == errno.EIO
+    assert len([r for r in caplog.records if 'malformed' in r.getMessage()]) == 1
+    good_dir = lookup(ops, ROOT_INODE, 'good').st_ino
+    attr = lookup(ops, good_dir, 'h07')
+    fh = call(ops.open, attr.st_ino, os.O_RDONLY)
+    assert attr.st_size == 1 and call(ops.read, fh, 0, 10) == b'x'
+    call(ops.release, fh)
+
+
 def by_id_root(ops, api):
     def project(parent_inode, record):
         return ProjectDirectory(parent_inode, ops.inodes, api, 0, record)

@@ -166,6 +166,34 @@ class ManifestDir(object):
             if self._columns is None:
                 self.expand()
 
+    def file_names(self):
+        """The names file_columns() gives (sorted, unique), without reading a
+        number: a listing needs no more, and `find` never asks for more.
+        None where file_columns() is None before it reads a number (see
+        there); where it is None after (a segment out of its stream, a
+        number too big), or raises, these names were listed all the same:
+        the caller learns of it from file_columns(), and then `files`, when
+        it asks."""
+        if self._columns is not None:
+            return self._columns[0]
+        pending = self._pending
+        if pending is None or isinstance(pending, ManifestError):
+            return None
+        lines = (pending,) if type(pending) is tuple else pending
+        if len(lines) == 1 and pending[2].count(' ') < FEW_SEGMENTS:
+            return None
+        names = []
+        for _lineno, _sid, rest, _depth, _stream_table in lines:
+            if '\\' in rest or '/' in rest or '  ' in rest:
+                return None
+            found = _SEGMENT_NAME_RE.findall(rest)
+            if len(found) != rest.count(' ') + 1:
+                return None
+            names.extend(found)
+        if '.' in names or not self.dirs.keys().isdisjoint(names):
+            return None
+        return sorted(set(names))
+
     def file_columns(self):
         """Its files as columns, made by C loops (re, map, array, sorted,
         accumulate) instead of a Python step per segment: (names, streams,
@@ -570,6 +598,8 @@ def _freeze(several):
 # A whole segment token between spaces (ASCII digits only, as int() of the
 # general way below is given).
 _SEGMENT_RE = re.compile(r'(?:^| )([0-9]+):([0-9]+):([^ ]+)(?= |$)')
+# The same tokens, their names alone: what a listing needs.
+_SEGMENT_NAME_RE = re.compile(_SEGMENT_RE.pattern.replace('([0-9]+):([0-9]+):', '[0-9]+:[0-9]+:'))
 
 
 def _add_segments(cwd, pending, several, stream_table):

@@ -191,10 +191,9 @@ class LazyTreeDirectory(Directory):
                 subs.append(sub)
             self.inodes.add_plain_entries(subs)
         try:
-            columns = mdir.file_columns()
-            if columns is not None and not (entries and not entries.keys().isdisjoint(columns[0])) and \
-                    columns[0] and not _needs_sanitizing(columns[0]):
-                self._file_table = self.inodes.add_files(FileTable(self.inode, tree, columns[0], columns=columns[1:]))
+            names = mdir.file_names()  # the segments when a size is first asked for
+            if names and not (entries and not entries.keys().isdisjoint(names)) and not _needs_sanitizing(names):
+                self._file_table = self.inodes.add_files(FileTable(self.inode, tree, names, later=mdir))
                 return
             files = mdir.files
         except manifest_parser.ManifestError as e:

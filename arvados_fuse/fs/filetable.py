@@ -15,10 +15,16 @@ Guarded by the llfuse lock, like the inode table.
 """
 
 import bisect
+import errno
+import logging
 from array import array
 
-from ..blocks.manifest import EMPTY_FILE, SIZE_MASK, STREAM_EMPTY, STREAM_RUN, run_segments, size_of
+from ..blocks.manifest import (EMPTY_FILE, SIZE_MASK, STREAM_EMPTY, STREAM_RUN, ManifestError, gc_paused, run_segments,
+                               size_of)
+from ..errors import Answered
 from .files import CollectionFile
+
+_logger = logging.getLogger('arvados.arvados_fuse')
 
 # Names are kept '\n'-joined in strings of up to this many names and about
 # this many characters, found with str.find (a C scan of a KiB or two)
@@ -34,6 +40,9 @@ _OTHER = 0xFFFFFFFE
 _RUN = STREAM_RUN
 
 
+# `_later` of a table whose segments could not be had.
+_BROKEN = object()
+
 # Up to this many files keep their packed segments in a tuple (an array
 # costs 64 bytes before its first item, and a deep tree's directories hold
 # one file each); more, in three arrays.
@@ -41,13 +50,16 @@ SMALL = 16
 
 
 class FileTable(object):
-    __slots__ = ('_names', '_segs', '_count', 'tree', 'parent_inode', 'base', 'nlookup', 'held', 'detached')
+    __slots__ = ('_names', '_segs', '_later', '_count', 'tree', 'parent_inode', 'base', 'nlookup', 'held',
+                 'detached')
 
-    def __init__(self, parent_inode, tree, names, segments=None, columns=None):
+    def __init__(self, parent_inode, tree, names, segments=None, columns=None, later=None):
         """names: sorted, unique, already sanitized; segments[i], the
         parser's packed segments of names[i] (manifest.py); or, instead,
         `columns`: the (streams, positions, sizes, runs) of
-        ManifestDir.file_columns."""
+        ManifestDir.file_columns; or `later`: the ManifestDir whose
+        file_names() these are, asked for its columns when a size or
+        segments are first needed (a listing needs neither)."""
         self._count = len(names)
         joined = '\n'.join(names)
         if joined.count('\n') != max(len(names) - 1, 0):
@@ -56,29 +68,8 @@ class FileTable(object):
             self._names = '\n' + joined + '\n' if names else ''  # one string (a directory of a few files)
         else:
             self._names = _chunked(names)
-        if columns is not None:
-            streams, positions, sizes, runs = columns
-            segs = (streams, positions, sizes, None, runs)
-            self._segs = tuple(_segment_at(segs, i) for i in range(len(names))) if len(names) <= SMALL else segs
-        elif len(segments) <= SMALL:
-            self._segs = tuple(segments)
-        else:
-            sid, pos, length = array('I'), array('Q'), array('Q')
-            other = None
-            for i, seg in enumerate(segments):
-                if type(seg) is int:
-                    sid.append(seg >> 128)
-                    pos.append((seg >> 64) & SIZE_MASK)
-                    length.append(seg & SIZE_MASK)
-                    continue
-                sid.append(_EMPTY if seg == EMPTY_FILE else _OTHER)
-                pos.append(0)
-                length.append(size_of(seg))
-                if seg != EMPTY_FILE:
-                    if other is None:
-                        other = {}
-                    other[i] = seg
-            self._segs = (sid, pos, length, other, None)
+        self._later = later
+        self._segs = None if later is not None else _laid_out(len(names), segments, columns)
         self.tree = tree
         self.parent_inode = parent_inode
         self.base = None  # set by Inodes.add_files
@@ -130,14 +121,48 @@ class FileTable(object):
     def segments(self, i):
         """The packed segments of file `i` (manifest.py)."""
         segs = self._segs
+        if segs is None:
+            segs = self._resolve()
         if self._count <= SMALL:
             return segs[i]
         return _segment_at(segs, i)
 
     def size(self, i):
+        segs = self._segs
+        if segs is None:
+            segs = self._resolve()
         if self._count > SMALL:
-            return self._segs[2][i]  # a file of several segments: their sum
-        return size_of(self._segs[i])
+            return segs[2][i]  # a file of several segments: their sum
+        return size_of(segs[i])
+
+    def _resolve(self):
+        """The segments of a table made from names alone (`later`).  A
+        manifest the API server accepted always has them; if not (a segment
+        out of its stream), its files were listed but cannot be read: EIO,
+        logged once."""
+        later = self._later
+        if later is _BROKEN:
+            raise Answered(errno.EIO)
+        try:
+            with gc_paused():
+                segs = self._segments_of(later)
+        except (ManifestError, KeyError) as e:
+            self._later = _BROKEN
+            _logger.warning('%s: a directory of its manifest is malformed (%s); its files cannot be read',
+                            self.tree.collection.describe(), e)
+            raise Answered(errno.EIO)
+        self._segs = segs
+        self._later = None
+        return segs
+
+    def _segments_of(self, later):
+        columns = later.file_columns()
+        if columns is not None:
+            if len(columns[0]) != self._count:
+                raise ManifestError('its files changed since they were listed')
+            return _laid_out(self._count, None, columns[1:])
+        files = later.files
+        return _laid_out(self._count, [files[name] for name in self.names()], None)
 
     def file(self, i):
         return CollectionFile(self, i)
@@ -185,6 +210,32 @@ class FileTable(object):
         Directory.kernel_listing)."""
         base = self.base
         return [(name, base + i, None) for i, name in enumerate(self.names())]
+
+
+def _laid_out(count, segments, columns):
+    """`_segs` of `count` files: their packed `segments`, or `columns`."""
+    if columns is not None:
+        streams, positions, sizes, runs = columns
+        segs = (streams, positions, sizes, None, runs)
+        return tuple(_segment_at(segs, i) for i in range(count)) if count <= SMALL else segs
+    if count <= SMALL:
+        return tuple(segments)
+    sid, pos, length = array('I'), array('Q'), array('Q')
+    other = None
+    for i, seg in enumerate(segments):
+        if type(seg) is int:
+            sid.append(seg >> 128)
+            pos.append((seg >> 64) & SIZE_MASK)
+            length.append(seg & SIZE_MASK)
+            continue
+        sid.append(_EMPTY if seg == EMPTY_FILE else _OTHER)
+        pos.append(0)
+        length.append(size_of(seg))
+        if seg != EMPTY_FILE:
+            if other is None:
+                other = {}
+            other[i] = seg
+    return (sid, pos, length, other, None)
 
 
 def _segment_at(segs, i):
