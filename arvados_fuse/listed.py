@@ -27,38 +27,40 @@ FEW = 16
 
 
 class ListedNames(object):
-    __slots__ = ('_by_inode', '_held')
+    __slots__ = ('by_inode', '_held')
 
     def __init__(self):
-        # directory inode -> (FileTable, {raw name: index}), oldest first
-        # (an OrderedDict: a dict's first item is slow to find after many
-        # were popped from its front).
-        self._by_inode = OrderedDict()
+        # directory inode -> (directory, its FileTable, {raw name: index}),
+        # oldest first (an OrderedDict: a dict's first item is slow to find
+        # after many were popped from its front).  Read as it is by the
+        # adapter's lookup (operations.py), which checks the table is still
+        # the directory's.
+        self.by_inode = OrderedDict()
         self._held = 0
 
-    def remember(self, inode, table, raws):
-        """`raws`: the raw name of each file of `table`, in the table's
-        order (None: a name the kernel is not shown)."""
-        old = self._by_inode.pop(inode, None)
+    def remember(self, inode, directory, table, raws):
+        """`raws`: the raw name of each file of `table`, `directory`'s files,
+        in the table's order (None: a name the kernel is not shown)."""
+        old = self.by_inode.pop(inode, None)
         if old is not None:
-            self._held -= len(old[1])
+            self._held -= len(old[2])
         if not FEW <= len(raws) <= LIMIT:
             return
         index = dict(zip(raws, range(len(raws))))
         index.pop(None, None)
-        while self._by_inode and self._held + len(index) > LIMIT:
-            _inode, (_table, dropped) = self._by_inode.popitem(last=False)
+        while self.by_inode and self._held + len(index) > LIMIT:
+            _inode, (_directory, _table, dropped) = self.by_inode.popitem(last=False)
             self._held -= len(dropped)
-        self._by_inode[inode] = (table, index)
+        self.by_inode[inode] = (directory, table, index)
         self._held += len(index)
 
     def find(self, inode, table, raw):
         """Index in `table` of the file listed as `raw`, or None: not
         known here (search the table)."""
-        known = self._by_inode.get(inode)
-        if known is None or known[0] is not table:
+        known = self.by_inode.get(inode)
+        if known is None or known[1] is not table:
             return None
-        return known[1].get(raw)
+        return known[2].get(raw)
 
     def __len__(self):
         return self._held

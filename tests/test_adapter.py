@@ -170,6 +170,23 @@ def test_a_lookup_after_a_refresh_answers_from_the_new_files_not_the_last_listin
     call(ops.release, fh)
 
 
+def test_every_lookup_is_counted_and_timed_the_listed_ones_too(api):
+    """Lookups of names just listed are answered ahead of the handlers'
+    wrapper (operations.py, _listed_lookup): still counted and timed for
+    crunchstat and /metrics, hits and misses alike."""
+    from arvados_fuse.host import metrics
+    from arvados_fuse.instrumented import InstrumentedOperations
+    ops = InstrumentedOperations(os.getuid(), os.getgid())
+    collection_root(ops, api, {'f%02d' % i: b'x' * i for i in range(listed.FEW + 4)})
+    meter = metrics.op_totals.meters['lookup']
+    listed_names = [n for n in names(ops, ROOT_INODE) if n not in (b'.', b'..')]
+    count, seconds = meter.count, meter.seconds
+    sizes = [call(ops.lookup, ROOT_INODE, n).st_size for n in listed_names]
+    assert sizes == list(range(listed.FEW + 4))
+    assert errno_of(ops.lookup, ROOT_INODE, b'nothing') == errno.ENOENT
+    assert meter.count == count + len(listed_names) + 1 and meter.seconds > seconds
+
+
 def test_a_directory_listed_by_names_whose_segments_are_out_of_bounds_is_eio_and_logged_once(ops, api, caplog):
     """A directory's names are listed without reading a number (`find`
     needs no more); its segments are read at the first lookup.  A segment
