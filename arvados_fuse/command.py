@@ -27,6 +27,7 @@ import llfuse
 
 from . import __version__
 from . import mountopts
+from .host import allocator
 from .host import metrics
 from .host import mountpoint
 from .host.systemd import Notifier
@@ -619,6 +620,7 @@ def _daemonize_after_mount(mount):
 
 
 def main(argv=None):
+    allocator.tune()  # before any thread starts
     if argv is None:
         argv = sys.argv[1:]
     if mountopts.is_mount_helper_call(argv):

@@ -1,0 +1,42 @@
+"""glibc's allocator, set up so that memory the mount frees goes back to
+the system, or at least to the next allocation.
+
+By default glibc gives each thread that allocates an arena of its own (up
+to 8 per core): a collection loaded on an API thread frees its manifest
+into that arena, while the FUSE workers that build its directories
+allocate from theirs, so the freed memory is never reused.  And after a
+big block is freed, glibc raises the size from which it maps blocks
+directly (up to 32 MiB), so the next big ones (a 20 MiB manifest text)
+come from an arena and stay there when freed.  One arena (Python code
+allocates under the GIL anyway; the Keep fetchers' 64 MiB buffers are
+mapped directly) and a fixed 1 MiB threshold: the long-names shape's
+peak RSS at 10^5 files went from 121-140 MiB (two modes, run to run) to
+104 (bench/scale.py).
+
+Called first thing, before any thread exists.  Settings the user made in
+the environment (MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_) win; on another
+C library this does nothing.
+"""
+
+import ctypes
+import os
+
+M_MMAP_THRESHOLD = -3
+M_ARENA_MAX = -8
+ARENAS = 1
+MMAP_THRESHOLD = 1 << 20
+
+
+def tune(environ=os.environ):
+    """Apply the settings above; the names of those applied."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return []
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    applied = []
+    if 'MALLOC_ARENA_MAX' not in environ and mallopt(M_ARENA_MAX, ARENAS) == 1:
+        applied.append('arena_max')
+    if 'MALLOC_MMAP_THRESHOLD_' not in environ and mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1:
+        applied.append('mmap_threshold')
+    return applied
