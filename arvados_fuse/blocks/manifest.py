@@ -166,6 +166,18 @@ class ManifestDir(object):
             if self._columns is None:
                 self.expand()
 
+    def _column_lines(self):
+        """The stream lines its files' columns would be made from; None if
+        its files are parsed already, failed to, or are a few (a deep
+        tree's directory: the C calls cost more than they save)."""
+        pending = self._pending
+        if pending is None or isinstance(pending, ManifestError):
+            return None
+        lines = (pending,) if type(pending) is tuple else pending
+        if len(lines) == 1 and pending[2].count(' ') < FEW_SEGMENTS:
+            return None
+        return lines
+
     def file_names(self):
         """The names file_columns() gives (sorted, unique), without reading a
         number: a listing needs no more, and `find` never asks for more.
@@ -176,18 +188,13 @@ class ManifestDir(object):
         it asks."""
         if self._columns is not None:
             return self._columns[0]
-        pending = self._pending
-        if pending is None or isinstance(pending, ManifestError):
-            return None
-        lines = (pending,) if type(pending) is tuple else pending
-        if len(lines) == 1 and pending[2].count(' ') < FEW_SEGMENTS:
+        lines = self._column_lines()
+        if lines is None:
             return None
         names = []
         for _lineno, _sid, rest, _depth, _stream_table in lines:
-            if '\\' in rest or '/' in rest or '  ' in rest:
-                return None
-            found = _SEGMENT_NAME_RE.findall(rest)
-            if len(found) != rest.count(' ') + 1:
+            found = _plain_tokens(rest, _SEGMENT_NAME_RE)
+            if found is None:
                 return None
             names.extend(found)
         if '.' in names or not self.dirs.keys().isdisjoint(names):
@@ -209,18 +216,13 @@ class ManifestDir(object):
         MAX_FILE_SIZE."""
         if self._columns is not None:
             return self._columns
-        pending = self._pending
-        if pending is None or isinstance(pending, ManifestError):
+        lines = self._column_lines()
+        if lines is None:
             return None
-        lines = (pending,) if type(pending) is tuple else pending
-        if len(lines) == 1 and pending[2].count(' ') < FEW_SEGMENTS:
-            return None  # a few files (a deep tree's directory): the C calls cost more than they save
         names, streams, positions, lengths = [], array('I'), array('Q'), array('Q')
         for _lineno, sid, rest, _depth, stream_table in lines:
-            if '\\' in rest or '/' in rest or '  ' in rest:
-                return None
-            matches = _SEGMENT_RE.findall(rest)
-            if len(matches) != rest.count(' ') + 1:
+            matches = _plain_tokens(rest, _SEGMENT_RE)
+            if matches is None:
                 return None
             pos_texts, len_texts, line_names = zip(*matches)
             start = len(positions)
@@ -598,6 +600,15 @@ def _freeze(several):
 # A whole segment token between spaces (ASCII digits only, as int() of the
 # general way below is given).
 _SEGMENT_RE = re.compile(r'(?:^| )([0-9]+):([0-9]+):([^ ]+)(?= |$)')
+def _plain_tokens(rest, pattern):
+    """pattern.findall(rest) of a line's segment tokens `rest`, or None: an
+    escape, a `/`, a doubled space, or a token not digits:digits:name."""
+    if '\\' in rest or '/' in rest or '  ' in rest:
+        return None
+    found = pattern.findall(rest)
+    return found if len(found) == rest.count(' ') + 1 else None
+
+
 # The same tokens, their names alone: what a listing needs.
 _SEGMENT_NAME_RE = re.compile(_SEGMENT_RE.pattern.replace('([0-9]+):([0-9]+):', '[0-9]+:[0-9]+:'))
 
