@@ -7,11 +7,13 @@ into that arena, while the FUSE workers that build its directories
 allocate from theirs, so the freed memory is never reused.  And after a
 big block is freed, glibc raises the size from which it maps blocks
 directly (up to 32 MiB), so the next big ones (a 20 MiB manifest text)
-come from an arena and stay there when freed.  One arena (Python code
-allocates under the GIL anyway; the Keep fetchers' 64 MiB buffers are
-mapped directly) and a fixed 1 MiB threshold: the long-names shape's
-peak RSS at 10^5 files went from 121-140 MiB (two modes, run to run) to
-104 (bench/scale.py).
+come from an arena and stay there when freed.  Two arenas and a fixed
+1 MiB threshold: the long-names shape's peak RSS at 10^5 files, over
+`ls -lR` and `find`, went from 119-140 MiB (two modes, run to run) to
+104; the threshold alone gives 118-120.  One arena gives the same memory
+but costs `ls -lR` a tenth more CPU (libfuse allocates for every request
+in the FUSE workers, outside the GIL, and they contend for it); two are
+within the noise of the default (4 runs each, alternating).
 
 Called first thing, before any thread exists.  Settings the user made in
 the environment (MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_) win; on another
@@ -23,7 +25,7 @@ import os
 
 M_MMAP_THRESHOLD = -3
 M_ARENA_MAX = -8
-ARENAS = 1
+ARENAS = 2
 MMAP_THRESHOLD = 1 << 20
 
 
@@ -40,3 +42,4 @@ def tune(environ=os.environ):
     if 'MALLOC_MMAP_THRESHOLD_' not in environ and mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1:
         applied.append('mmap_threshold')
     return applied
+
