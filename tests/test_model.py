@@ -330,3 +330,25 @@ def test_a_packed_text_is_the_text_whatever_its_pieces(monkeypatch):
         packed = PackedText(text)
         assert packed.text() == text and bool(packed) and len(packed) < len(text)
     assert not PackedText('') and PackedText('').text() == ''
+
+
+def test_a_directory_listed_by_names_keeps_its_lines_until_a_size_is_asked_then_not():
+    """A plain directory's files are listed from their names; the lines
+    they were read from are kept for the first lookup, and let go once its
+    segments are made, though the parse of the directory above still holds
+    the directory's parse."""
+    api = FakeApi()
+    a = put_block(api.blocks, b'x' * 64)
+    text = './d %s %s\n' % (a, ' '.join('%d:1:f%02d' % (i, i) for i in range(40)))
+    make_collection(api, text)
+    inodes = Inodes()
+    root = inodes.add_entry(CollectionDirectory(ROOT_INODE, inodes, api, 0, PDH))
+    assert root.update()
+    d = root.entry('d')
+    assert [name for name, _inode, _is_dir in d.kernel_listing()][:2] == ['f00', 'f01']
+    table = d.ready_files()
+    parse = table._later
+    assert parse is not None and parse.pending_bytes() > 0  # listed, nothing read yet
+    assert table.size(7) == 1 and table._later is None
+    assert parse.pending_bytes() == 0
+    assert d.entry('f39').readfrom(0, 10) == b'x'

@@ -160,6 +160,7 @@ class FileTable(object):
         if columns is not None:
             if len(columns[0]) != self._count:
                 raise ManifestError('its files changed since they were listed')
+            later.undefer()  # its lines go now, though its parent's parse may hold it
             return _laid_out(self._count, None, columns[1:])
         files = later.files
         return _laid_out(self._count, [files[name] for name in self.names()], None)
