@@ -13,7 +13,9 @@ come from an arena and stay there when freed.  Two arenas and a fixed
 104; the threshold alone gives 118-120.  One arena gives the same memory
 but costs `ls -lR` a tenth more CPU (libfuse allocates for every request
 in the FUSE workers, outside the GIL, and they contend for it); two are
-within the noise of the default (4 runs each, alternating).
+within the noise of the default (4 runs each, alternating).  To compare:
+bench/scale.py with and without MALLOC_ARENA_MAX=8 (or =1) in its
+environment, which the mounts it starts inherit.
 
 Called first thing, before any thread exists.  Settings the user made in
 the environment (MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_) win; on another
