@@ -50,10 +50,9 @@ def handler(fn):
     the ones the meters cannot tell all of are reported to observe(name,
     seconds, error, cause, result): every error, every read (its size), and
     every request while `latencies.on` (histograms).  One wrapper does both,
-    and the common case costs two clock reads and two additions: `ls -l`
-    makes a request per file."""
+    and the common case costs two clock reads, two additions and a call
+    (`metered`): `ls -l` makes a request per file."""
     name = fn.__name__
-    always = name == 'read'
 
     @functools.wraps(fn)
     def wrapper(self, *args, **kwargs):
@@ -63,36 +62,35 @@ def handler(fn):
             result = fn(self, *args, **kwargs)
         except llfuse.FUSEError as e:
             if meters is not None:
-                _failed(self, name, start, e, e.__context__)
+                metered(self, name, start, e, e.__context__)
             raise
         except Answered as e:
             error = llfuse.FUSEError(to_errno(e))
             if meters is not None:
-                _failed(self, name, start, error, e)
+                metered(self, name, start, error, e)
             raise error from e
         except Exception as e:
             _logger.exception('unexpected error in %s', name)
             error = llfuse.FUSEError(errno.EIO)
             if meters is not None:
-                _failed(self, name, start, error, e)
+                metered(self, name, start, error, e)
             raise error
         if meters is not None:
-            took = perf_counter() - start
-            meter = meters[name]
-            meter.count += 1
-            meter.seconds += took
-            if always or self.latencies.on:
-                self.observe(name, took, None, None, result)
+            metered(self, name, start, None, None, result)
         return result
     return wrapper
 
 
-def _failed(ops, name, start, error, cause):
+def metered(ops, name, start, error, cause, result=None):
+    """Request `name`, begun at `start` (perf_counter), counted and timed
+    into its meter; reported to `observe` when the meters cannot tell all
+    of it: an error, a read (its size), any request while `latencies.on`."""
     took = perf_counter() - start
     meter = ops.meters[name]
     meter.count += 1
     meter.seconds += took
-    ops.observe(name, took, error, cause, None)
+    if error is not None or name == 'read' or ops.latencies.on:
+        ops.observe(name, took, error, cause, result)
 
 
 def negative(timeout):

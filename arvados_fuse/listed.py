@@ -54,13 +54,5 @@ class ListedNames(object):
         self.by_inode[inode] = (directory, table, index)
         self._held += len(index)
 
-    def find(self, inode, table, raw):
-        """Index in `table` of the file listed as `raw`, or None: not
-        known here (search the table)."""
-        known = self.by_inode.get(inode)
-        if known is None or known[1] is not table:
-            return None
-        return known[2].get(raw)
-
     def __len__(self):
         return self._held

@@ -23,8 +23,8 @@ from time import perf_counter
 
 import llfuse
 
-from .answers import (FUSE_LOCK, WRITE_OPERATIONS, XATTR_PREFIX, attributes, filesystem_stats, handler, negative,
-                      refuse_write, stat_attributes)
+from .answers import (FUSE_LOCK, WRITE_OPERATIONS, XATTR_PREFIX, attributes, filesystem_stats, handler, metered,
+                      negative, refuse_write, stat_attributes)
 from .fs.directory import Directory
 from .fs.files import CollectionFile
 from .fs.model import Model
@@ -133,14 +133,13 @@ class Operations(llfuse.Operations):
         (`Operations.lookup`), which answers it as any request."""
         general = Operations.lookup.__get__(self)
         known_of = self._listed.by_inode.get
-        meter = self.meters['lookup'] if self.meters is not None else None
-        clock = perf_counter
+        metering = self.meters is not None
 
         def lookup(parent_inode, name, ctx=None):
             known = known_of(parent_inode)
             if known is None:
                 return general(parent_inode, name, ctx)
-            start = clock()
+            start = perf_counter()
             directory, table, index = known
             i = index.get(name)
             try:
@@ -152,12 +151,8 @@ class Operations(llfuse.Operations):
             if attr is None:
                 return general(parent_inode, name, ctx)
             table.remember(i)
-            if meter is not None:
-                took = clock() - start
-                meter.count += 1
-                meter.seconds += took
-                if self.latencies.on:
-                    self.observe('lookup', took, None, None, attr)
+            if metering:
+                metered(self, 'lookup', start, None, None, attr)
             return attr
         return lookup
 
@@ -170,12 +165,10 @@ class Operations(llfuse.Operations):
         # directory that must refresh first) takes the general way below.
         table = parent.ready_files()
         if table is not None:
-            i = self._listed.find(parent_inode, table, name)
-            if i is None:
-                try:
-                    i = table.find(name.decode(self.encoding)) if len(name) <= NAME_MAX else -1
-                except UnicodeError:
-                    i = -1
+            try:
+                i = table.find(name.decode(self.encoding)) if len(name) <= NAME_MAX else -1
+            except UnicodeError:
+                i = -1
             if i >= 0:
                 attr = self._file_attributes(table, i)
                 table.remember(i)  # once nothing can fail

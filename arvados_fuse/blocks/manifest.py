@@ -600,6 +600,10 @@ def _freeze(several):
 # A whole segment token between spaces (ASCII digits only, as int() of the
 # general way below is given).
 _SEGMENT_RE = re.compile(r'(?:^| )([0-9]+):([0-9]+):([^ ]+)(?= |$)')
+# The same tokens, their names alone: what a listing needs.
+_SEGMENT_NAME_RE = re.compile(_SEGMENT_RE.pattern.replace('([0-9]+):([0-9]+):', '[0-9]+:[0-9]+:'))
+
+
 def _plain_tokens(rest, pattern):
     """pattern.findall(rest) of a line's segment tokens `rest`, or None: an
     escape, a `/`, a doubled space, or a token not digits:digits:name."""
@@ -607,10 +611,6 @@ def _plain_tokens(rest, pattern):
         return None
     found = pattern.findall(rest)
     return found if len(found) == rest.count(' ') + 1 else None
-
-
-# The same tokens, their names alone: what a listing needs.
-_SEGMENT_NAME_RE = re.compile(_SEGMENT_RE.pattern.replace('([0-9]+):([0-9]+):', '[0-9]+:[0-9]+:'))
 
 
 def _add_segments(cwd, pending, several, stream_table):

@@ -53,13 +53,12 @@ class FileTable(object):
     __slots__ = ('_names', '_segs', '_later', '_count', 'tree', 'parent_inode', 'base', 'nlookup', 'held',
                  'detached')
 
-    def __init__(self, parent_inode, tree, names, segments=None, columns=None, later=None):
+    def __init__(self, parent_inode, tree, names, segments=None, later=None):
         """names: sorted, unique, already sanitized; segments[i], the
         parser's packed segments of names[i] (manifest.py); or, instead,
-        `columns`: the (streams, positions, sizes, runs) of
-        ManifestDir.file_columns; or `later`: the ManifestDir whose
-        file_names() these are, asked for its columns when a size or
-        segments are first needed (a listing needs neither)."""
+        `later`: the ManifestDir whose file_names() these are, asked for
+        its columns when a size or segments are first needed (a listing
+        needs neither)."""
         self._count = len(names)
         joined = '\n'.join(names)
         if joined.count('\n') != max(len(names) - 1, 0):
@@ -69,7 +68,7 @@ class FileTable(object):
         else:
             self._names = _chunked(names)
         self._later = later
-        self._segs = None if later is not None else _laid_out(len(names), segments, columns)
+        self._segs = None if later is not None else _laid_out(len(names), segments, None)
         self.tree = tree
         self.parent_inode = parent_inode
         self.base = None  # set by Inodes.add_files

@@ -751,19 +751,6 @@ def _references(obj):
     return sys.getrefcount(obj)
 
 
-def _sole_count():
-    probe = object()
-    return _references(probe)
-
-
-# What _references says of an object that only the calling function's one
-# local variable holds (CPython's count is exact; calibrated, not assumed).
-# With that count, no slot, reader, pending reply (a memoryview holds its
-# buffer) or fetch can reach the object, and under the GIL nobody can take
-# a new reference to an object they cannot reach: it can be written again.
-SOLE_REFERENCE = _sole_count()
-
-
 def _count_in_helper(obj):
     return _references(obj)  # called as _unreferenced calls it
 
@@ -773,6 +760,10 @@ def _sole_in_helper():
     return _count_in_helper(probe)
 
 
-# The same, seen from inside a helper the holder passed the object to
-# (_unreferenced): calibrated the same way.
+# What _references says, inside a helper the holder passed it to
+# (_unreferenced), of an object that only the holder's one local variable
+# holds (CPython's count is exact; calibrated, not assumed).  With that
+# count, no slot, reader, pending reply (a memoryview holds its buffer) or
+# fetch can reach the object, and under the GIL nobody can take a new
+# reference to an object they cannot reach: it can be written again.
 _SOLE_IN_HELPER = _sole_in_helper()
