@@ -10,12 +10,13 @@ directly (up to 32 MiB), so the next big ones (a 20 MiB manifest text)
 come from an arena and stay there when freed.  Two arenas and a fixed
 1 MiB threshold: the long-names shape's peak RSS at 10^5 files, over
 `ls -lR` and `find`, went from 119-140 MiB (two modes, run to run) to
-104; the threshold alone gives 118-120.  One arena gives the same memory
-but costs `ls -lR` a tenth more CPU (libfuse allocates for every request
-in the FUSE workers, outside the GIL, and they contend for it); two are
-within the noise of the default (4 runs each, alternating).  To compare:
-bench/scale.py with and without MALLOC_ARENA_MAX=8 (or =1) in its
-environment, which the mounts it starts inherit.
+102-104; with the threshold alone (glibc's arena count) 113.  One arena
+keeps as little (101.5); it looked a tenth dearer in `ls -lR` CPU in a
+first comparison (libfuse allocates for every request in the FUSE
+workers, outside the GIL), which a second did not confirm (within the
+noise); two is the cautious choice.  To compare: `bench/scale.py
+--variant arenas8:MALLOC_ARENA_MAX=8 --variant arenas1:MALLOC_ARENA_MAX=1`
+(the mounts it starts inherit the setting, which wins over this one).
 
 Called first thing, before any thread exists.  Settings the user made in
 the environment (MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_) win; on another
