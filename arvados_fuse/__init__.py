@@ -28,7 +28,8 @@ Architecture (docs/architecture.md has every module, thread and lock):
 
 __version__ = '3.2.1.post1'
 
-from .fs.collection import CollectionDirectory, CollectionSubdirectory
+from .fs.collection import CollectionDirectory
+from .fs.subdirs import CollectionSubdirectory
 from .fs.directory import Directory
 from .fs.files import File, ObjectFile, StreamReaderFile, StringFile
 from .fs.fresh import FreshBase, convertTime, convert_time

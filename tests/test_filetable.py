@@ -5,7 +5,7 @@ name and index exactly as a list and a dict would, in both of its layouts
 from hypothesis import example, given, settings, strategies as st
 
 from arvados_fuse.blocks.manifest import EMPTY_FILE, size_of
-from arvados_fuse.fs import filetable
+from arvados_fuse.fs import rowtable
 from arvados_fuse.fs.filetable import FileTable
 from arvados_fuse.fs.inodes import Inodes
 
@@ -23,19 +23,19 @@ _segments = st.one_of(_segment, st.just(EMPTY_FILE), st.lists(_segment, min_size
 def test_a_table_answers_as_a_dict_of_its_files(names, data, small_chunks):
     names = sorted(names)
     segments = [data.draw(_segments) for _ in names]
-    old = filetable.CHUNK, filetable.CHUNK_CHARS
+    old = rowtable.CHUNK, rowtable.CHUNK_CHARS
     if small_chunks:
-        filetable.CHUNK, filetable.CHUNK_CHARS = 3, 10
+        rowtable.CHUNK, rowtable.CHUNK_CHARS = 3, 10
     try:
-        table = Inodes().add_files(FileTable(7, None, list(names), segments))
+        table = Inodes().add_rows(FileTable(7, None, list(names), segments))
     finally:
-        filetable.CHUNK, filetable.CHUNK_CHARS = old
+        rowtable.CHUNK, rowtable.CHUNK_CHARS = old
     assert len(table) == len(names) and table.names() == names
     for i, name in enumerate(names):
         assert table.find(name) == i
         assert table.segments(i) == segments[i]
         assert table.size(i) == size_of(segments[i])
-        assert table.file(i).inode == table.base + i and table.file(i).parent_inode == 7
+        assert table.entry_at(i).inode == table.base + i and table.entry_at(i).parent_inode == 7
     for missing in ('', '\n', 'zz\nzz', names[0] + 'x' if names else 'x', '\n'.join(names[:2])):
         if missing not in names:
             assert table.find(missing) == -1
@@ -44,13 +44,13 @@ def test_a_table_answers_as_a_dict_of_its_files(names, data, small_chunks):
 
 def test_lookup_counts_free_a_detached_table_when_the_last_is_forgotten():
     inodes = Inodes()
-    table = inodes.add_files(FileTable(1, None, ['a', 'b', 'c'], [EMPTY_FILE] * 3))
+    table = inodes.add_rows(FileTable(1, None, ['a', 'b', 'c'], [EMPTY_FILE] * 3))
     a, c = table.base, table.base + 2
     inodes.remember(a)
     inodes.remember(a)
-    inodes.remember_entry(table.file(2))
+    inodes.remember_entry(table.entry_at(2))
     assert table.held_names() == [(0, 'a'), (2, 'c')] and len(inodes) == 3
-    inodes.drop_files(1, table, notify=False)
+    inodes.drop_rows(1, table, notify=False)
     assert a in inodes and c in inodes and table.base + 1 not in inodes  # only what the kernel holds
     inodes.forget(a, 2)
     assert a not in inodes and c in inodes

@@ -58,6 +58,44 @@ def test_reload_with_new_manifest_replaces_entries_and_frees_unreferenced_inodes
     assert first.inode not in inodes
 
 
+def test_subdirectories_are_rows_held_as_long_as_the_kernel_holds_them():
+    """A collection's subdirectories are rows of their parent's table
+    (fs/subdirs.py): views made per request, with the kernel's counts in
+    the table.  Asked to let go, the kernel is told every name it holds,
+    deepest first; after a reload, the rows it holds stay, empty, until it
+    forgets them, and the others are gone at once."""
+    api = FakeApi()
+    a = put_block(api.blocks, b'data')
+    make_collection(api, './a/b %s 0:4:f\n./a %s 0:4:g\n./c %s 0:4:h\n' % (a, a, a))
+    sent = []
+    inodes = Inodes(notifier=lambda *args: sent.append(args))
+    root = inodes.add_entry(CollectionDirectory(ROOT_INODE, inodes, api, 0, 'zzzzz-4zz18-aaaaaaaaaaaaaaa'))
+    root.update()
+    dir_a = root.entry('a')
+    dir_b = dir_a.entry('b')
+    f = dir_b.entry('f')
+    assert [n for n, _ in dir_a.listing()] == ['b', 'g'] and dir_b.parent_inode == dir_a.inode
+    assert dir_b == dir_a.entry('b') and inodes[dir_b.inode] == dir_b and dir_b.mtime() == root.mtime()
+    assert f.readfrom(0, 4) == b'data' and f.parent_inode == dir_b.inode
+    for entry in (dir_a, dir_b, f):
+        inodes.remember_entry(entry)
+    unheld = root.entry('c').inode
+    root.ask_kernel_to_forget()
+    assert sent == [('entry', dir_b.inode, 'f'), ('entry', dir_a.inode, 'b'), ('entry', root.inode, 'a')]
+    make_collection(api, '. %s 0:4:new\n' % a, pdh='eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee+10')
+    root.invalidate()
+    root.update()
+    assert [n for n, _ in root.listing()] == ['new']
+    assert unheld not in inodes
+    for entry in (dir_a, dir_b, f):
+        assert entry.inode in inodes and inodes.is_detached(entry.inode)
+    assert inodes[dir_a.inode].listing() == [] and inodes[dir_a.inode].entry('b') is None
+    for entry in (f, dir_b, dir_a):
+        inodes.forget(entry.inode, 1)
+        assert entry.inode not in inodes
+    assert len(inodes) == 2  # the root and its new file
+
+
 def test_pdh_collection_renews_signatures_without_new_inodes():
     api = FakeApi()
     a = put_block(api.blocks, b'data')

@@ -12,7 +12,6 @@ expire (renewal.py), which swaps locators in its block table without
 touching any inode, so open files and the kernel's page cache stay valid.
 """
 
-import bisect
 import json
 import logging
 import time
@@ -20,14 +19,12 @@ import weakref
 import zlib
 
 from ..blocks import manifest as manifest_parser
-from ..blocks.manifest import pieces_of
-from .directory import NO_NAMES, Directory
+from ..blocks.manifest import ManifestDir, pieces_of
 from ..errors import NotFound
-from .filetable import FileTable
-from .files import CollectionFile, ObjectFile
+from .files import ObjectFile
 from .fresh import DEFAULT_POLL_TIME, convert_time
-from .names import sanitize_filename
 from ..blocks.readpath import BlockTable, FileReader
+from .subdirs import LazyTreeDirectory, parts
 from .uuids import keep_locator_pattern, strip_hints
 
 _logger = logging.getLogger('arvados.arvados_fuse')
@@ -51,10 +48,11 @@ RECORD_FIELDS = ['uuid', 'name', 'description', 'owner_uuid', 'portable_data_has
 # The directory cache's estimate of a loaded tree: bytes per file (its
 # share of a FileTable: name, segments, lookup count; 43 measured with
 # tracemalloc on bench/shapes.py's 100,000-file `spread` once walked) and
-# per directory line (a subdirectory, its inode slot and a FileTable of its
-# own: ~600 on the `deep` shape), plus the manifest text kept for the record.
+# per directory line (a row of its parent's SubdirTable and a FileTable of
+# its own: ~270 on the `deep` shape, 30 MiB for 100,000 lines, files
+# included), plus the manifest text kept for the record.
 FILE_BYTES = 48
-DIR_BYTES = 600
+DIR_BYTES = 280
 # A directory of a collection whose file segments take more text than this
 # (some 8,000 files) is parsed when the collection loads, with no lock
 # held, rather than on its first visit, under the llfuse lock.
@@ -140,236 +138,6 @@ class CollectionTree(object):
 
     def bare_locators(self, segments):
         return [strip_hints(self.block_table.locator(idx)) for idx, _o, _l in pieces_of(self.block_pieces(segments))]
-
-
-class LazyTreeDirectory(Directory):
-    """A directory of a collection whose entries are made from the parsed
-    manifest the first time anything asks for them: `ls` of a collection
-    of 10^6 files builds its top level, not the whole tree, and no request
-    waits behind the building of directories nobody visited.  Its
-    subdirectories are entries; its files are one FileTable (filetable.py),
-    with no object per file."""
-
-    __slots__ = ('_pending', '_file_table')
-
-    def _init_tree(self):
-        # (ManifestDir, CollectionTree) still to be turned into entries.
-        self._pending = None
-        self._file_table = None
-
-    def _ensure_built(self):
-        pending = self._pending
-        if pending is None:
-            return
-        self._pending = None
-        mdir, tree = pending
-        with manifest_parser.gc_paused():
-            self._build(mdir, tree)
-
-    def build_later(self, mdir, tree):
-        """Fill it from the manifest directory `mdir` when first asked."""
-        self._pending = (mdir, tree)
-
-    def _build(self, mdir, tree):
-        # Directories win over files when sanitizing makes two names equal;
-        # within a kind, sorted order decides.  Deterministic either way.
-        entries = self._entries
-        dirs = mdir.dirs
-        if dirs:
-            now = time.time()
-            dir_names = sorted(dirs)
-            odd = _needs_sanitizing(dir_names)
-            subs = []
-            for name in dir_names:
-                clean = sanitize_filename(name) if odd else name
-                if clean in entries:
-                    _logger.info('%s: %r clashes with another name after sanitizing; left out', self.describe(), name)
-                    continue
-                sub = CollectionSubdirectory(self.inode, self.inodes, tree.collection, now)
-                sub.build_later(dirs[name], tree)
-                entries[clean] = sub
-                subs.append(sub)
-            self.inodes.add_plain_entries(subs)
-        try:
-            names = mdir.file_names()  # the segments when a size is first asked for
-            if names and not (entries and not entries.keys().isdisjoint(names)) and not _needs_sanitizing(names):
-                self._file_table = self.inodes.add_files(FileTable(self.inode, tree, names, later=mdir))
-                return
-            files = mdir.files
-        except manifest_parser.ManifestError as e:
-            # Only this directory's files are lost, none is half made.
-            _logger.warning('%s: a directory of its manifest is malformed (%s); its files are not shown',
-                            tree.collection.describe(), e)
-            files = {}
-        if not files:
-            return
-        names = sorted(files)
-        if entries or _needs_sanitizing(names):
-            names, pieces = self._sanitized(names, files, entries)
-        else:
-            pieces = [files[name] for name in names]
-        self._file_table = self.inodes.add_files(FileTable(self.inode, tree, names, pieces))
-
-    def _sanitized(self, names, files, entries):
-        kept = {}
-        for name in names:
-            clean = sanitize_filename(name)
-            if clean in entries or clean in kept:
-                _logger.info('%s: %r clashes with another name after sanitizing; left out', self.describe(), name)
-                continue
-            kept[clean] = files[name]
-        clean_names = sorted(kept)
-        return clean_names, [kept[name] for name in clean_names]
-
-    def entry(self, name):
-        # Asked once for every file `ls -l` lists: kept short.
-        if self._pending is not None:
-            self._ensure_built()
-        self.inodes.tree_cache.touched(self._tree_owner())
-        found = self._entries.get(name)
-        if found is None:
-            table = self._file_table
-            if table is not None:
-                i = table.find(name)
-                if i >= 0:
-                    return CollectionFile(table, i)
-            return super(LazyTreeDirectory, self).entry(name)  # the record file
-        return found
-
-    def ready_files(self):
-        table = self._file_table
-        if table is None or self._pending is not None or self.detached or self.stale():
-            return None
-        self.inodes.tree_cache.touched(self._tree_owner())
-        return table
-
-    def listing(self):
-        self._ensure_built()
-        self.inodes.tree_cache.touched(self._tree_owner())
-        out = list(self._entries.items())
-        files = self._file_table
-        if files is not None:
-            out.extend((name, CollectionFile(files, i)) for i, name in enumerate(files.names()))
-        return out
-
-    def kernel_listing(self):
-        self._ensure_built()
-        self.inodes.tree_cache.touched(self._tree_owner())
-        out = [(name, e.inode, isinstance(e, Directory)) for name, e in self._entries.items()]
-        files = self._file_table
-        if files is not None:
-            if not out:
-                return files.listing()
-            out.extend(files.listing())
-        out.sort()
-        return out
-
-    def held_files(self):
-        """Names of its files the kernel holds."""
-        files = self._file_table
-        if files is None:
-            return []
-        return [name for _i, name in files.held_names()]
-
-    def take_children(self):
-        self._pending = None
-        return super(LazyTreeDirectory, self).take_children()
-
-    def take_files(self):
-        files, self._file_table = self._file_table, None
-        return files
-
-    def remove_entries(self):
-        super(LazyTreeDirectory, self).remove_entries()
-        files = self.take_files()
-        if files is not None:
-            self.inodes.drop_files(self.inode, files)
-
-    def clear(self):
-        self._pending = None
-        super(LazyTreeDirectory, self).clear()
-
-    # The seed's accessors.
-    def __getitem__(self, item):
-        hidden = self.unrefreshed_entry(item)
-        if hidden is not None:
-            return hidden
-        self.checkupdate()
-        found = self.entry(item)
-        if found is None:
-            raise KeyError(item)
-        return found
-
-    def items(self):
-        self.checkupdate()
-        return self.listing()
-
-    def __iter__(self):
-        self.checkupdate()
-        return iter([name for name, _entry in self.listing()])
-
-    def __contains__(self, k):
-        if k is not None and k == self.record_file_name:
-            return True
-        if self.unrefreshed_entry(k) is not None:
-            return True
-        self.checkupdate()
-        return self.entry(k) is not None
-
-
-def _needs_sanitizing(names):
-    """Whether any of `names` (sorted) is not a name Linux can hold as it is."""
-    if len(names) == 1:  # most directories of a deep tree
-        name = names[0]
-        return name in ('', '.', '..') or '\x00' in name or '/' in name
-    at = bisect.bisect_left(names, '.')
-    if names[0] == '' or names[at:at + 2] and names[at] in ('.', '..') or names[at + 1:at + 2] == ['..']:
-        return True
-    joined = '\n'.join(names)
-    return '\x00' in joined or '/' in joined
-
-
-class CollectionSubdirectory(LazyTreeDirectory):
-    """A directory inside a collection; takes its times from the collection.
-    A deep tree has 10^5 of these: slots only, and its timestamps share
-    one float."""
-
-    __slots__ = ('collection',)
-
-    def __init__(self, parent_inode, inodes, collection, now=None):
-        # Every slot set here, without the chain of constructors (and their
-        # clock reads): a deep tree makes 10^5 of these while listed.
-        if now is None:
-            now = time.time()
-        self.nlookup = 0
-        self._stale = False
-        self._poll = False
-        self._loaded_once = True
-        self._generation = 0
-        self._poll_time = DEFAULT_POLL_TIME
-        self._mtime = self._atime = self._last_update = now
-        self.inode = None
-        self.parent_inode = parent_inode
-        self.inodes = inodes
-        self.detached = False
-        self._entries = {}
-        self.record_file = None
-        self._misses = self._names_checked = NO_NAMES
-        self.collection = collection
-        self._pending = None
-        self._file_table = None
-
-    def stale(self):
-        return False
-
-    def _tree_owner(self):
-        return self.collection
-
-    def mtime(self):
-        return self.collection.mtime()
-
-    def immutable(self):
-        return self.collection.immutable()
 
 
 class CollectionDirectory(LazyTreeDirectory):
@@ -552,7 +320,7 @@ class CollectionDirectory(LazyTreeDirectory):
         self._loaded_pdh = new_collection_object.get('portable_data_hash')
         tree = CollectionTree(self, self._block_table, self.api.block_source(self.num_retries),
                               self._fixed, parsed)
-        self._pending = (parsed.root, tree)
+        self.build_later(parsed.root, tree)
         self._mtime = self.mtime()
         self._tree_bytes = (parsed.segments * FILE_BYTES + parsed.streams * DIR_BYTES
                             + len(new_collection_object.get('manifest_text') or ''))
@@ -582,16 +350,19 @@ class CollectionDirectory(LazyTreeDirectory):
         only unhashed, and goes with its parents when that use ends.  (An
         unused name left cached below would pin us for good.)"""
         names = []
-        referenced = self.inodes.referenced
-        stack = [self]
+        state = self._state
+        stack = [] if type(state) is ManifestDir else [(self.inode, state)]
         while stack:
-            d = stack.pop()
-            for name, child in d.built_entries():
-                if referenced(child.inode):
-                    names.append((d.inode, name))
-                    if isinstance(child, Directory):
-                        stack.append(child)
-            names.extend((d.inode, name) for name in d.held_files())
+            inode, state = stack.pop()
+            subdirs, files = parts(state)
+            if files is not None:
+                names.extend((inode, name) for _i, name in files.held_names())
+            if subdirs is not None:
+                for i, name in subdirs.held_names():
+                    names.append((inode, name))
+                    below = subdirs.states[i]
+                    if type(below) is not ManifestDir:
+                        stack.append((subdirs.base + i, below))
         for inode, name in reversed(names):
             self.inodes.notify('entry', inode, name)
         parent = self.inodes.get(self.parent_inode)
@@ -606,11 +377,8 @@ class CollectionDirectory(LazyTreeDirectory):
         if record is not None:
             self._listing_record = {k: v for k, v in record.items() if k != 'manifest_text'}
         self.collection_object = None
-        for child in self.take_children().values():
-            self.inodes.del_entry(child, notify=False)
-        files = self.take_files()
-        if files is not None:
-            self.inodes.drop_files(self.inode, files, notify=False)
+        for inode, table in self.take_rows():
+            self.inodes.drop_rows(inode, table, notify=False)
         if self.record_file is not None:
             self.inodes.del_entry(self.record_file, notify=False)
             self.record_file = None

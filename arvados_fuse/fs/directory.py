@@ -235,11 +235,6 @@ class Directory(FreshBase):
         (filetable.py), whose number stays valid while it is listed."""
         return sorted((name, e.inode, isinstance(e, Directory)) for name, e in self.listing())
 
-    def built_entries(self):
-        """(name, entry) of what is built so far: a lazy directory
-        (collection.py) is not built by this, unlike listing()."""
-        return self._entries.items()
-
     def name_of(self, entry):
         """The name `entry` has here, or None."""
         for name, e in self._entries.items():

@@ -16,9 +16,9 @@ class Entry(object):
     # by_id object found by uuid; see byid.py), or None.
     owner_watch = None
 
-    # The FileTable (filetable.py) it is a file of, or None: an entry of
-    # its own in the inode table, with its own `nlookup`.
-    file_table = None
+    # The table (rowtable.py) it is a row of, at `index`, or None: an entry
+    # of its own in the inode table, with its own `nlookup`.
+    row_table = None
 
     def attached(self):
         """It was given an inode number (Inodes.add_entry)."""
@@ -45,9 +45,10 @@ class Entry(object):
         """(st_atime, st_mtime), unix time."""
         return self.atime(), self.mtime()
 
-    def take_files(self):
-        """Being removed: give up the FileTable of its files (or None)."""
-        return None
+    def take_rows(self):
+        """Being removed: give up the tables of rows below it (rowtable.py),
+        [(inode of the directory they are in, table)]."""
+        return []
 
     def special_entries(self):
         """Entries outside its listing that go with it (a record file)."""

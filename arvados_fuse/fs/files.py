@@ -127,7 +127,7 @@ class CollectionFile(StreamReaderFile):
         return mtime, mtime
 
     @property
-    def file_table(self):
+    def row_table(self):
         return self.table
 
     @property

@@ -3,8 +3,9 @@
 An entry removed from its directory is only *detached*; it stays in the table
 until the kernel has forgotten every reference it was given (lookup counts),
 so a process that still holds it open or cached never sees EIO or a reused
-number.  The files of a collection's directory are not entries here but
-one FileTable each (filetable.py), holding a range of numbers.  Guarded by
+number.  The files and subdirectories of a collection's directory are not
+entries here but rows of tables (rowtable.py), each holding a range of
+numbers.  Guarded by
 the llfuse lock (every caller holds it)."""
 
 import bisect
@@ -33,9 +34,9 @@ class Inodes(object):
         # (not a dict here: 10^6 looked-up files would cost ~50 MB more).
         self._detached = set()
         self._next = ROOT_INODE
-        # File tables by the first inode number of their range (ranges are
+        # Row tables by the first inode number of their range (ranges are
         # handed out in increasing order, so the list stays sorted): a
-        # number is found by bisection.  _live_files: files of the tables
+        # number is found by bisection.  _live_files: rows of the tables
         # no directory has let go of.
         self._table_bases = []
         self._tables = []
@@ -91,13 +92,13 @@ class Inodes(object):
         table = self._table_of(inode)
         if table is None:
             return default
-        return table.file(inode - table.base)
+        return table.entry_at(inode - table.base)
 
     def __contains__(self, k):
         return k in self._entries or self._table_of(k) is not None
 
     def _table_of(self, inode):
-        """The file table holding `inode` (a file the kernel may still use:
+        """The row table holding `inode` (a row the kernel may still use:
         in a detached table, only those it holds), or None."""
         bases = self._table_bases
         if not bases or not isinstance(inode, int):
@@ -111,8 +112,8 @@ class Inodes(object):
             return None
         return table
 
-    def add_files(self, table):
-        """Give the files of `table` their inode numbers."""
+    def add_rows(self, table):
+        """Give the rows of `table` their inode numbers."""
         table.base = self._next
         self._next += len(table)
         self._table_bases.append(table.base)
@@ -121,23 +122,29 @@ class Inodes(object):
         self._table_files += len(table)
         return table
 
-    def drop_files(self, parent_inode, table, notify=True):
-        """No directory shows the files of `table` any more: the kernel is
-        told to drop those it holds (which stay until it forgets them, as
-        del_entry keeps entries), the others are gone now."""
-        if table.detached or table.base is None:
-            return
-        table.detached = True
-        self._live_files -= len(table)
-        held = table.held_names()
-        if notify:
-            for i, name in held:
-                inode = table.base + i
-                self.notify('entry', parent_inode, name)
-                self.notify('inode', inode)
-                self._reinvalidate_later(parent_inode, name, inode)
-        if not held:
-            self._unregister(table)
+    def drop_rows(self, parent_inode, table, notify=True):
+        """No directory shows the rows of `table` (in `parent_inode`) any
+        more, nor anything below them: the kernel is told to drop those it
+        holds (which stay until it forgets them, as del_entry keeps
+        entries; a directory among them is empty from now on), the others
+        are gone now."""
+        stack = [(parent_inode, table)]
+        while stack:
+            parent_inode, table = stack.pop()
+            if table.detached or table.base is None:
+                continue
+            table.detached = True
+            self._live_files -= len(table)
+            held = table.held_names()
+            if notify:
+                for i, name in held:
+                    inode = table.base + i
+                    self.notify('entry', parent_inode, name)
+                    self.notify('inode', inode)
+                    self._reinvalidate_later(parent_inode, name, inode)
+            stack.extend(table.take_below())
+            if not held:
+                self._unregister(table)
 
     def _unregister(self, table):
         at = bisect.bisect_left(self._table_bases, table.base)
@@ -153,18 +160,6 @@ class Inodes(object):
         self._index(entry, _event_uuids(entry))
         entry.attached()
         return entry
-
-    def add_plain_entries(self, entries):
-        """add_entry of each of `entries`, which hear of no events and make
-        no entries of their own when attached (a collection's
-        subdirectories: a deep tree adds 10^5 of them)."""
-        inode = self._next
-        table = self._entries
-        for entry in entries:
-            entry.inode = inode
-            table[inode] = entry
-            inode += 1
-        self._next = inode
 
     def rewatch(self, entry, owner):
         """A by_id object now belongs to `owner`: hear of that project's
@@ -227,9 +222,8 @@ class Inodes(object):
         telling it about each of (maybe 10^6) inodes would be wasted."""
         if entry.inode is None or entry.inode not in self._entries:
             return
-        files = entry.take_files()
-        if files is not None:
-            self.drop_files(entry.inode, files, notify)
+        for inode, table in entry.take_rows():
+            self.drop_rows(inode, table, notify)
         children = entry.take_children()
         if children:
             for name, child in children.items():
@@ -302,7 +296,7 @@ class Inodes(object):
 
     def remember_entry(self, entry):
         """The kernel was handed a reference to `entry` (lookup)."""
-        table = entry.file_table
+        table = entry.row_table
         if table is None:
             entry.nlookup += 1
         else:

@@ -1,0 +1,357 @@
+"""The directories of a collection: built as the kernel asks, and kept as
+rows, with no object per directory.
+
+A deep tree has a directory per file or more, and `ls -lR` looks up, opens
+and lists every one, after which the kernel holds them all: an object per
+directory (its slots, entries dict, inode-table slot) cost ~850 bytes with
+its files, ~150 MB for 10^5 files five deep.  Here the subdirectories of a
+directory are the rows of one `SubdirTable` (names, inode range, lookup
+counts: rowtable.py) and what each shows is one slot of a list, its
+*state*:
+
+    ManifestDir                 not built: its entries are made from the
+                                parsed manifest when first asked for
+    None                        built, empty
+    FileTable                   its files (filetable.py)
+    SubdirTable                 its subdirectories
+    (SubdirTable, FileTable)    both
+
+`CollectionSubdirectory` is a view of one row, made when a request needs
+it and dropped after, like `CollectionFile`; the collection itself
+(collection.py) keeps the state of its top directory in a slot.
+
+Guarded by the llfuse lock, like the inode table.
+"""
+
+import bisect
+import logging
+
+from ..blocks.manifest import ManifestDir, ManifestError, gc_paused
+from .directory import NO_NAMES, Directory
+from .filetable import FileTable
+from .files import CollectionFile
+from .fresh import DEFAULT_POLL_TIME
+from .names import sanitize_filename
+from .rowtable import RowTable
+
+_logger = logging.getLogger('arvados.arvados_fuse')
+
+
+class SubdirTable(RowTable):
+    """The subdirectories of one directory of a collection."""
+
+    __slots__ = ('states',)
+
+    rows_are_directories = True
+
+    def __init__(self, parent_inode, tree, names, mdirs):
+        """names: sorted, unique, sanitized; mdirs[i]: the ManifestDir of
+        names[i], built when first visited."""
+        super(SubdirTable, self).__init__(parent_inode, tree, names)
+        self.states = mdirs
+
+    def entry_at(self, i):
+        return CollectionSubdirectory(self, i)
+
+    def take_below(self):
+        out = []
+        base = self.base
+        for i, state in enumerate(self.states):
+            if state is None or type(state) is ManifestDir:
+                continue
+            subdirs, files = parts(state)
+            if subdirs is not None:
+                out.append((base + i, subdirs))
+            if files is not None:
+                out.append((base + i, files))
+        # A row the kernel still holds shows an empty directory from now on.
+        self.states = [None] * len(self.states)
+        return out
+
+
+def parts(state):
+    """(SubdirTable or None, FileTable or None) of a built state."""
+    if state is None:
+        return None, None
+    kind = type(state)
+    if kind is FileTable:
+        return None, state
+    if kind is SubdirTable:
+        return state, None
+    return state
+
+
+def _state_of(subdirs, files):
+    if subdirs is None:
+        return files
+    if files is None:
+        return subdirs
+    return (subdirs, files)
+
+
+def build(mdir, tree, inodes, inode, describe):
+    """The state of directory `inode` made from the ManifestDir `mdir`: its
+    rows added to the inode table.  Directories win over files when
+    sanitizing makes two names equal; within a kind, sorted order decides.
+    Deterministic either way."""
+    subdirs = None
+    taken = None
+    dirs = mdir.dirs
+    if dirs:
+        dir_names = sorted(dirs)
+        if _needs_sanitizing(dir_names):
+            kept = {}
+            for name in dir_names:
+                clean = sanitize_filename(name)
+                if clean in kept:
+                    _logger.info('%s: %r clashes with another name after sanitizing; left out', describe(), name)
+                    continue
+                kept[clean] = dirs[name]
+            dir_names = sorted(kept)
+            mdirs = [kept[name] for name in dir_names]
+        else:
+            mdirs = [dirs[name] for name in dir_names]
+        subdirs = inodes.add_rows(SubdirTable(inode, tree, dir_names, mdirs))
+        taken = set(dir_names)
+    try:
+        names = mdir.file_names()  # the segments when a size is first asked for
+        if names and not (taken and not taken.isdisjoint(names)) and not _needs_sanitizing(names):
+            return _state_of(subdirs, inodes.add_rows(FileTable(inode, tree, names, later=mdir)))
+        files = mdir.files
+    except ManifestError as e:
+        # Only this directory's files are lost, none is half made.
+        _logger.warning('%s: a directory of its manifest is malformed (%s); its files are not shown',
+                        tree.collection.describe(), e)
+        files = {}
+    if not files:
+        return subdirs
+    names = sorted(files)
+    if taken or _needs_sanitizing(names):
+        names, pieces = _sanitized(names, files, taken or (), describe)
+    else:
+        pieces = [files[name] for name in names]
+    return _state_of(subdirs, inodes.add_rows(FileTable(inode, tree, names, pieces)))
+
+
+def _sanitized(names, files, taken, describe):
+    kept = {}
+    for name in names:
+        clean = sanitize_filename(name)
+        if clean in taken or clean in kept:
+            _logger.info('%s: %r clashes with another name after sanitizing; left out', describe(), name)
+            continue
+        kept[clean] = files[name]
+    clean_names = sorted(kept)
+    return clean_names, [kept[name] for name in clean_names]
+
+
+def _needs_sanitizing(names):
+    """Whether any of `names` (sorted) is not a name Linux can hold as it is."""
+    if len(names) == 1:  # most directories of a deep tree
+        name = names[0]
+        return name in ('', '.', '..') or '\x00' in name or '/' in name
+    at = bisect.bisect_left(names, '.')
+    if names[0] == '' or names[at:at + 2] and names[at] in ('.', '..') or names[at + 1:at + 2] == ['..']:
+        return True
+    joined = '\n'.join(names)
+    return '\x00' in joined or '/' in joined
+
+
+class LazyTreeDirectory(Directory):
+    """A directory of a collection whose entries are made from the parsed
+    manifest the first time anything asks for them: `ls` of a collection
+    of 10^6 files builds its top level, not the whole tree, and no request
+    waits behind the building of directories nobody visited.  `_state` is
+    what it shows (see above), `_tree` the CollectionTree (collection.py)
+    its rows share."""
+
+    __slots__ = ('_state', '_tree')
+
+    def _init_tree(self):
+        self._state = None
+        self._tree = None
+
+    def build_later(self, mdir, tree):
+        """Fill it from the manifest directory `mdir` when first asked."""
+        self._state = mdir
+        self._tree = tree
+
+    def _built(self):
+        """(SubdirTable or None, FileTable or None), built first if need be."""
+        state = self._state
+        if type(state) is ManifestDir:
+            with gc_paused():
+                state = build(state, self._tree, self.inodes, self.inode, self.describe)
+            self._state = state
+        return parts(state)
+
+    def entry(self, name):
+        subdirs, files = self._built()
+        self.inodes.tree_cache.touched(self._tree_owner())
+        if files is not None:
+            i = files.find(name)
+            if i >= 0:
+                return CollectionFile(files, i)
+        if subdirs is not None:
+            i = subdirs.find(name)
+            if i >= 0:
+                return CollectionSubdirectory(subdirs, i)
+        return super(LazyTreeDirectory, self).entry(name)  # the record file
+
+    def ready_files(self):
+        state = self._state
+        kind = type(state)
+        if kind is FileTable:
+            table = state
+        elif kind is tuple:
+            table = state[1]
+        else:
+            return None
+        if self.detached or self.stale():
+            return None
+        self.inodes.tree_cache.touched(self._tree_owner())
+        return table
+
+    def listing(self):
+        subdirs, files = self._built()
+        self.inodes.tree_cache.touched(self._tree_owner())
+        out = []
+        if subdirs is not None:
+            out.extend((name, CollectionSubdirectory(subdirs, i)) for i, name in enumerate(subdirs.names()))
+        if files is not None:
+            out.extend((name, CollectionFile(files, i)) for i, name in enumerate(files.names()))
+        return out
+
+    def kernel_listing(self):
+        subdirs, files = self._built()
+        self.inodes.tree_cache.touched(self._tree_owner())
+        if subdirs is None:
+            return files.listing() if files is not None else []
+        if files is None:
+            return subdirs.listing()
+        out = subdirs.listing() + files.listing()
+        out.sort()
+        return out
+
+    def held_files(self):
+        """Names of its files the kernel holds."""
+        state = self._state
+        if type(state) is ManifestDir:
+            return []
+        _subdirs, files = parts(state)
+        if files is None:
+            return []
+        return [name for _i, name in files.held_names()]
+
+    def take_rows(self):
+        state = self._state
+        self._state = None
+        if type(state) is ManifestDir:
+            return []
+        return [(self.inode, table) for table in parts(state) if table is not None]
+
+    def remove_entries(self):
+        super(LazyTreeDirectory, self).remove_entries()
+        for inode, table in self.take_rows():
+            self.inodes.drop_rows(inode, table)
+
+    # The seed's accessors.
+    def __getitem__(self, item):
+        hidden = self.unrefreshed_entry(item)
+        if hidden is not None:
+            return hidden
+        self.checkupdate()
+        found = self.entry(item)
+        if found is None:
+            raise KeyError(item)
+        return found
+
+    def items(self):
+        self.checkupdate()
+        return self.listing()
+
+    def __iter__(self):
+        self.checkupdate()
+        return iter([name for name, _entry in self.listing()])
+
+    def __contains__(self, k):
+        if k is not None and k == self.record_file_name:
+            return True
+        if self.unrefreshed_entry(k) is not None:
+            return True
+        self.checkupdate()
+        return self.entry(k) is not None
+
+
+class CollectionSubdirectory(LazyTreeDirectory):
+    """A directory inside a collection: a view of one row of its parent's
+    SubdirTable, made when a request needs it.  Everything it has lives in
+    the row; it takes its times from the collection and never goes stale
+    (the collection reloads as a whole)."""
+
+    __slots__ = ('_rows', '_row')
+
+    # What the base classes keep per object, the same for every row.
+    _stale = False
+    _poll = False
+    _poll_time = DEFAULT_POLL_TIME
+    _generation = 0
+    _loaded_once = True
+    _entries = _misses = _names_checked = NO_NAMES
+    record_file = None
+
+    def __init__(self, rows, row):
+        self._rows = rows
+        self._row = row
+
+    inode = property(lambda self: self._rows.base + self._row)
+    parent_inode = property(lambda self: self._rows.parent_inode)
+    inodes = property(lambda self: self._rows.tree.collection.inodes)
+    detached = property(lambda self: self._rows.detached)
+    nlookup = property(lambda self: self._rows.count(self._row))
+    collection = property(lambda self: self._rows.tree.collection)
+    # For the inode table's lookup counts (Entry.row_table).
+    row_table = property(lambda self: self._rows)
+    index = property(lambda self: self._row)
+    _tree = property(lambda self: self._rows.tree)
+
+    @property
+    def _state(self):
+        return self._rows.states[self._row]
+
+    @_state.setter
+    def _state(self, state):
+        self._rows.states[self._row] = state
+
+    def __eq__(self, other):
+        return type(other) is CollectionSubdirectory and other._rows is self._rows and other._row == self._row
+
+    def __hash__(self):
+        return hash((id(self._rows), self._row))
+
+    def describe(self):
+        return '%s: a directory' % self.collection.describe()
+
+    def stale(self):
+        return False
+
+    def fresh(self):
+        pass
+
+    def invalidate(self):
+        pass
+
+    def accessed(self):
+        pass
+
+    def _tree_owner(self):
+        return self.collection
+
+    def mtime(self):
+        return self.collection.mtime()
+
+    def atime(self):
+        return self.collection.mtime()
+
+    def immutable(self):
+        return self.collection.immutable()
