@@ -442,6 +442,9 @@ def main():
     p.add_argument('--variant', action='append', default=[], metavar='LABEL:NAME=VALUE',
                    help='also mount ours with NAME=VALUE in its environment, alternating with the others '
                         '(e.g. arenas8:MALLOC_ARENA_MAX=8); its figures are printed against ours and the floor')
+    p.add_argument('--baseline', metavar='CHECKOUT',
+                   help='also mount the arv-mount of another checkout (its bin/arv-mount, e.g. a git worktree '
+                        'of an earlier commit), alternating with the others, printed as a variant')
     p.add_argument('--markdown', action='store_true', help='write the shapes table into docs/benchmarks.md')
     p.add_argument('--out', default=os.path.join(REPO, 'bench', 'results', 'scale.json'))
     args = p.parse_args()
@@ -452,13 +455,17 @@ def main():
     else:
         only.discard('million')
     shape_list = args.shapes.split(',')
+    ours = [sys.executable, os.path.join(REPO, 'bin', 'arv-mount')]
+    # (label, what it is, extra environment, its arv-mount)
     variants = []
     for v in args.variant:
         label, _, setting = v.partition(':')
         name, _, value = setting.partition('=')
-        variants.append((label, name, value))
-
-    ours = [sys.executable, os.path.join(REPO, 'bin', 'arv-mount')]
+        variants.append((label, 'ours with %s=%s' % (name, value), {name: value}, ours))
+    if args.baseline:
+        checkout = os.path.abspath(args.baseline)
+        variants.append(('baseline', 'the checkout %s' % checkout, {},
+                         [sys.executable, os.path.join(checkout, 'bin', 'arv-mount')]))
     impls = {'this': ours}
     if not args.no_upstream:
         impls['upstream'] = [upstream_arv_mount()]
@@ -492,15 +499,16 @@ def main():
                         continue
                     log('shape %s %d: %s files, made in %.1fs' % (shape, files, count_, time.time() - t))
                     commands = {impl: env_cmd(env, mount_cmd(impl, '--collection', uuid)) for impl in impls}
-                    for label, name, value in variants:
-                        commands[label] = env_cmd(dict(env, **{name: value}), mount_cmd('this', '--collection', uuid))
+                    for label, _what, extra, argv in variants:
+                        commands[label] = env_cmd(dict(env, **extra), lambda path, a=argv, u=uuid: (
+                            a + ['--foreground', '--collection', u, path]))
                     commands['floor'] = lambda path, m=manifest: [sys.executable, os.path.join(REPO, 'bench', 'floorfs.py'),
                                                                   path, '--manifest', m]
                     big = files > 100000
                     if big and 'upstream' in commands:
                         del commands['upstream']  # did not finish at 10^5
                     timeouts = {'this': 1800, 'floor': 1800, 'upstream': args.upstream_timeout}
-                    timeouts.update((label, 1800) for label, _name, _value in variants)
+                    timeouts.update((v[0], 1800) for v in variants)
                     results['shape %s %d files' % (shape, files)] = bench_shape(
                         commands, 1 if big else args.runs, timeouts, count_)
                     for row in shape_rows({'shape %s %d files' % (shape, files): results['shape %s %d files' % (shape, files)]}):
@@ -529,8 +537,8 @@ def main():
             'shape, files', 'metric', 'this', 'floor', 'upstream', 'ratio', 'target', 'met'))
         for row in rows:
             print('%-18s %-18s %-22s %-22s %-22s %-8s %-15s %s' % row)
-    for label, name, value in variants:
-        print('\n%s (ours with %s=%s): medians [min-max], and against ours and the floor' % (label, name, value))
+    for label, what, _extra, _argv in variants:
+        print('\n%s (%s): medians [min-max], and against ours and the floor' % (label, what))
         for workload, impls in results.items():
             for k in SHAPE_METRICS:
                 var, ours, floor = (impls.get(i, {}).get(k) for i in (label, 'this', 'floor'))
