@@ -75,6 +75,9 @@ def test_file_in_several_segments_and_names_with_slashes():
     ('. %s zz:1:a\n' % manifest.EMPTY_BLOCK, 'bad file segment'),
     ('. %s+K 0:0:a\n' % manifest.EMPTY_BLOCK, 'no block locator'),  # a hint is two characters or more
     ('. %s 0:0:a 0:0:a/b\n' % manifest.EMPTY_BLOCK, 'both a file and a directory'),
+    # The directory made by the first name, in a directory that had none
+    # (found by tests/test_mount_fuzz.py).
+    ('. %s 0:0:a/b 0:0:a\n' % manifest.EMPTY_BLOCK, 'both a file and a directory'),
     # Limits: time and memory linear in the text, depth, paths, sizes.
     ('%s %s 0:0:f\n' % ('.' + '/d' * 257, manifest.EMPTY_BLOCK), 'directories deep'),
     ('. %s 0:0:%sf\n' % (manifest.EMPTY_BLOCK, 'd/' * 257), 'directories deep'),

@@ -16,6 +16,7 @@ space, `:`, `\\` and non-ASCII UTF-8.
 import bisect
 import gc
 import re
+import types
 from array import array
 from itertools import accumulate, chain, compress, islice, repeat
 from operator import add, eq, ne, not_, sub
@@ -142,6 +143,10 @@ def _add_piece(pieces, block_index, offset, length):
     return pieces
 
 
+# The `dirs` and files of a ManifestDir that has none: read, never written.
+_NOTHING = types.MappingProxyType({})
+
+
 class ManifestDir(object):
     """A directory: subdirectories and files (their packed pieces) by
     (unescaped) name.  Subdirectories are known once the manifest is read;
@@ -150,8 +155,10 @@ class ManifestDir(object):
     __slots__ = ('dirs', '_files', '_pending', '_columns')
 
     def __init__(self):
-        self.dirs = {}
-        self._files = {}
+        # Both shared and empty until something is added (most directories
+        # of a deep tree have no subdirectory; none has files until parsed).
+        self.dirs = _NOTHING
+        self._files = _NOTHING
         # None: files parsed.  A list: the stream lines still to parse.
         # A ManifestError: parsing them failed (and fails again).
         self._pending = None
@@ -333,8 +340,17 @@ class ManifestDir(object):
         if d is None:
             if name in self._files:
                 raise ManifestError('line %d: %r is both a file and a directory' % (lineno, name))
+            if self.dirs is _NOTHING:
+                self.dirs = {}
             d = self.dirs[name] = ManifestDir()
         return d
+
+    def file_dict(self):
+        """Its files, to add to."""
+        files = self._files
+        if files is _NOTHING:
+            files = self._files = {}
+        return files
 
 
 def run_segments(runs, i):
@@ -624,7 +640,7 @@ def _add_segments(cwd, pending, several, stream_table):
         # whole match, the general way below says which and why.
         matches = _SEGMENT_RE.findall(rest)
         if len(matches) == rest.count(' ') + 1:
-            files = cwd._files
+            files = cwd.file_dict()
             dirs = cwd.dirs
             for pos_text, len_text, leaf in matches:
                 seg_pos, seg_len = int(pos_text), int(len_text)
@@ -650,8 +666,7 @@ def _add_segments(cwd, pending, several, stream_table):
     # Most segments name a new file in this stream's directory: that case
     # is kept short (10^6 of them take seconds of Python, with the GIL that
     # other requests need).
-    files = cwd._files
-    dirs = cwd.dirs
+    files = cwd.file_dict()
     for token in tokens:
         fields = token.split(':', 2)
         if len(fields) != 3 or not fields[2] or not (fields[0].isdigit() and fields[0].isascii()
@@ -675,9 +690,11 @@ def _add_segments(cwd, pending, several, stream_table):
             for part in parts[:-1]:
                 if part not in ('', '.'):
                     d = d.subdir(part, lineno)
-            target, target_dirs = d._files, d.dirs
+            target, target_dirs = d.file_dict(), d.dirs
         else:
-            leaf, target, target_dirs = name, files, dirs
+            # Not kept from before the loop: a name with a `/` may have
+            # given this directory its first subdirectory (a new dict).
+            leaf, target, target_dirs = name, files, cwd.dirs
         if leaf == '' or (leaf == '.' and not seg_len):
             # `0:0:\\056` is the empty-directory placeholder: a dir, no file.
             # A `.` file with bytes (only a Keep-only manifest can hold
