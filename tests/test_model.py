@@ -96,6 +96,33 @@ def test_subdirectories_are_rows_held_as_long_as_the_kernel_holds_them():
     assert len(inodes) == 2  # the root and its new file
 
 
+def test_a_reload_drops_a_whole_tree_of_tables_but_what_the_kernel_holds():
+    """A tree of many tables is dropped in one pass over the inode table's
+    list of tables (inodes.drop_rows): numbers are still found right after
+    it, in the new tree, and in what the kernel held."""
+    api = FakeApi()
+    a = put_block(api.blocks, b'data')
+    make_collection(api, ''.join('./d%03d/e %s 0:4:f\n' % (i, a) for i in range(100)))
+    inodes = Inodes()
+    root = inodes.add_entry(CollectionDirectory(ROOT_INODE, inodes, api, 0, 'zzzzz-4zz18-aaaaaaaaaaaaaaa'))
+    root.update()
+    files = [root.entry('d%03d' % i).entry('e').entry('f') for i in range(100)]
+    assert len(inodes) == 1 + 100 + 100 + 100
+    held = files[57]
+    inodes.remember_entry(held)
+    make_collection(api, ''.join('./n%03d %s 0:4:g\n' % (i, a) for i in range(100)),
+                    pdh='eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee+10')
+    root.invalidate()
+    root.update()
+    new = [root.entry('n%03d' % i).entry('g') for i in range(100)]
+    assert len(inodes) == 1 + 100 + 100 + 1
+    assert held.inode in inodes and inodes.is_detached(held.inode) and inodes[held.inode].readfrom(0, 4) == b'data'
+    assert all(f.inode not in inodes for f in files if f is not held)
+    assert [inodes[g.inode].parent_inode for g in new] == [root.entry('n%03d' % i).inode for i in range(100)]
+    inodes.forget(held.inode, 1)
+    assert held.inode not in inodes and len(inodes) == 1 + 100 + 100
+
+
 def test_pdh_collection_renews_signatures_without_new_inodes():
     api = FakeApi()
     a = put_block(api.blocks, b'data')

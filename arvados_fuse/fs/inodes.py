@@ -129,6 +129,7 @@ class Inodes(object):
         entries; a directory among them is empty from now on), the others
         are gone now."""
         stack = [(parent_inode, table)]
+        gone = []
         while stack:
             parent_inode, table = stack.pop()
             if table.detached or table.base is None:
@@ -144,7 +145,22 @@ class Inodes(object):
                     self._reinvalidate_later(parent_inode, name, inode)
             stack.extend(table.take_below())
             if not held:
+                gone.append(table)
+        if len(gone) < 64:
+            for table in gone:
                 self._unregister(table)
+            return
+        # A whole tree (10^5 tables for a deep one): one pass, not a list
+        # deletion (a move of the rest of the list) per table.
+        gone = set(map(id, gone))
+        kept = []
+        for table in self._tables:
+            if id(table) in gone:
+                self._table_files -= len(table)
+            else:
+                kept.append(table)
+        self._tables = kept
+        self._table_bases = [table.base for table in kept]
 
     def _unregister(self, table):
         at = bisect.bisect_left(self._table_bases, table.base)
