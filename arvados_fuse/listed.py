@@ -1,57 +1,73 @@
 """The names of the directories listed last, as the kernel will look them up.
 
 `ls -l` lists a directory, then looks up every name it was given, as the
-raw bytes the listing sent.  For the files of a FileTable (fs/filetable.py)
-those lookups are answered from a dict {raw name: index} made when the
-directory is opened for listing: one C-level hash lookup instead of a
-decode and a search of the table's name strings (0.8 us of a 3 us lookup).
+raw bytes the listing sent.  For the rows of a collection's directory
+(fs/subdirs.py: its files and subdirectories) those lookups are answered
+from a dict {raw name: row} made when the directory is opened for
+listing: one C-level hash lookup instead of the handler's way, which
+decodes the name and searches the table's name strings (a file: 1.6 of
+3.1 us in process), or asks the directory's entry for it (a
+subdirectory).
 
-The dicts are bounded: a directory of more than LIMIT files gets none (its
-lookups search the table), and once the dicts hold LIMIT names in all, the
-oldest are dropped.  A directory of fewer than FEW files gets none either:
-its one short string of names is searched about as fast as a dict, which
-would cost more to make than it saves (a deep tree lists 10^5 directories
-of one file).  They keep the listing's name bytes alive, so this
-holds at most LIMIT names (~2 MiB of short names, ~6 MiB of 255-byte ones).
-An index is only used while the directory still shows the very table it
-was made for (identity), so a refresh or an eviction since never answers
-with a stale index.
+The dicts are bounded: a directory of more than LIMIT entries gets none
+(its lookups take the handler's way), and once the dicts hold LIMIT names
+in all, the oldest are dropped.  A directory of fewer than FEW files and
+no subdirectory (one file: most of a deep tree's) gets none either: the
+handler's way costs about what making the dict would (deep 10^5 in
+process, bench/handlers.py: 25.3-26.7 us per directory with its lookups
+without, 28.9 with).  They keep the listing's name bytes alive,
+so this holds at most LIMIT names (~2 MiB of short names, ~6 MiB of
+255-byte ones).  An index is only used while the directory still shows the
+very rows it was made for (identity), so a refresh or an eviction since
+never answers with a stale index.
 
 Guarded by the llfuse lock (only handlers use it).
 """
 
 from collections import OrderedDict
 
+from .fs.subdirs import parts
+
 LIMIT = 16384
-FEW = 16
+FEW = 2
 
 
 class ListedNames(object):
     __slots__ = ('by_inode', '_held')
 
     def __init__(self):
-        # directory inode -> (directory, its FileTable, {raw name: index}),
+        # directory inode -> (directory, what it shows, {raw name: row}),
         # oldest first (an OrderedDict: a dict's first item is slow to find
-        # after many were popped from its front).  Read as it is by the
-        # adapter's lookup (operations.py), which checks the table is still
-        # the directory's.
+        # after many were popped from its front).  A row is a file's index
+        # in its FileTable, or ~index of a subdirectory in its SubdirTable.
+        # Read as it is by the adapter's lookup (operations.py), which
+        # checks the directory still shows the same rows.
         self.by_inode = OrderedDict()
         self._held = 0
 
-    def remember(self, inode, directory, table, raws):
-        """`raws`: the raw name of each file of `table`, `directory`'s files,
-        in the table's order (None: a name the kernel is not shown)."""
+    def remember(self, inode, directory, rows, names, raws):
+        """`rows`: what `directory` shows (Entry.ready_rows); `names`: its
+        kernel listing, `raws` the raw name of each (None: a name the
+        kernel is not shown)."""
         old = self.by_inode.pop(inode, None)
         if old is not None:
             self._held -= len(old[2])
-        if not FEW <= len(raws) <= LIMIT:
+        if not names or len(names) > LIMIT:
             return
-        index = dict(zip(raws, range(len(raws))))
+        subdirs, files = parts(rows)
+        if subdirs is None and len(names) < FEW:
+            return
+        if subdirs is None:
+            index = dict(zip(raws, range(len(raws))))  # the files, in the table's order
+        else:
+            base = subdirs.base
+            index = {raw: ~(child - base) if is_dir is not None else child - files.base
+                     for (_name, child, is_dir), raw in zip(names, raws)}
         index.pop(None, None)
         while self.by_inode and self._held + len(index) > LIMIT:
-            _inode, (_directory, _table, dropped) = self.by_inode.popitem(last=False)
+            _inode, (_directory, _rows, dropped) = self.by_inode.popitem(last=False)
             self._held -= len(dropped)
-        self.by_inode[inode] = (directory, table, index)
+        self.by_inode[inode] = (directory, rows, index)
         self._held += len(index)
 
     def __len__(self):

@@ -25,11 +25,12 @@ import llfuse
 
 from .answers import (FUSE_LOCK, WRITE_OPERATIONS, XATTR_PREFIX, attributes, filesystem_stats, handler, metered,
                       negative, refuse_write, stat_attributes)
-from .fs.directory import Directory
+from .fs.directory import DIR_MODE, Directory
 from .fs.files import CollectionFile
 from .fs.model import Model
 from .fs.names import NAME_MAX, NameEncoder
 from .fs.pending import PendingName
+from .fs.subdirs import parts
 from .host.logtext import one_line
 from .listed import ListedNames
 
@@ -65,6 +66,7 @@ class Operations(llfuse.Operations):
         self.encoding = encoding
         self.names = NameEncoder(encoding)
         self._file_st_mode = stat.S_IFREG | (CollectionFile.mode if file_mode is None else file_mode)
+        self._dir_st_mode = stat.S_IFDIR | (DIR_MODE if dir_mode is None else dir_mode)
         # fh -> FileHandle of an open file; fh -> the listing taken at
         # opendir ([(raw name, inode, is_dir)]).  One numbering for both.
         # Guarded by the llfuse lock (only handlers touch them).
@@ -122,15 +124,22 @@ class Operations(llfuse.Operations):
         return stat_attributes(table.base + i, self.model.kernel_cache.files_timeout(tree.immutable),
                                self._file_st_mode, table.size(i), mtime_ns, mtime_ns, self.uid, self.gid)
 
+    def _subdir_attributes(self, rows, i):
+        tree = rows.tree
+        mtime_ns = tree.collection.mtime_ns()
+        return stat_attributes(rows.base + i, self.model.kernel_cache.files_timeout(tree.immutable),
+                               self._dir_st_mode, 0, mtime_ns, mtime_ns, self.uid, self.gid)
+
     def _listed_lookup(self):
         """The lookup handler, in one frame for a name just listed.
 
         `ls -l` lists a directory and looks up every name it was given: for
         10^6 files, 10^6 requests, each costing the daemon about twice what
-        its Python costs in process.  A file of a directory listed last
-        (listed.py) is answered here, metered as the handlers' wrapper
-        does; anything else, or anything that goes wrong, by the handler
-        (`Operations.lookup`), which answers it as any request."""
+        its Python costs in process.  A file or subdirectory of a
+        collection's directory listed last (listed.py) is answered here,
+        metered as the handlers' wrapper does; anything else, or anything
+        that goes wrong, by the handler (`Operations.lookup`), which
+        answers it as any request."""
         general = Operations.lookup.__get__(self)
         known_of = self._listed.by_inode.get
         metering = self.meters is not None
@@ -140,12 +149,17 @@ class Operations(llfuse.Operations):
             if known is None:
                 return general(parent_inode, name, ctx)
             start = perf_counter()
-            directory, table, index = known
+            directory, rows, index = known
             i = index.get(name)
             try:
                 attr = None
-                if i is not None and directory.ready_files() is table:
-                    attr = self._file_attributes(table, i)
+                if i is not None and directory.ready_rows() is rows:
+                    subdirs, table = parts(rows)
+                    if i >= 0:
+                        attr = self._file_attributes(table, i)
+                    else:
+                        i, table = ~i, subdirs
+                        attr = self._subdir_attributes(table, i)
             except Exception:
                 attr = None  # the handler says what went wrong
             if attr is None:
@@ -243,20 +257,21 @@ class Operations(llfuse.Operations):
         if not isinstance(entry, Directory):
             raise llfuse.FUSEError(errno.ENOTDIR)
         self.model.refresher.refresh(entry)  # releases the lock if stale
-        parent = self.inodes.get(entry.parent_inode, entry)
+        here = entry.inode
+        parent_inode = entry.parent_inode
+        if parent_inode not in self.inodes:
+            parent_inode = here  # its parent is gone: `..` is itself
         entry.accessed()
-        listing = [(b'.', entry.inode, True), (b'..', parent.inode, True)]
+        listing = [(b'.', here, True), (b'..', parent_inode, True)]
         names = entry.kernel_listing()
         kernel_cache = self.model.kernel_cache
         if kernel_cache.holds_misses(inode):
             kernel_cache.listed(inode, [name for name, _inode, _is_dir in names])  # misses no more
         raws = self.names.encode_all([name for name, _inode, _is_dir in names])
         listing.extend([(raw, child, is_dir) for (_name, child, is_dir), raw in zip(names, raws) if raw is not None])
-        table = entry.ready_files()
-        if table is not None:  # `ls -l` looks up what it was listed next
-            if len(raws) != len(table):  # subdirectories too: the files are in the table's order
-                raws = [raw for (_name, _child, is_dir), raw in zip(names, raws) if is_dir is None]
-            self._listed.remember(inode, entry, table, raws)
+        rows = entry.ready_rows()
+        if rows is not None:  # `ls -l` looks up what it was listed next
+            self._listed.remember(inode, entry, rows, names, raws)
         fh = next(self._fh_counter)
         self._dirhandles[fh] = listing
         return fh
@@ -273,12 +288,13 @@ class Operations(llfuse.Operations):
         # as the kernel's buffer reaches.  An entry carries only the inode
         # number and the file type (libfuse 2 has no readdirplus).  Inode
         # numbers are never reused, so one removed since opendir names
-        # nothing else; an entry is left out all the same (a file of a
-        # FileTable, is_dir None, is not looked for: 10^6 of them).
+        # nothing else; an entry is left out all the same (a row of a
+        # table, is_dir None or DIRECTORY_ROW, is not looked for: 10^6 of
+        # them).
         inodes = self.inodes
         for i in range(off, len(listing)):
             name, child, is_dir = listing[i]
-            if is_dir is not None and child not in inodes:
+            if (is_dir is True or is_dir is False) and child not in inodes:
                 continue
             attr = llfuse.EntryAttributes()
             attr.st_ino = child

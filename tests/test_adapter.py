@@ -170,6 +170,29 @@ def test_a_lookup_after_a_refresh_answers_from_the_new_files_not_the_last_listin
     call(ops.release, fh)
 
 
+@pytest.mark.parametrize('dir_mode', [None, 0o750])
+def test_a_listed_subdirectory_is_answered_as_the_handler_answers_it(api, dir_mode):
+    """Subdirectories of a collection are rows (fs/subdirs.py); one just
+    listed is answered ahead of the handler (listed.py): the same
+    attributes, and the kernel's count kept in the same row."""
+    ops = Operations(os.getuid(), os.getgid(), refresh_time=15, dir_mode=dir_mode)
+    collection_root(ops, api, {'sub/f': b'1', 'sub/g': b'22', 'other/h': b'333', 'top': b'4'}, by_pdh=True)
+    assert names(ops, ROOT_INODE) == [b'.', b'..', b'other', b'sub', b'top']
+    listed_attr = lookup(ops, ROOT_INODE, 'sub')
+    handler_attr = call(Operations.lookup.__get__(ops), ROOT_INODE, b'sub')
+    fields = ('st_ino', 'st_mode', 'st_nlink', 'st_size', 'st_uid', 'st_gid', 'st_atime_ns', 'st_mtime_ns',
+              'st_ctime_ns', 'entry_timeout', 'attr_timeout')
+    assert [getattr(listed_attr, f) for f in fields] == [getattr(handler_attr, f) for f in fields]
+    assert listed_attr.st_mode == stat.S_IFDIR | (0o555 if dir_mode is None else dir_mode)
+    assert listed_attr.entry_timeout == IMMUTABLE_TIMEOUT
+    sub = listed_attr.st_ino
+    assert ops.inodes.get(sub).nlookup == 2
+    assert names(ops, sub) == [b'.', b'..', b'f', b'g']
+    assert lookup(ops, sub, 'g').st_size == 2
+    call(ops.forget, [(sub, 2)])
+    assert ops.inodes.get(sub).nlookup == 0 and not ops.inodes.referenced(sub)
+
+
 def test_every_lookup_is_counted_and_timed_the_listed_ones_too(api):
     """Lookups of names just listed are answered ahead of the handlers'
     wrapper (operations.py, _listed_lookup): still counted and timed for

@@ -1,14 +1,33 @@
 """The names of the directories listed last (listed.py): what a lookup
 after a listing is answered from, and its bound.  That an index is used
-only while its directory shows that very table is the adapter's check
+only while its directory shows those very rows is the adapter's check
 (tests/test_adapter.py, a lookup after a refresh)."""
 
 from arvados_fuse import listed
+from arvados_fuse.blocks.manifest import EMPTY_FILE
+from arvados_fuse.fs.filetable import FileTable
+from arvados_fuse.fs.inodes import Inodes
+from arvados_fuse.fs.subdirs import SubdirTable
 from arvados_fuse.listed import ListedNames
 
 
-class Table(object):
-    """Stands for a FileTable: only its identity matters here."""
+def _rows(inodes, files=(), subdirs=()):
+    """What a collection's directory shows, and its kernel listing."""
+    shown, listing = [], []
+    if subdirs:
+        table = inodes.add_rows(SubdirTable(1, None, list(subdirs), [None] * len(subdirs)))
+        shown.append(table)
+        listing.extend(table.listing())
+    if files:
+        table = inodes.add_rows(FileTable(1, None, list(files), [EMPTY_FILE] * len(files)))
+        shown.append(table)
+        listing.extend(table.listing())
+    listing.sort()
+    return (tuple(shown) if len(shown) > 1 else shown[0]), listing
+
+
+def _raws(listing):
+    return [name.encode() for name, _inode, _is_dir in listing]
 
 
 def _index(names, inode):
@@ -17,27 +36,43 @@ def _index(names, inode):
 
 
 def test_a_listing_is_remembered_by_raw_name_and_replaced_when_listed_again():
+    inodes = Inodes()
     names = ListedNames()
-    table = Table()
-    names.remember(5, 'dir', table, [b'a', None, b'c'] + [b'z%d' % i for i in range(listed.FEW)])
-    assert names.by_inode[5][:2] == ('dir', table)
-    assert _index(names, 5)[b'a'] == 0 and _index(names, 5)[b'c'] == 2
-    assert None not in _index(names, 5)  # a name the kernel is not shown
-    names.remember(5, 'dir', table, [b'x%d' % i for i in range(listed.FEW)])  # listed again
-    assert _index(names, 5)[b'x1'] == 1 and b'c' not in _index(names, 5)
-    assert len(names) == listed.FEW
-    names.remember(5, 'dir', table, [b'y'])  # too few to be worth a dict
+    rows, listing = _rows(inodes, files=['a', 'b', 'c'])
+    raws = _raws(listing)
+    raws[1] = None  # a name the kernel is not shown
+    names.remember(5, 'dir', rows, listing, raws)
+    assert names.by_inode[5][:2] == ('dir', rows)
+    assert _index(names, 5) == {b'a': 0, b'c': 2}
+    rows, listing = _rows(inodes, files=['x', 'y'])
+    names.remember(5, 'dir', rows, listing, _raws(listing))  # listed again
+    assert _index(names, 5) == {b'x': 0, b'y': 1} and len(names) == 2
+    rows, listing = _rows(inodes, files=['z'])
+    names.remember(5, 'dir', rows, listing, _raws(listing))  # one file: the handler's way costs no more
     assert _index(names, 5) is None and len(names) == 0
+
+
+def test_subdirectories_are_indexed_by_their_row_inverted_files_by_their_row():
+    inodes = Inodes()
+    names = ListedNames()
+    rows, listing = _rows(inodes, files=['b', 'd'], subdirs=['a', 'c'])
+    names.remember(5, 'dir', rows, listing, _raws(listing))
+    assert _index(names, 5) == {b'a': ~0, b'b': 0, b'c': ~1, b'd': 1}
+    rows, listing = _rows(inodes, subdirs=['only'])
+    names.remember(6, 'dir', rows, listing, _raws(listing))  # a subdirectory alone is worth it
+    assert _index(names, 6) == {b'only': ~0}
 
 
 def test_at_most_limit_names_are_held_the_oldest_dropped_first(monkeypatch):
     monkeypatch.setattr(listed, 'LIMIT', 10)
-    monkeypatch.setattr(listed, 'FEW', 2)
+    inodes = Inodes()
     names = ListedNames()
     for inode in range(4):
-        names.remember(inode, 'dir', Table(), [b'%d' % i for i in range(4)])
+        rows, listing = _rows(inodes, files=['%d' % i for i in range(4)])
+        names.remember(inode, 'dir', rows, listing, _raws(listing))
         assert len(names) <= 10
     assert _index(names, 0) is None and _index(names, 1) is None
     assert _index(names, 2)[b'1'] == 1 and _index(names, 3)[b'3'] == 3
-    names.remember(9, 'dir', Table(), [b'%d' % i for i in range(11)])  # too big: not kept, nothing dropped
+    rows, listing = _rows(inodes, files=['%d' % i for i in range(11)])
+    names.remember(9, 'dir', rows, listing, _raws(listing))  # too big: not kept, nothing dropped
     assert len(names) == 8 and _index(names, 9) is None

@@ -231,8 +231,9 @@ class Directory(FreshBase):
 
     def kernel_listing(self):
         """(name, inode, is_dir) of every entry, in name order: what the
-        adapter lists to the kernel.  is_dir None: a file of a FileTable
-        (filetable.py), whose number stays valid while it is listed."""
+        adapter lists to the kernel.  is_dir None or DIRECTORY_ROW: a file
+        or a directory that is a row of a table (rowtable.py), whose number
+        stays valid while it is listed."""
         return sorted((name, e.inode, isinstance(e, Directory)) for name, e in self.listing())
 
     def name_of(self, entry):

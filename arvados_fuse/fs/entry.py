@@ -41,6 +41,12 @@ class Entry(object):
         from as it is (no refresh due, nothing left to build), or None."""
         return None
 
+    def ready_rows(self):
+        """What a collection's directory shows (fs/subdirs.py: a FileTable,
+        a SubdirTable or both), when a lookup may be answered from it as it
+        is; or None."""
+        return None
+
     def times(self):
         """(st_atime, st_mtime), unix time."""
         return self.atime(), self.mtime()

@@ -20,11 +20,16 @@ from array import array
 CHUNK = 128
 CHUNK_CHARS = 2048
 
+# The `is_dir` of a directory row in a listing (Directory.kernel_listing):
+# a directory whose number stays valid while it is listed, as a file row's
+# (None) does.
+DIRECTORY_ROW = 2
+
 
 class RowTable(object):
     __slots__ = ('_names', '_count', 'tree', 'parent_inode', 'base', 'nlookup', 'held', 'detached')
 
-    # Whether its rows are directories (the `is_dir` of a listing).
+    # The `is_dir` of its rows in a listing: None (files) or DIRECTORY_ROW.
     rows_are_directories = None
 
     def __init__(self, parent_inode, tree, names):

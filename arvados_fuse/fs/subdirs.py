@@ -32,7 +32,7 @@ from .filetable import FileTable
 from .files import CollectionFile
 from .fresh import DEFAULT_POLL_TIME
 from .names import sanitize_filename
-from .rowtable import RowTable
+from .rowtable import DIRECTORY_ROW, RowTable
 
 _logger = logging.getLogger('arvados.arvados_fuse')
 
@@ -42,7 +42,7 @@ class SubdirTable(RowTable):
 
     __slots__ = ('states',)
 
-    rows_are_directories = True
+    rows_are_directories = DIRECTORY_ROW
 
     def __init__(self, parent_inode, tree, names, mdirs):
         """names: sorted, unique, sanitized; mdirs[i]: the ManifestDir of
@@ -212,6 +212,13 @@ class LazyTreeDirectory(Directory):
         self.inodes.tree_cache.touched(self._tree_owner())
         return table
 
+    def ready_rows(self):
+        state = self._state
+        if state is None or type(state) is ManifestDir or self.detached or self.stale():
+            return None
+        self.inodes.tree_cache.touched(self._tree_owner())
+        return state
+
     def listing(self):
         subdirs, files = self._built()
         self.inodes.tree_cache.touched(self._tree_owner())
@@ -324,7 +331,7 @@ class CollectionSubdirectory(LazyTreeDirectory):
         self._rows.states[self._row] = state
 
     def __eq__(self, other):
-        return type(other) is CollectionSubdirectory and other._rows is self._rows and other._row == self._row
+        return type(other) is CollectionSubdirectory and other.row_table is self._rows and other.index == self._row
 
     def __hash__(self):
         return hash((id(self._rows), self._row))
@@ -348,10 +355,14 @@ class CollectionSubdirectory(LazyTreeDirectory):
         return self.collection
 
     def mtime(self):
-        return self.collection.mtime()
+        return self._rows.tree.collection.mtime()
 
     def atime(self):
-        return self.collection.mtime()
+        return self._rows.tree.collection.mtime()
+
+    def times(self):
+        mtime = self._rows.tree.collection.mtime()
+        return mtime, mtime
 
     def immutable(self):
-        return self.collection.immutable()
+        return self._rows.tree.immutable
