@@ -273,7 +273,11 @@ class Directory(FreshBase):
         if self.unrefreshed_entry(k) is not None:
             return True
         self.checkupdate()
-        return k in self._entries
+        return self._shows(k)
+
+    def _shows(self, name):
+        """Whether `name` is one of its (refreshed) entries."""
+        return name in self._entries
 
     def merge(self, items, fn, same, new_entry):
         """Make the entries match `items`, keeping entries that are `same`.

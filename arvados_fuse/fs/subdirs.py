@@ -281,13 +281,8 @@ class LazyTreeDirectory(Directory):
         self.checkupdate()
         return iter([name for name, _entry in self.listing()])
 
-    def __contains__(self, k):
-        if k is not None and k == self.record_file_name:
-            return True
-        if self.unrefreshed_entry(k) is not None:
-            return True
-        self.checkupdate()
-        return self.entry(k) is not None
+    def _shows(self, name):
+        return self.entry(name) is not None
 
 
 class CollectionSubdirectory(LazyTreeDirectory):
