@@ -1,8 +1,10 @@
 """The directory/file model against a fake cluster: no network, no kernel."""
 
+import gc
 import json
 
 from arvados_fuse import CollectionDirectory, Inodes, MagicDirectory, StreamReaderFile
+from arvados_fuse.fs.collection import CollectionTree
 from arvados_fuse.fs.inodes import ROOT_INODE
 
 from fakes import FakeApi, put_block
@@ -276,6 +278,11 @@ def test_directory_cache_unloads_least_recently_used_trees_nobody_uses():
     third.update()
     assert second.collection_object is None and third.collection_object is not None
     assert inodes.tree_cache.unloads == 2 and inodes.tree_cache.total <= inodes.tree_cache.limit
+    # What an unloaded tree's rows shared (its streams) goes with it; the
+    # first's stays only for its open file.
+    gc.collect()
+    trees = [o for o in gc.get_objects() if type(o) is CollectionTree]
+    assert sorted(tree.collection.collection_locator for tree in trees) == sorted([pdhs[0], pdhs[2]])
 
     # A visit loads it again, with the same names and bytes.
     assert first.stale() and not first.loaded()

@@ -370,6 +370,12 @@ class CollectionDirectory(LazyTreeDirectory):
         if name is not None:
             self.inodes.notify('entry', self.parent_inode, name)
 
+    def take_rows(self):
+        # What its rows shared goes with them (the streams of a 10^6-file
+        # manifest are MBs); a file open meanwhile keeps its own reference.
+        self._tree = None
+        return super(CollectionDirectory, self).take_rows()
+
     def unload(self):
         """Free the tree (the kernel references nothing in it); keep what
         the parent's `ls -l` needs.  The next visit loads it again."""
