@@ -118,17 +118,16 @@ class Operations(llfuse.Operations):
         attr.st_ino = inode  # a settled PendingName answers under its own number
         return attr
 
-    def _file_attributes(self, table, i):
+    def _row_attributes(self, table, i, st_mode, size):
+        """Attributes of row `i` of a collection's table (rowtable.py): its
+        times are the collection's."""
         tree = table.tree
         mtime_ns = tree.collection.mtime_ns()
         return stat_attributes(table.base + i, self.model.kernel_cache.files_timeout(tree.immutable),
-                               self._file_st_mode, table.size(i), mtime_ns, mtime_ns, self.uid, self.gid)
+                               st_mode, size, mtime_ns, mtime_ns, self.uid, self.gid)
 
-    def _subdir_attributes(self, rows, i):
-        tree = rows.tree
-        mtime_ns = tree.collection.mtime_ns()
-        return stat_attributes(rows.base + i, self.model.kernel_cache.files_timeout(tree.immutable),
-                               self._dir_st_mode, 0, mtime_ns, mtime_ns, self.uid, self.gid)
+    def _file_attributes(self, table, i):
+        return self._row_attributes(table, i, self._file_st_mode, table.size(i))
 
     def _listed_lookup(self):
         """The lookup handler, in one frame for a name just listed.
@@ -159,7 +158,7 @@ class Operations(llfuse.Operations):
                         attr = self._file_attributes(table, i)
                     else:
                         i, table = ~i, subdirs
-                        attr = self._subdir_attributes(table, i)
+                        attr = self._row_attributes(table, i, self._dir_st_mode, 0)
             except Exception:
                 attr = None  # the handler says what went wrong
             if attr is None:

@@ -110,7 +110,24 @@ def main():
     p.add_argument('--shapes', default='deep,combined,spread')
     p.add_argument('--files', type=int, default=100000)
     p.add_argument('--runs', type=int, default=5)
+    p.add_argument('--traced', action='store_true',
+                   help='instead: Python memory of ours (tracemalloc), after the load and the cold walk, and its peak')
     a = p.parse_args()
+    if a.traced:
+        import tracemalloc
+        for shape in a.shapes.split(','):
+            text = normalize(shapes.make(shape, a.files))[0]
+            gc.collect()
+            tracemalloc.start()
+            ops, root = ours(text)
+            walk(ops, root)
+            gc.collect()
+            now, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            print('%-10s %d files: %.1f MiB after the walk, %.1f MiB at the peak' % (shape, a.files, now / 2**20,
+                                                                                 peak / 2**20), flush=True)
+            del ops
+        return
     print('%-10s %-6s %-5s %-22s %-22s' % ('shape', 'impl', 'walk', 'us per directory', 'us per lookup'))
     for shape in a.shapes.split(','):
         text = normalize(shapes.make(shape, a.files))[0]  # as the API returns it
