@@ -37,11 +37,13 @@ class Inodes(object):
         # Row tables by the first inode number of their range (ranges are
         # handed out in increasing order, so the list stays sorted): a
         # number is found by bisection.  _live_files: rows of the tables
-        # no directory has let go of.
+        # no directory has let go of; _detached_held: rows of detached
+        # tables the kernel still holds (a detached table stays registered
+        # whole while it holds any, but only those rows count as entries).
         self._table_bases = []
         self._tables = []
         self._live_files = 0
-        self._table_files = 0
+        self._detached_held = 0
         # object uuid -> inodes of the directories that show it, so a change
         # event finds them without scanning a table that can hold millions
         # of files.
@@ -80,7 +82,7 @@ class Inodes(object):
         return iter(list(self._entries))
 
     def __len__(self):
-        return len(self._entries) + self._table_files
+        return len(self._entries) + self._live_files + self._detached_held
 
     def items(self):
         return list(self._entries.items())
@@ -119,7 +121,6 @@ class Inodes(object):
         self._table_bases.append(table.base)
         self._tables.append(table)
         self._live_files += len(table)
-        self._table_files += len(table)
         return table
 
     def drop_rows(self, parent_inode, table, notify=True):
@@ -136,6 +137,7 @@ class Inodes(object):
                 continue
             table.detached = True
             self._live_files -= len(table)
+            self._detached_held += table.held
             held = table.held_names()
             if notify:
                 for i, name in held:
@@ -153,12 +155,7 @@ class Inodes(object):
         # A whole tree (10^5 tables for a deep one): one pass, not a list
         # deletion (a move of the rest of the list) per table.
         gone = set(map(id, gone))
-        kept = []
-        for table in self._tables:
-            if id(table) in gone:
-                self._table_files -= len(table)
-            else:
-                kept.append(table)
+        kept = [table for table in self._tables if id(table) not in gone]
         self._tables = kept
         self._table_bases = [table.base for table in kept]
 
@@ -167,7 +164,6 @@ class Inodes(object):
         if at < len(self._tables) and self._tables[at] is table:
             del self._table_bases[at]
             del self._tables[at]
-            self._table_files -= len(table)
 
     def add_entry(self, entry):
         entry.inode = self._next
@@ -315,6 +311,10 @@ class Inodes(object):
         table = entry.row_table
         if table is None:
             entry.nlookup += 1
+        elif table.detached:
+            held = table.held
+            table.remember(entry.index)
+            self._detached_held += table.held - held
         else:
             table.remember(entry.index)
 
@@ -334,8 +334,13 @@ class Inodes(object):
         if entry is None:
             table = self._table_of(inode)
             if table is not None:
+                if not table.detached:
+                    table.forget(inode - table.base, nlookup)
+                    return
+                held = table.held
                 table.forget(inode - table.base, nlookup)
-                if table.detached and not table.held:
+                self._detached_held -= held - table.held
+                if not table.held:
                     self._unregister(table)  # its reinvalidations lapse (reinvalidate)
             return
         n = entry.nlookup - nlookup
