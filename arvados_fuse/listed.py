@@ -34,16 +34,42 @@ LIMIT = 16384
 FEW = 2
 
 
+class Listed(object):
+    """One listed directory, as its lookups need it: `index` {raw name:
+    row} (a file's index in `files`, ~index of a subdirectory in
+    `subdirs`); `rows`, what the directory showed, checked before each use
+    in `slot` (the list and index where a subdirectory keeps what it shows:
+    Entry.state_slot) or by asking `directory` (Entry.ready_rows); `sizes`
+    of the files once a lookup asked for one (FileTable.sizes)."""
+
+    __slots__ = ('directory', 'slot', 'at', 'rows', 'index', 'subdirs', 'files', 'sizes', 'tree')
+
+    def __init__(self, directory, rows, index):
+        self.directory = directory
+        slot = directory.state_slot()
+        self.slot, self.at = slot if slot is not None else (None, None)
+        self.rows = rows
+        self.index = index
+        self.subdirs, self.files = parts(rows)
+        self.sizes = None
+        self.tree = (self.files or self.subdirs).tree
+
+    def current(self):
+        """Whether the directory still shows the rows it was listed with."""
+        slot = self.slot
+        if slot is None:
+            return self.directory.ready_rows() is self.rows
+        return slot[self.at] is self.rows
+
+
 class ListedNames(object):
     __slots__ = ('by_inode', '_held')
 
     def __init__(self):
-        # directory inode -> (directory, what it shows, {raw name: row}),
-        # oldest first (an OrderedDict: a dict's first item is slow to find
-        # after many were popped from its front).  A row is a file's index
-        # in its FileTable, or ~index of a subdirectory in its SubdirTable.
-        # Read as it is by the adapter's lookup (operations.py), which
-        # checks the directory still shows the same rows.
+        # directory inode -> Listed, oldest first (an OrderedDict: a dict's
+        # first item is slow to find after many were popped from its
+        # front).  Read as it is by the adapter's lookup (operations.py),
+        # which checks the directory still shows the same rows.
         self.by_inode = OrderedDict()
         self._held = 0
 
@@ -53,7 +79,7 @@ class ListedNames(object):
         kernel is not shown)."""
         old = self.by_inode.pop(inode, None)
         if old is not None:
-            self._held -= len(old[2])
+            self._held -= len(old.index)
         if not names or len(names) > LIMIT:
             return
         subdirs, files = parts(rows)
@@ -67,9 +93,9 @@ class ListedNames(object):
                      for (_name, child, is_dir), raw in zip(names, raws)}
         index.pop(None, None)
         while self.by_inode and self._held + len(index) > LIMIT:
-            _inode, (_directory, _rows, dropped) = self.by_inode.popitem(last=False)
-            self._held -= len(dropped)
-        self.by_inode[inode] = (directory, rows, index)
+            _inode, dropped = self.by_inode.popitem(last=False)
+            self._held -= len(dropped.index)
+        self.by_inode[inode] = Listed(directory, rows, index)
         self._held += len(index)
 
     def __len__(self):

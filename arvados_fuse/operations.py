@@ -23,14 +23,13 @@ from time import perf_counter
 
 import llfuse
 
-from .answers import (FUSE_LOCK, WRITE_OPERATIONS, XATTR_PREFIX, attributes, filesystem_stats, handler, metered,
+from .answers import (BLOCK_SIZE_HINT, FUSE_LOCK, WRITE_OPERATIONS, XATTR_PREFIX, attributes, filesystem_stats, handler,
                       negative, refuse_write, stat_attributes)
 from .fs.directory import DIR_MODE, Directory
 from .fs.files import CollectionFile
 from .fs.model import Model
 from .fs.names import NAME_MAX, NameEncoder
 from .fs.pending import PendingName
-from .fs.subdirs import parts
 from .host.logtext import one_line
 from .listed import ListedNames
 
@@ -54,6 +53,7 @@ class Operations(llfuse.Operations):
     # Every request counted and timed when set (instrumented.py; see
     # answers.handler).
     meters = None
+    latencies = None
 
     def __init__(self, uid, gid, encoding='utf-8', *, refresh_time=15, model=None, file_mode=None, dir_mode=None):
         super(Operations, self).__init__()
@@ -141,31 +141,60 @@ class Operations(llfuse.Operations):
         answers it as any request."""
         general = Operations.lookup.__get__(self)
         known_of = self._listed.by_inode.get
-        metering = self.meters is not None
+        files_timeout = self.model.kernel_cache.files_timeout
+        file_mode, dir_mode, uid, gid = self._file_st_mode, self._dir_st_mode, self.uid, self.gid
+        meter = self.meters['lookup'] if self.meters is not None else None
+        latencies = self.latencies
+        new_attributes = llfuse.EntryAttributes
 
         def lookup(parent_inode, name, ctx=None):
             known = known_of(parent_inode)
             if known is None:
                 return general(parent_inode, name, ctx)
             start = perf_counter()
-            directory, rows, index = known
-            i = index.get(name)
-            try:
-                attr = None
-                if i is not None and directory.ready_rows() is rows:
-                    subdirs, table = parts(rows)
-                    if i >= 0:
-                        attr = self._file_attributes(table, i)
-                    else:
-                        i, table = ~i, subdirs
-                        attr = self._row_attributes(table, i, self._dir_st_mode, 0)
-            except Exception:
-                attr = None  # the handler says what went wrong
-            if attr is None:
+            i = known.index.get(name)
+            if i is None:
                 return general(parent_inode, name, ctx)
+            try:
+                slot = known.slot
+                if (slot[known.at] if slot is not None else known.directory.ready_rows()) is not known.rows:
+                    i = None
+                elif i >= 0:
+                    table = known.files
+                    sizes = known.sizes
+                    if sizes is None:
+                        sizes = known.sizes = table.sizes()
+                    size = sizes[i]
+                    mode, links = file_mode, 1
+                else:
+                    i, table, size, mode, links = ~i, known.subdirs, 0, dir_mode, 2
+                tree = known.tree
+                mtime_ns = tree.collection.mtime_ns()
+                timeout = files_timeout(tree.immutable)
+            except Exception:
+                i = None  # the handler says what went wrong
+            if i is None:
+                return general(parent_inode, name, ctx)
+            # stat_attributes (answers.py), inline: this is most of what
+            # `ls -l` asks.
+            attr = new_attributes()
+            attr.st_ino = table.base + i
+            attr.entry_timeout = attr.attr_timeout = timeout
+            attr.st_mode = mode
+            attr.st_nlink = links
+            attr.st_uid = uid
+            attr.st_gid = gid
+            attr.st_size = size
+            attr.st_blksize = BLOCK_SIZE_HINT
+            attr.st_blocks = (size + 511) // 512
+            attr.st_atime_ns = attr.st_mtime_ns = attr.st_ctime_ns = mtime_ns
             table.remember(i)
-            if metering:
-                metered(self, 'lookup', start, None, None, attr)
+            if meter is not None:
+                took = perf_counter() - start
+                meter.count += 1
+                meter.seconds += took
+                if latencies.on:
+                    self.observe('lookup', took, None, None, attr)
             return attr
         return lookup
 

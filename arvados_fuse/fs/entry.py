@@ -47,6 +47,13 @@ class Entry(object):
         is; or None."""
         return None
 
+    def state_slot(self):
+        """(list, index): where a directory that is a row of a SubdirTable
+        keeps what it shows (fs/subdirs.py), so that a listing's lookups
+        can check it still shows the same rows in one step; None for any
+        other entry (ask ready_rows)."""
+        return None
+
     def times(self):
         """(st_atime, st_mtime), unix time."""
         return self.atime(), self.mtime()

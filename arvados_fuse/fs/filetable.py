@@ -72,6 +72,17 @@ class FileTable(RowTable):
             return segs[2][i]  # a file of several segments: their sum
         return size_of(segs if count == 1 else segs[i])
 
+    def sizes(self):
+        """The size of every file, by index (an array or a list: what a
+        listing's lookups answer from, listed.py)."""
+        segs = self._segs
+        if segs is None:
+            segs = self._resolve()
+        count = self._count
+        if count > SMALL:
+            return segs[2]
+        return [size_of(segs)] if count == 1 else [size_of(seg) for seg in segs]
+
     def _resolve(self):
         """The segments of a table made from names alone (`later`).  A
         manifest the API server accepted always has them; if not (a segment

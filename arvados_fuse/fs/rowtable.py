@@ -1,5 +1,5 @@
 """What the files of a collection's directory (filetable.py) and its
-subdirectories (collectiontree.py) share: entries kept as rows of a table
+subdirectories (subdirs.py) share: entries kept as rows of a table
 instead of an object each.
 
 A row's inode number is the table's base plus its index: the inode table

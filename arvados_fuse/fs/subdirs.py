@@ -66,8 +66,9 @@ class SubdirTable(RowTable):
                 out.append((base + i, subdirs))
             if files is not None:
                 out.append((base + i, files))
-        # A row the kernel still holds shows an empty directory from now on.
-        self.states = [None] * len(self.states)
+        # A row the kernel still holds shows an empty directory from now on;
+        # the same list, as a listing's lookups hold it (state_slot).
+        self.states[:] = [None] * len(self.states)
         return out
 
 
@@ -306,6 +307,9 @@ class CollectionSubdirectory(LazyTreeDirectory):
     @_state.setter
     def _state(self, state):
         self._rows.states[self._row] = state
+
+    def state_slot(self):
+        return self._rows.states, self._row
 
     def __eq__(self, other):
         return type(other) is CollectionSubdirectory and other.row_table is self._rows and other.index == self._row
