@@ -30,6 +30,7 @@ from .fs.files import CollectionFile
 from .fs.model import Model
 from .fs.names import NAME_MAX, NameEncoder
 from .fs.pending import PendingName
+from .fs.rowtable import DIRECTORY_ROW
 from .host.logtext import one_line
 from .listed import ListedNames
 
@@ -287,10 +288,12 @@ class Operations(llfuse.Operations):
         self.model.refresher.refresh(entry)  # releases the lock if stale
         here = entry.inode
         parent_inode = entry.parent_inode
-        if parent_inode not in self.inodes:
+        if entry.detached and parent_inode not in self.inodes:
             parent_inode = here  # its parent is gone: `..` is itself
         entry.accessed()
-        listing = [(b'.', here, True), (b'..', parent_inode, True)]
+        # Both stay while the directory is open (its dentry pins its
+        # parent's): not looked for in readdir, as rows are not.
+        listing = [(b'.', here, DIRECTORY_ROW), (b'..', parent_inode, DIRECTORY_ROW)]
         names = entry.kernel_listing()
         kernel_cache = self.model.kernel_cache
         if kernel_cache.holds_misses(inode):
