@@ -27,6 +27,7 @@ Guarded by the llfuse lock (only handlers use it).
 """
 
 from collections import OrderedDict
+from operator import invert
 
 from .fs.subdirs import parts
 
@@ -87,6 +88,8 @@ class ListedNames(object):
             return
         if subdirs is None:
             index = dict(zip(raws, range(len(raws))))  # the files, in the table's order
+        elif files is None:
+            index = dict(zip(raws, map(invert, range(len(raws)))))
         else:
             base = subdirs.base
             index = {raw: ~(child - base) if is_dir is not None else child - files.base

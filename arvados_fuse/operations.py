@@ -19,6 +19,7 @@ import logging
 import os
 import stat
 import threading
+from operator import itemgetter
 from time import perf_counter
 
 import llfuse
@@ -35,6 +36,8 @@ from .host.logtext import one_line
 from .listed import ListedNames
 
 _logger = logging.getLogger('arvados.arvados_fuse')
+
+_first, _second, _third = itemgetter(0), itemgetter(1), itemgetter(2)
 
 
 class FileHandle(object):
@@ -295,11 +298,15 @@ class Operations(llfuse.Operations):
         # parent's): not looked for in readdir, as rows are not.
         listing = [(b'.', here, DIRECTORY_ROW), (b'..', parent_inode, DIRECTORY_ROW)]
         names = entry.kernel_listing()
+        plain = list(map(_first, names))
         kernel_cache = self.model.kernel_cache
         if kernel_cache.holds_misses(inode):
-            kernel_cache.listed(inode, [name for name, _inode, _is_dir in names])  # misses no more
-        raws = self.names.encode_all([name for name, _inode, _is_dir in names])
-        listing.extend([(raw, child, is_dir) for (_name, child, is_dir), raw in zip(names, raws) if raw is not None])
+            kernel_cache.listed(inode, plain)  # misses no more
+        raws = self.names.encode_all(plain)
+        if None in raws:  # names the kernel is not shown
+            listing.extend([(raw, child, is_dir) for (_name, child, is_dir), raw in zip(names, raws) if raw is not None])
+        else:  # C loops: a directory of 10^6
+            listing.extend(zip(raws, map(_second, names), map(_third, names)))
         rows = entry.ready_rows()
         if rows is not None:  # `ls -l` looks up what it was listed next
             self._listed.remember(inode, entry, rows, names, raws)

@@ -330,3 +330,46 @@ def test_file_columns_of_a_plain_directory(monkeypatch):
     assert parse('. %s 0:1:a\\040b\n' % b, lazy=True).root.file_columns() is None
     assert parse('. %s 0:1:a 0:0:.\n' % b, lazy=True).root.file_columns() is None
     assert parse('. %s 0:101:a\n' % b, lazy=True).root.file_columns() is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(_plain_manifest())
+def test_one_file_agrees_with_files(text):
+    """A directory of one file on one line (a deep tree's) is taken without
+    the parser's dict and tokenizer loop (ManifestDir.one_file): what it
+    gives is what `files` gives; where it declines, `files` is untouched."""
+    try:
+        lazy = parse(text, lazy=True)
+        twin = parse(text, lazy=True)
+    except ManifestError:
+        return
+    for d, t in zip(_dirs(lazy.root), _dirs(twin.root)):
+        one = d.one_file()
+        try:
+            want = t.files
+        except ManifestError:
+            assert one is None
+            with pytest.raises(ManifestError):
+                d.expand()
+            continue
+        if one is None:
+            assert d.files == want
+        else:
+            assert {one[0]: one[1]} == want and not d.dirs
+
+
+def test_one_file_declines_what_is_not_plain():
+    b = loc(b'x' * 10)
+    assert parse('./d %s 2:5:f.txt\n' % b, lazy=True).root.dirs['d'].one_file() == ('f.txt', (0 << 128) | (2 << 64) | 5)
+    assert parse('./d %s 2:0:f\n' % b, lazy=True).root.dirs['d'].one_file() == ('f', manifest.EMPTY_FILE)
+    for line in ('./d %s 0:1:a 1:1:b\n',   # two files
+                 './d %s 0:1:a\\040b\n',    # an escape
+                 './d %s 0:0:.\n',          # the empty-directory placeholder
+                 './d %s 5:6:late\n',       # past the end of its stream
+                 './d %s 0:1:a/b\n'):       # a path
+        d = parse(line % b, lazy=True).root.dirs['d']
+        assert d.one_file() is None, line
+    d = parse('./d %s 5:6:late\n' % b, lazy=True).root.dirs['d']
+    assert d.one_file() is None
+    with pytest.raises(ManifestError, match='runs past the end'):
+        d.expand()

@@ -38,6 +38,23 @@ def test_collection_tree_names_bytes_and_record_file():
     assert root.entry('dir').entry('sub:file').readfrom(0, 10) == b'hello'
     record = json.loads(root.entry('.arvados#collection').readfrom(0, 10000))
     assert record['uuid'] == 'zzzzz-4zz18-aaaaaaaaaaaaaaa'
+
+
+def test_a_directory_of_one_file_on_one_line_shows_it_sanitized_and_exact():
+    """A deep tree's directories (one line, one file) are built without the
+    parser's general way (ManifestDir.one_file): the name is still made
+    one Linux can hold, the bytes still exact, a bad line still hides only
+    its own directory's files."""
+    api = FakeApi()
+    a = put_block(api.blocks, b'hello world')
+    make_collection(api, './d1 %s 6:5:..\n./d2 %s 0:5:hi\n./d3 %s 9:5:late\n' % (a, a, a))
+    inodes = Inodes()
+    root = inodes.add_entry(CollectionDirectory(ROOT_INODE, inodes, api, 0, 'zzzzz-4zz18-aaaaaaaaaaaaaaa'))
+    root.update()
+    assert [n for n, _ in root.entry('d1').listing()] == ['__']
+    assert root.entry('d1').entry('__').readfrom(0, 100) == b'world'
+    assert root.entry('d2').entry('hi').readfrom(0, 100) == b'hello'
+    assert root.entry('d3').listing() == []  # past the end of its stream: logged, not shown
     assert '.arvados#collection' not in dict(root.listing())
     assert root.xattrs()['user.arvados.portable_data_hash'] == PDH
 

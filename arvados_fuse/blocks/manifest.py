@@ -208,6 +208,27 @@ class ManifestDir(object):
             return None
         return sorted(set(names))
 
+    def one_file(self):
+        """(name, packed segment) of its only file when it has no
+        subdirectory and its one stream line is one plain, in-bounds
+        segment (a deep tree's directory: most of them), taken now; None
+        otherwise, or if anything is not as usual (`files` then parses the
+        line and says what is wrong).  Costs a fraction of `files`: no
+        dict, no tokenizer loop."""
+        pending = self._pending
+        if type(pending) is not tuple or self.dirs:
+            return None
+        _lineno, sid, rest, _depth, stream_table = pending
+        token = _ONE_SEGMENT_RE.fullmatch(rest)
+        if token is None:
+            return None
+        pos_text, len_text, name = token.groups()
+        seg_pos, seg_len = int(pos_text), int(len_text)
+        if name == '.' or seg_pos + seg_len > stream_table[sid].length:
+            return None
+        self._pending = None
+        return name, ((sid << 128) | (seg_pos << 64) | seg_len) if seg_len else EMPTY_FILE
+
     def file_columns(self):
         """Its files as columns, made by C loops (re, map, array, sorted,
         accumulate) instead of a Python step per segment: (names, streams,
@@ -616,6 +637,8 @@ def _freeze(several):
 # A whole segment token between spaces (ASCII digits only, as int() of the
 # general way below is given).
 _SEGMENT_RE = re.compile(r'(?:^| )([0-9]+):([0-9]+):([^ ]+)(?= |$)')
+# A line of one such token (ManifestDir.one_file).
+_ONE_SEGMENT_RE = re.compile(r'([0-9]+):([0-9]+):([^ /\\]+)')
 # The same tokens, their names alone: what a listing needs.
 _SEGMENT_NAME_RE = re.compile(_SEGMENT_RE.pattern.replace('([0-9]+):([0-9]+):', '[0-9]+:[0-9]+:'))
 

@@ -461,10 +461,16 @@ class CollectionDirectory(LazyTreeDirectory):
         return self._times()[1]
 
     def mtime_ns(self):
-        return self._times()[2]
+        # Asked for every file `ls -l` lists: one call, the record's stamp
+        # compared by identity (record() and _times() inline).
+        rec = self.collection_object or self._listing_record
+        cached = self._mtime_of
+        if cached[0] is not (rec.get('modified_at') if rec else None):
+            cached = self._times()
+        return cached[2]
 
     def _times(self):
-        # Asked for every file `ls -l` lists: converted once per record.
+        # Converted once per record.
         rec = self.record()
         stamp = rec.get('modified_at') if rec else None
         cached = self._mtime_of

@@ -16,6 +16,7 @@ Guarded by the llfuse lock, like the inode table.
 import bisect
 import sys
 from array import array
+from itertools import repeat
 
 CHUNK = 128
 CHUNK_CHARS = 2048
@@ -149,9 +150,8 @@ class RowTable(object):
     def listing(self):
         """(name, inode, is_dir) of every row, in name order (see
         Directory.kernel_listing)."""
-        base = self.base
-        is_dir = self.rows_are_directories
-        return [(name, base + i, is_dir) for i, name in enumerate(self.names())]
+        base, count = self.base, self._count
+        return list(zip(self.names(), range(base, base + count), repeat(self.rows_are_directories, count)))
 
     def entry_at(self, i):
         """The entry of row `i`: a view made for the request."""

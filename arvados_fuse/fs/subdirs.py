@@ -97,6 +97,12 @@ def build(mdir, tree, inodes, inode, describe):
     rows added to the inode table.  Directories win over files when
     sanitizing makes two names equal; within a kind, sorted order decides.
     Deterministic either way."""
+    one = mdir.one_file()
+    if one is not None:  # most of a deep tree's directories
+        name, segment = one
+        if _needs_sanitizing([name]):
+            name = sanitize_filename(name)
+        return inodes.add_rows(FileTable(inode, tree, [name], [segment]))
     subdirs = None
     taken = None
     dirs = mdir.dirs
