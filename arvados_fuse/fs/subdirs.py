@@ -317,6 +317,28 @@ class CollectionSubdirectory(LazyTreeDirectory):
     def state_slot(self):
         return self._rows.states, self._row
 
+    # _built and ready_rows of a row, from the row (the base class's ask
+    # the properties above one by one: a deep tree's walk calls each once
+    # or twice per directory).
+    def _built(self):
+        rows, row = self._rows, self._row
+        state = rows.states[row]
+        if type(state) is ManifestDir:
+            tree = rows.tree
+            with gc_paused():
+                state = build(state, tree, tree.collection.inodes, rows.base + row, self.describe)
+            rows.states[row] = state
+        return parts(state)
+
+    def ready_rows(self):
+        rows = self._rows
+        state = rows.states[self._row]
+        if state is None or type(state) is ManifestDir:
+            return None  # not built yet, or its tree is gone (take_below)
+        collection = rows.tree.collection
+        collection.inodes.tree_cache.touched(collection)
+        return state
+
     def __eq__(self, other):
         return type(other) is CollectionSubdirectory and other.row_table is self._rows and other.index == self._row
 
