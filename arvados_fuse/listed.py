@@ -9,7 +9,12 @@ decodes the name and searches the table's name strings (a file), or asks
 the directory's entry for it (a subdirectory).  In process
 (bench/handlers.py), a listed file's lookup went from 3.1 to 1.6-1.7 us
 (packed 10^5), and a deep tree's lookups from 6.7 to 3.7-3.8 us once
-subdirectories were indexed too.
+subdirectories were indexed too.  A `Listed` keeps what those lookups
+need besides (the slot where the directory keeps what it shows, the
+parts of its rows, the files' sizes once asked), so the adapter answers
+one with no call but the collection's mtime, a timeout and the lookup
+count: 2.25 -> 1.32 us per lookup in process (empty 10^4, a 100-file
+directory; the floor's 0.69-0.73).
 
 The dicts are bounded: a directory of more than LIMIT entries gets none
 (its lookups take the handler's way), and once the dicts hold LIMIT names
