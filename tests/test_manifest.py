@@ -281,13 +281,19 @@ def test_file_columns_agree_with_files(text):
         _columns_agree(text)
 
 
-def _columns_agree(text):
+def _twin_dirs(text):
+    """(directory, the same directory of a second parse) of every
+    directory of `text` parsed lazily twice; none if it does not parse."""
     try:
         lazy = parse(text, lazy=True)
         twin = parse(text, lazy=True)
     except ManifestError:
-        return
-    for d, t in zip(_dirs(lazy.root), _dirs(twin.root)):
+        return []
+    return zip(_dirs(lazy.root), _dirs(twin.root))
+
+
+def _columns_agree(text):
+    for d, t in _twin_dirs(text):
         # What a listing shows before any number is read (the rest is read
         # at the first lookup): the columns' names, or a directory whose
         # files cannot be read at all; None only where columns are None.
@@ -338,12 +344,7 @@ def test_one_file_agrees_with_files(text):
     """A directory of one file on one line (a deep tree's) is taken without
     the parser's dict and tokenizer loop (ManifestDir.one_file): what it
     gives is what `files` gives; where it declines, `files` is untouched."""
-    try:
-        lazy = parse(text, lazy=True)
-        twin = parse(text, lazy=True)
-    except ManifestError:
-        return
-    for d, t in zip(_dirs(lazy.root), _dirs(twin.root)):
+    for d, t in _twin_dirs(text):
         one = d.one_file()
         try:
             want = t.files
