@@ -79,17 +79,18 @@ class ListedNames(object):
         self.by_inode = OrderedDict()
         self._held = 0
 
-    def remember(self, inode, directory, rows, names, raws):
-        """`rows`: what `directory` shows (Entry.ready_rows); `names`: its
-        kernel listing, `raws` the raw name of each (None: a name the
-        kernel is not shown)."""
+    def remember(self, inode, directory, rows, raws, names=None):
+        """`rows`: what `directory` shows (Entry.ready_rows); `raws`: the
+        raw name of each row in the order of its one table, or, when it
+        shows files and subdirectories, of each of `names`, its kernel
+        listing (None: a name the kernel is not shown)."""
         old = self.by_inode.pop(inode, None)
         if old is not None:
             self._held -= len(old.index)
-        if not names or len(names) > LIMIT:
+        if not raws or len(raws) > LIMIT:
             return
         subdirs, files = parts(rows)
-        if subdirs is None and len(names) < FEW:
+        if subdirs is None and len(raws) < FEW:
             return
         if subdirs is None:
             index = dict(zip(raws, range(len(raws))))  # the files, in the table's order

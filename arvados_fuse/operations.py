@@ -33,7 +33,7 @@ from .fs.names import NAME_MAX, NameEncoder
 from .fs.pending import PendingName
 from .fs.rowtable import DIRECTORY_ROW
 from .host.logtext import one_line
-from .listed import ListedNames
+from .listed import LIMIT, ListedNames
 
 _logger = logging.getLogger('arvados.arvados_fuse')
 
@@ -296,20 +296,35 @@ class Operations(llfuse.Operations):
         entry.accessed()
         # Both stay while the directory is open (its dentry pins its
         # parent's): not looked for in readdir, as rows are not.
-        listing = [(b'.', here, DIRECTORY_ROW), (b'..', parent_inode, DIRECTORY_ROW)]
-        names = entry.kernel_listing()
-        plain = list(map(_first, names))
+        dots = [(b'.', here, DIRECTORY_ROW), (b'..', parent_inode, DIRECTORY_ROW)]
         kernel_cache = self.model.kernel_cache
-        if kernel_cache.holds_misses(inode):
-            kernel_cache.listed(inode, plain)  # misses no more
-        raws = self.names.encode_all(plain)
-        if None in raws:  # names the kernel is not shown
-            listing.extend([(raw, child, is_dir) for (_name, child, is_dir), raw in zip(names, raws) if raw is not None])
-        else:  # C loops: a directory of 10^6
-            listing.extend(zip(raws, map(_second, names), map(_third, names)))
+        holds_misses = kernel_cache.holds_misses(inode)
+        table = entry.single_table()
+        if table is not None:
+            # Rows of one kind: listed from the table itself, no tuple per
+            # row (a directory of 10^6 files held ~145 MiB of them open).
+            names = raws = None
+            if len(table) <= LIMIT or holds_misses:
+                names = table.names()
+                raws = self.names.encode_all(names)
+            if holds_misses:
+                kernel_cache.listed(inode, names)  # misses no more
+            listing = RowListing(dots, table, raws)
+        else:
+            names = entry.kernel_listing()
+            plain = list(map(_first, names))
+            if holds_misses:
+                kernel_cache.listed(inode, plain)
+            raws = self.names.encode_all(plain)
+            listing = dots
+            if None in raws:  # names the kernel is not shown
+                listing.extend([(raw, child, is_dir) for (_name, child, is_dir), raw in zip(names, raws)
+                                if raw is not None])
+            else:
+                listing.extend(zip(raws, map(_second, names), map(_third, names)))
         rows = entry.ready_rows()
-        if rows is not None:  # `ls -l` looks up what it was listed next
-            self._listed.remember(inode, entry, rows, names, raws)
+        if rows is not None and raws is not None:  # `ls -l` looks up what it was listed next
+            self._listed.remember(inode, entry, rows, raws, None if table is not None else names)
         fh = next(self._fh_counter)
         self._dirhandles[fh] = listing
         return fh
@@ -322,22 +337,22 @@ class Operations(llfuse.Operations):
         return self._readdir_entries(listing, off)
 
     def _readdir_entries(self, listing, off):
+        if type(listing) is RowListing:
+            return listing.entries(off, self.names.encode_all)
+        return self._listed_entries(listing, off)
+
+    def _listed_entries(self, listing, off):
         # A generator, so a huge directory is only turned into entries as far
-        # as the kernel's buffer reaches.  An entry carries only the inode
-        # number and the file type (libfuse 2 has no readdirplus).  Inode
-        # numbers are never reused, so one removed since opendir names
-        # nothing else; an entry is left out all the same (a row of a
-        # table, is_dir None or DIRECTORY_ROW, is not looked for: 10^6 of
-        # them).
+        # as the kernel's buffer reaches.  Inode numbers are never reused,
+        # so one removed since opendir names nothing else; an entry is left
+        # out all the same (a row of a table, is_dir None or DIRECTORY_ROW,
+        # is not looked for: 10^6 of them).
         inodes = self.inodes
         for i in range(off, len(listing)):
             name, child, is_dir = listing[i]
             if (is_dir is True or is_dir is False) and child not in inodes:
                 continue
-            attr = llfuse.EntryAttributes()
-            attr.st_ino = child
-            attr.st_mode = stat.S_IFDIR if is_dir else stat.S_IFREG
-            yield (name, attr, i + 1)
+            yield name, _readdir_attributes(child, stat.S_IFDIR if is_dir else stat.S_IFREG), i + 1
 
     @handler
     def releasedir(self, fh):
@@ -373,6 +388,53 @@ class Operations(llfuse.Operations):
         if mode & os.W_OK:
             raise llfuse.FUSEError(errno.EROFS)
         return True
+
+
+class RowListing(object):
+    """What opendir took of a directory that shows rows of one kind
+    (fs/rowtable.py): `.` and `..`, the table, and the raw names when it
+    needed them anyway (a directory of at most listed.LIMIT); a bigger one's
+    are encoded as the kernel reads them, a few hundred at a time.  The
+    table's names and numbers never change, so this is the listing as it
+    was at opendir even if the collection is reloaded meanwhile."""
+
+    __slots__ = ('dots', 'table', 'raws', 'mode')
+
+    def __init__(self, dots, table, raws):
+        self.dots = dots
+        self.table = table
+        self.raws = raws
+        self.mode = stat.S_IFREG if table.rows_are_directories is None else stat.S_IFDIR
+
+    def entries(self, off, encode_all):
+        """(raw name, attributes, next offset) from offset `off`: `.` and
+        `..` are 0 and 1, row i is i + 2 (a name the kernel is not shown is
+        skipped, the others keep their offsets)."""
+        for i in range(off, 2):
+            name, inode, _kind = self.dots[i]
+            yield name, _readdir_attributes(inode, stat.S_IFDIR), i + 1
+        table, mode = self.table, self.mode
+        base = table.base
+        start = max(off - 2, 0)
+        if self.raws is not None:
+            chunks = ((0, self.raws),) if start < len(self.raws) else ()
+        else:
+            chunks = ((first, encode_all(names)) for first, names in table.name_chunks(start))
+        for first, raws in chunks:
+            for j in range(max(start - first, 0), len(raws)):
+                raw = raws[j]
+                if raw is not None:
+                    i = first + j
+                    yield raw, _readdir_attributes(base + i, mode), i + 3
+
+
+def _readdir_attributes(inode, mode):
+    # An entry carries only the inode number and the file type (libfuse 2
+    # has no readdirplus).
+    attr = llfuse.EntryAttributes()
+    attr.st_ino = inode
+    attr.st_mode = mode
+    return attr
 
 
 def _refusal(name):

@@ -8,6 +8,7 @@ it around network calls; so each call here holds `llfuse.lock` too
 the kernel, and no kernel is attached."""
 
 import errno
+import itertools
 import hashlib
 import os
 import stat
@@ -94,6 +95,50 @@ def test_readdir_lists_dot_dotdot_and_children_in_order(ops, api):
     fh = call(ops.opendir, ROOT_INODE)
     # Resuming at an offset gives the rest.
     assert [n for n, _a, _o in call(lambda: list(ops.readdir(fh, 3)))] == [b'b', b'c']
+    call(ops.releasedir, fh)
+
+
+def _read_as_the_kernel_does(ops, fh, per_call):
+    """Every entry of an open directory, read `per_call` entries at a time,
+    each call resuming at the offset the last entry gave."""
+    out, off = [], 0
+    while True:
+        got = call(lambda: list(itertools.islice(ops.readdir(fh, off), per_call)))
+        if not got:
+            return out
+        out.extend((name, attr.st_ino, stat.S_ISDIR(attr.st_mode)) for name, attr, _next in got)
+        assert got[-1][2] > off  # the kernel would ask for the same entries again, forever
+        off = got[-1][2]
+
+
+@pytest.mark.parametrize('count', [3, listed.LIMIT + 500])
+def test_a_directory_of_one_kind_is_listed_from_its_table_in_any_pieces(ops, api, count):
+    """A collection directory of files only (or subdirectories only) is
+    listed from its table (operations.RowListing), its names encoded as the
+    kernel reads them when there are more than listed.LIMIT: read in
+    pieces of any size, from the offsets it gave, it lists every name once,
+    in order, with its number and kind; a name the kernel cannot be shown
+    (over 255 bytes) is left out and the others keep their offsets."""
+    files = {'f%06d' % i: b'' for i in range(count)}
+    files['g' + 'x' * 300] = b''
+    collection_root(ops, api, files)
+    fh = call(ops.opendir, ROOT_INODE)
+    whole = _read_as_the_kernel_does(ops, fh, 10 ** 9)
+    expect = sorted(n.encode() for n in files if len(n) <= 255)
+    assert [n for n, _i, _d in whole] == [b'.', b'..'] + expect
+    assert [d for _n, _i, d in whole] == [True, True] + [False] * len(expect)
+    for per_call in (1, 7, 128, 1000):
+        assert _read_as_the_kernel_does(ops, fh, per_call) == whole
+    call(ops.releasedir, fh)
+    for name, inode, _is_dir in whole[2:2 + 5] + whole[-3:]:
+        assert call(ops.lookup, ROOT_INODE, name).st_ino == inode
+
+
+def test_a_directory_of_subdirectories_only_is_listed_from_its_table(ops, api):
+    collection_root(ops, api, {'d%03d/f' % i: b'' for i in range(20)})
+    fh = call(ops.opendir, ROOT_INODE)
+    assert _read_as_the_kernel_does(ops, fh, 3)[2:] == [
+        (b'd%03d' % i, call(ops.lookup, ROOT_INODE, b'd%03d' % i).st_ino, True) for i in range(20)]
     call(ops.releasedir, fh)
 
 

@@ -58,14 +58,14 @@ def test_a_listing_is_remembered_by_raw_name_and_replaced_when_listed_again():
     rows, listing = _rows(inodes, files=['a', 'b', 'c'])
     raws = _raws(listing)
     raws[1] = None  # a name the kernel is not shown
-    names.remember(5, DIR, rows, listing, raws)
+    names.remember(5, DIR, rows, raws, listing)
     assert (names.by_inode[5].directory, names.by_inode[5].rows) == (DIR, rows)
     assert _index(names, 5) == {b'a': 0, b'c': 2}
     rows, listing = _rows(inodes, files=['x', 'y'])
-    names.remember(5, DIR, rows, listing, _raws(listing))  # listed again
+    names.remember(5, DIR, rows, _raws(listing), listing)  # listed again
     assert _index(names, 5) == {b'x': 0, b'y': 1} and len(names) == 2
     rows, listing = _rows(inodes, files=['z'])
-    names.remember(5, DIR, rows, listing, _raws(listing))  # one file: the handler's way costs no more
+    names.remember(5, DIR, rows, _raws(listing), listing)  # one file: the handler's way costs no more
     assert _index(names, 5) is None and len(names) == 0
 
 
@@ -73,10 +73,10 @@ def test_subdirectories_are_indexed_by_their_row_inverted_files_by_their_row():
     inodes = Inodes()
     names = ListedNames()
     rows, listing = _rows(inodes, files=['b', 'd'], subdirs=['a', 'c'])
-    names.remember(5, DIR, rows, listing, _raws(listing))
+    names.remember(5, DIR, rows, _raws(listing), listing)
     assert _index(names, 5) == {b'a': ~0, b'b': 0, b'c': ~1, b'd': 1}
     rows, listing = _rows(inodes, subdirs=['only'])
-    names.remember(6, DIR, rows, listing, _raws(listing))  # a subdirectory alone is worth it
+    names.remember(6, DIR, rows, _raws(listing), listing)  # a subdirectory alone is worth it
     assert _index(names, 6) == {b'only': ~0}
 
 
@@ -86,12 +86,12 @@ def test_at_most_limit_names_are_held_the_oldest_dropped_first(monkeypatch):
     names = ListedNames()
     for inode in range(4):
         rows, listing = _rows(inodes, files=['%d' % i for i in range(4)])
-        names.remember(inode, DIR, rows, listing, _raws(listing))
+        names.remember(inode, DIR, rows, _raws(listing), listing)
         assert len(names) <= 10
     assert _index(names, 0) is None and _index(names, 1) is None
     assert _index(names, 2)[b'1'] == 1 and _index(names, 3)[b'3'] == 3
     rows, listing = _rows(inodes, files=['%d' % i for i in range(11)])
-    names.remember(9, DIR, rows, listing, _raws(listing))  # too big: not kept, nothing dropped
+    names.remember(9, DIR, rows, _raws(listing), listing)  # too big: not kept, nothing dropped
     assert len(names) == 8 and _index(names, 9) is None
 
 
@@ -104,13 +104,13 @@ def test_a_listing_is_current_while_its_directory_shows_the_same_rows():
     names = ListedNames()
     rows, listing = _rows(inodes, files=['a', 'b'])
     parent = inodes.add_rows(SubdirTable(1, None, ['sub'], [rows]))
-    names.remember(parent.base, parent.entry_at(0), rows, listing, _raws(listing))
+    names.remember(parent.base, parent.entry_at(0), rows, _raws(listing), listing)
     known = names.by_inode[parent.base]
     assert known.current() and known.files is rows and known.subdirs is None
     assert parent.take_below() == [(parent.base, rows)]
     assert not known.current()
     top = _Directory(rows)
-    names.remember(1, top, rows, listing, _raws(listing))
+    names.remember(1, top, rows, _raws(listing), listing)
     assert names.by_inode[1].current()
     top.rows = None  # refreshed, stale, or unloaded
     assert not names.by_inode[1].current()

@@ -47,6 +47,13 @@ class Entry(object):
         is; or None."""
         return None
 
+    def single_table(self):
+        """The one row table (rowtable.py) a collection's directory shows
+        when it shows rows of one kind only, built first: what the adapter
+        lists without a tuple per row.  None for any other entry, or a
+        directory of both files and subdirectories (kernel_listing)."""
+        return None
+
     def state_slot(self):
         """(list, index): where a directory that is a row of a SubdirTable
         keeps what it shows (fs/subdirs.py), so that a listing's lookups

@@ -65,6 +65,24 @@ class RowTable(object):
             out.extend(chunk[1:-1].split('\n'))
         return out
 
+    def name_chunks(self, start=0):
+        """(index of its first name, [names]) of each run of names from
+        the one holding index `start` on: a listing of 10^6 rows turned
+        into names a few hundred at a time, as the kernel reads it."""
+        names = self._names
+        count = self._count
+        if start >= count:
+            return ()
+        if count == 1:
+            return ((0, [names]),)
+        if type(names) is str:
+            return ((0, names[1:-1].split('\n')),)
+        if type(names) is list:
+            return ((0, names),)
+        _heads, chunks, starts = names
+        first = max(bisect.bisect_right(starts, start) - 1, 0)
+        return ((starts[c], chunks[c][1:-1].split('\n')) for c in range(first, len(chunks)))
+
     def find(self, name):
         """Index of `name`, or -1."""
         names = self._names

@@ -228,6 +228,13 @@ class LazyTreeDirectory(Directory):
             out.extend((name, CollectionFile(files, i)) for i, name in enumerate(files.names()))
         return out
 
+    def single_table(self):
+        subdirs, files = self._built()
+        self.inodes.tree_cache.touched(self._tree_owner())
+        if subdirs is None:
+            return files
+        return subdirs if files is None else None
+
     def kernel_listing(self):
         subdirs, files = self._built()
         self.inodes.tree_cache.touched(self._tree_owner())
