@@ -23,6 +23,10 @@ for a test that reads the bytes back.
              six (10^6) directories deep, ten to a level
   longnames  as spread, every name 150-200 bytes with some UTF-8
   empty      files/100 directories of 100 empty files
+
+Not in SHAPES (bench/ab.py --shape flat): `flat`, every file in the
+collection's top directory, as arv-put writes a flat folder (one stream,
+files packed one after another into 64 MiB blocks).
 """
 
 import hashlib
@@ -75,6 +79,17 @@ def _packed(files, rng, block, scale):
             segs.append('%d:%d:f%05d.dat' % (at - base, n, f))
             at += n
         yield './d%05d %s %s\n' % (d, locs, ' '.join(segs))
+
+
+def _flat(files, rng, block, scale):
+    bsize = 64 * MiB // scale
+    sizes = [1 + rng.randrange(200 * KiB // scale) for _ in range(files)]
+    blocks = (sum(sizes) + bsize - 1) // bsize
+    segs, at = [], 0
+    for f, n in enumerate(sizes):
+        segs.append('%d:%d:f%07d.dat' % (at, n, f))
+        at += n
+    yield '. %s %s\n' % (' '.join(block(b, bsize) for b in range(blocks)), ' '.join(segs))
 
 
 def _combined(files, rng, block, scale):

@@ -292,6 +292,16 @@ def _twin_dirs(text):
     return zip(_dirs(lazy.root), _dirs(twin.root))
 
 
+@settings(max_examples=200, deadline=None)
+@given(_plain_manifest(), st.integers(1, 40))
+def test_file_columns_agree_with_files_a_piece_of_a_line_at_a_time(text, piece):
+    """A long line is tokenized a piece at a time (manifest.PIECE
+    characters, cut at a space): with pieces of a few characters, every
+    line is many pieces, and the columns still say what the parser says."""
+    with mock.patch.object(manifest, 'FEW_SEGMENTS', 0), mock.patch.object(manifest, 'PIECE', piece):
+        _columns_agree(text)
+
+
 def _columns_agree(text):
     for d, t in _twin_dirs(text):
         # What a listing shows before any number is read (the rest is read

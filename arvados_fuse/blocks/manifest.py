@@ -19,7 +19,7 @@ import re
 import types
 from array import array
 from itertools import accumulate, chain, compress, islice, repeat
-from operator import add, eq, ne, not_, sub
+from operator import add, eq, lt, ne, not_, sub
 
 from .locators import LOCATOR, MAX_BLOCK_SIZE, locator_pattern
 
@@ -199,13 +199,16 @@ class ManifestDir(object):
         if lines is None:
             return None
         names = []
-        for _lineno, _sid, rest, _depth, _stream_table in lines:
-            found = _plain_tokens(rest, _SEGMENT_NAME_RE)
-            if found is None:
-                return None
-            names.extend(found)
+        try:
+            for _lineno, _sid, rest, _depth, _stream_table in lines:
+                for found in _plain_pieces(rest, _SEGMENT_NAME_RE):
+                    names.extend(found)
+        except _NotPlain:
+            return None
         if '.' in names or not self.dirs.keys().isdisjoint(names):
             return None
+        if _ascending(names):  # as arv-put writes them: no set, no sort
+            return names
         return sorted(set(names))
 
     def one_file(self):
@@ -248,26 +251,24 @@ class ManifestDir(object):
         if lines is None:
             return None
         names, streams, positions, lengths = [], array('I'), array('Q'), array('Q')
-        for _lineno, sid, rest, _depth, stream_table in lines:
-            matches = _plain_tokens(rest, _SEGMENT_RE)
-            if matches is None:
-                return None
-            pos_texts, len_texts, line_names = zip(*matches)
-            start = len(positions)
-            try:
-                positions.extend(map(int, pos_texts))
-                lengths.extend(map(int, len_texts))
-            except OverflowError:
-                return None
-            if max(map(add, positions[start:], lengths[start:])) > stream_table[sid].length:
-                return None
-            names.extend(line_names)
-            streams.extend(array('I', [sid]) * len(matches))
+        try:
+            for _lineno, sid, rest, _depth, stream_table in lines:
+                start = len(positions)
+                for matches in _plain_pieces(rest, _SEGMENT_RE):
+                    pos_texts, len_texts, piece_names = zip(*matches)
+                    positions.extend(map(int, pos_texts))
+                    lengths.extend(map(int, len_texts))
+                    names.extend(piece_names)
+                if max(map(add, positions[start:], lengths[start:])) > stream_table[sid].length:
+                    return None
+                streams.extend(array('I', [sid]) * (len(positions) - start))
+        except (_NotPlain, OverflowError):
+            return None
         if '.' in names or not self.dirs.keys().isdisjoint(names):
             return None
         n = len(names)
-        order = sorted(range(n), key=names.__getitem__)  # stable: a file's segments keep their order
-        if order != list(range(n)):
+        if not _ascending(names):
+            order = sorted(range(n), key=names.__getitem__)  # stable: a file's segments keep their order
             names = list(map(names.__getitem__, order))
             streams = array('I', map(streams.__getitem__, order))
             positions = array('Q', map(positions.__getitem__, order))
@@ -643,13 +644,37 @@ _ONE_SEGMENT_RE = re.compile(r'([0-9]+):([0-9]+):([^ /\\]+)')
 _SEGMENT_NAME_RE = re.compile(_SEGMENT_RE.pattern.replace('([0-9]+):([0-9]+):', '[0-9]+:[0-9]+:'))
 
 
-def _plain_tokens(rest, pattern):
-    """pattern.findall(rest) of a line's segment tokens `rest`, or None: an
+# Characters of a line given to the tokenizer at once: the tuples and
+# strings it makes for a line of 10^6 tokens would be ~200 MB at once.
+PIECE = 1 << 18
+
+
+class _NotPlain(Exception):
+    """A line is not plain (see _plain_pieces)."""
+
+
+def _plain_pieces(rest, pattern):
+    """pattern.findall of a line's segment tokens `rest`, a piece of about
+    PIECE characters at a time, cut at a space.  Raises _NotPlain for an
     escape, a `/`, a doubled space, or a token not digits:digits:name."""
     if '\\' in rest or '/' in rest or '  ' in rest:
-        return None
-    found = pattern.findall(rest)
-    return found if len(found) == rest.count(' ') + 1 else None
+        raise _NotPlain()
+    start, n = 0, len(rest)
+    while True:
+        end = rest.find(' ', start + PIECE) if n - start > PIECE else -1
+        piece = rest[start:] if end < 0 else rest[start:end]
+        found = pattern.findall(piece)
+        if len(found) != piece.count(' ') + 1:
+            raise _NotPlain()
+        yield found
+        if end < 0:
+            return
+        start = end + 1
+
+
+def _ascending(names):
+    """Whether `names` are in strictly ascending order (unique, sorted)."""
+    return all(map(lt, names, islice(names, 1, None)))
 
 
 def _add_segments(cwd, pending, several, stream_table):
