@@ -1,7 +1,8 @@
 """Python cost of our request handlers against the floor's, in process: no
 kernel, no FUSE thread switches, so the figures are steady enough to
-compare two versions of the code (the daemon pays about twice these, cold
-caches and context switches included; bench/scale.py measures that).
+compare two versions of the code (the daemon pays three to four times
+these, cold caches and context switches included, its handlers' thread
+time says; bench/scale.py measures the daemon).
 
     .venv/bin/python bench/handlers.py [--shapes deep,combined] [--files 100000] [--runs 5]
 
