@@ -30,19 +30,13 @@ from localcluster.testing import LocalCluster  # noqa: E402
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('checkouts', nargs='+')
-    p.add_argument('--shape', default='deep')
-    p.add_argument('--files', type=int, default=100000)
-    p.add_argument('--rounds', type=int, default=2)
-    p.add_argument('--walk', default='ls -lR > /dev/null')
+    scale.walk_arguments(p, 'deep')
     a = p.parse_args()
     workdir = tempfile.mkdtemp(prefix='ab-cluster-')
     cluster = LocalCluster(workdir)
     cluster.start()
     try:
-        admin, api = cluster.api('admin'), cluster.api('alice')
-        home = api.users().current().execute()['uuid']
-        uuid, _manifest, count = scale.make_shape(admin, home, a.shape, a.files, workdir)
-        env = cluster.full_env('alice')
+        uuid, _manifest, count, env = scale.shape_for_alice(cluster, a.shape, a.files, workdir)
         print('%s, %d files; %s: cold then warm, wall s and daemon CPU s' % (a.shape, count, a.walk), flush=True)
         for r in range(a.rounds):
             for checkout in a.checkouts:

@@ -95,19 +95,13 @@ def main():
     from bench import scale
     from localcluster.testing import LocalCluster
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--shape', default='packed')
-    p.add_argument('--files', type=int, default=100000)
-    p.add_argument('--walk', default='ls -lR > /dev/null')
-    p.add_argument('--rounds', type=int, default=2)
+    scale.walk_arguments(p, 'packed')
     a = p.parse_args()
     workdir = tempfile.mkdtemp(prefix='handler-times-')
     cluster = LocalCluster(workdir)
     cluster.start()
     try:
-        admin, api = cluster.api('admin'), cluster.api('alice')
-        home = api.users().current().execute()['uuid']
-        uuid, manifest, count = scale.make_shape(admin, home, a.shape, a.files, workdir)
-        env = cluster.full_env('alice')
+        uuid, manifest, count, env = scale.shape_for_alice(cluster, a.shape, a.files, workdir)
         me = [sys.executable, os.path.abspath(__file__), '--serve']
         print('%s, %d files, %s; seconds of thread time (requests)' % (a.shape, count, a.walk), flush=True)
         for r in range(a.rounds):

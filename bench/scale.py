@@ -416,6 +416,25 @@ def write_doc(section):
         f.write(text)
 
 
+def walk_arguments(parser, shape):
+    """--shape (default `shape`), --files, --walk, --rounds: what a
+    benchmark of one walk over one shape takes (bench/ab.py,
+    bench/handler_times.py)."""
+    parser.add_argument('--shape', default=shape)
+    parser.add_argument('--files', type=int, default=100000)
+    parser.add_argument('--walk', default='ls -lR > /dev/null')
+    parser.add_argument('--rounds', type=int, default=2)
+
+
+def shape_for_alice(cluster, shape, files, workdir):
+    """A collection of `shape` (make_shape) in alice's home on a started
+    local cluster: (uuid, manifest file, file count, alice's environment)."""
+    admin, api = cluster.api('admin'), cluster.api('alice')
+    home = api.users().current().execute()['uuid']
+    uuid, manifest, count = make_shape(admin, home, shape, files, workdir)
+    return uuid, manifest, count, cluster.full_env('alice')
+
+
 def make_shape(admin, owner, shape, files, workdir):
     """The collection (its uuid) and the manifest file the floor serves."""
     text = shapes.make(shape, files)
