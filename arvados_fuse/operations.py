@@ -301,17 +301,18 @@ class Operations(llfuse.Operations):
         dots = [(b'.', here, DIRECTORY_ROW), (b'..', parent_inode, DIRECTORY_ROW)]
         kernel_cache = self.model.kernel_cache
         holds_misses = kernel_cache.holds_misses(inode)
-        table = entry.single_table()
-        if table is not None:
-            # Rows of one kind: listed from the table itself, no tuple per
-            # row (a directory of 10^6 files held ~145 MiB of them open).
+        tables = entry.row_tables()
+        if tables and (len(tables) == 1 or len(tables[0]) + len(tables[1]) > LIMIT):
+            # Listed from the tables themselves, no tuple per row (a
+            # directory of 10^6 files held ~145 MiB of them open).  A big
+            # one of both kinds lists its subdirectories first.
             names = raws = None
-            if len(table) <= LIMIT or holds_misses:
-                names = table.names()
-                raws = self.names.encode_all(names)
             if holds_misses:
-                kernel_cache.listed(inode, names)  # misses no more
-            listing = RowListing(dots, table, raws)
+                kernel_cache.listed(inode, [name for table in tables for name in table.names()])  # misses no more
+            if len(tables) == 1 and len(tables[0]) <= LIMIT:
+                names = tables[0].names()
+                raws = self.names.encode_all(names)
+            listing = RowListing(dots, tables, raws)
         else:
             names = entry.kernel_listing()
             plain = list(map(_first, names))
@@ -326,7 +327,7 @@ class Operations(llfuse.Operations):
                 listing.extend(zip(raws, map(_second, names), map(_third, names)))
         rows = entry.ready_rows()
         if rows is not None and raws is not None:  # `ls -l` looks up what it was listed next
-            self._listed.remember(inode, entry, rows, raws, None if table is not None else names)
+            self._listed.remember(inode, entry, rows, raws, None if type(listing) is RowListing else names)
         fh = next(self._fh_counter)
         self._dirhandles[fh] = listing
         return fh
@@ -393,41 +394,47 @@ class Operations(llfuse.Operations):
 
 
 class RowListing(object):
-    """What opendir took of a directory that shows rows of one kind
-    (fs/rowtable.py): `.` and `..`, the table, and the raw names when it
-    needed them anyway (a directory of at most listed.LIMIT); a bigger one's
-    are encoded as the kernel reads them, a few hundred at a time.  The
-    table's names and numbers never change, so this is the listing as it
-    was at opendir even if the collection is reloaded meanwhile."""
+    """What opendir took of a collection's directory listed from its row
+    tables (fs/rowtable.py): `.` and `..`, the tables (subdirectories
+    first), and the raw names when it needed them anyway (one table of at
+    most listed.LIMIT rows); otherwise names are encoded as the kernel reads
+    them, a few hundred at a time.  A table's names and numbers never
+    change, so this is the listing as it was at opendir even if the
+    collection is reloaded meanwhile."""
 
-    __slots__ = ('dots', 'table', 'raws', 'mode')
+    __slots__ = ('dots', 'tables', 'raws')
 
-    def __init__(self, dots, table, raws):
+    def __init__(self, dots, tables, raws):
         self.dots = dots
-        self.table = table
+        self.tables = tables
         self.raws = raws
-        self.mode = stat.S_IFREG if table.rows_are_directories is None else stat.S_IFDIR
 
     def entries(self, off, encode_all):
         """(raw name, attributes, next offset) from offset `off`: `.` and
-        `..` are 0 and 1, row i is i + 2 (a name the kernel is not shown is
-        skipped, the others keep their offsets)."""
+        `..` are 0 and 1, row i of the listing is i + 2 (a name the kernel
+        is not shown is skipped, the others keep their offsets)."""
         for i in range(off, 2):
             name, inode, _kind = self.dots[i]
             yield name, _readdir_attributes(inode, stat.S_IFDIR), i + 1
-        table, mode = self.table, self.mode
-        base = table.base
         start = max(off - 2, 0)
-        if self.raws is not None:
-            chunks = ((0, self.raws),) if start < len(self.raws) else ()
-        else:
-            chunks = ((first, encode_all(names)) for first, names in table.name_chunks(start))
-        for first, raws in chunks:
-            for j in range(max(start - first, 0), len(raws)):
-                raw = raws[j]
-                if raw is not None:
-                    i = first + j
-                    yield raw, _readdir_attributes(base + i, mode), i + 3
+        before = 0  # rows of the tables before this one
+        for table in self.tables:
+            count = len(table)
+            if start < before + count:
+                base = table.base
+                mode = stat.S_IFREG if table.rows_are_directories is None else stat.S_IFDIR
+                local = max(start - before, 0)
+                if self.raws is not None:
+                    chunks = ((0, self.raws),)
+                else:
+                    chunks = ((first, encode_all(names)) for first, names in table.name_chunks(local))
+                for first, raws in chunks:
+                    for j in range(max(local - first, 0), len(raws)):
+                        raw = raws[j]
+                        if raw is not None:
+                            i = first + j
+                            yield raw, _readdir_attributes(base + i, mode), before + i + 3
+            before += count
 
 
 def _readdir_attributes(inode, mode):

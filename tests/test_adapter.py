@@ -134,6 +134,27 @@ def test_a_directory_of_one_kind_is_listed_from_its_table_in_any_pieces(ops, api
         assert call(ops.lookup, ROOT_INODE, name).st_ino == inode
 
 
+def test_a_big_directory_of_files_and_subdirectories_is_listed_from_its_tables(ops, api):
+    """Past listed.LIMIT rows, a directory of both kinds is listed from its
+    two tables too, subdirectories first: every name once, with its number
+    and kind, however the kernel reads it (the order of a listing is not
+    the kernel's concern; `ls` sorts)."""
+    files = {'f%06d' % i: b'' for i in range(listed.LIMIT + 100)}
+    files.update({'d%d/inside' % i: b'' for i in range(3)})
+    collection_root(ops, api, files)
+    fh = call(ops.opendir, ROOT_INODE)
+    whole = _read_as_the_kernel_does(ops, fh, 10 ** 9)
+    assert [n for n, _i, _d in whole[:5]] == [b'.', b'..', b'd0', b'd1', b'd2']
+    assert [n for n, _i, _d in whole[5:]] == sorted(n.encode() for n in files if '/' not in n)
+    assert [d for _n, _i, d in whole] == [True] * 5 + [False] * (len(whole) - 5)
+    for per_call in (1, 3, 100):
+        assert _read_as_the_kernel_does(ops, fh, per_call) == whole
+    call(ops.releasedir, fh)
+    for name, inode, is_dir in whole[2:6] + whole[-2:]:
+        attr = call(ops.lookup, ROOT_INODE, name)
+        assert (attr.st_ino, stat.S_ISDIR(attr.st_mode)) == (inode, is_dir)
+
+
 def test_a_directory_of_subdirectories_only_is_listed_from_its_table(ops, api):
     collection_root(ops, api, {'d%03d/f' % i: b'' for i in range(20)})
     fh = call(ops.opendir, ROOT_INODE)

@@ -47,11 +47,11 @@ class Entry(object):
         is; or None."""
         return None
 
-    def single_table(self):
-        """The one row table (rowtable.py) a collection's directory shows
-        when it shows rows of one kind only, built first: what the adapter
-        lists without a tuple per row.  None for any other entry, or a
-        directory of both files and subdirectories (kernel_listing)."""
+    def row_tables(self):
+        """The row tables (rowtable.py) a collection's directory shows, built
+        first: its subdirectories' then its files', either or both or none;
+        what the adapter lists without a tuple per row.  None for any other
+        entry (kernel_listing)."""
         return None
 
     def state_slot(self):

@@ -228,12 +228,10 @@ class LazyTreeDirectory(Directory):
             out.extend((name, CollectionFile(files, i)) for i, name in enumerate(files.names()))
         return out
 
-    def single_table(self):
+    def row_tables(self):
         subdirs, files = self._built()
         self.inodes.tree_cache.touched(self._tree_owner())
-        if subdirs is None:
-            return files
-        return subdirs if files is None else None
+        return [table for table in (subdirs, files) if table is not None]
 
     def kernel_listing(self):
         subdirs, files = self._built()
