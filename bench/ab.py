@@ -18,13 +18,11 @@ import argparse
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import scale  # noqa: E402
-from localcluster.testing import LocalCluster  # noqa: E402
 
 
 def main():
@@ -32,11 +30,7 @@ def main():
     p.add_argument('checkouts', nargs='+')
     scale.walk_arguments(p, 'deep')
     a = p.parse_args()
-    workdir = tempfile.mkdtemp(prefix='ab-cluster-')
-    cluster = LocalCluster(workdir)
-    cluster.start()
-    try:
-        uuid, _manifest, count, env = scale.shape_for_alice(cluster, a.shape, a.files, workdir)
+    with scale.shape_cluster('ab-cluster-', a.shape, a.files) as (uuid, _manifest, count, env):
         print('%s, %d files; %s: cold then warm, wall s and daemon CPU s' % (a.shape, count, a.walk), flush=True)
         for r in range(a.rounds):
             for checkout in a.checkouts:
@@ -54,8 +48,6 @@ def main():
                 finally:
                     m.close()
                 print('round %d  %-30s %s' % (r + 1, checkout, '   '.join(out)), flush=True)
-    finally:
-        cluster.stop()
 
 
 if __name__ == '__main__':

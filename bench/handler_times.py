@@ -22,7 +22,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -93,20 +92,15 @@ def main():
     if len(sys.argv) > 2 and sys.argv[1] == '--serve':
         sys.exit(serve(sys.argv[2], sys.argv[3:]))
     from bench import scale
-    from localcluster.testing import LocalCluster
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     scale.walk_arguments(p, 'packed')
     a = p.parse_args()
-    workdir = tempfile.mkdtemp(prefix='handler-times-')
-    cluster = LocalCluster(workdir)
-    cluster.start()
-    try:
-        uuid, manifest, count, env = scale.shape_for_alice(cluster, a.shape, a.files, workdir)
+    with scale.shape_cluster('handler-times-', a.shape, a.files) as (uuid, manifest, count, env):
         me = [sys.executable, os.path.abspath(__file__), '--serve']
         print('%s, %d files, %s; seconds of thread time (requests)' % (a.shape, count, a.walk), flush=True)
         for r in range(a.rounds):
             for which in ('ours', 'floor'):
-                out = os.path.join(workdir, 'times-%s.json' % which)
+                out = os.path.join(os.path.dirname(manifest), 'times-%s.json' % which)  # the work directory
                 if which == 'ours':
                     command = scale.env_cmd(dict(env, HANDLER_TIMES=out), lambda path: me + [
                         'ours', '--foreground', '--collection', uuid, path])
@@ -130,8 +124,6 @@ def main():
                                      for name in HANDLERS if name in totals)
                 print('round %d %-5s wall %.2f  %s\n               %s' % (r + 1, which, wall, counters, handlers),
                       flush=True)
-    finally:
-        cluster.stop()
 
 
 if __name__ == '__main__':

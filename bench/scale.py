@@ -28,6 +28,7 @@ docs/benchmarks.md.  Dropping caches needs root.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -426,13 +427,21 @@ def walk_arguments(parser, shape):
     parser.add_argument('--rounds', type=int, default=2)
 
 
-def shape_for_alice(cluster, shape, files, workdir):
-    """A collection of `shape` (make_shape) in alice's home on a started
-    local cluster: (uuid, manifest file, file count, alice's environment)."""
-    admin, api = cluster.api('admin'), cluster.api('alice')
-    home = api.users().current().execute()['uuid']
-    uuid, manifest, count = make_shape(admin, home, shape, files, workdir)
-    return uuid, manifest, count, cluster.full_env('alice')
+@contextlib.contextmanager
+def shape_cluster(prefix, shape, files):
+    """A local cluster started in a fresh work directory, with a collection
+    of `shape` (make_shape) in alice's home: yields (uuid, manifest file,
+    file count, alice's environment); the cluster stops after."""
+    workdir = tempfile.mkdtemp(prefix=prefix)
+    cluster = LocalCluster(workdir)
+    cluster.start()
+    try:
+        admin, api = cluster.api('admin'), cluster.api('alice')
+        home = api.users().current().execute()['uuid']
+        uuid, manifest, count = make_shape(admin, home, shape, files, workdir)
+        yield uuid, manifest, count, cluster.full_env('alice')
+    finally:
+        cluster.stop()
 
 
 def make_shape(admin, owner, shape, files, workdir):
