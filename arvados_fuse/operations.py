@@ -24,7 +24,7 @@ from time import perf_counter
 
 import llfuse
 
-from .answers import (BLOCK_SIZE_HINT, FUSE_LOCK, WRITE_OPERATIONS, XATTR_PREFIX, attributes, filesystem_stats, handler,
+from .answers import (FUSE_LOCK, WRITE_OPERATIONS, XATTR_PREFIX, attributes, filesystem_stats, handler,
                       negative, refuse_write, stat_attributes)
 from .fs.directory import DIR_MODE, Directory
 from .fs.files import CollectionFile
@@ -151,7 +151,6 @@ class Operations(llfuse.Operations):
         file_mode, dir_mode, uid, gid = self._file_st_mode, self._dir_st_mode, self.uid, self.gid
         meter = self.meters['lookup'] if self.meters is not None else None
         latencies = self.latencies
-        new_attributes = llfuse.EntryAttributes
 
         def lookup(parent_inode, name, ctx=None):
             known = known_of(parent_inode)
@@ -162,8 +161,7 @@ class Operations(llfuse.Operations):
             if i is None:
                 return general(parent_inode, name, ctx)
             try:
-                slot = known.slot
-                if (slot[known.at] if slot is not None else known.directory.ready_rows()) is not known.rows:
+                if not known.current():
                     i = None
                 elif i >= 0:
                     table = known.files
@@ -171,9 +169,9 @@ class Operations(llfuse.Operations):
                     if sizes is None:
                         sizes = known.sizes = table.sizes()
                     size = sizes[i]
-                    mode, links = file_mode, 1
+                    mode = file_mode
                 else:
-                    i, table, size, mode, links = ~i, known.subdirs, 0, dir_mode, 2
+                    i, table, size, mode = ~i, known.subdirs, 0, dir_mode
                 tree = known.tree
                 mtime_ns = tree.collection.mtime_ns()
                 timeout = files_timeout(tree.immutable)
@@ -181,19 +179,7 @@ class Operations(llfuse.Operations):
                 i = None  # the handler says what went wrong
             if i is None:
                 return general(parent_inode, name, ctx)
-            # stat_attributes (answers.py), inline: this is most of what
-            # `ls -l` asks.
-            attr = new_attributes()
-            attr.st_ino = table.base + i
-            attr.entry_timeout = attr.attr_timeout = timeout
-            attr.st_mode = mode
-            attr.st_nlink = links
-            attr.st_uid = uid
-            attr.st_gid = gid
-            attr.st_size = size
-            attr.st_blksize = BLOCK_SIZE_HINT
-            attr.st_blocks = (size + 511) // 512
-            attr.st_atime_ns = attr.st_mtime_ns = attr.st_ctime_ns = mtime_ns
+            attr = stat_attributes(table.base + i, timeout, mode, size, mtime_ns, mtime_ns, uid, gid)
             table.remember(i)
             if meter is not None:
                 took = perf_counter() - start

@@ -16,7 +16,7 @@ Guarded by the llfuse lock, like the inode table.
 import bisect
 import sys
 from array import array
-from itertools import repeat
+from itertools import chain, repeat
 
 CHUNK = 128
 CHUNK_CHARS = 2048
@@ -53,17 +53,7 @@ class RowTable(object):
 
     def names(self):
         """Every name, in order (a new list)."""
-        names = self._names
-        if self._count == 1:
-            return [names]
-        if type(names) is list:
-            return list(names)
-        if type(names) is str:
-            return names[1:-1].split('\n') if self._count else []
-        out = []
-        for chunk in names[1]:
-            out.extend(chunk[1:-1].split('\n'))
-        return out
+        return list(chain.from_iterable(names for _first, names in self.name_chunks()))
 
     def name_chunks(self, start=0):
         """(index of its first name, [names]) of each run of names from
