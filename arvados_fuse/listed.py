@@ -50,9 +50,8 @@ class Listed(object):
 
     __slots__ = ('directory', 'slot', 'at', 'rows', 'index', 'subdirs', 'files', 'sizes', 'tree')
 
-    def __init__(self, directory, rows, index):
+    def __init__(self, directory, slot, rows, index):
         self.directory = directory
-        slot = directory.state_slot()
         self.slot, self.at = slot if slot is not None else (None, None)
         self.rows = rows
         self.index = index
@@ -79,11 +78,12 @@ class ListedNames(object):
         self.by_inode = OrderedDict()
         self._held = 0
 
-    def remember(self, inode, directory, rows, raws, names=None):
+    def remember(self, inode, directory, rows, raws, names=None, slot=None):
         """`rows`: what `directory` shows (Entry.ready_rows); `raws`: the
         raw name of each row in the order of its one table, or, when it
         shows files and subdirectories, of each of `names`, its kernel
-        listing (None: a name the kernel is not shown)."""
+        listing (None: a name the kernel is not shown).  `slot`: its
+        Entry.state_slot() if known (then `directory` may be None)."""
         old = self.by_inode.pop(inode, None)
         if old is not None:
             self._held -= len(old.index)
@@ -104,7 +104,9 @@ class ListedNames(object):
         while self.by_inode and self._held + len(index) > LIMIT:
             _inode, dropped = self.by_inode.popitem(last=False)
             self._held -= len(dropped.index)
-        self.by_inode[inode] = Listed(directory, rows, index)
+        if slot is None:
+            slot = directory.state_slot()
+        self.by_inode[inode] = Listed(directory, slot, rows, index)
         self._held += len(index)
 
     def __len__(self):

@@ -27,13 +27,14 @@ import llfuse
 from .answers import (FUSE_LOCK, WRITE_OPERATIONS, XATTR_PREFIX, attributes, filesystem_stats, handler,
                       negative, refuse_write, stat_attributes)
 from .fs.directory import DIR_MODE, Directory
+from .fs.filetable import FileTable
 from .fs.files import CollectionFile
 from .fs.model import Model
 from .fs.names import NAME_MAX, NameEncoder
 from .fs.pending import PendingName
 from .fs.rowtable import DIRECTORY_ROW
 from .host.logtext import one_line
-from .listed import LIMIT, ListedNames
+from .listed import FEW, LIMIT, ListedNames
 
 _logger = logging.getLogger('arvados.arvados_fuse')
 
@@ -80,6 +81,8 @@ class Operations(llfuse.Operations):
         self._listed = ListedNames()
         if type(self).lookup is Operations.lookup:  # not if a subclass has its own
             self.lookup = self._listed_lookup()
+        if type(self).opendir is Operations.opendir:
+            self.opendir = self._row_opendir()
         # Set once the mount is up (the seed's name; its users wait on it).
         self.initlock = threading.Event()
 
@@ -147,34 +150,50 @@ class Operations(llfuse.Operations):
         answers it as any request."""
         general = Operations.lookup.__get__(self)
         known_of = self._listed.by_inode.get
+        objects = self.inodes.objects()
+        table_of = self.inodes.table_of
+        touched = self.inodes.tree_cache.touched
+        encoding = self.encoding
         files_timeout = self.model.kernel_cache.files_timeout
         file_mode, dir_mode, uid, gid = self._file_st_mode, self._dir_st_mode, self.uid, self.gid
         meter = self.meters['lookup'] if self.meters is not None else None
         latencies = self.latencies
 
         def lookup(parent_inode, name, ctx=None):
-            known = known_of(parent_inode)
-            if known is None:
-                return general(parent_inode, name, ctx)
             start = perf_counter()
-            i = known.index.get(name)
-            if i is None:
-                return general(parent_inode, name, ctx)
+            known = known_of(parent_inode)
+            i = None
             try:
-                if not known.current():
-                    i = None
-                elif i >= 0:
-                    table = known.files
-                    sizes = known.sizes
-                    if sizes is None:
-                        sizes = known.sizes = table.sizes()
-                    size = sizes[i]
-                    mode = file_mode
-                else:
-                    i, table, size, mode = ~i, known.subdirs, 0, dir_mode
-                tree = known.tree
-                mtime_ns = tree.collection.mtime_ns()
-                timeout = files_timeout(tree.immutable)
+                if known is not None:
+                    i = known.index.get(name)
+                    if i is None or not known.current():
+                        i = None
+                    elif i >= 0:
+                        table = known.files
+                        sizes = known.sizes
+                        if sizes is None:
+                            sizes = known.sizes = table.sizes()
+                        size = sizes[i]
+                        mode = file_mode
+                    else:
+                        i, table, size, mode = ~i, known.subdirs, 0, dir_mode
+                    tree = known.tree
+                elif parent_inode not in objects and len(name) <= NAME_MAX:
+                    # A file of a subdirectory not listed here (most of a
+                    # deep tree's hold one file, too few for an index).
+                    rows = table_of(parent_inode)
+                    if rows is not None and rows.rows_are_directories and not rows.detached:
+                        table = rows.states[parent_inode - rows.base]
+                        if type(table) is FileTable:
+                            i = table.find(name.decode(encoding))
+                            if i < 0:
+                                i = None
+                            else:
+                                size, mode, tree = table.size(i), file_mode, table.tree
+                                touched(tree.collection)
+                if i is not None:
+                    mtime_ns = tree.collection.mtime_ns()
+                    timeout = files_timeout(tree.immutable)
             except Exception:
                 i = None  # the handler says what went wrong
             if i is None:
@@ -270,6 +289,64 @@ class Operations(llfuse.Operations):
         handle = self._filehandles.pop(fh, None)
         if handle is not None:
             handle.entry.closed()
+
+    def _row_opendir(self):
+        """The opendir handler, in one frame for a subdirectory of a
+        collection (a row of a SubdirTable, fs/subdirs.py): a deep tree's
+        walk opens a directory per file.  Anything else, or anything that
+        goes wrong, takes the handler's way (`Operations.opendir`)."""
+        general = Operations.opendir.__get__(self)
+        inodes = self.inodes
+        objects = inodes.objects()
+        table_of = inodes.table_of
+        tree_cache = inodes.tree_cache
+        misses = self.model.kernel_cache.holds_misses
+        encode_all = self.names.encode_all
+        remember = self._listed.remember
+        dirhandles = self._dirhandles
+        counter = self._fh_counter
+        meter = self.meters['opendir'] if self.meters is not None else None
+        latencies = self.latencies
+
+        def opendir(inode, ctx=None):
+            if inode in objects:
+                return general(inode, ctx)
+            start = perf_counter()
+            table = table_of(inode)
+            if table is None or table.rows_are_directories is None or table.detached or misses(inode):
+                return general(inode, ctx)
+            row = inode - table.base
+            try:
+                state = table.built(row)
+            except Exception:
+                return general(inode, ctx)  # the handler says what went wrong
+            kind = type(state)
+            raws = None
+            if state is None:
+                tables = ()
+            elif kind is tuple:
+                if len(state[0]) + len(state[1]) <= LIMIT:
+                    return general(inode, ctx)  # listed as one sorted list
+                tables = state
+            else:
+                tables = (state,)
+                count = len(state)
+                if count <= LIMIT:
+                    raws = encode_all(state.names())
+                    if count >= FEW or kind is not FileTable:
+                        remember(inode, None, state, raws, None, (table.states, row))
+            tree_cache.touched(table.tree.collection)
+            fh = next(counter)
+            dirhandles[fh] = RowListing(
+                [(b'.', inode, DIRECTORY_ROW), (b'..', table.parent_inode, DIRECTORY_ROW)], tables, raws)
+            if meter is not None:
+                took = perf_counter() - start
+                meter.count += 1
+                meter.seconds += took
+                if latencies.on:
+                    self.observe('opendir', took, None, None, fh)
+            return fh
+        return opendir
 
     @handler
     def opendir(self, inode, ctx=None):
@@ -403,6 +480,16 @@ class RowListing(object):
             name, inode, _kind = self.dots[i]
             yield name, _readdir_attributes(inode, stat.S_IFDIR), i + 1
         start = max(off - 2, 0)
+        raws = self.raws
+        if raws is not None:  # one table
+            table = self.tables[0]
+            base = table.base
+            mode = stat.S_IFREG if table.rows_are_directories is None else stat.S_IFDIR
+            for i in range(start, len(raws)):
+                raw = raws[i]
+                if raw is not None:
+                    yield raw, _readdir_attributes(base + i, mode), i + 3
+            return
         before = 0  # rows of the tables before this one
         for table in self.tables:
             count = len(table)
@@ -410,11 +497,7 @@ class RowListing(object):
                 base = table.base
                 mode = stat.S_IFREG if table.rows_are_directories is None else stat.S_IFDIR
                 local = max(start - before, 0)
-                if self.raws is not None:
-                    chunks = ((0, self.raws),)
-                else:
-                    chunks = ((first, encode_all(names)) for first, names in table.name_chunks(local))
-                for first, raws in chunks:
+                for first, raws in ((first, encode_all(names)) for first, names in table.name_chunks(local)):
                     for j in range(max(local - first, 0), len(raws)):
                         raw = raws[j]
                         if raw is not None:

@@ -91,15 +91,20 @@ class Inodes(object):
         entry = self._entries.get(inode)
         if entry is not None:
             return entry
-        table = self._table_of(inode)
+        table = self.table_of(inode)
         if table is None:
             return default
         return table.entry_at(inode - table.base)
 
-    def __contains__(self, k):
-        return k in self._entries or self._table_of(k) is not None
+    def objects(self):
+        """{inode: entry} of the entries kept as objects (not rows): the
+        dict itself, for the adapter's one-frame handlers to read."""
+        return self._entries
 
-    def _table_of(self, inode):
+    def __contains__(self, k):
+        return k in self._entries or self.table_of(k) is not None
+
+    def table_of(self, inode):
         """The row table holding `inode` (a row the kernel may still use:
         in a detached table, only those it holds), or None."""
         bases = self._table_bases
@@ -299,7 +304,7 @@ class Inodes(object):
     def is_detached(self, inode):
         if inode in self._detached:
             return True
-        table = self._table_of(inode)
+        table = self.table_of(inode)
         return table is not None and table.detached
 
     def remember(self, inode):
@@ -325,14 +330,14 @@ class Inodes(object):
             return True
         entry = self._entries.get(inode)
         if entry is None:
-            table = self._table_of(inode)
+            table = self.table_of(inode)
             return table is not None and table.count(inode - table.base) > 0
         return entry.nlookup > 0
 
     def forget(self, inode, nlookup):
         entry = self._entries.get(inode)
         if entry is None:
-            table = self._table_of(inode)
+            table = self.table_of(inode)
             if table is not None:
                 if not table.detached:
                     table.forget(inode - table.base, nlookup)

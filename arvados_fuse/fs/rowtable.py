@@ -53,6 +53,8 @@ class RowTable(object):
 
     def names(self):
         """Every name, in order (a new list)."""
+        if self._count == 1:
+            return [self._names]
         return list(chain.from_iterable(names for _first, names in self.name_chunks()))
 
     def name_chunks(self, start=0):

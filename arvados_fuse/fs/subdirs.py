@@ -55,6 +55,20 @@ class SubdirTable(RowTable):
     def entry_at(self, i):
         return CollectionSubdirectory(self, i)
 
+    def built(self, i):
+        """What row `i` shows, built first if need be (see above)."""
+        states = self.states
+        state = states[i]
+        if type(state) is ManifestDir:
+            tree = self.tree
+            with gc_paused():
+                state = build(state, tree, tree.collection.inodes, self.base + i, self._describer(i))
+            states[i] = state
+        return state
+
+    def _describer(self, i):
+        return lambda: CollectionSubdirectory(self, i).describe()
+
     def take_below(self):
         out = []
         base = self.base
@@ -326,14 +340,7 @@ class CollectionSubdirectory(LazyTreeDirectory):
     # the properties above one by one: a deep tree's walk calls each once
     # or twice per directory).
     def _built(self):
-        rows, row = self._rows, self._row
-        state = rows.states[row]
-        if type(state) is ManifestDir:
-            tree = rows.tree
-            with gc_paused():
-                state = build(state, tree, tree.collection.inodes, rows.base + row, self.describe)
-            rows.states[row] = state
-        return parts(state)
+        return parts(self._rows.built(self._row))
 
     def ready_rows(self):
         rows = self._rows
