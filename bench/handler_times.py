@@ -64,11 +64,15 @@ def serve(which, argv):
     from arvados_fuse import operations
     from arvados_fuse.command import main
     from arvados_fuse.instrumented import InstrumentedOperations
-    listed_lookup = operations.Operations._listed_lookup
-    # The lookup the kernel calls is the one _listed_lookup makes per instance.
-    operations.Operations._listed_lookup = lambda self: _timed(listed_lookup(self), 'lookup', totals)
+    # The lookup and opendir the kernel calls are the ones these make per
+    # instance (when the class's own are Operations'); the others, the class's.
+    made = {'lookup': '_listed_lookup', 'opendir': '_row_opendir', 'readdir': '_row_readdir'}
+    def timed_maker(make, name):
+        return lambda self: _timed(make(self), name, totals)
+    for name, maker in made.items():
+        setattr(operations.Operations, maker, timed_maker(getattr(operations.Operations, maker), name))
     for name in HANDLERS:
-        if name != 'lookup':
+        if name not in made:
             setattr(InstrumentedOperations, name, _timed(getattr(InstrumentedOperations, name), name, totals))
     return main()
 

@@ -373,11 +373,16 @@ def test_one_file_declines_what_is_not_plain():
     b = loc(b'x' * 10)
     assert parse('./d %s 2:5:f.txt\n' % b, lazy=True).root.dirs['d'].one_file() == ('f.txt', (0 << 128) | (2 << 64) | 5)
     assert parse('./d %s 2:0:f\n' % b, lazy=True).root.dirs['d'].one_file() == ('f', manifest.EMPTY_FILE)
+    assert parse('./d %s 2:5:a:b\n' % b, lazy=True).root.dirs['d'].one_file() == ('a:b', (2 << 64) | 5)
     for line in ('./d %s 0:1:a 1:1:b\n',   # two files
                  './d %s 0:1:a\\040b\n',    # an escape
                  './d %s 0:0:.\n',          # the empty-directory placeholder
                  './d %s 5:6:late\n',       # past the end of its stream
-                 './d %s 0:1:a/b\n'):       # a path
+                 './d %s 0:1:a/b\n',        # a path
+                 './d %s \u0663:1:a\n',     # a digit int() takes, the tokenizer does not
+                 './d %s 0:\u0661:a\n',
+                 './d %s :1:a\n',
+                 './d %s 0:1:\n'):
         d = parse(line % b, lazy=True).root.dirs['d']
         assert d.one_file() is None, line
     d = parse('./d %s 5:6:late\n' % b, lazy=True).root.dirs['d']

@@ -222,12 +222,15 @@ class ManifestDir(object):
         if type(pending) is not tuple or self.dirs:
             return None
         _lineno, sid, rest, _depth, stream_table = pending
-        token = _ONE_SEGMENT_RE.fullmatch(rest)
-        if token is None:
+        token = rest.split(':', 2)  # cheaper than a match here
+        if len(token) != 3:
             return None
-        pos_text, len_text, name = token.groups()
+        pos_text, len_text, name = token
+        if not (pos_text.isdigit() and len_text.isdigit() and pos_text.isascii() and len_text.isascii()) \
+                or ' ' in name or '/' in name or '\\' in name or name in ('', '.'):
+            return None  # several tokens, an escape: as `files` would
         seg_pos, seg_len = int(pos_text), int(len_text)
-        if name == '.' or seg_pos + seg_len > stream_table[sid].length:
+        if seg_pos + seg_len > stream_table[sid].length:
             return None
         self._pending = None
         return name, ((sid << 128) | (seg_pos << 64) | seg_len) if seg_len else EMPTY_FILE
@@ -638,8 +641,6 @@ def _freeze(several):
 # A whole segment token between spaces (ASCII digits only, as int() of the
 # general way below is given).
 _SEGMENT_RE = re.compile(r'(?:^| )([0-9]+):([0-9]+):([^ ]+)(?= |$)')
-# A line of one such token (ManifestDir.one_file).
-_ONE_SEGMENT_RE = re.compile(r'([0-9]+):([0-9]+):([^ /\\]+)')
 # The same tokens, their names alone: what a listing needs.
 _SEGMENT_NAME_RE = re.compile(_SEGMENT_RE.pattern.replace('([0-9]+):([0-9]+):', '[0-9]+:[0-9]+:'))
 

@@ -61,8 +61,13 @@ class SubdirTable(RowTable):
         state = states[i]
         if type(state) is ManifestDir:
             tree = self.tree
-            with gc_paused():
-                state = build(state, tree, tree.collection.inodes, self.base + i, self._describer(i))
+            inodes = tree.collection.inodes
+            one = state.one_file()
+            if one is not None:  # most of a deep tree's: too few objects to pause the collector for
+                state = _one_file_table(self.base + i, tree, inodes, one)
+            else:
+                with gc_paused():
+                    state = build(state, tree, inodes, self.base + i, self._describer(i))
             states[i] = state
         return state
 
@@ -113,10 +118,7 @@ def build(mdir, tree, inodes, inode, describe):
     Deterministic either way."""
     one = mdir.one_file()
     if one is not None:  # most of a deep tree's directories
-        name, segment = one
-        if _needs_sanitizing([name]):
-            name = sanitize_filename(name)
-        return inodes.add_rows(FileTable(inode, tree, [name], [segment]))
+        return _one_file_table(inode, tree, inodes, one)
     subdirs = None
     taken = None
     dirs = mdir.dirs
@@ -156,6 +158,15 @@ def build(mdir, tree, inodes, inode, describe):
     return _state_of(subdirs, inodes.add_rows(FileTable(inode, tree, names, pieces)))
 
 
+def _one_file_table(inode, tree, inodes, one):
+    """The state of directory `inode` when it holds one file, (name,
+    segment): ManifestDir.one_file."""
+    name, segment = one
+    if _bad_name(name):
+        name = sanitize_filename(name)
+    return inodes.add_rows(FileTable(inode, tree, [name], [segment]))
+
+
 def _sanitized(names, files, taken, describe):
     kept = {}
     for name in names:
@@ -171,13 +182,16 @@ def _sanitized(names, files, taken, describe):
 def _needs_sanitizing(names):
     """Whether any of `names` (sorted) is not a name Linux can hold as it is."""
     if len(names) == 1:  # most directories of a deep tree
-        name = names[0]
-        return name in ('', '.', '..') or '\x00' in name or '/' in name
+        return _bad_name(names[0])
     at = bisect.bisect_left(names, '.')
     if names[0] == '' or names[at:at + 2] and names[at] in ('.', '..') or names[at + 1:at + 2] == ['..']:
         return True
     joined = '\n'.join(names)
     return '\x00' in joined or '/' in joined
+
+
+def _bad_name(name):
+    return name in ('', '.', '..') or '\x00' in name or '/' in name
 
 
 class LazyTreeDirectory(Directory):
