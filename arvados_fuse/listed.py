@@ -19,10 +19,11 @@ warm, 2.36-2.54 -> 1.45-1.47 us per lookup (the floor's 0.76-0.84).
 The dicts are bounded: a directory of more than LIMIT entries gets none
 (its lookups take the handler's way), and once the dicts hold LIMIT names
 in all, the oldest are dropped.  A directory of fewer than FEW files and
-no subdirectory (one file: most of a deep tree's) gets none either: the
-handler's way costs about what making the dict would (deep 10^5 in
-process, bench/handlers.py, a directory's requests plus its 1.9 lookups:
-25.3-26.7 us without, 28.9 with).  They keep the listing's name bytes alive,
+no subdirectory (one file: most of a deep tree's) gets none either:
+making the dict costs more than it saves (deep 10^5 in process,
+bench/handlers.py: 11.0 -> 14.3 us per directory cold, 2.78 -> 1.98 us
+per lookup, 1.9 lookups a directory); the adapter's lookup finds such a
+file from its table in the same frame.  They keep the listing's name bytes alive,
 so this holds at most LIMIT names (~2 MiB of short names, ~6 MiB of
 255-byte ones).  An index is only used while the directory still shows the
 very rows it was made for (identity), so a refresh or an eviction since

@@ -441,11 +441,14 @@ class Operations(llfuse.Operations):
         # out all the same (a row of a table, is_dir None or DIRECTORY_ROW,
         # is not looked for: 10^6 of them).
         inodes = self.inodes
+        attr = llfuse.EntryAttributes()  # one for all, as RowListing.entries
         for i in range(off, len(listing)):
             name, child, is_dir = listing[i]
             if (is_dir is True or is_dir is False) and child not in inodes:
                 continue
-            yield name, _readdir_attributes(child, stat.S_IFDIR if is_dir else stat.S_IFREG), i + 1
+            attr.st_ino = child
+            attr.st_mode = stat.S_IFDIR if is_dir else stat.S_IFREG
+            yield name, attr, i + 1
 
     @handler
     def releasedir(self, fh):
@@ -502,44 +505,48 @@ class RowListing(object):
     def entries(self, off, encode_all):
         """(raw name, attributes, next offset) from offset `off`: `.` and
         `..` are 0 and 1, row i of the listing is i + 2 (a name the kernel
-        is not shown is skipped, the others keep their offsets)."""
+        is not shown is skipped, the others keep their offsets).  An entry
+        carries only the inode number and the file type (libfuse 2 has no
+        readdirplus).
+
+        One attributes object serves every entry, changed before each is
+        given: llfuse copies an entry into the kernel's buffer before it
+        asks for the next (an object per entry was a tenth of a listing's
+        time in process).  Whoever keeps entries must copy what it needs
+        first."""
+        attr = llfuse.EntryAttributes()
+        attr.st_mode = stat.S_IFDIR
         for i in range(off, 2):
             name, inode, _kind = self.dots[i]
-            yield name, _readdir_attributes(inode, stat.S_IFDIR), i + 1
+            attr.st_ino = inode
+            yield name, attr, i + 1
         start = max(off - 2, 0)
         raws = self.raws
         if raws is not None:  # one table
             table = self.tables[0]
             base = table.base
-            mode = stat.S_IFREG if table.rows_are_directories is None else stat.S_IFDIR
+            attr.st_mode = stat.S_IFREG if table.rows_are_directories is None else stat.S_IFDIR
             for i in range(start, len(raws)):
                 raw = raws[i]
                 if raw is not None:
-                    yield raw, _readdir_attributes(base + i, mode), i + 3
+                    attr.st_ino = base + i
+                    yield raw, attr, i + 3
             return
         before = 0  # rows of the tables before this one
         for table in self.tables:
             count = len(table)
             if start < before + count:
                 base = table.base
-                mode = stat.S_IFREG if table.rows_are_directories is None else stat.S_IFDIR
                 local = max(start - before, 0)
+                attr.st_mode = stat.S_IFREG if table.rows_are_directories is None else stat.S_IFDIR
                 for first, raws in ((first, encode_all(names)) for first, names in table.name_chunks(local)):
                     for j in range(max(local - first, 0), len(raws)):
                         raw = raws[j]
                         if raw is not None:
                             i = first + j
-                            yield raw, _readdir_attributes(base + i, mode), before + i + 3
+                            attr.st_ino = base + i
+                            yield raw, attr, before + i + 3
             before += count
-
-
-def _readdir_attributes(inode, mode):
-    # An entry carries only the inode number and the file type (libfuse 2
-    # has no readdirplus).
-    attr = llfuse.EntryAttributes()
-    attr.st_ino = inode
-    attr.st_mode = mode
-    return attr
 
 
 def _refusal(name):

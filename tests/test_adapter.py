@@ -103,12 +103,15 @@ def _read_as_the_kernel_does(ops, fh, per_call):
     each call resuming at the offset the last entry gave."""
     out, off = [], 0
     while True:
-        got = call(lambda: list(itertools.islice(ops.readdir(fh, off), per_call)))
+        # As llfuse does: an entry's attributes are copied before the next
+        # is asked for (the listing reuses one object).
+        got = call(lambda: [(name, attr.st_ino, attr.st_mode, next_)
+                            for name, attr, next_ in itertools.islice(ops.readdir(fh, off), per_call)])
         if not got:
             return out
-        out.extend((name, attr.st_ino, stat.S_ISDIR(attr.st_mode)) for name, attr, _next in got)
-        assert got[-1][2] > off  # the kernel would ask for the same entries again, forever
-        off = got[-1][2]
+        out.extend((name, ino, stat.S_ISDIR(mode)) for name, ino, mode, _next in got)
+        assert got[-1][3] > off  # the kernel would ask for the same entries again, forever
+        off = got[-1][3]
 
 
 @pytest.mark.parametrize('count', [3, listed.LIMIT + 500])

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import random
+import stat
 
 import arvados.keep
 import pytest
@@ -38,6 +39,12 @@ def expected_tree(text, blocks):
 def mounted_tree(root):
     files, dirs = {}, set()
     for dirpath, dirnames, filenames in os.walk(root):
+        # What readdir gave (number and kind, one attributes object reused
+        # for every entry) is what a lookup of each name says.
+        for entry in os.scandir(dirpath):
+            st = os.lstat(entry.path)
+            assert (entry.inode(), entry.is_dir(follow_symlinks=False)) == (st.st_ino, stat.S_ISDIR(st.st_mode)), \
+                entry.path
         rel = os.path.relpath(dirpath, root)
         dirs.update(os.path.normpath(os.path.join(rel, d)) for d in dirnames)
         for name in filenames:
