@@ -510,6 +510,7 @@ def _parse(text, lazy):
     segments = streams = 0
     lines = []  # (directory, line) in manifest order
     slashed = False
+    last_parent = last_dir = last_depth = None  # the parent directory of the last stream
     # Line by line, not text.split('\n'): a copy of the whole text (tens of
     # MB at 10^6 files) would add to the peak of the load.
     at = 0
@@ -546,16 +547,32 @@ def _parse(text, lazy):
         if len(stream) > MAX_PATH:
             raise ManifestError('line %d: stream name longer than %d bytes' % (lineno, MAX_PATH))
         cwd = root
-        if stream != '.':
-            parts = _path_components(unescape_name(stream) if '\\' in stream else stream)
-            if len(parts) > MAX_DEPTH:
-                raise ManifestError('line %d: stream %r is more than %d directories deep'
-                                    % (lineno, stream[:80], MAX_DEPTH))
-            for part in parts:
-                cwd = cwd.subdir(part, lineno)
-            depth = len(parts)
-        else:
+        if stream == '.':
             depth = 0
+        else:
+            # Lines of one directory's subdirectories follow each other (a
+            # deep tree's: ten lines per parent): the last line's parent
+            # is found again without walking the path.
+            parent, _slash, last = stream.rpartition('/')
+            if parent == last_parent and last not in ('', '.') and '\\' not in last:
+                depth = last_depth + 1
+                if depth > MAX_DEPTH:
+                    raise ManifestError('line %d: stream %r is more than %d directories deep'
+                                        % (lineno, stream[:80], MAX_DEPTH))
+                cwd = last_dir.subdir(last, lineno)
+            else:
+                parts = _path_components(unescape_name(stream) if '\\' in stream else stream)
+                if len(parts) > MAX_DEPTH:
+                    raise ManifestError('line %d: stream %r is more than %d directories deep'
+                                        % (lineno, stream[:80], MAX_DEPTH))
+                for part in parts[:-1]:
+                    cwd = cwd.subdir(part, lineno)
+                last_parent = None
+                if parts:
+                    if '\\' not in parent and last not in ('', '.') and '\\' not in last:
+                        last_parent, last_dir, last_depth = parent, cwd, len(parts) - 1
+                    cwd = cwd.subdir(parts[-1], lineno)
+                depth = len(parts)
         pending = (lineno, sid, rest, depth, stream_table)
         if not lazy:
             lines.append((cwd, pending))
