@@ -12,7 +12,8 @@ server stores it, a collection directory is loaded from a fake API (tests/fakes.
 name.  The first walk builds the directories (cold), the second finds them
 built (warm).  The floor (bench/floorfs.py) answers the same tree from
 dicts.  Prints medians [min-max] of --runs, in microseconds per directory
-(opendir+readdir+releasedir) and per lookup.
+(opendir+readdir+releasedir) and per lookup.  `--load`: the load alone;
+`--traced`: Python memory (tracemalloc).
 """
 
 import argparse
@@ -113,7 +114,21 @@ def main():
     p.add_argument('--runs', type=int, default=5)
     p.add_argument('--traced', action='store_true',
                    help='instead: Python memory of ours (tracemalloc), after the load and the cold walk, and its peak')
+    p.add_argument('--load', action='store_true',
+                   help='instead: seconds to load the collection (fetch from the fake API, parse), ours only')
     a = p.parse_args()
+    if a.load:
+        for shape in a.shapes.split(','):
+            text = normalize(shapes.make(shape, a.files))[0]
+            took = []
+            for _ in range(a.runs):
+                gc.collect()
+                start = time.perf_counter()
+                ops, _root = ours(text)
+                took.append(time.perf_counter() - start)
+                del ops
+            print('%-10s %d files: load %s s' % (shape, a.files, fmt(took)), flush=True)
+        return
     if a.traced:
         import tracemalloc
         for shape in a.shapes.split(','):
