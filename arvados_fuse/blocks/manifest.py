@@ -547,32 +547,27 @@ def _parse(text, lazy):
         if len(stream) > MAX_PATH:
             raise ManifestError('line %d: stream name longer than %d bytes' % (lineno, MAX_PATH))
         cwd = root
-        if stream == '.':
-            depth = 0
-        else:
-            # Lines of one directory's subdirectories follow each other (a
-            # deep tree's: ten lines per parent): the last line's parent
-            # is found again without walking the path.
+        depth = 0
+        if stream != '.':
             parent, _slash, last = stream.rpartition('/')
-            if parent == last_parent and last not in ('', '.') and '\\' not in last:
-                depth = last_depth + 1
-                if depth > MAX_DEPTH:
-                    raise ManifestError('line %d: stream %r is more than %d directories deep'
-                                        % (lineno, stream[:80], MAX_DEPTH))
-                cwd = last_dir.subdir(last, lineno)
+            if parent == last_parent and last not in ('', '.') and '\\' not in stream:
+                # The last line's parent again (a deep tree's lines come
+                # ten to a parent): not walked again.
+                parts = (last,)
+                cwd, depth = last_dir, last_depth
             else:
                 parts = _path_components(unescape_name(stream) if '\\' in stream else stream)
-                if len(parts) > MAX_DEPTH:
-                    raise ManifestError('line %d: stream %r is more than %d directories deep'
-                                        % (lineno, stream[:80], MAX_DEPTH))
-                for part in parts[:-1]:
-                    cwd = cwd.subdir(part, lineno)
                 last_parent = None
-                if parts:
-                    if '\\' not in parent and last not in ('', '.') and '\\' not in last:
-                        last_parent, last_dir, last_depth = parent, cwd, len(parts) - 1
-                    cwd = cwd.subdir(parts[-1], lineno)
-                depth = len(parts)
+            if depth + len(parts) > MAX_DEPTH:
+                raise ManifestError('line %d: stream %r is more than %d directories deep'
+                                    % (lineno, stream[:80], MAX_DEPTH))
+            for part in parts[:-1]:
+                cwd = cwd.subdir(part, lineno)
+            if parts:
+                if last_parent is None and '\\' not in stream and parts[-1] == last:
+                    last_parent, last_dir, last_depth = parent, cwd, depth + len(parts) - 1
+                cwd = cwd.subdir(parts[-1], lineno)
+            depth += len(parts)
         pending = (lineno, sid, rest, depth, stream_table)
         if not lazy:
             lines.append((cwd, pending))
