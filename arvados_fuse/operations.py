@@ -303,8 +303,7 @@ class Operations(llfuse.Operations):
         table_of = inodes.table_of
         tree_cache = inodes.tree_cache
         misses = self.model.kernel_cache.holds_misses
-        encode_all = self.names.encode_all
-        remember = self._listed.remember
+        row_listing = self._row_listing
         dirhandles = self._dirhandles
         counter = self._fh_counter
         meter = self.meters['opendir'] if self.meters is not None else None
@@ -322,25 +321,15 @@ class Operations(llfuse.Operations):
                 state = table.built(row)
             except Exception:
                 return general(inode, ctx)  # the handler says what went wrong
-            kind = type(state)
-            raws = None
-            if state is None:
-                tables = ()
-            elif kind is tuple:
-                if len(state[0]) + len(state[1]) <= LIMIT:
+            if type(state) is tuple:
+                if not _listed_from_tables(state):
                     return general(inode, ctx)  # listed as one sorted list
                 tables = state
             else:
-                tables = (state,)
-                count = len(state)
-                if count <= LIMIT:
-                    raws = encode_all(state.names())
-                    if count >= FEW or kind is not FileTable:
-                        remember(inode, None, state, raws, None, (table.states, row))
+                tables = () if state is None else (state,)
             tree_cache.touched(table.tree.collection)
             fh = next(counter)
-            dirhandles[fh] = RowListing(
-                [(b'.', inode, DIRECTORY_ROW), (b'..', table.parent_inode, DIRECTORY_ROW)], tables, raws)
+            dirhandles[fh] = row_listing(inode, inode, table.parent_inode, tables, state, None, (table.states, row))
             if meter is not None:
                 took = perf_counter() - start
                 meter.count += 1
@@ -361,41 +350,48 @@ class Operations(llfuse.Operations):
         if entry.detached and parent_inode not in self.inodes:
             parent_inode = here  # its parent is gone: `..` is itself
         entry.accessed()
-        # Both stay while the directory is open (its dentry pins its
-        # parent's): not looked for in readdir, as rows are not.
-        dots = [(b'.', here, DIRECTORY_ROW), (b'..', parent_inode, DIRECTORY_ROW)]
         kernel_cache = self.model.kernel_cache
         holds_misses = kernel_cache.holds_misses(inode)
         tables = entry.row_tables()
-        if tables and (len(tables) == 1 or len(tables[0]) + len(tables[1]) > LIMIT):
-            # Listed from the tables themselves, no tuple per row (a
-            # directory of 10^6 files held ~145 MiB of them open).  A big
-            # one of both kinds lists its subdirectories first.
-            names = raws = None
+        if tables and _listed_from_tables(tables):
             if holds_misses:
                 kernel_cache.listed(inode, [name for table in tables for name in table.names()])  # misses no more
-            if len(tables) == 1 and len(tables[0]) <= LIMIT:
-                names = tables[0].names()
-                raws = self.names.encode_all(names)
-            listing = RowListing(dots, tables, raws)
+            listing = self._row_listing(inode, here, parent_inode, tables, entry.ready_rows(), entry)
         else:
             names = entry.kernel_listing()
             plain = list(map(_first, names))
             if holds_misses:
                 kernel_cache.listed(inode, plain)
             raws = self.names.encode_all(plain)
-            listing = dots
+            listing = _dots(here, parent_inode)
             if None in raws:  # names the kernel is not shown
                 listing.extend([(raw, child, is_dir) for (_name, child, is_dir), raw in zip(names, raws)
                                 if raw is not None])
             else:
                 listing.extend(zip(raws, map(_second, names), map(_third, names)))
-        rows = entry.ready_rows()
-        if rows is not None and raws is not None:  # `ls -l` looks up what it was listed next
-            self._listed.remember(inode, entry, rows, raws, None if type(listing) is RowListing else names)
+            rows = entry.ready_rows()
+            if rows is not None:  # `ls -l` looks up what it was listed next
+                self._listed.remember(inode, entry, rows, raws, names)
         fh = next(self._fh_counter)
         self._dirhandles[fh] = listing
         return fh
+
+    def _row_listing(self, inode, here, parent_inode, tables, rows, directory, slot=None):
+        """The RowListing of directory `here`, opened as `inode`, listed from
+        its row `tables` (_listed_from_tables).  One table of at most LIMIT
+        rows is encoded now and its names remembered for the lookups that
+        follow (`ls -l`): `rows` is what the directory shows
+        (Entry.ready_rows; None: not to be remembered), `directory` and
+        `slot` as ListedNames.remember."""
+        raws = None
+        if len(tables) == 1 and len(tables[0]) <= LIMIT:
+            table = tables[0]
+            raws = self.names.encode_all(table.names())
+            # Not the call for a few files, which remember() declines (most
+            # of a deep tree's directories hold one).
+            if rows is not None and (len(table) >= FEW or table.rows_are_directories):
+                self._listed.remember(inode, directory, rows, raws, None, slot)
+        return RowListing(_dots(here, parent_inode), tables, raws)
 
     def _row_readdir(self):
         """The readdir handler, in one frame for a listing of rows (a deep
@@ -547,6 +543,20 @@ class RowListing(object):
                             attr.st_ino = base + i
                             yield raw, attr, before + i + 3
             before += count
+
+
+def _dots(here, parent_inode):
+    # Both stay while the directory is open (its dentry pins its parent's):
+    # not looked for in readdir, as rows are not.
+    return [(b'.', here, DIRECTORY_ROW), (b'..', parent_inode, DIRECTORY_ROW)]
+
+
+def _listed_from_tables(tables):
+    """Whether a directory showing row `tables` (subdirectories first) is
+    listed from them (RowListing), not as one sorted list of tuples: rows
+    of one kind, or more than LIMIT of both (a directory of 10^6 files held
+    ~145 MiB of tuples open)."""
+    return len(tables) == 1 or len(tables[0]) + len(tables[1]) > LIMIT
 
 
 def _refusal(name):

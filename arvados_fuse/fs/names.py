@@ -147,13 +147,7 @@ class NameEncoder(object):
         """[encode(name) for name in names], at C speed when every name is
         valid UTF-8 text of at most NAME_MAX bytes (a listing of 10^6)."""
         if len(names) == 1:  # most directories of a deep tree
-            try:
-                raw = names[0].encode(self.encoding)
-                if len(raw) <= NAME_MAX:
-                    return [raw]
-            except UnicodeError:
-                pass
-            return [self.encode(names[0])]  # says why not
+            return [self.encode(names[0])]
         if names and self.encoding.replace('-', '').lower() == 'utf8':
             try:
                 parts = '\n'.join(names).encode('utf-8').split(b'\n')
