@@ -21,8 +21,9 @@ The dicts are bounded: a directory of more than LIMIT entries gets none
 in all, the oldest are dropped.  A directory of fewer than FEW files and
 no subdirectory (one file: most of a deep tree's) gets none either:
 making the dict costs more than it saves (deep 10^5 in process,
-bench/handlers.py: 11.0 -> 14.3 us per directory cold, 2.78 -> 1.98 us
-per lookup, 1.9 lookups a directory); the adapter's lookup finds such a
+bench/handlers.py --shapes deep --runs 3 on 59710c8 with FEW = 2, then
+1: 11.0 -> 14.3 us per directory cold, 2.78 -> 1.98 us per lookup, 1.9
+lookups a directory); the adapter's lookup finds such a
 file from its table in the same frame.  They keep the listing's name bytes alive,
 so this holds at most LIMIT names (~2 MiB of short names, ~6 MiB of
 255-byte ones).  An index is only used while the directory still shows the

@@ -507,9 +507,9 @@ class RowListing(object):
 
         One attributes object serves every entry, changed before each is
         given: llfuse copies an entry into the kernel's buffer before it
-        asks for the next (an object per entry was a tenth of a listing's
-        time in process).  Whoever keeps entries must copy what it needs
-        first."""
+        asks for the next (an object per entry: packed 10^5 in process,
+        bench/handlers.py, 43.9 against 34.1 us per 100-file directory
+        warm).  Whoever keeps entries must copy what it needs first."""
         attr = llfuse.EntryAttributes()
         attr.st_mode = stat.S_IFDIR
         for i in range(off, 2):
