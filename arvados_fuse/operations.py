@@ -29,6 +29,7 @@ from .answers import (FUSE_LOCK, WRITE_OPERATIONS, XATTR_PREFIX, attributes, fil
 from .fs.directory import DIR_MODE, Directory
 from .fs.filetable import FileTable
 from .fs.files import CollectionFile
+from .fs.leaves import LEAF
 from .fs.model import Model
 from .fs.names import NAME_MAX, NameEncoder
 from .fs.pending import PendingName
@@ -185,8 +186,14 @@ class Operations(llfuse.Operations):
                     # deep tree's hold one file, too few for an index).
                     rows = table_of(parent_inode)
                     if rows is not None and rows.rows_are_directories and not rows.detached:
-                        table = rows.states[parent_inode - rows.base]
-                        if type(table) is FileTable:
+                        row = parent_inode - rows.base
+                        table = rows.states[row]
+                        if table is LEAF:  # its one file is row `row` of the table's leaves
+                            table = rows.leaves
+                            if table.file_names[row] == name.decode(encoding):
+                                i, size, mode, tree = row, table.size(row), file_mode, table.tree
+                                touched(tree.collection)
+                        elif type(table) is FileTable:
                             i = table.find(name.decode(encoding))
                             if i < 0:
                                 i = None

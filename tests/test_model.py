@@ -2,6 +2,8 @@
 
 import gc
 import json
+import sys
+import tracemalloc
 
 from arvados_fuse import CollectionDirectory, Inodes, MagicDirectory, StreamReaderFile
 from arvados_fuse.fs.collection import CollectionTree
@@ -140,6 +142,57 @@ def test_a_reload_drops_a_whole_tree_of_tables_but_what_the_kernel_holds():
     assert [inodes[g.inode].parent_inode for g in new] == [root.entry('n%03d' % i).inode for i in range(100)]
     inodes.forget(held.inode, 1)
     assert held.inode not in inodes and len(inodes) == 1 + 100 + 100
+
+
+def test_the_one_files_of_a_deep_tree_are_rows_of_their_parents_table():
+    """A directory of one file (most of a deep tree's) keeps it as a row of
+    its parent's LeafFiles (fs/leaves.py), not in a table of its own: a
+    walk of 2,000 such directories holds well under the ~190 bytes each
+    such a table cost; each file keeps its own inode, parent, lookup count,
+    bytes; a reload drops all but what the kernel holds, which stays
+    readable, and forgetting it frees it."""
+    api = FakeApi()
+    a = put_block(api.blocks, b'0123456789')
+    lines = ''.join('./top/d%04d %s %d:3:f\n' % (i, a, i % 7) for i in range(2000))
+    make_collection(api, lines)
+    sent = []
+    inodes = Inodes(notifier=lambda *args: sent.append(args))
+    root = inodes.add_entry(CollectionDirectory(ROOT_INODE, inodes, api, 0, 'zzzzz-4zz18-aaaaaaaaaaaaaaa'))
+    root.update()
+    top = root.entry('top')
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        dirs = [top.entry('d%04d' % i) for i in range(2000)]
+        files = [d.entry('f') for d in dirs]
+        del dirs
+        gc.collect()
+        per_dir = (tracemalloc.get_traced_memory()[0] - before - sys.getsizeof(files)
+                   - sum(map(sys.getsizeof, files))) / 2000
+    finally:
+        tracemalloc.stop()
+    assert per_dir < 120, per_dir  # a FileTable each: 252
+    assert len(inodes) == 1 + 1 + 2000 + 2000
+    for i in (0, 6, 1999):
+        f = files[i]
+        assert f.readfrom(0, 10) == b'0123456789'[i % 7:i % 7 + 3]
+        assert inodes[f.inode] == f and f.parent_inode == top.entry('d%04d' % i).inode
+        assert [n for n, _ in inodes[f.parent_inode].listing()] == ['f']
+    assert len({f.inode for f in files}) == 2000
+    held = files[1234]
+    inodes.remember_entry(held)
+    inodes.remember_entry(top.entry('d1234'))
+    make_collection(api, '. %s 0:4:new\n' % a, pdh='eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee+10')
+    root.invalidate()
+    root.update()
+    assert ('entry', held.parent_inode, 'f') in sent
+    assert [n for n, _ in root.listing()] == ['new']
+    assert len(inodes) == 1 + 1 + 1 + 1  # the root, its new file, the held directory and file
+    assert inodes.is_detached(held.inode) and inodes[held.inode].readfrom(0, 3) == b'234'  # 1234 % 7 == 2
+    assert files[1233].inode not in inodes
+    inodes.forget(held.inode, 1)
+    assert held.inode not in inodes and len(inodes) == 3
 
 
 def test_pdh_collection_renews_signatures_without_new_inodes():

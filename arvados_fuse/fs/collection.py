@@ -360,7 +360,7 @@ class CollectionDirectory(LazyTreeDirectory):
             if subdirs is not None:
                 for i, name in subdirs.held_names():
                     names.append((inode, name))
-                    below = subdirs.states[i]
+                    below = subdirs.state_at(i)
                     if type(below) is not ManifestDir:
                         stack.append((subdirs.base + i, below))
         for inode, name in reversed(names):

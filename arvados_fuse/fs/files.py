@@ -136,7 +136,7 @@ class CollectionFile(StreamReaderFile):
 
     @property
     def parent_inode(self):
-        return self.table.parent_inode
+        return self.table.parent_of(self.index)
 
     @property
     def nlookup(self):

@@ -125,31 +125,38 @@ class Inodes(object):
         self._next += len(table)
         self._table_bases.append(table.base)
         self._tables.append(table)
-        self._live_files += len(table)
+        self._live_files += table.live_rows()
         return table
 
+    def rows_added(self, table, count):
+        """`count` more rows of `table` are entries (fs/leaves.py)."""
+        if not table.detached:
+            self._live_files += count
+
     def drop_rows(self, parent_inode, table, notify=True):
-        """No directory shows the rows of `table` (in `parent_inode`) any
-        more, nor anything below them: the kernel is told to drop those it
+        """No directory shows the rows of `table` (in `parent_inode`; each
+        table knows the directory of each row: parent_of) any more, nor
+        anything below them: the kernel is told to drop those it
         holds (which stay until it forgets them, as del_entry keeps
         entries; a directory among them is empty from now on), the others
         are gone now."""
         stack = [(parent_inode, table)]
         gone = []
         while stack:
-            parent_inode, table = stack.pop()
+            _parent, table = stack.pop()
             if table.detached or table.base is None:
                 continue
             table.detached = True
-            self._live_files -= len(table)
+            self._live_files -= table.live_rows()
             self._detached_held += table.held
             held = table.held_names()
             if notify:
                 for i, name in held:
                     inode = table.base + i
-                    self.notify('entry', parent_inode, name)
+                    parent = table.parent_of(i)
+                    self.notify('entry', parent, name)
                     self.notify('inode', inode)
-                    self._reinvalidate_later(parent_inode, name, inode)
+                    self._reinvalidate_later(parent, name, inode)
             stack.extend(table.take_below())
             if not held:
                 gone.append(table)

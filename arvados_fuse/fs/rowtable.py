@@ -51,6 +51,14 @@ class RowTable(object):
     def __len__(self):
         return self._count
 
+    def live_rows(self):
+        """How many of its rows are entries (the inode table's count)."""
+        return self._count
+
+    def parent_of(self, i):
+        """The inode of the directory row `i` is in."""
+        return self.parent_inode
+
     def names(self):
         """Every name, in order (a new list)."""
         if self._count == 1:

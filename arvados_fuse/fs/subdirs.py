@@ -14,6 +14,8 @@ counts: rowtable.py) and what each shows is one slot of a list, its
     ManifestDir                 not built: its entries are made from the
                                 parsed manifest when first asked for
     None                        built, empty
+    LEAF                        one file, row i of the table's `leaves`
+                                (leaves.py; shown as a Leaf)
     FileTable                   its files (filetable.py)
     SubdirTable                 its subdirectories
     (SubdirTable, FileTable)    both
@@ -31,8 +33,8 @@ import logging
 from ..blocks.manifest import ManifestDir, ManifestError, gc_paused
 from .directory import NO_NAMES, Directory
 from .filetable import FileTable
-from .files import CollectionFile
 from .fresh import DEFAULT_POLL_TIME
+from .leaves import LEAF, Leaf, LeafFiles
 from .names import sanitize_filename
 from .rowtable import DIRECTORY_ROW, RowTable
 
@@ -42,7 +44,7 @@ _logger = logging.getLogger('arvados.arvados_fuse')
 class SubdirTable(RowTable):
     """The subdirectories of one directory of a collection."""
 
-    __slots__ = ('states',)
+    __slots__ = ('states', 'leaves')
 
     rows_are_directories = DIRECTORY_ROW
 
@@ -51,25 +53,38 @@ class SubdirTable(RowTable):
         names[i], built when first visited."""
         super(SubdirTable, self).__init__(parent_inode, tree, names)
         self.states = mdirs
+        self.leaves = None  # LeafFiles, once a row is a directory of one file
 
     def entry_at(self, i):
         return CollectionSubdirectory(self, i)
 
     def built(self, i):
-        """What row `i` shows, built first if need be (see above)."""
+        """What row `i` shows, built first if need be (see above); a Leaf
+        for LEAF."""
         states = self.states
         state = states[i]
         if type(state) is ManifestDir:
             tree = self.tree
-            inodes = tree.collection.inodes
             one = state.one_file()
-            if one is not None:  # most of a deep tree's: too few objects to pause the collector for
-                state = _one_file_table(self.base + i, tree, inodes, one)
-            else:
-                with gc_paused():
-                    state = build(state, tree, inodes, self.base + i, self._describer(i))
+            if one is not None:  # most of a deep tree's: a row of `leaves`
+                name, segment = one
+                leaves = self.leaves
+                if leaves is None:
+                    leaves = self.leaves = tree.collection.inodes.add_rows(LeafFiles(self))
+                leaves.add(i, sanitize_filename(name) if _bad_name(name) else name, segment)
+                states[i] = LEAF
+                return Leaf(leaves, i)
+            with gc_paused():
+                state = build(state, tree, tree.collection.inodes, self.base + i, self._describer(i))
             states[i] = state
+        elif state is LEAF:
+            return Leaf(self.leaves, i)
         return state
+
+    def state_at(self, i):
+        """What row `i` shows if built (a Leaf for LEAF), or its ManifestDir."""
+        state = self.states[i]
+        return Leaf(self.leaves, i) if state is LEAF else state
 
     def _describer(self, i):
         return lambda: CollectionSubdirectory(self, i).describe()
@@ -78,13 +93,15 @@ class SubdirTable(RowTable):
         out = []
         base = self.base
         for i, state in enumerate(self.states):
-            if state is None or type(state) is ManifestDir:
+            if state is None or state is LEAF or type(state) is ManifestDir:
                 continue
             subdirs, files = parts(state)
             if subdirs is not None:
                 out.append((base + i, subdirs))
             if files is not None:
                 out.append((base + i, files))
+        if self.leaves is not None:
+            out.append((None, self.leaves))  # each row's directory: LeafFiles.parent_of
         # A row the kernel still holds shows an empty directory from now on;
         # the same list, as a listing's lookups hold it (state_slot).
         self.states[:] = [None] * len(self.states)
@@ -96,7 +113,7 @@ def parts(state):
     if state is None:
         return None, None
     kind = type(state)
-    if kind is FileTable:
+    if kind is FileTable or kind is Leaf:
         return None, state
     if kind is SubdirTable:
         return state, None
@@ -228,7 +245,7 @@ class LazyTreeDirectory(Directory):
         if files is not None:
             i = files.find(name)
             if i >= 0:
-                return CollectionFile(files, i)
+                return files.file(i)
         if subdirs is not None:
             i = subdirs.find(name)
             if i >= 0:
@@ -253,7 +270,7 @@ class LazyTreeDirectory(Directory):
         if subdirs is not None:
             out.extend((name, CollectionSubdirectory(subdirs, i)) for i, name in enumerate(subdirs.names()))
         if files is not None:
-            out.extend((name, CollectionFile(files, i)) for i, name in enumerate(files.names()))
+            out.extend((name, files.file(i)) for i, name in enumerate(files.names()))
         return out
 
     def row_tables(self):
@@ -341,7 +358,7 @@ class CollectionSubdirectory(LazyTreeDirectory):
 
     @property
     def _state(self):
-        return self._rows.states[self._row]
+        return self._rows.state_at(self._row)
 
     @_state.setter
     def _state(self, state):
@@ -361,6 +378,8 @@ class CollectionSubdirectory(LazyTreeDirectory):
         state = rows.states[self._row]
         if state is None or type(state) is ManifestDir:
             return None  # not built yet, or its tree is gone (take_below)
+        if state is LEAF:
+            state = Leaf(rows.leaves, self._row)
         collection = rows.tree.collection
         collection.inodes.tree_cache.touched(collection)
         return state
