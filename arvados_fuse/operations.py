@@ -20,22 +20,20 @@ import os
 import stat
 import threading
 from operator import itemgetter
-from time import perf_counter
 
 import llfuse
 
+from . import rowhandlers
 from .answers import (FUSE_LOCK, WRITE_OPERATIONS, XATTR_PREFIX, attributes, filesystem_stats, handler,
                       negative, refuse_write, stat_attributes)
 from .fs.directory import DIR_MODE, Directory
-from .fs.filetable import FileTable
 from .fs.files import CollectionFile
-from .fs.leaves import LEAF
 from .fs.model import Model
 from .fs.names import NAME_MAX, NameEncoder
 from .fs.pending import PendingName
-from .fs.rowtable import DIRECTORY_ROW
 from .host.logtext import one_line
-from .listed import FEW, LIMIT, ListedNames
+from .listed import ListedNames
+from .rowhandlers import RowListing, dots, listed_from_tables, row_listing
 
 _logger = logging.getLogger('arvados.arvados_fuse')
 
@@ -71,26 +69,28 @@ class Operations(llfuse.Operations):
         self.dir_mode = dir_mode
         self.encoding = encoding
         self.names = NameEncoder(encoding)
-        self._file_st_mode = stat.S_IFREG | (CollectionFile.mode if file_mode is None else file_mode)
-        self._dir_st_mode = stat.S_IFDIR | (DIR_MODE if dir_mode is None else dir_mode)
+        self.file_st_mode = stat.S_IFREG | (CollectionFile.mode if file_mode is None else file_mode)
+        self.dir_st_mode = stat.S_IFDIR | (DIR_MODE if dir_mode is None else dir_mode)
         # fh -> FileHandle of an open file; fh -> the listing taken at
         # opendir ([(raw name, inode, is_dir)]).  One numbering for both.
         # Guarded by the llfuse lock (only handlers touch them).
         self._filehandles = {}
-        self._dirhandles = {}
-        self._fh_counter = itertools.count(1)
-        self._listed = ListedNames()
-        if type(self).lookup is Operations.lookup:  # not if a subclass has its own
-            self.lookup = self._listed_lookup()
+        self.dirhandles = {}
+        self.fh_counter = itertools.count(1)
+        self.listed = ListedNames()
+        # The walk's requests, in one frame for rows (rowhandlers.py); not
+        # if a subclass has its own.
+        if type(self).lookup is Operations.lookup:
+            self.lookup = rowhandlers.lookup_handler(self, Operations.lookup.__get__(self))
         if type(self).opendir is Operations.opendir:
-            self.opendir = self._row_opendir()
+            self.opendir = rowhandlers.opendir_handler(self, Operations.opendir.__get__(self))
         if type(self).readdir is Operations.readdir:
-            self.readdir = self._row_readdir()
+            self.readdir = rowhandlers.readdir_handler(self, Operations.readdir.__get__(self))
         # Set once the mount is up (the seed's name; its users wait on it).
         self.initlock = threading.Event()
 
     def open_handles(self):
-        return len(self._filehandles) + len(self._dirhandles)
+        return len(self._filehandles) + len(self.dirhandles)
 
     def init(self):
         self.model.start(self._send_invalidation)
@@ -137,86 +137,7 @@ class Operations(llfuse.Operations):
                                st_mode, size, mtime_ns, mtime_ns, self.uid, self.gid)
 
     def _file_attributes(self, table, i):
-        return self._row_attributes(table, i, self._file_st_mode, table.size(i))
-
-    def _listed_lookup(self):
-        """The lookup handler, in one frame for a name just listed.
-
-        `ls -l` lists a directory and looks up every name it was given: for
-        10^6 files, 10^6 requests, each costing the daemon three to four
-        times what its Python costs in process (each handler's thread time
-        measured in the daemon, empty 10^5: 5.5-7.3 us per lookup, the
-        measuring wrapper's clock reads included).  A file or subdirectory of a
-        collection's directory listed last (listed.py) is answered here,
-        metered as the handlers' wrapper does; anything else, or anything
-        that goes wrong, by the handler (`Operations.lookup`), which
-        answers it as any request."""
-        general = Operations.lookup.__get__(self)
-        known_of = self._listed.by_inode.get
-        objects = self.inodes.objects()
-        table_of = self.inodes.table_of
-        touched = self.inodes.tree_cache.touched
-        encoding = self.encoding
-        files_timeout = self.model.kernel_cache.files_timeout
-        file_mode, dir_mode, uid, gid = self._file_st_mode, self._dir_st_mode, self.uid, self.gid
-        meter = self.meters['lookup'] if self.meters is not None else None
-        latencies = self.latencies
-
-        def lookup(parent_inode, name, ctx=None):
-            start = perf_counter()
-            known = known_of(parent_inode)
-            i = None
-            try:
-                if known is not None:
-                    i = known.index.get(name)
-                    if i is None or not known.current():
-                        i = None
-                    elif i >= 0:
-                        table = known.files
-                        sizes = known.sizes
-                        if sizes is None:
-                            sizes = known.sizes = table.sizes()
-                        size = sizes[i]
-                        mode = file_mode
-                    else:
-                        i, table, size, mode = ~i, known.subdirs, 0, dir_mode
-                    tree = known.tree
-                elif parent_inode not in objects and len(name) <= NAME_MAX:
-                    # A file of a subdirectory not listed here (most of a
-                    # deep tree's hold one file, too few for an index).
-                    rows = table_of(parent_inode)
-                    if rows is not None and rows.rows_are_directories and not rows.detached:
-                        row = parent_inode - rows.base
-                        table = rows.states[row]
-                        if table is LEAF:  # its one file is row `row` of the table's leaves
-                            table = rows.leaves
-                            if table.file_names[row] == name.decode(encoding):
-                                i, size, mode, tree = row, table.size(row), file_mode, table.tree
-                                touched(tree.collection)
-                        elif type(table) is FileTable:
-                            i = table.find(name.decode(encoding))
-                            if i < 0:
-                                i = None
-                            else:
-                                size, mode, tree = table.size(i), file_mode, table.tree
-                                touched(tree.collection)
-                if i is not None:
-                    mtime_ns = tree.collection.mtime_ns()
-                    timeout = files_timeout(tree.immutable)
-            except Exception:
-                i = None  # the handler says what went wrong
-            if i is None:
-                return general(parent_inode, name, ctx)
-            attr = stat_attributes(table.base + i, timeout, mode, size, mtime_ns, mtime_ns, uid, gid)
-            table.remember(i)
-            if meter is not None:
-                took = perf_counter() - start
-                meter.count += 1
-                meter.seconds += took
-                if latencies.on:
-                    self.observe('lookup', took, None, None, attr)
-            return attr
-        return lookup
+        return self._row_attributes(table, i, self.file_st_mode, table.size(i))
 
     @handler
     def lookup(self, parent_inode, name, ctx=None):
@@ -271,7 +192,7 @@ class Operations(llfuse.Operations):
             raise llfuse.FUSEError(errno.EISDIR)
         if flags & (os.O_WRONLY | os.O_RDWR | os.O_TRUNC | os.O_APPEND | os.O_CREAT):
             raise llfuse.FUSEError(errno.EROFS)
-        fh = next(self._fh_counter)
+        fh = next(self.fh_counter)
         self._filehandles[fh] = FileHandle(fh, entry)
         return fh
 
@@ -299,53 +220,6 @@ class Operations(llfuse.Operations):
         if handle is not None:
             handle.entry.closed()
 
-    def _row_opendir(self):
-        """The opendir handler, in one frame for a subdirectory of a
-        collection (a row of a SubdirTable, fs/subdirs.py): a deep tree's
-        walk opens a directory per file.  Anything else, or anything that
-        goes wrong, takes the handler's way (`Operations.opendir`)."""
-        general = Operations.opendir.__get__(self)
-        inodes = self.inodes
-        objects = inodes.objects()
-        table_of = inodes.table_of
-        tree_cache = inodes.tree_cache
-        misses = self.model.kernel_cache.holds_misses
-        row_listing = self._row_listing
-        dirhandles = self._dirhandles
-        counter = self._fh_counter
-        meter = self.meters['opendir'] if self.meters is not None else None
-        latencies = self.latencies
-
-        def opendir(inode, ctx=None):
-            if inode in objects:
-                return general(inode, ctx)
-            start = perf_counter()
-            table = table_of(inode)
-            if table is None or table.rows_are_directories is None or table.detached or misses(inode):
-                return general(inode, ctx)
-            row = inode - table.base
-            try:
-                state = table.built(row)
-            except Exception:
-                return general(inode, ctx)  # the handler says what went wrong
-            if type(state) is tuple:
-                if not _listed_from_tables(state):
-                    return general(inode, ctx)  # listed as one sorted list
-                tables = state
-            else:
-                tables = () if state is None else (state,)
-            tree_cache.touched(table.tree.collection)
-            fh = next(counter)
-            dirhandles[fh] = row_listing(inode, inode, table.parent_inode, tables, state, None, (table.states, row))
-            if meter is not None:
-                took = perf_counter() - start
-                meter.count += 1
-                meter.seconds += took
-                if latencies.on:
-                    self.observe('opendir', took, None, None, fh)
-            return fh
-        return opendir
-
     @handler
     def opendir(self, inode, ctx=None):
         entry = self._entry(inode)
@@ -360,17 +234,17 @@ class Operations(llfuse.Operations):
         kernel_cache = self.model.kernel_cache
         holds_misses = kernel_cache.holds_misses(inode)
         tables = entry.row_tables()
-        if tables and _listed_from_tables(tables):
+        if tables and listed_from_tables(tables):
             if holds_misses:
                 kernel_cache.listed(inode, [name for table in tables for name in table.names()])  # misses no more
-            listing = self._row_listing(inode, here, parent_inode, tables, entry.ready_rows(), entry)
+            listing = row_listing(self, inode, here, parent_inode, tables, entry.ready_rows(), entry)
         else:
             names = entry.kernel_listing()
             plain = list(map(_first, names))
             if holds_misses:
                 kernel_cache.listed(inode, plain)
             raws = self.names.encode_all(plain)
-            listing = _dots(here, parent_inode)
+            listing = dots(here, parent_inode)
             if None in raws:  # names the kernel is not shown
                 listing.extend([(raw, child, is_dir) for (_name, child, is_dir), raw in zip(names, raws)
                                 if raw is not None])
@@ -378,56 +252,14 @@ class Operations(llfuse.Operations):
                 listing.extend(zip(raws, map(_second, names), map(_third, names)))
             rows = entry.ready_rows()
             if rows is not None:  # `ls -l` looks up what it was listed next
-                self._listed.remember(inode, entry, rows, raws, names)
-        fh = next(self._fh_counter)
-        self._dirhandles[fh] = listing
+                self.listed.remember(inode, entry, rows, raws, names)
+        fh = next(self.fh_counter)
+        self.dirhandles[fh] = listing
         return fh
-
-    def _row_listing(self, inode, here, parent_inode, tables, rows, directory, slot=None):
-        """The RowListing of directory `here`, opened as `inode`, listed from
-        its row `tables` (_listed_from_tables).  One table of at most LIMIT
-        rows is encoded now and its names remembered for the lookups that
-        follow (`ls -l`): `rows` is what the directory shows
-        (Entry.ready_rows; None: not to be remembered), `directory` and
-        `slot` as ListedNames.remember."""
-        raws = None
-        if len(tables) == 1 and len(tables[0]) <= LIMIT:
-            table = tables[0]
-            raws = self.names.encode_all(table.names())
-            # Not the call for a few files, which remember() declines (most
-            # of a deep tree's directories hold one).
-            if rows is not None and (len(table) >= FEW or table.rows_are_directories):
-                self._listed.remember(inode, directory, rows, raws, None, slot)
-        return RowListing(_dots(here, parent_inode), tables, raws)
-
-    def _row_readdir(self):
-        """The readdir handler, in one frame for a listing of rows (a deep
-        tree's walk reads two per directory).  Its entries come from a
-        generator, which the handlers' wrapper would not guard anyway."""
-        general = Operations.readdir.__get__(self)
-        dirhandles = self._dirhandles
-        encode_all = self.names.encode_all
-        meter = self.meters['readdir'] if self.meters is not None else None
-        latencies = self.latencies
-
-        def readdir(fh, off):
-            start = perf_counter()
-            listing = dirhandles.get(fh)
-            if type(listing) is not RowListing:
-                return general(fh, off)
-            entries = listing.entries(off, encode_all)
-            if meter is not None:
-                took = perf_counter() - start
-                meter.count += 1
-                meter.seconds += took
-                if latencies.on:
-                    self.observe('readdir', took, None, None, entries)
-            return entries
-        return readdir
 
     @handler
     def readdir(self, fh, off):
-        listing = self._dirhandles.get(fh)
+        listing = self.dirhandles.get(fh)
         if listing is None:
             raise llfuse.FUSEError(errno.EBADF)
         return self._readdir_entries(listing, off)
@@ -455,7 +287,7 @@ class Operations(llfuse.Operations):
 
     @handler
     def releasedir(self, fh):
-        self._dirhandles.pop(fh, None)
+        self.dirhandles.pop(fh, None)
 
     @handler
     def statfs(self, ctx=None):
@@ -487,83 +319,6 @@ class Operations(llfuse.Operations):
         if mode & os.W_OK:
             raise llfuse.FUSEError(errno.EROFS)
         return True
-
-
-class RowListing(object):
-    """What opendir took of a collection's directory listed from its row
-    tables (fs/rowtable.py): `.` and `..`, the tables (subdirectories
-    first), and the raw names when it needed them anyway (one table of at
-    most listed.LIMIT rows); otherwise names are encoded as the kernel reads
-    them, a few hundred at a time.  A table's names and numbers never
-    change, so this is the listing as it was at opendir even if the
-    collection is reloaded meanwhile."""
-
-    __slots__ = ('dots', 'tables', 'raws')
-
-    def __init__(self, dots, tables, raws):
-        self.dots = dots
-        self.tables = tables
-        self.raws = raws
-
-    def entries(self, off, encode_all):
-        """(raw name, attributes, next offset) from offset `off`: `.` and
-        `..` are 0 and 1, row i of the listing is i + 2 (a name the kernel
-        is not shown is skipped, the others keep their offsets).  An entry
-        carries only the inode number and the file type (libfuse 2 has no
-        readdirplus).
-
-        One attributes object serves every entry, changed before each is
-        given: llfuse copies an entry into the kernel's buffer before it
-        asks for the next (an object per entry: packed 10^5 in process,
-        bench/handlers.py, 43.9 against 34.1 us per 100-file directory
-        warm).  Whoever keeps entries must copy what it needs first."""
-        attr = llfuse.EntryAttributes()
-        attr.st_mode = stat.S_IFDIR
-        for i in range(off, 2):
-            name, inode, _kind = self.dots[i]
-            attr.st_ino = inode
-            yield name, attr, i + 1
-        start = max(off - 2, 0)
-        raws = self.raws
-        if raws is not None:  # one table
-            table = self.tables[0]
-            base = table.base
-            attr.st_mode = stat.S_IFREG if table.rows_are_directories is None else stat.S_IFDIR
-            for i in range(start, len(raws)):
-                raw = raws[i]
-                if raw is not None:
-                    attr.st_ino = base + i
-                    yield raw, attr, i + 3
-            return
-        before = 0  # rows of the tables before this one
-        for table in self.tables:
-            count = len(table)
-            if start < before + count:
-                base = table.base
-                local = max(start - before, 0)
-                attr.st_mode = stat.S_IFREG if table.rows_are_directories is None else stat.S_IFDIR
-                for first, raws in ((first, encode_all(names)) for first, names in table.name_chunks(local)):
-                    for j in range(max(local - first, 0), len(raws)):
-                        raw = raws[j]
-                        if raw is not None:
-                            i = first + j
-                            attr.st_ino = base + i
-                            yield raw, attr, before + i + 3
-            before += count
-
-
-def _dots(here, parent_inode):
-    # Both stay while the directory is open (its dentry pins its parent's):
-    # not looked for in readdir, as rows are not.
-    return [(b'.', here, DIRECTORY_ROW), (b'..', parent_inode, DIRECTORY_ROW)]
-
-
-def _listed_from_tables(tables):
-    """Whether a directory showing row `tables` (subdirectories first) is
-    listed from them (RowListing), not as one sorted list of tuples: rows
-    of one kind, or more than LIMIT of both (a directory of 10^6 files held
-    ~145 MiB of tuples open)."""
-    return len(tables) == 1 or len(tables[0]) + len(tables[1]) > LIMIT
 
 
 def _refusal(name):

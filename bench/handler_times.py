@@ -61,16 +61,17 @@ def serve(which, argv):
                 setattr(floorfs.FloorFS, name, _timed(getattr(floorfs.FloorFS, name), name, totals))
         floorfs.main()
         return 0
-    from arvados_fuse import operations
+    from arvados_fuse import rowhandlers
     from arvados_fuse.command import main
     from arvados_fuse.instrumented import InstrumentedOperations
-    # The lookup and opendir the kernel calls are the ones these make per
-    # instance (when the class's own are Operations'); the others, the class's.
-    made = {'lookup': '_listed_lookup', 'opendir': '_row_opendir', 'readdir': '_row_readdir'}
+    # The lookup, opendir and readdir the kernel calls are the ones these
+    # make per instance (rowhandlers.py); the others, the class's.
+    made = {'lookup': 'lookup_handler', 'opendir': 'opendir_handler', 'readdir': 'readdir_handler'}
+
     def timed_maker(make, name):
-        return lambda self: _timed(make(self), name, totals)
+        return lambda ops, general: _timed(make(ops, general), name, totals)
     for name, maker in made.items():
-        setattr(operations.Operations, maker, timed_maker(getattr(operations.Operations, maker), name))
+        setattr(rowhandlers, maker, timed_maker(getattr(rowhandlers, maker), name))
     for name in HANDLERS:
         if name not in made:
             setattr(InstrumentedOperations, name, _timed(getattr(InstrumentedOperations, name), name, totals))

@@ -117,7 +117,7 @@ def _read_as_the_kernel_does(ops, fh, per_call):
 @pytest.mark.parametrize('count', [3, listed.LIMIT + 500])
 def test_a_directory_of_one_kind_is_listed_from_its_table_in_any_pieces(ops, api, count):
     """A collection directory of files only (or subdirectories only) is
-    listed from its table (operations.RowListing), its names encoded as the
+    listed from its table (rowhandlers.RowListing), its names encoded as the
     kernel reads them when there are more than listed.LIMIT: read in
     pieces of any size, from the offsets it gave, it lists every name once,
     in order, with its number and kind; a name the kernel cannot be shown
@@ -264,7 +264,7 @@ def test_a_listed_subdirectory_is_answered_as_the_handler_answers_it(api, dir_mo
 
 def test_every_lookup_is_counted_and_timed_the_listed_ones_too(api):
     """Lookups of names just listed are answered ahead of the handlers'
-    wrapper (operations.py, _listed_lookup): still counted and timed for
+    wrapper (rowhandlers.lookup_handler): still counted and timed for
     crunchstat and /metrics, hits and misses alike."""
     from arvados_fuse.host import metrics
     from arvados_fuse.instrumented import InstrumentedOperations
