@@ -389,3 +389,17 @@ def test_one_file_declines_what_is_not_plain():
     assert d.one_file() is None
     with pytest.raises(ManifestError, match='runs past the end'):
         d.expand()
+
+
+def test_a_deep_tree_keeps_each_recurring_directory_name_once():
+    """Unbuilt directories keep their names until their parent is built:
+    a name that recurs in every parent (a deep tree's) is one string,
+    whatever order the lines come in; unique names are all kept."""
+    b = loc(b'x' * 10)
+    text = ''.join('./t%d/lane%d %s 0:1:f\n' % (i, j, b) for j in range(3) for i in range(2000))
+    root = parse(text, lazy=True).root
+    names = [name for top in root.dirs.values() for name in top.dirs]
+    assert len(names) == 6000 and len({id(name) for name in names}) == 3
+    assert sorted(root.dirs['t1999'].dirs) == ['lane0', 'lane1', 'lane2']
+    unique = parse(''.join('./u%d %s 0:1:f\n' % (i, b) for i in range(10000)), lazy=True).root
+    assert sorted(unique.dirs) == sorted('u%d' % i for i in range(10000))

@@ -474,6 +474,33 @@ def test_a_packed_text_is_the_text_whatever_its_pieces(monkeypatch):
     assert not PackedText('') and PackedText('').text() == ''
 
 
+def test_a_packed_text_gives_its_lines_as_the_text_does_and_parses_the_same(monkeypatch):
+    """A big manifest is packed before it is parsed, and parsed from the
+    packed pieces (collection.py: the text and its parse are not held at
+    once): its lines, cut wherever the pieces end (UTF-8 characters, a
+    surrogate-escaped byte), are the text's, and so is the parse."""
+    from arvados_fuse.blocks import manifest
+    from arvados_fuse.fs.collection import PackedText
+    a = put_block(FakeApi().blocks, b'0123456789')
+    texts = ['', '\n', 'one', 'one\n', 'a\n\nb\n\n', 'x\u00e9\udcff\n' * 500 + 'last',
+             ''.join('./d%d/\u00e9\u00e9 %s %d:3:f\u00e9%d\n' % (i, a, i % 7, i) for i in range(2000))]
+    for piece in (1, 7, 1000, 1 << 20):
+        monkeypatch.setattr(PackedText, 'PIECE', piece)
+        for text in texts:
+            packed = PackedText(text)
+            want = text.split('\n')
+            if want and want[-1] == '':
+                want.pop()
+            assert list(packed.lines()) == want and packed.chars == len(text)
+    text = texts[-1]
+    for lazy in (False, True):
+        plain, from_packed = manifest.parse(text, lazy), manifest.parse(PackedText(text), lazy)
+        assert from_packed.max_pieces == plain.max_pieces and from_packed.streams == plain.streams
+        for name in ('d0', 'd1999'):
+            got = from_packed.root.dirs[name].dirs['\u00e9\u00e9']
+            assert got.files == plain.root.dirs[name].dirs['\u00e9\u00e9'].files
+
+
 def test_a_directory_listed_by_names_keeps_its_lines_until_a_size_is_asked_then_not():
     """A plain directory's files are listed from their names; the lines
     they were read from are kept for the first lookup, and let go once its

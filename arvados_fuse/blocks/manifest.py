@@ -90,17 +90,21 @@ FEW_SEGMENTS = 16
 MAX_DEPTH = 256
 # A stream name or a segment's file path, escaped: at most PATH_MAX.
 MAX_PATH = 4096
+# At most this many directory names are shared while parsing (_parse); then
+# the table starts again, so unique names cost a bounded dict.
+SHARED_NAMES = 4096
 
 
 class _Stream(object):
     """One stream's blocks, shared by every line that lists the same
     locators (a deep tree's 10^5 lines often list one block)."""
-    __slots__ = ('blocks', 'starts', 'length')
+    __slots__ = ('blocks', 'starts', 'length', 'sid')
 
-    def __init__(self, blocks, starts, length):
+    def __init__(self, blocks, starts, length, sid=0):
         self.blocks = blocks  # ((block_index, size), ...)
         self.starts = starts  # each block's offset in the stream
         self.length = length
+        self.sid = sid  # its index in the manifest's stream table
 
 
 def _pack(block_index, offset, length):
@@ -152,18 +156,29 @@ class ManifestDir(object):
     (unescaped) name.  Subdirectories are known once the manifest is read;
     files may be parsed later, from the stream lines kept for them, the
     first time `files` is asked for (see `parse(lazy=True)`)."""
-    __slots__ = ('dirs', '_files', '_pending', '_columns')
+    __slots__ = ('dirs', '_files', '_pending', '_stream', '_columns')
 
     def __init__(self):
         # Both shared and empty until something is added (most directories
         # of a deep tree have no subdirectory; none has files until parsed).
         self.dirs = _NOTHING
         self._files = _NOTHING
-        # None: files parsed.  A list: the stream lines still to parse.
-        # A ManifestError: parsing them failed (and fails again).
+        # None: files parsed.  A str: the segment tokens of its one stream
+        # line still to parse, of the _Stream `_stream` (a deep tree has a
+        # line per directory: no tuple each).  A list: its lines still to
+        # parse, (stream, tokens) each.  A ManifestError: parsing them
+        # failed (and fails again).
         self._pending = None
+        self._stream = None
         # file_columns() made ahead of time (prepare), or None.
         self._columns = None
+
+    def _lines(self):
+        """The (stream, tokens) of the lines still to parse, or None."""
+        pending = self._pending
+        if type(pending) is str:
+            return ((self._stream, pending),)
+        return pending if type(pending) is list else None
 
     def prepare(self):
         """Parse its files now (see Manifest.expand_large), as columns when
@@ -178,12 +193,9 @@ class ManifestDir(object):
         its files are parsed already, failed to, or are a few (a deep
         tree's directory: the C calls cost more than they save)."""
         pending = self._pending
-        if pending is None or isinstance(pending, ManifestError):
+        if type(pending) is str and pending.count(' ') < FEW_SEGMENTS:
             return None
-        lines = (pending,) if type(pending) is tuple else pending
-        if len(lines) == 1 and pending[2].count(' ') < FEW_SEGMENTS:
-            return None
-        return lines
+        return self._lines()
 
     def file_names(self):
         """The names file_columns() gives (sorted, unique), without reading a
@@ -200,7 +212,7 @@ class ManifestDir(object):
             return None
         names = []
         try:
-            for _lineno, _sid, rest, _depth, _stream_table in lines:
+            for _stream, rest in lines:
                 for found in _plain_pieces(rest, _SEGMENT_NAME_RE):
                     names.extend(found)
         except _NotPlain:
@@ -218,10 +230,10 @@ class ManifestDir(object):
         otherwise, or if anything is not as usual (`files` then parses the
         line and says what is wrong).  Costs a fraction of `files`: no
         dict, no tokenizer loop."""
-        pending = self._pending
-        if type(pending) is not tuple or self.dirs:
+        rest = self._pending
+        if type(rest) is not str or self.dirs:
             return None
-        _lineno, sid, rest, _depth, stream_table = pending
+        stream = self._stream
         token = rest.split(':', 2)  # cheaper than a match here
         if len(token) != 3:
             return None
@@ -230,10 +242,10 @@ class ManifestDir(object):
                 or ' ' in name or '/' in name or '\\' in name or name in ('', '.'):
             return None  # several tokens, an escape: as `files` would
         seg_pos, seg_len = int(pos_text), int(len_text)
-        if seg_pos + seg_len > stream_table[sid].length:
+        if seg_pos + seg_len > stream.length:
             return None
-        self._pending = None
-        return name, ((sid << 128) | (seg_pos << 64) | seg_len) if seg_len else EMPTY_FILE
+        self._pending = self._stream = None
+        return name, ((stream.sid << 128) | (seg_pos << 64) | seg_len) if seg_len else EMPTY_FILE
 
     def file_columns(self):
         """Its files as columns, made by C loops (re, map, array, sorted,
@@ -255,16 +267,16 @@ class ManifestDir(object):
             return None
         names, streams, positions, lengths = [], array('I'), array('Q'), array('Q')
         try:
-            for _lineno, sid, rest, _depth, stream_table in lines:
+            for stream, rest in lines:
                 start = len(positions)
                 for matches in _plain_pieces(rest, _SEGMENT_RE):
                     pos_texts, len_texts, piece_names = zip(*matches)
                     positions.extend(map(int, pos_texts))
                     lengths.extend(map(int, len_texts))
                     names.extend(piece_names)
-                if max(map(add, positions[start:], lengths[start:])) > stream_table[sid].length:
+                if max(map(add, positions[start:], lengths[start:])) > stream.length:
                     return None
-                streams.extend(array('I', [sid]) * (len(positions) - start))
+                streams.extend(array('I', [stream.sid]) * (len(positions) - start))
         except (_NotPlain, OverflowError):
             return None
         if '.' in names or not self.dirs.keys().isdisjoint(names):
@@ -326,45 +338,45 @@ class ManifestDir(object):
             return
         if isinstance(pending, ManifestError):
             raise pending
-        self._pending = None
+        lines = self._lines()
+        self._pending = self._stream = None
         several = []
         try:
             with gc_paused():
-                for line in ((pending,) if type(pending) is tuple else pending):
-                    _add_segments(self, line, several, line[4])
+                for line in lines:
+                    _add_segments(self, line, several)
                 _freeze(several)
         except ManifestError as e:
             self._files = {}
             self._pending = e
             raise
 
-    def defer(self, line):
-        """Keep a stream line's file segments to parse when `files` is first
-        asked for: the line (a tuple) itself while it is the only one (a
-        deep tree has a line per directory), a list of them after."""
+    def defer(self, stream, rest):
+        """Keep the file segments `rest` of a line of `stream` to parse when
+        `files` is first asked for (see _pending)."""
         pending = self._pending
         if pending is None:
-            self._pending = line
-        elif type(pending) is tuple:
-            self._pending = [pending, line]
+            self._pending = rest
+            self._stream = stream
+        elif type(pending) is str:
+            self._pending = [(self._stream, pending), (stream, rest)]
+            self._stream = None
         else:
-            pending.append(line)
+            pending.append((stream, rest))
 
     def undefer(self):
         """Forget the lines kept: the caller parses them now."""
-        self._pending = None
+        self._pending = self._stream = None
 
     def pending_bytes(self):
-        pending = self._pending
-        if type(pending) is tuple:
-            return len(pending[2])
-        return sum(len(line[2]) for line in pending) if isinstance(pending, list) else 0
+        lines = self._lines()
+        return sum(len(rest) for _stream, rest in lines) if lines is not None else 0
 
     def subdir(self, name, lineno):
         d = self.dirs.get(name)
         if d is None:
             if name in self._files:
-                raise ManifestError('line %d: %r is both a file and a directory' % (lineno, name))
+                raise ManifestError(_at(lineno) + '%r is both a file and a directory' % (name,))
             if self.dirs is _NOTHING:
                 self.dirs = {}
             d = self.dirs[name] = ManifestDir()
@@ -485,7 +497,11 @@ class gc_paused(object):
 
 
 def parse(text, lazy=False):
-    """Parse manifest `text` (str) into a `Manifest`.  Raises ManifestError.
+    """Parse manifest `text` into a `Manifest`.  Raises ManifestError.
+    `text`: a str, or what has its lines (`lines()`, an iterator of them
+    without their '\n', each time it is called) and `chars`, its length:
+    a compressed text read a piece at a time (fs/collection.PackedText),
+    so that the whole text and its parse are not held at once.
 
     lazy=True reads stream names and block locators now and keeps each
     directory's file segments to parse when its `files` are first asked for
@@ -500,7 +516,11 @@ def parse(text, lazy=False):
 
 
 def _parse(text, lazy):
-    if not isinstance(text, str):
+    if isinstance(text, str):
+        text_lines, chars = _lines_of(text), len(text)
+    elif hasattr(text, 'lines'):
+        text_lines, chars = text.lines(), text.chars
+    else:
         raise ManifestError('manifest is not text')
     root = ManifestDir()
     blocks = []
@@ -511,18 +531,15 @@ def _parse(text, lazy):
     lines = []  # (directory, line) in manifest order
     slashed = False
     last_parent = last_dir = last_depth = None  # the parent directory of the last stream
-    # Line by line, not text.split('\n'): a copy of the whole text (tens of
-    # MB at 10^6 files) would add to the peak of the load.
-    at = 0
+    # One string for a directory name that recurs (a deep tree's "p0",
+    # "lane1", "fastq" in every parent): each of 10^6 unbuilt directories
+    # keeps its name until its parent is built.
+    shared_names = {}
     lineno = 0
-    while at < len(text):
-        end = text.find('\n', at)
-        if end < 0:
-            end = len(text)
+    for line in text_lines:
         # Only ASCII space separates tokens: str.split() would also split
         # on Unicode spaces (U+00A0...) that are legal, unescaped, in names.
-        line = text[at:end].strip(' ')
-        at = end + 1
+        line = line.strip(' ')
         lineno += 1
         if not line:
             continue
@@ -539,7 +556,7 @@ def _parse(text, lazy):
         sid = stream_of.get(locators)
         if sid is None:
             sid = stream_of[locators] = len(stream_table)
-            stream_table.append(_stream(locators, blocks, block_index, lineno))
+            stream_table.append(_stream(locators, blocks, block_index, lineno, sid))
         streams += 1
         segments += rest.count(' ') + 1
         if not slashed and ('/' in rest or '\\057' in rest):
@@ -566,12 +583,15 @@ def _parse(text, lazy):
             if parts:
                 if last_parent is None and '\\' not in stream and parts[-1] == last:
                     last_parent, last_dir, last_depth = parent, cwd, depth + len(parts) - 1
-                cwd = cwd.subdir(parts[-1], lineno)
+                name = parts[-1]
+                name = shared_names.setdefault(name, name)
+                if len(shared_names) > SHARED_NAMES:
+                    shared_names.clear()
+                cwd = cwd.subdir(name, lineno)
             depth += len(parts)
-        pending = (lineno, sid, rest, depth, stream_table)
         if not lazy:
-            lines.append((cwd, pending))
-        cwd.defer(pending)
+            lines.append((cwd, (stream_table[sid], rest), lineno, depth))
+        cwd.defer(stream_table[sid], rest)
     if lazy and slashed:
         # A name with a `/` adds files to other directories: the order of
         # their segments is the manifest's, so the whole text is parsed at
@@ -579,16 +599,29 @@ def _parse(text, lazy):
         # eager parse are kept, for this).
         return _parse(text, False)
     if not lazy:
-        for d, _pending in lines:
+        for d, _pending, _lineno, _depth in lines:
             d.undefer()
         several = []
-        for d, pending in lines:
-            _add_segments(d, pending, several, stream_table)
+        for d, pending, lineno, depth in lines:
+            _add_segments(d, pending, several, lineno, depth)
         _freeze(several)
-    max_pieces = PIECES_FLOOR + PIECES_PER_BYTE * len(text)
+    max_pieces = PIECES_FLOOR + PIECES_PER_BYTE * chars
     if not lazy:
         _check_pieces(root, stream_table, max_pieces)
     return Manifest(root, blocks, segments, streams, stream_table, max_pieces)
+
+
+def _lines_of(text):
+    """The lines of `text` one at a time, not text.split('\n'): a copy of
+    the whole text (tens of MB at 10^6 files) would add to the peak of the
+    load."""
+    at, n = 0, len(text)
+    while at < n:
+        end = text.find('\n', at)
+        if end < 0:
+            end = n
+        yield text[at:end]
+        at = end + 1
 
 
 def _check_pieces(root, stream_table, max_pieces):
@@ -618,7 +651,7 @@ def _piece_count(segments, stream_table, limit):
     return 1 if type(pieces) is int else len(pieces)
 
 
-def _stream(locators, blocks, block_index, lineno):
+def _stream(locators, blocks, block_index, lineno, sid):
     """The _Stream of a line's locators (adding new blocks to `blocks`)."""
     stream_blocks = []
     starts = []
@@ -636,7 +669,7 @@ def _stream(locators, blocks, block_index, lineno):
         stream_blocks.append((block_index[key], size))
         starts.append(pos)
         pos += size
-    return _Stream(tuple(stream_blocks), tuple(starts), pos)
+    return _Stream(tuple(stream_blocks), tuple(starts), pos, sid)
 
 
 def _freeze(several):
@@ -690,10 +723,19 @@ def _ascending(names):
     return all(map(lt, names, islice(names, 1, None)))
 
 
-def _add_segments(cwd, pending, several, stream_table):
-    """The file segments of one stream line, whose directory is `cwd`."""
-    lineno, sid, rest, depth, _table = pending
-    stream_len = stream_table[sid].length
+def _at(lineno):
+    """Where an error is, for its message: the line if known."""
+    return 'line %d: ' % lineno if lineno is not None else ''
+
+
+def _add_segments(cwd, line, several, lineno=None, depth=0):
+    """The file segments of one stream `line` (stream, its segment tokens),
+    whose directory is `cwd`: line `lineno` of the manifest, `depth`
+    directories deep, if known (a directory parsed when first visited
+    keeps neither: 10^6 of them cost 56 MB; its errors say no line)."""
+    stream, rest = line
+    sid = stream.sid
+    stream_len = stream.length
     high = sid << 128
     if '\\' not in rest and '/' not in rest and '  ' not in rest:
         # The usual line: plain names, one space between tokens.  The
@@ -706,12 +748,12 @@ def _add_segments(cwd, pending, several, stream_table):
             for pos_text, len_text, leaf in matches:
                 seg_pos, seg_len = int(pos_text), int(len_text)
                 if seg_pos + seg_len > stream_len:
-                    raise ManifestError('line %d: segment %r runs past the end of its stream (%d bytes)'
-                                        % (lineno, '%s:%s:%s' % (pos_text, len_text, leaf[:60]), stream_len))
+                    raise ManifestError(_at(lineno) + 'segment %r runs past the end of its stream (%d bytes)'
+                                        % ('%s:%s:%s' % (pos_text, len_text, leaf[:60]), stream_len))
                 if leaf == '.' and not seg_len:
                     continue  # the empty-directory placeholder
                 if leaf in dirs:
-                    raise ManifestError('line %d: %r is both a file and a directory' % (lineno, leaf))
+                    raise ManifestError(_at(lineno) + '%r is both a file and a directory' % (leaf,))
                 pieces = files.get(leaf, EMPTY_FILE)
                 if pieces == EMPTY_FILE:
                     files[leaf] = (high | (seg_pos << 64) | seg_len) if seg_len else EMPTY_FILE
@@ -732,20 +774,20 @@ def _add_segments(cwd, pending, several, stream_table):
         fields = token.split(':', 2)
         if len(fields) != 3 or not fields[2] or not (fields[0].isdigit() and fields[0].isascii()
                                                      and fields[1].isdigit() and fields[1].isascii()):
-            raise ManifestError('line %d: bad file segment %r' % (lineno, token[:80]))
+            raise ManifestError(_at(lineno) + 'bad file segment %r' % (token[:80],))
         seg_pos, seg_len, name = int(fields[0]), int(fields[1]), fields[2]
         if seg_pos + seg_len > stream_len:
-            raise ManifestError('line %d: segment %r runs past the end of its stream (%d bytes)'
-                                % (lineno, token[:80], stream_len))
+            raise ManifestError(_at(lineno) + 'segment %r runs past the end of its stream (%d bytes)'
+                                % (token[:80], stream_len))
         if '\\' in name:
             name = unescape_name(name)
         if '/' in name:
             if len(name) > MAX_PATH:
-                raise ManifestError('line %d: file path longer than %d bytes' % (lineno, MAX_PATH))
+                raise ManifestError(_at(lineno) + 'file path longer than %d bytes' % (MAX_PATH,))
             parts = name.split('/')
             if depth + len(parts) - 1 > MAX_DEPTH:
-                raise ManifestError('line %d: file %r is more than %d directories deep'
-                                    % (lineno, token[:80], MAX_DEPTH))
+                raise ManifestError(_at(lineno) + 'file %r is more than %d directories deep'
+                                    % (token[:80], MAX_DEPTH))
             leaf = parts[-1]
             d = cwd
             for part in parts[:-1]:
@@ -761,10 +803,10 @@ def _add_segments(cwd, pending, several, stream_table):
             # A `.` file with bytes (only a Keep-only manifest can hold
             # one) is a file; the mount shows it as `_`, as the seed did.
             if seg_len:
-                raise ManifestError('line %d: segment %r names a directory' % (lineno, token[:80]))
+                raise ManifestError(_at(lineno) + 'segment %r names a directory' % (token[:80],))
             continue
         if leaf in target_dirs:
-            raise ManifestError('line %d: %r is both a file and a directory' % (lineno, leaf))
+            raise ManifestError(_at(lineno) + '%r is both a file and a directory' % (leaf,))
         pieces = target.get(leaf, EMPTY_FILE)
         if pieces == EMPTY_FILE:
             target[leaf] = (high | (seg_pos << 64) | seg_len) if seg_len else EMPTY_FILE

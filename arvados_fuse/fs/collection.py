@@ -48,11 +48,13 @@ RECORD_FIELDS = ['uuid', 'name', 'description', 'owner_uuid', 'portable_data_has
 # The directory cache's estimate of a loaded tree: bytes per file (its
 # share of a FileTable: name, segments, lookup count; 43 measured with
 # tracemalloc on bench/shapes.py's 100,000-file `spread` once walked) and
-# per directory line (a row of its parent's SubdirTable and a FileTable of
-# its own: ~270 on the `deep` shape, 30 MiB for 100,000 lines, files
-# included), plus the manifest text kept for the record.
+# per directory line (unbuilt, a ManifestDir and its line's tokens; built,
+# a row of its parent's SubdirTable and its one file a row of the table's
+# LeafFiles: ~190 either way on the `deep` shape, 19.6 MiB loaded and 19.7
+# walked for 100,000 lines, files included: bench/handlers.py --traced),
+# plus the manifest text kept for the record.
 FILE_BYTES = 48
-DIR_BYTES = 280
+DIR_BYTES = 190
 # A directory of a collection whose file segments take more text than this
 # (some 8,000 files) is parsed when the collection loads, with no lock
 # held, rather than on its first visit, under the llfuse lock.
@@ -92,6 +94,39 @@ class PackedText(object):
     def text(self):
         unpacker = zlib.decompressobj()
         return b''.join([unpacker.decompress(piece) for piece in self._pieces]).decode('utf-8', 'surrogateescape')
+
+    @property
+    def chars(self):
+        return self._chars
+
+    def lines(self):
+        """Its lines, without their '\n', as its text's split('\n') gives
+        them (the last one if not empty), decompressed about PIECE bytes at
+        a time: what the parser reads (manifest.parse)."""
+        carry = b''
+        for chunk in self._chunks():
+            chunk = carry + chunk if carry else chunk
+            cut = chunk.rfind(b'\n')
+            if cut < 0:
+                carry = chunk
+                continue
+            carry = chunk[cut + 1:]
+            # A '\n' byte is never inside a UTF-8 character: cut there, the
+            # pieces decode alone.
+            yield from chunk[:cut].decode('utf-8', 'surrogateescape').split('\n')
+        if carry:
+            yield carry.decode('utf-8', 'surrogateescape')
+
+    def _chunks(self):
+        unpacker = zlib.decompressobj()
+        for piece in self._pieces:
+            data = unpacker.decompress(piece, self.PIECE)
+            while data:
+                yield data
+                data = unpacker.decompress(unpacker.unconsumed_tail, self.PIECE)
+        tail = unpacker.flush()
+        if tail:
+            yield tail
 
     def __len__(self):
         return sum(len(piece) for piece in self._pieces)
@@ -258,8 +293,15 @@ class CollectionDirectory(LazyTreeDirectory):
         else:
             # The API server validated it: the directory tree now, each
             # directory's files when it is first visited (big ones now,
-            # here, where no lock is held).
-            parsed = manifest_parser.parse(record.get('manifest_text') or '', lazy=True)
+            # here, where no lock is held).  A big text is packed first and
+            # parsed from the packed pieces: its parse and the whole text
+            # are never held at once (deep 10^6, 78 MB of text: the load's
+            # peak RSS 388 -> 287 MiB, now the JSON's decoding).
+            text = record.get('manifest_text') or ''
+            if isinstance(text, str) and len(text) >= PACK_TEXT_AT:
+                text = record['manifest_text'] = PackedText(text)
+            parsed = manifest_parser.parse(text, lazy=True)
+            del text
             parsed.expand_large(EXPAND_AT_LOAD_BYTES)
         parsed.expiry()  # here, where no lock is held
         text = record.get('manifest_text')
