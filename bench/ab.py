@@ -9,8 +9,10 @@ A collection of the shape (bench/shapes.py) is made on a fresh local
 cluster; each round mounts every checkout in turn (its bin/arv-mount,
 `--collection UUID`), each on a fresh mount made after dropping the page
 cache, dentries and inodes, and runs the walk twice: cold, as the first
-operation on the mount, then warm.  Prints wall seconds and the daemon's
-CPU-seconds of each walk and its peak RSS after both, one line per mount.  Make the checkouts with
+operation on the mount, then warm.  Prints the daemon's RSS once mounted
+(the collection loaded: `--collection` loads it at start) and the peak of
+that load, wall seconds, the daemon's CPU-seconds and RSS after each walk,
+and the peak RSS after both, one line per mount.  Make the checkouts with
 `git worktree add /tmp/base REV`.
 """
 
@@ -39,11 +41,13 @@ def main():
                 m = scale.Mount(scale.env_cmd(env, lambda path, c=command: c + ['--foreground', '--collection',
                                                                                uuid, path]))
                 try:
-                    out = []
+                    # The load's peak: nothing but the load ran yet.
+                    out = ['loaded: RSS %.1f MiB, peak %.1f' % (scale.rss_mib(m.proc.pid), m.rss())]
                     for label in ('cold', 'warm'):
                         t, cpu = time.perf_counter(), m.cpu()
                         subprocess.run(a.walk, shell=True, cwd=m.path, check=True)
-                        out.append('%s %.2f s %.2f cpu' % (label, time.perf_counter() - t, m.cpu() - cpu))
+                        out.append('%s %.2f s %.2f cpu, RSS %.1f MiB' % (label, time.perf_counter() - t, m.cpu() - cpu,
+                                                                    scale.rss_mib(m.proc.pid)))
                     out.append('peak RSS %.1f MiB' % m.rss())
                 finally:
                     m.close()

@@ -13,7 +13,9 @@ name.  The first walk builds the directories (cold), the second finds them
 built (warm).  The floor (bench/floorfs.py) answers the same tree from
 dicts.  Prints medians [min-max] of --runs, in microseconds per directory
 (opendir+readdir+releasedir) and per lookup.  `--load`: the load alone;
-`--traced`: Python memory (tracemalloc).
+`--traced`: Python memory (tracemalloc); `--pools`: how much of pymalloc's
+memory is free blocks it cannot give back (the daemon's RSS above its
+objects).
 """
 
 import argparse
@@ -103,6 +105,34 @@ def per(samples, index, count_index):
     return [1e6 * s[index] / max(s[count_index], 1) for s in samples]
 
 
+def pools():
+    """pymalloc's state, from sys._debugmallocstats (written to fd 2)."""
+    read, write = os.pipe()
+    saved = os.dup(2)
+    try:
+        os.dup2(write, 2)
+        sys._debugmallocstats()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(write)
+    with os.fdopen(read) as f:
+        out = f.read()
+    totals, free_by_class = {}, []
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) == 5 and fields[0].isdigit():  # class, size, pools, blocks in use, free blocks
+            free_by_class.append((int(fields[1]) * int(fields[4]), int(fields[1])))
+        for key in ('# arenas allocated current', '# bytes in allocated blocks', '# bytes in available blocks'):
+            if line.startswith(key):
+                totals[key] = int(line.split('=')[-1].replace(',', ''))
+    free_by_class.sort(reverse=True)
+    return '%d arenas, %.1f MB in blocks, %.1f MB free in blocks (the most in blocks of %s)' % (
+        totals.get('# arenas allocated current', 0), totals.get('# bytes in allocated blocks', 0) / 1e6,
+        totals.get('# bytes in available blocks', 0) / 1e6,
+        ', '.join('%d bytes: %.1f MB' % (size, free / 1e6) for free, size in free_by_class[:3]))
+
+
 def fmt(xs):
     return '%6.2f [%.2f-%.2f]' % (statistics.median(xs), min(xs), max(xs))
 
@@ -114,6 +144,9 @@ def main():
     p.add_argument('--runs', type=int, default=5)
     p.add_argument('--traced', action='store_true',
                    help='instead: Python memory of ours (tracemalloc), after the load and the cold walk, and its peak')
+    p.add_argument('--pools', action='store_true',
+                   help="instead: pymalloc's arenas, bytes in blocks and free bytes in blocks after the load and after "
+                        'the cold walk, with the size classes holding the most free bytes (sys._debugmallocstats)')
     p.add_argument('--load', action='store_true',
                    help='instead: seconds to load the collection (fetch from the fake API, parse), ours only')
     a = p.parse_args()
@@ -128,6 +161,18 @@ def main():
                 took.append(time.perf_counter() - start)
                 del ops
             print('%-10s %d files: load %s s' % (shape, a.files, fmt(took)), flush=True)
+        return
+    if a.pools:
+        for shape in a.shapes.split(','):
+            text = normalize(shapes.make(shape, a.files))[0]
+            ops, root = ours(text)
+            del text
+            gc.collect()
+            print('%-10s %d files, after the load: %s' % (shape, a.files, pools()), flush=True)
+            walk(ops, root)
+            gc.collect()
+            print('%-10s %d files, after the walk: %s' % (shape, a.files, pools()), flush=True)
+            del ops, root
         return
     if a.traced:
         import tracemalloc

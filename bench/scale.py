@@ -114,12 +114,17 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def peak_rss_mib(pid):
+def peak_rss_mib(pid, field='VmHWM:'):
     with open('/proc/%d/status' % pid) as f:
         for line in f:
-            if line.startswith('VmHWM:'):
+            if line.startswith(field):
                 return int(line.split()[1]) / 1024
     return float('nan')
+
+
+def rss_mib(pid):
+    """The RSS now (peak_rss_mib: the highest so far)."""
+    return peak_rss_mib(pid, 'VmRSS:')
 
 
 class Mount(object):
