@@ -50,7 +50,7 @@ def test_lookup_counts_free_a_detached_table_when_the_last_is_forgotten():
     inodes.remember(a)
     inodes.remember_entry(table.entry_at(2))
     assert table.held_names() == [(0, 'a'), (2, 'c')] and len(inodes) == 3
-    inodes.drop_rows(1, table, notify=False)
+    inodes.drop_rows(table, notify=False)
     assert a in inodes and c in inodes and table.base + 1 not in inodes  # only what the kernel holds
     assert len(inodes) == 2  # the rows held count, not the table's three
     inodes.forget(a, 1)

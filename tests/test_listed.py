@@ -107,7 +107,7 @@ def test_a_listing_is_current_while_its_directory_shows_the_same_rows():
     names.remember(parent.base, parent.entry_at(0), rows, _raws(listing), listing)
     known = names.by_inode[parent.base]
     assert known.current() and known.files is rows and known.subdirs is None
-    assert parent.take_below() == [(parent.base, rows)]
+    assert parent.take_below() == [rows]
     assert not known.current()
     top = _Directory(rows)
     names.remember(1, top, rows, _raws(listing), listing)

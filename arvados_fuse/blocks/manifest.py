@@ -100,7 +100,7 @@ class _Stream(object):
     locators (a deep tree's 10^5 lines often list one block)."""
     __slots__ = ('blocks', 'starts', 'length', 'sid')
 
-    def __init__(self, blocks, starts, length, sid=0):
+    def __init__(self, blocks, starts, length, sid):
         self.blocks = blocks  # ((block_index, size), ...)
         self.starts = starts  # each block's offset in the stream
         self.length = length

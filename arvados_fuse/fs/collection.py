@@ -425,8 +425,8 @@ class CollectionDirectory(LazyTreeDirectory):
         if record is not None:
             self._listing_record = {k: v for k, v in record.items() if k != 'manifest_text'}
         self.collection_object = None
-        for inode, table in self.take_rows():
-            self.inodes.drop_rows(inode, table, notify=False)
+        for table in self.take_rows():
+            self.inodes.drop_rows(table, notify=False)
         if self.record_file is not None:
             self.inodes.del_entry(self.record_file, notify=False)
             self.record_file = None

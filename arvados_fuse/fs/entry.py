@@ -66,8 +66,7 @@ class Entry(object):
         return self.atime(), self.mtime()
 
     def take_rows(self):
-        """Being removed: give up the tables of rows below it (rowtable.py),
-        [(inode of the directory they are in, table)]."""
+        """Being removed: give up the tables of rows below it (rowtable.py)."""
         return []
 
     def special_entries(self):

@@ -133,17 +133,16 @@ class Inodes(object):
         if not table.detached:
             self._live_files += count
 
-    def drop_rows(self, parent_inode, table, notify=True):
-        """No directory shows the rows of `table` (in `parent_inode`; each
-        table knows the directory of each row: parent_of) any more, nor
-        anything below them: the kernel is told to drop those it
-        holds (which stay until it forgets them, as del_entry keeps
-        entries; a directory among them is empty from now on), the others
-        are gone now."""
-        stack = [(parent_inode, table)]
+    def drop_rows(self, table, notify=True):
+        """No directory shows the rows of `table` any more, nor anything
+        below them: the kernel is told to drop those it holds (each under
+        the directory it is in: parent_of), which stay until it forgets
+        them, as del_entry keeps entries (a directory among them is empty
+        from now on); the others are gone now."""
+        stack = [table]
         gone = []
         while stack:
-            _parent, table = stack.pop()
+            table = stack.pop()
             if table.detached or table.base is None:
                 continue
             table.detached = True
@@ -246,8 +245,8 @@ class Inodes(object):
         telling it about each of (maybe 10^6) inodes would be wasted."""
         if entry.inode is None or entry.inode not in self._entries:
             return
-        for inode, table in entry.take_rows():
-            self.drop_rows(inode, table, notify)
+        for table in entry.take_rows():
+            self.drop_rows(table, notify)
         children = entry.take_children()
         if children:
             for name, child in children.items():

@@ -83,8 +83,10 @@ class LeafFiles(RowTable):
 
 
 class Leaf(object):
-    """The files of a directory of one file, row `i` of `leaves`: a table
-    of one row (filetable.py's interface), made per request."""
+    """The files of a directory of one file, row `i` of `leaves`: what a
+    directory's FileTable is asked (find, names, listing, size, remember,
+    file...), for one row, made per request.  The inode table never holds
+    it: the file's row is the LeafFiles'."""
 
     __slots__ = ('leaves', 'i')
 
@@ -97,23 +99,8 @@ class Leaf(object):
     def __len__(self):
         return 1
 
-    def __eq__(self, other):
-        return type(other) is Leaf and other.leaves is self.leaves and other.i == self.i
-
-    def __hash__(self):
-        return hash((id(self.leaves), self.i))
-
     base = property(lambda self: self.leaves.base + self.i)
     tree = property(lambda self: self.leaves.tree)
-    parent_inode = property(lambda self: self.leaves.parent_of(self.i))
-    detached = property(lambda self: self.leaves.detached)
-    held = property(lambda self: 1 if self.leaves.count(self.i) else 0)
-
-    def parent_of(self, _i):
-        return self.leaves.parent_of(self.i)
-
-    def live_rows(self):
-        return 1
 
     def name(self):
         return self.leaves.file_names[self.i]
@@ -127,26 +114,14 @@ class Leaf(object):
     def find(self, name):
         return 0 if name == self.leaves.file_names[self.i] else -1
 
-    def count(self, _i):
-        return self.leaves.count(self.i)
-
     def remember(self, _i):
         self.leaves.remember(self.i)
-
-    def forget(self, _i, n):
-        self.leaves.forget(self.i, n)
-
-    def held_indexes(self):
-        return [0] if self.leaves.count(self.i) else []
 
     def held_names(self):
         return [(0, self.name())] if self.leaves.count(self.i) else []
 
     def listing(self):
         return [(self.name(), self.base, None)]
-
-    def segments(self, _i):
-        return self.leaves.segs[self.i]
 
     def size(self, _i):
         return size_of(self.leaves.segs[self.i])
@@ -156,8 +131,3 @@ class Leaf(object):
 
     def file(self, _i):
         return CollectionFile(self.leaves, self.i)
-
-    entry_at = file
-
-    def take_below(self):
-        return []

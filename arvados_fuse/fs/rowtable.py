@@ -176,8 +176,8 @@ class RowTable(object):
         raise NotImplementedError
 
     def take_below(self):
-        """Give up what hangs below its rows: [(inode of a row, a table of
-        its own rows)], the tables the inode table must drop with it."""
+        """Give up what hangs below its rows: the tables the inode table
+        must drop with it."""
         return []
 
 

@@ -91,17 +91,12 @@ class SubdirTable(RowTable):
 
     def take_below(self):
         out = []
-        base = self.base
-        for i, state in enumerate(self.states):
+        for state in self.states:
             if state is None or state is LEAF or type(state) is ManifestDir:
                 continue
-            subdirs, files = parts(state)
-            if subdirs is not None:
-                out.append((base + i, subdirs))
-            if files is not None:
-                out.append((base + i, files))
+            out.extend(table for table in parts(state) if table is not None)
         if self.leaves is not None:
-            out.append((None, self.leaves))  # each row's directory: LeafFiles.parent_of
+            out.append(self.leaves)
         # A row the kernel still holds shows an empty directory from now on;
         # the same list, as a listing's lookups hold it (state_slot).
         self.states[:] = [None] * len(self.states)
@@ -292,14 +287,14 @@ class LazyTreeDirectory(Directory):
     def take_rows(self):
         state = self._state
         self._state = None
-        if type(state) is ManifestDir:
-            return []
-        return [(self.inode, table) for table in parts(state) if table is not None]
+        if type(state) is ManifestDir or type(state) is Leaf:
+            return []  # a Leaf's file is a row of its parent's LeafFiles, dropped with them
+        return [table for table in parts(state) if table is not None]
 
     def remove_entries(self):
         super(LazyTreeDirectory, self).remove_entries()
-        for inode, table in self.take_rows():
-            self.inodes.drop_rows(inode, table)
+        for table in self.take_rows():
+            self.inodes.drop_rows(table)
 
     # The seed's accessors.
     def __getitem__(self, item):
