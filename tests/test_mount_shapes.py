@@ -90,3 +90,45 @@ def test_every_shape_is_exact_through_the_mount_with_trees_unloaded_and_reloaded
                 assert reference.portable_data_hash(json.load(f)['manifest_text']) == pdh, shape
         assert 'directory cache: unloading collection' in m.log()
         assert 'Traceback' not in m.log()
+
+
+def test_a_manifest_big_enough_to_be_packed_is_parsed_from_its_packed_pieces_exactly(fresh_cluster):
+    """A text of PACK_TEXT_AT or more is packed before it is parsed and
+    parsed from the packed pieces (collection.py): a deep tree of 10^4
+    files (a 0.7 MB manifest), by uuid (parsed a directory at a time) and by
+    PDH, shows every directory and every size the cluster's own parser
+    says, the bytes of a sample of files, and its whole text in the record
+    file."""
+    from arvados_fuse.fs.collection import PACK_TEXT_AT
+    api = fresh_cluster.api('alice')
+    keep = arvados.keep.KeepClient(api_client=api)
+    stored, signed = {}, {}
+
+    def block(i, size):
+        if i not in signed:
+            data = random.Random(i).randbytes(size)
+            signed[i] = keep.put(data, copies=1)
+            stored['+'.join(signed[i].split('+')[:2])] = data
+        return signed[i]
+    text = shapes.make('deep', 10000, seed=7, block=block, small=True)
+    rec = api.collections().create(body={'collection': {'name': 'packed deep', 'manifest_text': text}}).execute()
+    files, dirs = expected_tree(text, stored)
+    assert len(files) == 10000 and len(text) > PACK_TEXT_AT
+    sample = sorted(files)[::500]
+    for args, sub in ((('--collection', rec['uuid']), ()), (('--by-pdh',), (rec['portable_data_hash'],))):
+        with mounted(fresh_cluster.full_env('alice'), *args) as m:
+            root = m.join(*sub)
+            got_dirs, got_sizes = set(), {}
+            for dirpath, dirnames, filenames in os.walk(root):
+                rel = os.path.relpath(dirpath, root)
+                got_dirs.update(os.path.normpath(os.path.join(rel, d)) for d in dirnames)
+                for name in filenames:
+                    got_sizes[os.path.normpath(os.path.join(rel, name))] = os.lstat(os.path.join(dirpath, name)).st_size
+            assert got_dirs == dirs, args
+            assert got_sizes == {path: len(data) for path, data in files.items()}, args
+            for path in sample:
+                with open(os.path.join(root, path), 'rb') as f:
+                    assert f.read() == files[path], (args, path)
+            with open(os.path.join(root, '.arvados#collection')) as f:
+                assert reference.portable_data_hash(json.load(f)['manifest_text']) == rec['portable_data_hash']
+            assert 'Traceback' not in m.log()
