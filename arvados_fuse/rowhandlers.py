@@ -7,7 +7,8 @@ Why a frame: `ls -lR` of 10^6 files makes 10^6 lookups, and a deep tree's
 walk opens and reads a directory per file; each request costs the daemon
 three to four times what its Python costs in process, and a call or an
 attribute lookup is most of a lookup's cost.  Each handler here meters
-itself as the handlers' wrapper (answers.handler) does.  `RowListing` is a
+itself as the handlers' wrapper (answers.handler) does, the same six
+lines in each: a helper would be the call the frame is there to save.  `RowListing` is a
 directory's listing kept as its tables, read by both this readdir and the
 general one.
 

@@ -114,7 +114,7 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def peak_rss_mib(pid, field='VmHWM:'):
+def _status_mib(pid, field):
     with open('/proc/%d/status' % pid) as f:
         for line in f:
             if line.startswith(field):
@@ -122,9 +122,14 @@ def peak_rss_mib(pid, field='VmHWM:'):
     return float('nan')
 
 
+def peak_rss_mib(pid):
+    """The highest RSS so far (VmHWM)."""
+    return _status_mib(pid, 'VmHWM:')
+
+
 def rss_mib(pid):
-    """The RSS now (peak_rss_mib: the highest so far)."""
-    return peak_rss_mib(pid, 'VmRSS:')
+    """The RSS now (VmRSS)."""
+    return _status_mib(pid, 'VmRSS:')
 
 
 class Mount(object):
