@@ -1,7 +1,9 @@
 """Manifest parsing: pure logic, no cluster."""
 
+import gc
 import hashlib
 import time
+import tracemalloc
 from unittest import mock
 
 import pytest
@@ -403,3 +405,28 @@ def test_a_deep_tree_keeps_each_recurring_directory_name_once():
     assert sorted(root.dirs['t1999'].dirs) == ['lane0', 'lane1', 'lane2']
     unique = parse(''.join('./u%d %s 0:1:f\n' % (i, b) for i in range(10000)), lazy=True).root
     assert sorted(unique.dirs) == sorted('u%d' % i for i in range(10000))
+
+
+def test_a_lazy_parse_packs_the_one_line_directories_of_a_deep_tree_in_their_parent():
+    """A deep tree's directories of one short line each are kept, until
+    their parent is built, as lines of one string in the parent (not a
+    ManifestDir and a string each, ~180 bytes): under 70 bytes each,
+    whatever the line; asked for, they are directories as any other."""
+    b = loc(b'x' * 1000)
+    text = ''.join('./p%d/q%d/r%d/s%d %s %d:%d:file.txt\n' % (i // 1000, i // 100 % 10, i // 10 % 10, i % 10, b,
+                                                               i % 500, 100 + i % 400) for i in range(20000))
+    gc.collect()
+    tracemalloc.start()
+    try:
+        parsed = parse(text, lazy=True)
+        gc.collect()
+        per_dir = tracemalloc.get_traced_memory()[0] / 20000
+    finally:
+        tracemalloc.stop()
+    assert per_dir < 70, per_dir
+    parent = parsed.root.dirs['p7'].dirs['q3'].dirs['r5']
+    dirs, leaves = parent.subdirs_and_leaves()
+    assert not dirs and [name for name, _stream, _rest in leaves] == ['s%d' % i for i in range(10)]
+    assert leaves[4][2] == '%d:%d:file.txt' % (7354 % 500, 100 + 7354 % 400)
+    assert parent.dirs['s4'].files == {'file.txt': (7354 % 500 << 64) | (100 + 7354 % 400)}
+    assert parent.subdirs_and_leaves()[1] == []

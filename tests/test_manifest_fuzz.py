@@ -89,6 +89,24 @@ def _check(case):
     if case.expect is not None:
         _agrees(got, case.tree)
         assert len(inodes) <= 1 + (case.entries if case.entries is not None else 10 ** 6)
+        _check_lazily(case)
+
+
+def _check_lazily(case):
+    """A valid manifest in a collection record (the API's, UTF-8 only) is
+    parsed lazily (directories of one line packed in their parent until
+    built, each directory's files when visited): the same tree."""
+    try:
+        text = case.text.decode('utf-8')
+    except UnicodeDecodeError:
+        return
+    uuid = 'zzzzz-4zz18-%015d' % (len(API.collections_by_locator) + 1)
+    API.add_collection({'uuid': uuid, 'portable_data_hash': hashlib.md5(case.text).hexdigest() + '+1',
+                        'manifest_text': text, 'modified_at': '2024-01-01T00:00:00Z'})
+    inodes = Inodes()
+    root = inodes.add_entry(CollectionDirectory(ROOT_INODE, inodes, API, 0, uuid))
+    root.update()
+    _agrees(_walk(root), case.tree)
 
 
 def _fuzz(examples):

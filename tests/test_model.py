@@ -5,6 +5,8 @@ import json
 import sys
 import tracemalloc
 
+from hypothesis import given, settings, strategies as st
+
 from arvados_fuse import CollectionDirectory, Inodes, MagicDirectory, StreamReaderFile
 from arvados_fuse.fs.collection import CollectionTree
 from arvados_fuse.fs.inodes import ROOT_INODE
@@ -521,3 +523,87 @@ def test_a_directory_listed_by_names_keeps_its_lines_until_a_size_is_asked_then_
     assert table.size(7) == 1 and table._later is None
     assert parse.pending_bytes() == 0
     assert d.entry('f39').readfrom(0, 10) == b'x'
+
+
+def _model_tree(d, prefix=''):
+    """{path: size or 'dir'} and {path: bytes} of everything below `d`."""
+    shape, data = {}, {}
+    for name, entry in d.listing():
+        path = prefix + name
+        if hasattr(entry, 'readfrom'):
+            shape[path] = entry.size()
+            data[path] = entry.readfrom(0, entry.size() + 1)
+        else:
+            shape[path] = 'dir'
+            more_shape, more_data = _model_tree(entry, path + '/')
+            shape.update(more_shape)
+            data.update(more_data)
+    return shape, data
+
+
+def _parsed_tree(parsed, blocks, mdir=None, prefix=''):
+    """The same from an eager parse (manifest.py alone, no packing)."""
+    from arvados_fuse.blocks import manifest
+    mdir = parsed.root if mdir is None else mdir
+    shape, data = {}, {}
+    for name, segments in mdir.files.items():
+        shape[prefix + name] = manifest.size_of(segments)
+        data[prefix + name] = b''.join(blocks[parsed.blocks[i]][off:off + n]
+                                       for i, off, n in manifest.pieces_of(parsed.block_pieces(segments)))
+    for name, sub in mdir.dirs.items():
+        shape[prefix + name] = 'dir'
+        more_shape, more_data = _parsed_tree(parsed, blocks, sub, prefix + name + '/')
+        shape.update(more_shape)
+        data.update(more_data)
+    return shape, data
+
+
+_STREAMS = ['.', './a', './a/b', './a/b/c', './a/x', './a/x y', './a/b-2', './c', './c/d', './c/d/e', './a\\040b']
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_STREAMS), st.integers(0, 1),
+                          st.lists(st.tuples(st.sampled_from(['f', 'g', 'h\\040i']), st.integers(0, 6),
+                                             st.integers(0, 4)), min_size=1, max_size=3)),
+                min_size=1, max_size=12))
+def test_a_lazily_parsed_tree_is_built_as_the_whole_parse_says(lines):
+    """A collection of the API is parsed lazily: a directory of one short
+    line is kept packed in its parent until the parent is built (a row of
+    its LeafFiles when one plain segment, else a directory of its line),
+    and a line through one, or after a line elsewhere, makes directories
+    of them after all.  Whatever the order and repeats of the lines, the
+    model shows the directories, sizes and bytes of the whole parse."""
+    api = FakeApi()
+    data = [b'0123456789', b'abcdefghij']
+    locs = [put_block(api.blocks, d) for d in data]
+    blocks = dict(zip(locs, data))
+    text = ''.join('%s %s %s\n' % (stream, locs[b], ' '.join('%d:%d:%s' % (pos, n, name) for name, pos, n in segs))
+                   for stream, b, segs in lines)
+    from arvados_fuse.blocks.manifest import ManifestError, parse
+    try:
+        want = _parsed_tree(parse(text), blocks)
+    except ManifestError:
+        return  # a name both a file and a directory: refused whole here, a directory's files lost there
+    make_collection(api, text)
+    inodes = Inodes()
+    root = inodes.add_entry(CollectionDirectory(ROOT_INODE, inodes, api, 0, 'zzzzz-4zz18-aaaaaaaaaaaaaaa'))
+    root.update()
+    got = _model_tree(root)
+    assert got == want
+
+
+def test_packed_directories_with_names_to_sanitize_or_twice_are_built_as_directories():
+    """A directory's packed one-line subdirectories (manifest.py) whose
+    names the kernel cannot hold as they are, or that appear twice, are
+    shown as the eager parse's directories are: sanitized, merged."""
+    api = FakeApi()
+    a = put_block(api.blocks, b'0123456789')
+    make_collection(api, './t/.. %s 0:2:f\n./t/ok %s 2:3:f\n./t/nul\\000x %s 4:1:g\n./u/d %s 0:1:f\n'
+                         './u/d %s 1:1:g\n./u/e %s 3:1:f 4:1:f\n' % ((a,) * 6))
+    inodes = Inodes()
+    root = inodes.add_entry(CollectionDirectory(ROOT_INODE, inodes, api, 0, 'zzzzz-4zz18-aaaaaaaaaaaaaaa'))
+    root.update()
+    assert _model_tree(root) == (
+        {'t': 'dir', 't/__': 'dir', 't/__/f': 2, 't/nul_x': 'dir', 't/nul_x/g': 1, 't/ok': 'dir', 't/ok/f': 3,
+         'u': 'dir', 'u/d': 'dir', 'u/d/f': 1, 'u/d/g': 1, 'u/e': 'dir', 'u/e/f': 2},
+        {'t/__/f': b'01', 't/nul_x/g': b'4', 't/ok/f': b'234', 'u/d/f': b'0', 'u/d/g': b'1', 'u/e/f': b'34'})

@@ -16,6 +16,7 @@ space, `:`, `\\` and non-ASCII UTF-8.
 import bisect
 import gc
 import re
+import sys
 import types
 from array import array
 from itertools import accumulate, chain, compress, islice, repeat
@@ -93,6 +94,11 @@ MAX_PATH = 4096
 # At most this many directory names are shared while parsing (_parse); then
 # the table starts again, so unique names cost a bounded dict.
 SHARED_NAMES = 4096
+# A directory of one stream line of at most this many characters of
+# segments, and no subdirectory, is kept in its parent's packed leaves
+# while not built (ManifestDir._leaves); far below what expand_large
+# parses at load.
+LEAF_LINE_CHARS = 4096
 
 
 class _Stream(object):
@@ -155,13 +161,24 @@ class ManifestDir(object):
     """A directory: subdirectories and files (their packed pieces) by
     (unescaped) name.  Subdirectories are known once the manifest is read;
     files may be parsed later, from the stream lines kept for them, the
-    first time `files` is asked for (see `parse(lazy=True)`)."""
-    __slots__ = ('dirs', '_files', '_pending', '_stream', '_columns')
+    first time `files` is asked for (see `parse(lazy=True)`).
+
+    A lazy parse keeps the subdirectories that are one short stream line
+    (a deep tree's: most of its directories) as *packed leaves* of their
+    parent, `_leaves`, not a ManifestDir each: one string per parent,
+    'name/segments' a line, and the streams of those lines.  A ManifestDir
+    and its line's string cost ~170 bytes, 10^6 of them a sixth of a GB,
+    allocated at load and freed one by one as the tree is built, which
+    leaves the memory in pieces the allocator cannot give back (pymalloc's
+    pools: 110 MB free in them after a walk of a deep 10^6 tree).  `dirs`
+    makes ManifestDirs of them when asked; the model builds a directory
+    from `subdirs_and_leaves()` without."""
+    __slots__ = ('_dirs', '_files', '_pending', '_stream', '_columns', '_leaves')
 
     def __init__(self):
         # Both shared and empty until something is added (most directories
         # of a deep tree have no subdirectory; none has files until parsed).
-        self.dirs = _NOTHING
+        self._dirs = _NOTHING
         self._files = _NOTHING
         # None: files parsed.  A str: the segment tokens of its one stream
         # line still to parse, of the _Stream `_stream` (a deep tree has a
@@ -172,6 +189,95 @@ class ManifestDir(object):
         self._stream = None
         # file_columns() made ahead of time (prepare), or None.
         self._columns = None
+        # Its packed leaves: None (none yet); a list [names, streams,
+        # rests] while the parse adds to them (its lines come one after
+        # another in a sorted manifest); then (text, streams), text the
+        # lines 'name/rest' joined by newlines (no name holds a '/', no
+        # rest a newline), streams one _Stream when every line has the
+        # same, else a list of them; False once they were made
+        # ManifestDirs (`dirs`): it packs no more.
+        self._leaves = None
+
+    @property
+    def dirs(self):
+        """Subdirectories by name (ManifestDirs made of its packed leaves
+        first)."""
+        if self._leaves:
+            self._unpack_leaves()
+        return self._dirs
+
+    def subdirs_and_leaves(self):
+        """(its ManifestDirs by name, [(name, stream, rest), ...] of its
+        packed leaves in manifest order): what building it needs, with no
+        ManifestDir made for a leaf."""
+        return self._dirs, self._leaf_lines()
+
+    def _leaf_lines(self):
+        leaves = self._leaves
+        if not leaves:
+            return []
+        if type(leaves) is list:
+            return list(zip(*leaves))
+        text, streams = leaves
+        lines = [entry.partition('/') for entry in text.split('\n')]
+        if type(streams) is _Stream:
+            return [(name, streams, rest) for name, _slash, rest in lines]
+        return [(name, stream, rest) for (name, _slash, rest), stream in zip(lines, streams)]
+
+    def _unpack_leaves(self):
+        lines = self._leaf_lines()
+        self._leaves = False
+        if self._dirs is _NOTHING:
+            self._dirs = {}
+        dirs = self._dirs
+        for name, stream, rest in lines:
+            d = dirs.get(name)
+            if d is None:
+                # Cut from the packed text: one string for a name that
+                # recurs in other directories (see _parse's shared_names).
+                d = dirs[sys.intern(name)] = ManifestDir()
+            d.defer(stream, rest)
+
+    def _add_leaf(self, name, stream, rest, lineno):
+        """A line of the lazy parse: `rest` of `stream` are the segments of
+        its subdirectory `name`.  Packed (see _leaves) while its lines come
+        together; True when it opened a run of them (_close_leaves ends
+        it)."""
+        d = self._dirs.get(name)
+        if d is not None:
+            d.defer(stream, rest)
+            return False
+        leaves = self._leaves
+        if type(leaves) is list:
+            leaves[0].append(name)
+            leaves[1].append(stream)
+            leaves[2].append(rest)
+            return False
+        if leaves is None and len(rest) <= LEAF_LINE_CHARS:
+            self._leaves = [[name], [stream], [rest]]
+            return True
+        # Packed earlier, then other lines came between (an unsorted
+        # manifest): ManifestDirs from now on, or the parse could copy
+        # the packed text again and again.
+        self.subdir(name, lineno).defer(stream, rest)
+        return False
+
+    def _close_leaves(self):
+        leaves = self._leaves
+        if type(leaves) is not list:
+            return  # made ManifestDirs meanwhile (a line went through one)
+        names, streams, rests = leaves
+        first = streams[0]
+        self._leaves = ('\n'.join(map(add, map(add, names, repeat('/')), rests)),
+                        first if streams.count(first) == len(streams) else streams)
+
+    def _child_names(self):
+        """What `in` tells a subdirectory's name by, leaves included."""
+        if not self._leaves:
+            return self._dirs.keys()
+        names = {name for name, _stream, _rest in self._leaf_lines()}
+        names.update(self._dirs)
+        return names
 
     def _lines(self):
         """The (stream, tokens) of the lines still to parse, or None."""
@@ -217,7 +323,7 @@ class ManifestDir(object):
                     names.extend(found)
         except _NotPlain:
             return None
-        if '.' in names or not self.dirs.keys().isdisjoint(names):
+        if '.' in names or not self._child_names().isdisjoint(names):
             return None
         if _ascending(names):  # as arv-put writes them: no set, no sort
             return names
@@ -231,21 +337,12 @@ class ManifestDir(object):
         line and says what is wrong).  Costs a fraction of `files`: no
         dict, no tokenizer loop."""
         rest = self._pending
-        if type(rest) is not str or self.dirs:
+        if type(rest) is not str or self._dirs or self._leaves:
             return None
-        stream = self._stream
-        token = rest.split(':', 2)  # cheaper than a match here
-        if len(token) != 3:
-            return None
-        pos_text, len_text, name = token
-        if not (pos_text.isdigit() and len_text.isdigit() and pos_text.isascii() and len_text.isascii()) \
-                or ' ' in name or '/' in name or '\\' in name or name in ('', '.'):
-            return None  # several tokens, an escape: as `files` would
-        seg_pos, seg_len = int(pos_text), int(len_text)
-        if seg_pos + seg_len > stream.length:
-            return None
-        self._pending = self._stream = None
-        return name, ((stream.sid << 128) | (seg_pos << 64) | seg_len) if seg_len else EMPTY_FILE
+        one = one_segment(self._stream, rest)
+        if one is not None:
+            self._pending = self._stream = None
+        return one
 
     def file_columns(self):
         """Its files as columns, made by C loops (re, map, array, sorted,
@@ -279,7 +376,7 @@ class ManifestDir(object):
                 streams.extend(array('I', [stream.sid]) * (len(positions) - start))
         except (_NotPlain, OverflowError):
             return None
-        if '.' in names or not self.dirs.keys().isdisjoint(names):
+        if '.' in names or not self._child_names().isdisjoint(names):
             return None
         n = len(names)
         if not _ascending(names):
@@ -373,13 +470,22 @@ class ManifestDir(object):
         return sum(len(rest) for _stream, rest in lines) if lines is not None else 0
 
     def subdir(self, name, lineno):
-        d = self.dirs.get(name)
+        d = self._dirs.get(name)
         if d is None:
+            if self._leaves:
+                # A line goes through one of them, or names a new one
+                # beside them after a line that was not one: all made
+                # ManifestDirs, once (the parse never searches the
+                # packed text).
+                self._unpack_leaves()
+                d = self._dirs.get(name)
+                if d is not None:
+                    return d
             if name in self._files:
                 raise ManifestError(_at(lineno) + '%r is both a file and a directory' % (name,))
-            if self.dirs is _NOTHING:
-                self.dirs = {}
-            d = self.dirs[name] = ManifestDir()
+            if self._dirs is _NOTHING:
+                self._dirs = {}
+            d = self._dirs[name] = ManifestDir()
         return d
 
     def file_dict(self):
@@ -388,6 +494,32 @@ class ManifestDir(object):
         if files is _NOTHING:
             files = self._files = {}
         return files
+
+
+def one_segment(stream, rest):
+    """(name, packed segment) when the segment tokens `rest` of a line of
+    `stream` are one plain, in-bounds segment; None otherwise, or if
+    anything is not as usual (`files` then parses the line and says what
+    is wrong).  Costs a fraction of `files`: no dict, no tokenizer loop."""
+    token = rest.split(':', 2)  # cheaper than a match here
+    if len(token) != 3:
+        return None
+    pos_text, len_text, name = token
+    if not (pos_text.isdigit() and len_text.isdigit() and pos_text.isascii() and len_text.isascii()) \
+            or ' ' in name or '/' in name or '\\' in name or name in ('', '.'):
+        return None  # several tokens, an escape: as `files` would
+    seg_pos, seg_len = int(pos_text), int(len_text)
+    if seg_pos + seg_len > stream.length:
+        return None
+    return name, ((stream.sid << 128) | (seg_pos << 64) | seg_len) if seg_len else EMPTY_FILE
+
+
+def deferred(stream, rest):
+    """A ManifestDir of the one line `rest` of `stream`, to parse when
+    first asked for (a packed leaf made a directory when built)."""
+    d = ManifestDir()
+    d.defer(stream, rest)
+    return d
 
 
 def run_segments(runs, i):
@@ -458,12 +590,15 @@ class Manifest(object):
         least `min_bytes` of segments to parse: whoever asks for them later
         may hold a lock other requests wait for."""
         self.root.prepare()
-        stack = list(self.root.dirs.values())
+        # Packed leaves are lines of at most LEAF_LINE_CHARS: left as they
+        # are unless those are to be parsed too.
+        unpack = min_bytes <= LEAF_LINE_CHARS
+        stack = list(self.root.dirs.values() if unpack else self.root.subdirs_and_leaves()[0].values())
         while stack:
             d = stack.pop()
             if d.pending_bytes() >= min_bytes:
                 d.prepare()
-            stack.extend(d.dirs.values())
+            stack.extend(d.dirs.values() if unpack else d.subdirs_and_leaves()[0].values())
 
 
 def _path_components(path):
@@ -535,6 +670,7 @@ def _parse(text, lazy):
     # "lane1", "fastq" in every parent): each of 10^6 unbuilt directories
     # keeps its name until its parent is built.
     shared_names = {}
+    packing = None  # the directory whose packed leaves the lines add to
     lineno = 0
     for line in text_lines:
         # Only ASCII space separates tokens: str.split() would also split
@@ -587,11 +723,22 @@ def _parse(text, lazy):
                 name = shared_names.setdefault(name, name)
                 if len(shared_names) > SHARED_NAMES:
                     shared_names.clear()
+                if lazy:
+                    # The line's directory, a packed leaf of its parent
+                    # if it can be (ManifestDir._leaves).
+                    if cwd is not packing and packing is not None:
+                        packing._close_leaves()
+                        packing = None
+                    if cwd._add_leaf(name, stream_table[sid], rest, lineno):
+                        packing = cwd
+                    continue
                 cwd = cwd.subdir(name, lineno)
             depth += len(parts)
         if not lazy:
             lines.append((cwd, (stream_table[sid], rest), lineno, depth))
         cwd.defer(stream_table[sid], rest)
+    if packing is not None:
+        packing._close_leaves()
     if lazy and slashed:
         # A name with a `/` adds files to other directories: the order of
         # their segments is the manifest's, so the whole text is parsed at
@@ -744,7 +891,7 @@ def _add_segments(cwd, line, several, lineno=None, depth=0):
         matches = _SEGMENT_RE.findall(rest)
         if len(matches) == rest.count(' ') + 1:
             files = cwd.file_dict()
-            dirs = cwd.dirs
+            dirs = cwd._child_names()
             for pos_text, len_text, leaf in matches:
                 seg_pos, seg_len = int(pos_text), int(len_text)
                 if seg_pos + seg_len > stream_len:
@@ -770,6 +917,7 @@ def _add_segments(cwd, line, several, lineno=None, depth=0):
     # is kept short (10^6 of them take seconds of Python, with the GIL that
     # other requests need).
     files = cwd.file_dict()
+    cwd_names = cwd._child_names()
     for token in tokens:
         fields = token.split(':', 2)
         if len(fields) != 3 or not fields[2] or not (fields[0].isdigit() and fields[0].isascii()
@@ -793,11 +941,12 @@ def _add_segments(cwd, line, several, lineno=None, depth=0):
             for part in parts[:-1]:
                 if part not in ('', '.'):
                     d = d.subdir(part, lineno)
-            target, target_dirs = d.file_dict(), d.dirs
+            target, target_dirs = d.file_dict(), d._child_names()
+            cwd_names = None  # it may have given `cwd` its first subdirectory (a new dict)
         else:
-            # Not kept from before the loop: a name with a `/` may have
-            # given this directory its first subdirectory (a new dict).
-            leaf, target, target_dirs = name, files, cwd.dirs
+            if cwd_names is None:
+                cwd_names = cwd._child_names()
+            leaf, target, target_dirs = name, files, cwd_names
         if leaf == '' or (leaf == '.' and not seg_len):
             # `0:0:\\056` is the empty-directory placeholder: a dir, no file.
             # A `.` file with bytes (only a Keep-only manifest can hold

@@ -56,6 +56,17 @@ class LeafFiles(RowTable):
         self.filled += 1
         self.tree.collection.inodes.rows_added(self, 1)
 
+    def fill(self, ones, bad_name, sanitize):
+        """Rows i are (name, packed segment), for each (i, (name, segment))
+        of `ones`: a directory's leaves at once (subdirs.py), names
+        `sanitize`d where `bad_name`."""
+        file_names, segs, intern = self.file_names, self.segs, sys.intern
+        for i, (name, segment) in ones:
+            file_names[i] = intern(sanitize(name) if bad_name(name) else name)
+            segs[i] = segment
+        self.filled += len(ones)
+        self.tree.collection.inodes.rows_added(self, len(ones))
+
     def live_rows(self):
         return self.filled
 

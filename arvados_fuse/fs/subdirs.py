@@ -29,8 +29,10 @@ Guarded by the llfuse lock, like the inode table.
 
 import bisect
 import logging
+from itertools import islice
+from operator import eq
 
-from ..blocks.manifest import ManifestDir, ManifestError, gc_paused
+from ..blocks.manifest import ManifestDir, ManifestError, deferred, gc_paused, one_segment
 from .directory import NO_NAMES, Directory
 from .filetable import FileTable
 from .fresh import DEFAULT_POLL_TIME
@@ -133,8 +135,14 @@ def build(mdir, tree, inodes, inode, describe):
         return _one_file_table(inode, tree, inodes, one)
     subdirs = None
     taken = None
-    dirs = mdir.dirs
-    if dirs:
+    dirs, leaf_lines = mdir.subdirs_and_leaves()
+    if leaf_lines:
+        subdirs = _with_leaves(dirs, leaf_lines, tree, inodes, inode)
+        if subdirs is None:  # names to sanitize, or a leaf's name twice: as ManifestDirs
+            dirs = mdir.dirs
+        else:
+            taken = set(subdirs.names())
+    if dirs and subdirs is None:
         dir_names = sorted(dirs)
         if _needs_sanitizing(dir_names):
             kept = {}
@@ -168,6 +176,40 @@ def build(mdir, tree, inodes, inode, describe):
     else:
         pieces = [files[name] for name in names]
     return _state_of(subdirs, inodes.add_rows(FileTable(inode, tree, names, pieces)))
+
+
+def _with_leaves(dirs, leaf_lines, tree, inodes, inode):
+    """The SubdirTable of directory `inode`, whose subdirectories are the
+    ManifestDirs `dirs` and the packed leaves `leaf_lines` (manifest.py):
+    a leaf of one plain segment a row of its LeafFiles at once, any other
+    a ManifestDir of its line.  None when a name needs sanitizing or
+    names two of them: the caller makes ManifestDirs of them all."""
+    names = list(dirs)
+    names.extend(name for name, _stream, _rest in leaf_lines)
+    order = sorted(range(len(names)), key=names.__getitem__)
+    sorted_names = list(map(names.__getitem__, order))
+    if any(map(eq, islice(sorted_names, 1, None), sorted_names)) or _needs_sanitizing(sorted_names):
+        return None
+    mdirs = list(dirs.values())
+    first_leaf = len(mdirs)
+    states = []
+    ones = []
+    for i, k in enumerate(order):
+        if k < first_leaf:
+            states.append(mdirs[k])
+            continue
+        _name, stream, rest = leaf_lines[k - first_leaf]
+        one = one_segment(stream, rest)
+        if one is None:
+            states.append(deferred(stream, rest))
+        else:
+            states.append(LEAF)
+            ones.append((i, one))
+    subdirs = inodes.add_rows(SubdirTable(inode, tree, sorted_names, states))
+    if ones:
+        subdirs.leaves = inodes.add_rows(LeafFiles(subdirs))
+        subdirs.leaves.fill(ones, _bad_name, sanitize_filename)
+    return subdirs
 
 
 def _one_file_table(inode, tree, inodes, one):
