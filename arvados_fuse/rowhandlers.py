@@ -80,7 +80,7 @@ def lookup_handler(ops, general):
                     table = rows.states[row]
                     if table is LEAF:  # its one file is row `row` of the table's leaves
                         table = rows.leaves
-                        if table.file_names[row] == name.decode(encoding):
+                        if table.file_name(row) == name.decode(encoding):
                             i, size, mode, tree = row, table.size(row), file_mode, table.tree
                             touched(tree.collection)
                     elif type(table) is FileTable:

@@ -70,3 +70,20 @@ def test_names_encoded_at_once_are_encoded_as_one_by_one(names, encoding):
     from arvados_fuse.fs.names import NameEncoder
     encoder = NameEncoder(encoding)
     assert encoder.encode_all(names) == [NameEncoder(encoding).encode(n) for n in names]
+
+
+def test_lookup_counts_past_a_byte_are_kept_exactly():
+    """A row's lookup count is a byte until the kernel holds it more than
+    255 times: then every row's is widened, none lost."""
+    table = rowtable.RowTable(1, None, ['a', 'b', 'c'])
+    for _ in range(3):
+        table.remember(0)
+    for _ in range(300):
+        table.remember(2)
+    assert [table.count(i) for i in range(3)] == [3, 0, 300] and table.held == 2
+    assert table.nlookup.itemsize == 8
+    table.forget(2, 299)
+    assert table.count(2) == 1 and table.held == 2 and table.held_indexes() == [0, 2]
+    table.forget(2, 5)
+    table.forget(0, 3)
+    assert table.held == 0 and table.held_indexes() == [] and [table.count(i) for i in range(3)] == [0, 0, 0]

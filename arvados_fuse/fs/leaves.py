@@ -17,8 +17,9 @@ Guarded by the llfuse lock, like the inode table.
 """
 
 import sys
+from array import array
 
-from ..blocks.manifest import size_of
+from ..blocks.manifest import EMPTY_FILE, SIZE_MASK
 from .files import CollectionFile
 from .rowtable import RowTable
 
@@ -26,12 +27,20 @@ from .rowtable import RowTable
 # table's LeafFiles.
 LEAF = 'leaf'
 
+_MASK = SIZE_MASK
+
 
 class LeafFiles(RowTable):
     """Row i: the one file of row i of `subdirs`, once that row is built
-    as a directory of one file (`add`); None until then."""
+    as a directory of one file (`add`, `fill`); no file until then.
 
-    __slots__ = ('subdirs', 'file_names', 'segs', 'filled')
+    Its names are one string when every row has the same (a deep tree's
+    "result.vcf" in every sample's directory), else a list; its segments
+    three numbers a row in one array (stream, position, length; length 0:
+    empty), not a number object each: 10^5 such parents hold 2.6 MiB less
+    than with a list of names and one of segments."""
+
+    __slots__ = ('subdirs', '_file_names', 'segs', 'filled')
 
     def __init__(self, subdirs):
         count = len(subdirs)
@@ -45,14 +54,36 @@ class LeafFiles(RowTable):
         self.held = 0
         self.detached = False
         self.subdirs = subdirs
-        self.file_names = [None] * count
-        self.segs = [None] * count
+        self._file_names = None
+        self.segs = array('Q', [0]) * (3 * count)  # no room to spare, as array(bytes) keeps
         self.filled = 0
+
+    def file_name(self, i):
+        """The name of row i's file (None: not built)."""
+        names = self._file_names
+        if type(names) is str:
+            return names
+        return names[i] if names is not None else None
+
+    def _name_list(self):
+        names = self._file_names
+        if type(names) is not list:
+            names = self._file_names = [names] * self._count if names is not None else [None] * self._count
+        return names
+
+    def _set_segment(self, i, segment):
+        segs = self.segs
+        if segment == EMPTY_FILE:
+            segs[3 * i + 2] = 0
+        else:
+            segs[3 * i] = segment >> 128
+            segs[3 * i + 1] = (segment >> 64) & _MASK
+            segs[3 * i + 2] = segment & _MASK
 
     def add(self, i, name, segment):
         """Row i is `name`, one file of packed `segment` (manifest.py)."""
-        self.file_names[i] = sys.intern(name)  # the same few names in every directory, often
-        self.segs[i] = segment
+        self._name_list()[i] = sys.intern(name)  # the same few names in every directory, often
+        self._set_segment(i, segment)
         self.filled += 1
         self.tree.collection.inodes.rows_added(self, 1)
 
@@ -60,10 +91,16 @@ class LeafFiles(RowTable):
         """Rows i are (name, packed segment), for each (i, (name, segment))
         of `ones`: a directory's leaves at once (subdirs.py), names
         `sanitize`d where `bad_name`."""
-        file_names, segs, intern = self.file_names, self.segs, sys.intern
-        for i, (name, segment) in ones:
-            file_names[i] = intern(sanitize(name) if bad_name(name) else name)
-            segs[i] = segment
+        intern = sys.intern
+        names = [intern(sanitize(name) if bad_name(name) else name) for _i, (name, _segment) in ones]
+        if len(ones) == self._count and self._file_names is None and names.count(names[0]) == len(names):
+            self._file_names = names[0]
+        else:
+            file_names = self._name_list()
+            for (i, _one), name in zip(ones, names):
+                file_names[i] = name
+        for i, (_name, segment) in ones:
+            self._set_segment(i, segment)
         self.filled += len(ones)
         self.tree.collection.inodes.rows_added(self, len(ones))
 
@@ -77,20 +114,23 @@ class LeafFiles(RowTable):
         raise TypeError('the rows of a LeafFiles are in as many directories')
 
     def held_names(self):
-        names = self.file_names
-        return [(i, names[i]) for i in self.held_indexes()]
+        return [(i, self.file_name(i)) for i in self.held_indexes()]
 
     def segments(self, i):
-        return self.segs[i]
+        segs = self.segs
+        length = segs[3 * i + 2]
+        if not length:
+            return EMPTY_FILE
+        return (segs[3 * i] << 128) | (segs[3 * i + 1] << 64) | length
 
     def size(self, i):
-        return size_of(self.segs[i])
+        return self.segs[3 * i + 2]
 
     def file(self, i):
         return CollectionFile(self, i)
 
     def entry_at(self, i):
-        return CollectionFile(self, i) if self.file_names[i] is not None else None
+        return CollectionFile(self, i) if self.file_name(i) is not None else None
 
 
 class Leaf(object):
@@ -114,16 +154,16 @@ class Leaf(object):
     tree = property(lambda self: self.leaves.tree)
 
     def name(self):
-        return self.leaves.file_names[self.i]
+        return self.leaves.file_name(self.i)
 
     def names(self):
-        return [self.leaves.file_names[self.i]]
+        return [self.leaves.file_name(self.i)]
 
     def name_chunks(self, start=0):
         return ((0, self.names()),) if start < 1 else ()
 
     def find(self, name):
-        return 0 if name == self.leaves.file_names[self.i] else -1
+        return 0 if name == self.leaves.file_name(self.i) else -1
 
     def remember(self, _i):
         self.leaves.remember(self.i)
@@ -135,7 +175,7 @@ class Leaf(object):
         return [(self.name(), self.base, None)]
 
     def size(self, _i):
-        return size_of(self.leaves.segs[self.i])
+        return self.leaves.size(self.i)
 
     def sizes(self):
         return [self.size(0)]

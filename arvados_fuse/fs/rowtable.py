@@ -124,10 +124,16 @@ class RowTable(object):
                 self.nlookup = counts + 1
             return
         if counts is None:
-            counts = self.nlookup = array('L', [0]) * self._count
+            # A byte a row (the kernel seldom holds a row more than a few
+            # times over): a table of ten rows costs 80 bytes, not 144.
+            counts = self.nlookup = array('B', [0]) * self._count
         if not counts[i]:
             self.held += 1
-        counts[i] += 1
+        try:
+            counts[i] += 1
+        except OverflowError:
+            counts = self.nlookup = array('Q', counts)
+            counts[i] += 1
 
     def forget(self, i, n):
         counts = self.nlookup

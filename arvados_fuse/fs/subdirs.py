@@ -192,18 +192,17 @@ def _with_leaves(dirs, leaf_lines, tree, inodes, inode):
         return None
     mdirs = list(dirs.values())
     first_leaf = len(mdirs)
-    states = []
+    states = [LEAF] * len(order)  # no room to spare, as a list grown by append keeps
     ones = []
     for i, k in enumerate(order):
         if k < first_leaf:
-            states.append(mdirs[k])
+            states[i] = mdirs[k]
             continue
         _name, stream, rest = leaf_lines[k - first_leaf]
         one = one_segment(stream, rest)
         if one is None:
-            states.append(deferred(stream, rest))
+            states[i] = deferred(stream, rest)
         else:
-            states.append(LEAF)
             ones.append((i, one))
     subdirs = inodes.add_rows(SubdirTable(inode, tree, sorted_names, states))
     if ones:
