@@ -4,10 +4,11 @@ the allocations tracemalloc sees above what was held before, in MiB.
 
     .venv/bin/python bench/loadpeak.py [--shape combined] [--files 1000000]
 
-Stages: the record's GET (body, text, record), the lazy parse, the
-expansion of big directories, and the whole `CollectionDirectory.fetch`
-(all of those, plus the packing of the text for the record file), then
-`apply` (the tree made).  The daemon's peak RSS (bench/scale.py) is this
+Stages: the record's GET the plain way (body, text, record), the lazy
+parse, the expansion of big directories; the record's GET as the mount
+makes it (the manifest packed from the body a piece at a time:
+api/bigfield.py); the whole `CollectionDirectory.fetch` (that GET, the
+parse and expansion), then `apply` (the tree made).  The daemon's peak RSS (bench/scale.py) is this
 peak plus the interpreter and libraries (~45 MiB) and what the allocator
 keeps.
 """
@@ -47,7 +48,7 @@ def main():
 
         from arvados_fuse.api.safeapi import SafeApi
         from arvados_fuse.blocks import manifest
-        from arvados_fuse.fs.collection import EXPAND_AT_LOAD_BYTES, CollectionDirectory
+        from arvados_fuse.fs.collection import EXPAND_AT_LOAD_BYTES, CollectionDirectory, PackedText
         from arvados_fuse.fs.inodes import ROOT_INODE, Inodes
         client = SafeApi(dict(cluster.env('alice')))
         gc.collect()
@@ -69,6 +70,13 @@ def main():
         del record, parsed
         gc.collect()
         tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        record = client.get_collection(uuid, big_manifest=PackedText.of_pieces)
+        stage('GET record, manifest packed from body')
+        del record
+        gc.collect()
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
         inodes = Inodes()
         root = inodes.add_entry(CollectionDirectory(ROOT_INODE, inodes, client, 0, uuid))
         snapshot = root.fetch()

@@ -9,9 +9,11 @@ was added with `add_shared`), and Keep signatures."""
 
 import hashlib
 import itertools
+import json
 
 from localcluster.queries import like_regex  # the fake matches LIKE as the cluster does
 from arvados_fuse.errors import ApiFailure, KeepFailure, NotFound
+from arvados_fuse.api import bigfield
 from arvados_fuse.api.safeapi import LISTING_FIELDS, USER_LISTING_FIELDS
 
 ME = 'zzzzz-tpzed-000000000000000'
@@ -162,13 +164,15 @@ class FakeApi(object):
         self._call('users.current')
         return dict(self.users[ME])
 
-    def get_collection(self, locator, num_retries=None, select=None):
+    def get_collection(self, locator, num_retries=None, select=None, big_manifest=None):
         self._call('collections.get', locator)
         rec = self.collections_by_locator.get(locator.split('+A')[0])
         if rec is None:
             raise NotFound(locator)
         if select is not None:
             return {k: v for k, v in rec.items() if k in select}
+        if big_manifest is not None:  # as the real client does: the record's JSON decoded
+            return bigfield.loads(json.dumps(rec).encode(), 'manifest_text', big_manifest)
         return dict(rec)
 
     def get_group(self, uuid, num_retries=None):

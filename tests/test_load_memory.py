@@ -5,6 +5,7 @@ Measured with tracemalloc (allocations, not time)."""
 import json
 import tracemalloc
 
+from arvados_fuse.api import bigfield
 from arvados_fuse.api.safeapi import _json_record
 from arvados_fuse.fs.collection import PackedText
 
@@ -51,3 +52,19 @@ def test_a_text_is_packed_without_a_copy_of_it():
     assert packed.text() == text
     # what it keeps plus a piece or two: no encoded copy, no joined output
     assert peak < len(packed) + 4 * PackedText.PIECE, (peak, len(packed))
+
+
+def test_a_big_manifest_is_packed_from_the_body_without_a_decoded_copy_of_it():
+    """The record's manifest is decoded from the body a piece at a time into
+    its packed text (api/bigfield.py): the body and what is kept of it at
+    once, not the body, its text and the record (three copies)."""
+    record = {'uuid': 'zzzzz-4zz18-000000000000000', 'manifest_text': _manifest(16 * MIB),
+              'properties': {'manifest_text': 'nested, not this one'}}
+    body = json.dumps(record).encode()
+    size = len(body)
+    got, peak = _peak(lambda: bigfield.loads(body, 'manifest_text', PackedText.of_pieces))
+    assert type(got['manifest_text']) is PackedText and got['manifest_text'].text() == record['manifest_text']
+    assert got['properties'] == record['properties'] and got['uuid'] == record['uuid']
+    # what is kept (compressed) plus a piece in its few forms (bytes, text,
+    # decoded, encoded): no second copy (the plain way: 2 x size)
+    assert peak < len(got['manifest_text']) + 6 * bigfield.PIECE, (peak / size, len(got['manifest_text']) / size)

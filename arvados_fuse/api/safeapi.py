@@ -45,6 +45,7 @@ import arvados.util
 import googleapiclient.errors
 import httplib2
 
+from . import bigfield
 from ..errors import (ApiFailure, ClientError, KeepFailure, NotFound, Refused, Timeout, TlsFailure, Unauthorized,
                       Unreachable)
 from ..host.threadnames import name_this_thread
@@ -438,13 +439,17 @@ class SafeApi(arvados.api.ThreadSafeAPIClient):
         return self._get(self.groups().get(uuid=uuid), uuid, num_retries)
 
     @_translated
-    def get_collection(self, locator, num_retries=None, select=None):
+    def get_collection(self, locator, num_retries=None, select=None, big_manifest=None):
         """The collection record (with a signed manifest unless `select`
-        leaves it out) by uuid or PDH; NotFound if there is none."""
+        leaves it out) by uuid or PDH; NotFound if there is none.
+        `big_manifest(pieces)`: what a big manifest text is made into, a
+        piece at a time (api/bigfield.py), instead of a str."""
         if select is not None:
             return self._get(self.collections().get(uuid=locator, select=select), locator, num_retries)
         request = self.collections().get(uuid=locator)
         request.postproc = _body_bytes
+        if big_manifest is not None:
+            return bigfield.loads(self._get(request, locator, num_retries), 'manifest_text', big_manifest)
         return _json_record(self._get(request, locator, num_retries))
 
     def _execute(self, request, num_retries):

@@ -80,16 +80,28 @@ class PackedText(object):
 
     PIECE = 1 << 20
 
-    def __init__(self, text):
+    def __init__(self, text, pieces=None):
+        """`text`, or the text of the str `pieces` (an iterator) if given:
+        see of_pieces."""
+        if pieces is None:
+            pieces = (text[at:at + self.PIECE] for at in range(0, len(text), self.PIECE))
         packer = zlib.compressobj(1)
-        pieces = []
-        for at in range(0, len(text), self.PIECE):
-            out = packer.compress(text[at:at + self.PIECE].encode('utf-8', 'surrogateescape'))
+        packed = []
+        chars = 0
+        for piece in pieces:
+            chars += len(piece)
+            out = packer.compress(piece.encode('utf-8', 'surrogateescape'))
             if out:
-                pieces.append(out)
-        pieces.append(packer.flush())
-        self._pieces = tuple(pieces)
-        self._chars = len(text)
+                packed.append(out)
+        packed.append(packer.flush())
+        self._pieces = tuple(packed)
+        self._chars = chars
+
+    @classmethod
+    def of_pieces(cls, pieces):
+        """The text of the str `pieces` (an iterator), packed one by one as
+        they come: the whole text is never held (api/bigfield.py)."""
+        return cls('', pieces)
 
     def text(self):
         unpacker = zlib.decompressobj()
@@ -270,7 +282,8 @@ class CollectionDirectory(LazyTreeDirectory):
         try:
             # Its files are about to be read: where Keep is is asked at once.
             record, _ = api.concurrently(
-                lambda: dict(api.get_collection(self.collection_locator, num_retries=self.num_retries)),
+                lambda: dict(api.get_collection(self.collection_locator, num_retries=self.num_retries,
+                                                big_manifest=PackedText.of_pieces)),
                 lambda: api.prepare_reads(self.num_retries))
         except Exception as e:
             if not (self._by_pdh and isinstance(e, NotFound)):
