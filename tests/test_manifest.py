@@ -425,8 +425,11 @@ def test_a_lazy_parse_packs_the_one_line_directories_of_a_deep_tree_in_their_par
         tracemalloc.stop()
     assert per_dir < 70, per_dir
     parent = parsed.root.dirs['p7'].dirs['q3'].dirs['r5']
-    dirs, leaves = parent.subdirs_and_leaves()
+    dirs, leaves = parent.built_subdirs(), parent.leaf_lines()
     assert not dirs and [name for name, _stream, _rest in leaves] == ['s%d' % i for i in range(10)]
     assert leaves[4][2] == '%d:%d:file.txt' % (7354 % 500, 100 + 7354 % 400)
+    names, stream, positions, lengths, file_names = parent.leaf_columns()
+    assert names == ['s%d' % i for i in range(10)] and stream is leaves[0][1] and file_names == ('file.txt',) * 10
+    assert list(positions) == [i % 500 for i in range(7350, 7360)] and list(lengths) == [100 + i % 400 for i in range(7350, 7360)]
     assert parent.dirs['s4'].files == {'file.txt': (7354 % 500 << 64) | (100 + 7354 % 400)}
-    assert parent.subdirs_and_leaves()[1] == []
+    assert parent.leaf_lines() == [] and not parent.has_packed_leaves()

@@ -172,7 +172,7 @@ class ManifestDir(object):
     leaves the memory in pieces the allocator cannot give back (pymalloc's
     pools: 110 MB free in them after a walk of a deep 10^6 tree).  `dirs`
     makes ManifestDirs of them when asked; the model builds a directory
-    from `subdirs_and_leaves()` without."""
+    without (built_subdirs, leaf_columns, leaf_lines)."""
     __slots__ = ('_dirs', '_files', '_pending', '_stream', '_columns', '_leaves')
 
     def __init__(self):
@@ -206,11 +206,41 @@ class ManifestDir(object):
             self._unpack_leaves()
         return self._dirs
 
-    def subdirs_and_leaves(self):
-        """(its ManifestDirs by name, [(name, stream, rest), ...] of its
-        packed leaves in manifest order): what building it needs, with no
-        ManifestDir made for a leaf."""
-        return self._dirs, self._leaf_lines()
+    def built_subdirs(self):
+        """Its subdirectories that are ManifestDirs, by name: with its
+        packed leaves (has_packed_leaves, leaf_columns, leaf_lines), what
+        building it needs, with no ManifestDir made for a leaf."""
+        return self._dirs
+
+    def has_packed_leaves(self):
+        return bool(self._leaves)
+
+    def leaf_lines(self):
+        """[(name, stream, rest), ...] of its packed leaves, in manifest
+        order."""
+        return self._leaf_lines()
+
+    def leaf_columns(self):
+        """Its packed leaves as columns, when every one is a line of one
+        plain, in-bounds segment of one stream (a deep tree's): (names,
+        stream, positions, lengths, file names), in manifest order, made
+        by one regular expression over the packed text; None otherwise
+        (leaf_lines() then gives them line by line)."""
+        leaves = self._leaves
+        if type(leaves) is not tuple or type(leaves[1]) is not _Stream:
+            return None
+        text, stream = leaves
+        found = _LEAF_RE.findall(text)
+        if len(found) != text.count('\n') + 1:
+            return None
+        names, pos_texts, len_texts, file_names = zip(*found)
+        if '.' in file_names:
+            return None
+        positions = array('Q', map(int, pos_texts))
+        lengths = array('Q', map(int, len_texts))
+        if max(map(add, positions, lengths)) > stream.length:
+            return None
+        return list(names), stream, positions, lengths, file_names
 
     def _leaf_lines(self):
         leaves = self._leaves
@@ -325,7 +355,7 @@ class ManifestDir(object):
             return None
         if '.' in names or not self._child_names().isdisjoint(names):
             return None
-        if _ascending(names):  # as arv-put writes them: no set, no sort
+        if ascending(names):  # as arv-put writes them: no set, no sort
             return names
         return sorted(set(names))
 
@@ -379,7 +409,7 @@ class ManifestDir(object):
         if '.' in names or not self._child_names().isdisjoint(names):
             return None
         n = len(names)
-        if not _ascending(names):
+        if not ascending(names):
             order = sorted(range(n), key=names.__getitem__)  # stable: a file's segments keep their order
             names = list(map(names.__getitem__, order))
             streams = array('I', map(streams.__getitem__, order))
@@ -593,12 +623,12 @@ class Manifest(object):
         # Packed leaves are lines of at most LEAF_LINE_CHARS: left as they
         # are unless those are to be parsed too.
         unpack = min_bytes <= LEAF_LINE_CHARS
-        stack = list(self.root.dirs.values() if unpack else self.root.subdirs_and_leaves()[0].values())
+        stack = list(self.root.dirs.values() if unpack else self.root.built_subdirs().values())
         while stack:
             d = stack.pop()
             if d.pending_bytes() >= min_bytes:
                 d.prepare()
-            stack.extend(d.dirs.values() if unpack else d.subdirs_and_leaves()[0].values())
+            stack.extend(d.dirs.values() if unpack else d.built_subdirs().values())
 
 
 def _path_components(path):
@@ -832,6 +862,10 @@ def _freeze(several):
 
 # A whole segment token between spaces (ASCII digits only, as int() of the
 # general way below is given).
+# A packed leaf (ManifestDir._leaves) of one plain segment: its name, the
+# segment's position, length and file name (no space, '/' or escape: as
+# one_segment takes them).  Digits of at most 19 (a uint64's array).
+_LEAF_RE = re.compile(r'^([^/\n]*)/([0-9]{1,19}):([0-9]{1,19}):([^ /\\\n]+)$', re.M)
 _SEGMENT_RE = re.compile(r'(?:^| )([0-9]+):([0-9]+):([^ ]+)(?= |$)')
 # The same tokens, their names alone: what a listing needs.
 _SEGMENT_NAME_RE = re.compile(_SEGMENT_RE.pattern.replace('([0-9]+):([0-9]+):', '[0-9]+:[0-9]+:'))
@@ -865,7 +899,7 @@ def _plain_pieces(rest, pattern):
         start = end + 1
 
 
-def _ascending(names):
+def ascending(names):
     """Whether `names` are in strictly ascending order (unique, sorted)."""
     return all(map(lt, names, islice(names, 1, None)))
 

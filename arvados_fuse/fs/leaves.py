@@ -18,6 +18,7 @@ Guarded by the llfuse lock, like the inode table.
 
 import sys
 from array import array
+from itertools import chain, repeat
 
 from ..blocks.manifest import EMPTY_FILE, SIZE_MASK
 from .files import CollectionFile
@@ -103,6 +104,19 @@ class LeafFiles(RowTable):
             self._set_segment(i, segment)
         self.filled += len(ones)
         self.tree.collection.inodes.rows_added(self, len(ones))
+
+    def fill_columns(self, file_names, sid, positions, lengths):
+        """Every row at once: row i the file `file_names[i]` of segment
+        (sid, positions[i], lengths[i]) (subdirs.py, from a directory's
+        packed leaves; names already sanitized)."""
+        first = file_names[0]
+        if file_names.count(first) == len(file_names):
+            self._file_names = sys.intern(first)
+        else:
+            self._file_names = list(map(sys.intern, file_names))
+        self.segs = array('Q', list(chain.from_iterable(zip(repeat(sid), positions, lengths))))  # at its size
+        self.filled = len(file_names)
+        self.tree.collection.inodes.rows_added(self, self.filled)
 
     def live_rows(self):
         return self.filled

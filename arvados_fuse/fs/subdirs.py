@@ -32,7 +32,7 @@ import logging
 from itertools import islice
 from operator import eq
 
-from ..blocks.manifest import ManifestDir, ManifestError, deferred, gc_paused, one_segment
+from ..blocks.manifest import ManifestDir, ManifestError, ascending, deferred, gc_paused, one_segment
 from .directory import NO_NAMES, Directory
 from .filetable import FileTable
 from .fresh import DEFAULT_POLL_TIME
@@ -134,14 +134,15 @@ def build(mdir, tree, inodes, inode, describe):
     if one is not None:  # most of a deep tree's directories
         return _one_file_table(inode, tree, inodes, one)
     subdirs = None
-    taken = None
-    dirs, leaf_lines = mdir.subdirs_and_leaves()
-    if leaf_lines:
-        subdirs = _with_leaves(dirs, leaf_lines, tree, inodes, inode)
+    dirs = mdir.built_subdirs()
+    if mdir.has_packed_leaves():
+        if not dirs:  # a deep tree's: leaves alone
+            subdirs = _leaves_only(mdir.leaf_columns(), tree, inodes, inode)
+        if subdirs is None:
+            subdirs = _with_leaves(dirs, mdir.leaf_lines(), tree, inodes, inode)
         if subdirs is None:  # names to sanitize, or a leaf's name twice: as ManifestDirs
             dirs = mdir.dirs
-        else:
-            taken = set(subdirs.names())
+    taken = None  # the names of its subdirectories, once its files need them
     if dirs and subdirs is None:
         dir_names = sorted(dirs)
         if _needs_sanitizing(dir_names):
@@ -160,8 +161,10 @@ def build(mdir, tree, inodes, inode, describe):
         taken = set(dir_names)
     try:
         names = mdir.file_names()  # the segments when a size is first asked for
-        if names and not (taken and not taken.isdisjoint(names)) and not _needs_sanitizing(names):
-            return _state_of(subdirs, inodes.add_rows(FileTable(inode, tree, names, later=mdir)))
+        if names:
+            taken = _taken(subdirs, taken)
+            if not (taken and not taken.isdisjoint(names)) and not _needs_sanitizing(names):
+                return _state_of(subdirs, inodes.add_rows(FileTable(inode, tree, names, later=mdir)))
         files = mdir.files
     except ManifestError as e:
         # Only this directory's files are lost, none is half made.
@@ -171,11 +174,37 @@ def build(mdir, tree, inodes, inode, describe):
     if not files:
         return subdirs
     names = sorted(files)
+    taken = _taken(subdirs, taken)
     if taken or _needs_sanitizing(names):
         names, pieces = _sanitized(names, files, taken or (), describe)
     else:
         pieces = [files[name] for name in names]
     return _state_of(subdirs, inodes.add_rows(FileTable(inode, tree, names, pieces)))
+
+
+def _taken(subdirs, taken):
+    if taken is None and subdirs is not None:
+        return set(subdirs.names())
+    return taken
+
+
+def _leaves_only(columns, tree, inodes, inode):
+    """The SubdirTable of directory `inode` whose subdirectories are all
+    packed leaves of one plain segment each, from their `columns`
+    (ManifestDir.leaf_columns), every row a row of its LeafFiles; None
+    unless they are that and their names are in order, unique and need
+    no sanitizing (the manifest's order: the usual case)."""
+    if columns is None:
+        return None
+    names, stream, positions, lengths, file_names = columns
+    if not ascending(names) or _needs_sanitizing(names):
+        return None
+    subdirs = inodes.add_rows(SubdirTable(inode, tree, names, [LEAF] * len(names)))
+    subdirs.leaves = inodes.add_rows(LeafFiles(subdirs))
+    if _needs_sanitizing(sorted(set(file_names))):
+        file_names = [sanitize_filename(name) if _bad_name(name) else name for name in file_names]
+    subdirs.leaves.fill_columns(file_names, stream.sid, positions, lengths)
+    return subdirs
 
 
 def _with_leaves(dirs, leaf_lines, tree, inodes, inode):
