@@ -48,13 +48,13 @@ RECORD_FIELDS = ['uuid', 'name', 'description', 'owner_uuid', 'portable_data_has
 # The directory cache's estimate of a loaded tree: bytes per file (its
 # share of a FileTable: name, segments, lookup count; 43 measured with
 # tracemalloc on bench/shapes.py's 100,000-file `spread` once walked) and
-# per directory line (unbuilt, a ManifestDir and its line's tokens; built,
-# a row of its parent's SubdirTable and its one file a row of the table's
-# LeafFiles: ~190 either way on the `deep` shape, 19.6 MiB loaded and 19.7
-# walked for 100,000 lines, files included: bench/handlers.py --traced),
-# plus the manifest text kept for the record.
+# per directory line (unbuilt, a line of its parent's packed leaves;
+# built, a row of its parent's SubdirTable and its one file a row of the
+# table's LeafFiles: on the `deep` shape, 6.9 MiB loaded and 14.9 walked
+# for 100,000 lines, files included, 48 + 108 bytes a line once walked:
+# bench/handlers.py --traced), plus the manifest text kept for the record.
 FILE_BYTES = 48
-DIR_BYTES = 190
+DIR_BYTES = 110
 # A directory of a collection whose file segments take more text than this
 # (some 8,000 files) is parsed when the collection loads, with no lock
 # held, rather than on its first visit, under the llfuse lock.
