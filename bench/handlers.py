@@ -13,7 +13,9 @@ name.  The first walk builds the directories (cold), the second finds them
 built (warm).  The floor (bench/floorfs.py) answers the same tree from
 dicts.  Prints medians [min-max] of --runs, in microseconds per directory
 (opendir+readdir+releasedir) and per lookup.  `--load`: the load alone;
-`--traced`: Python memory (tracemalloc); `--pools`: how much of pymalloc's
+`--traced`: Python memory (tracemalloc; the load's peak counts the fake
+API's JSON encoding of the record, which a real response does not make);
+`--pools`: how much of pymalloc's
 memory is free blocks it cannot give back (the daemon's RSS above its
 objects).
 """
