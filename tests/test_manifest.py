@@ -433,3 +433,24 @@ def test_a_lazy_parse_packs_the_one_line_directories_of_a_deep_tree_in_their_par
     assert list(positions) == [i % 500 for i in range(7350, 7360)] and list(lengths) == [100 + i % 400 for i in range(7350, 7360)]
     assert parent.dirs['s4'].files == {'file.txt': (7354 % 500 << 64) | (100 + 7354 % 400)}
     assert parent.leaf_lines() == [] and not parent.has_packed_leaves()
+
+
+def test_a_long_line_beside_packed_ones_is_a_directory_expanded_at_load_and_the_rest_stay_packed():
+    """A one-line directory of more than LEAF_LINE_CHARS of segments gets a
+    ManifestDir of its own (what expand_large parses at load) while its
+    short siblings stay packed; a long line repeating a packed name makes
+    directories of all of them, its segments after the packed line's."""
+    b = loc(b'x' * 1000)
+    long_rest = ' '.join('%d:1:f%05d' % (i % 1000, i) for i in range(manifest.LEAF_LINE_CHARS // 8))
+    text = './top/a %s 0:1:one\n./top/b %s %s\n./top/c %s 2:3:three\n' % (b, b, long_rest, b)
+    top = parse(text, lazy=True).root.dirs['top']
+    assert list(top.built_subdirs()) == ['b'] and [n for n, _s, _r in top.leaf_lines()] == ['a', 'c']
+    parsed = parse(text, lazy=True)
+    parsed.expand_large(1024)
+    long_dir = parsed.root.dirs['top'].built_subdirs()['b']
+    assert long_dir.file_columns() is long_dir.file_columns()  # made at load, kept
+    assert len(parse(text, lazy=True).root.dirs['top'].dirs['b'].files) == manifest.LEAF_LINE_CHARS // 8
+    again = './top/a %s 0:1:one\n./top/a %s 5:1:one %s\n' % (b, b, long_rest)
+    top = parse(again, lazy=True).root.dirs['top']
+    assert not top.has_packed_leaves() and list(top.built_subdirs()) == ['a']
+    assert manifest.pieces_of(top.dirs['a'].files['one']) == [(0, 0, 1), (0, 5, 1)]

@@ -4,10 +4,12 @@ import gc
 import json
 import sys
 import tracemalloc
+from unittest import mock
 
 from hypothesis import given, settings, strategies as st
 
 from arvados_fuse import CollectionDirectory, Inodes, MagicDirectory, StreamReaderFile
+from arvados_fuse.blocks import manifest
 from arvados_fuse.fs.collection import CollectionTree
 from arvados_fuse.fs.inodes import ROOT_INODE
 
@@ -565,14 +567,16 @@ _STREAMS = ['.', './a', './a/b', './a/b/c', './a/x', './a/x y', './a/b-2', './c'
 @given(st.lists(st.tuples(st.sampled_from(_STREAMS), st.integers(0, 1),
                           st.lists(st.tuples(st.sampled_from(['f', 'g', 'h\\040i']), st.integers(0, 6),
                                              st.integers(0, 4)), min_size=1, max_size=3)),
-                min_size=1, max_size=12))
-def test_a_lazily_parsed_tree_is_built_as_the_whole_parse_says(lines):
+                min_size=1, max_size=12), st.booleans())
+def test_a_lazily_parsed_tree_is_built_as_the_whole_parse_says(lines, short_packing):
     """A collection of the API is parsed lazily: a directory of one short
     line is kept packed in its parent until the parent is built (a row of
     its LeafFiles when one plain segment, else a directory of its line),
     and a line through one, or after a line elsewhere, makes directories
-    of them after all.  Whatever the order and repeats of the lines, the
-    model shows the directories, sizes and bytes of the whole parse."""
+    of them after all; so does a long line of a packed name (only short
+    lines are packed: `short_packing` makes most lines long).  Whatever
+    the order and repeats of the lines, the model shows the directories,
+    sizes and bytes of the whole parse."""
     api = FakeApi()
     data = [b'0123456789', b'abcdefghij']
     locs = [put_block(api.blocks, d) for d in data]
@@ -587,7 +591,8 @@ def test_a_lazily_parsed_tree_is_built_as_the_whole_parse_says(lines):
     make_collection(api, text)
     inodes = Inodes()
     root = inodes.add_entry(CollectionDirectory(ROOT_INODE, inodes, api, 0, 'zzzzz-4zz18-aaaaaaaaaaaaaaa'))
-    root.update()
+    with mock.patch.object(manifest, 'LEAF_LINE_CHARS', 8 if short_packing else manifest.LEAF_LINE_CHARS):
+        root.update()
     got = _model_tree(root)
     assert got == want
 

@@ -278,17 +278,27 @@ class ManifestDir(object):
             d.defer(stream, rest)
             return False
         leaves = self._leaves
+        short = len(rest) <= LEAF_LINE_CHARS
         if type(leaves) is list:
-            leaves[0].append(name)
-            leaves[1].append(stream)
-            leaves[2].append(rest)
-            return False
-        if leaves is None and len(rest) <= LEAF_LINE_CHARS:
+            if short:
+                leaves[0].append(name)
+                leaves[1].append(stream)
+                leaves[2].append(rest)
+                return False
+            if name not in leaves[0]:
+                # A long line (expand_large may parse it at load): a
+                # ManifestDir of its own beside the packed ones.
+                if self._dirs is _NOTHING:
+                    self._dirs = {}
+                self._dirs[name] = d = ManifestDir()
+                d.defer(stream, rest)
+                return False
+        elif leaves is None and short:
             self._leaves = [[name], [stream], [rest]]
             return True
         # Packed earlier, then other lines came between (an unsorted
-        # manifest): ManifestDirs from now on, or the parse could copy
-        # the packed text again and again.
+        # manifest), or a long line of a packed name: ManifestDirs from
+        # now on, or the parse could copy the packed text again and again.
         self.subdir(name, lineno).defer(stream, rest)
         return False
 
