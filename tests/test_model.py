@@ -560,7 +560,8 @@ def _parsed_tree(parsed, blocks, mdir=None, prefix=''):
     return shape, data
 
 
-_STREAMS = ['.', './a', './a/b', './a/b/c', './a/x', './a/x y', './a/b-2', './c', './c/d', './c/d/e', './a\\040b']
+_STREAMS = ['.', './a', './a/b', './a/b/c', './a/x', './a/x y', './a/b-2', './c', './c/d', './c/d/e', './a\\040b',
+            './a/n\\012l', './c/\\012']
 
 
 @settings(max_examples=150, deadline=None)

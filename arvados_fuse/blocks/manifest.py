@@ -278,7 +278,9 @@ class ManifestDir(object):
             d.defer(stream, rest)
             return False
         leaves = self._leaves
-        short = len(rest) <= LEAF_LINE_CHARS
+        # A name holding a newline (escaped \\012 in the stream's name)
+        # would cut the packed text's lines: a ManifestDir, as a long line.
+        short = len(rest) <= LEAF_LINE_CHARS and '\n' not in name
         if type(leaves) is list:
             if short:
                 leaves[0].append(name)
