@@ -56,11 +56,12 @@ def mounted_tree(root):
     return files, dirs
 
 
-def test_every_shape_is_exact_through_the_mount_with_trees_unloaded_and_reloaded(fresh_cluster):
-    api = fresh_cluster.api('alice')
+def _keep_blocks(api):
+    """(block(i, size): the signed locator of block i, stored in Keep once,
+    of random bytes; `stored`, bare locator -> bytes; `signed`, i -> signed
+    locator, cleared to make new blocks)."""
     keep = arvados.keep.KeepClient(api_client=api)
-    stored = {}  # bare locator -> bytes
-    signed = {}  # index -> signed locator
+    stored, signed = {}, {}
 
     def block(i, size):
         if i not in signed:
@@ -68,7 +69,12 @@ def test_every_shape_is_exact_through_the_mount_with_trees_unloaded_and_reloaded
             signed[i] = keep.put(data, copies=1)
             stored['+'.join(signed[i].split('+')[:2])] = data
         return signed[i]
+    return block, stored, signed
 
+
+def test_every_shape_is_exact_through_the_mount_with_trees_unloaded_and_reloaded(fresh_cluster):
+    api = fresh_cluster.api('alice')
+    block, stored, signed = _keep_blocks(api)
     made = {}
     for shape in shapes.SHAPES:
         signed.clear()
@@ -94,26 +100,21 @@ def test_every_shape_is_exact_through_the_mount_with_trees_unloaded_and_reloaded
 
 def test_a_manifest_big_enough_to_be_packed_is_parsed_from_its_packed_pieces_exactly(fresh_cluster):
     """A text of PACK_TEXT_AT or more is packed before it is parsed and
-    parsed from the packed pieces (collection.py): a deep tree of 10^4
-    files (a 0.7 MB manifest), by uuid (parsed a directory at a time) and by
-    PDH, shows every directory and every size the cluster's own parser
-    says, the bytes of a sample of files, and its whole text in the record
-    file."""
+    parsed from the packed pieces (collection.py), and a record of
+    BIG_BODY or more has its manifest packed straight from the response
+    body (api/bigfield.py): a deep tree of 10^4 files (a 0.7 MB manifest;
+    its one-file directories packed in their parents until built), by uuid
+    (parsed a directory at a time) and by PDH, shows every directory and
+    every size the cluster's own parser says, the bytes of a sample of
+    files, and its whole text in the record file."""
+    from arvados_fuse.api.bigfield import BIG_BODY
     from arvados_fuse.fs.collection import PACK_TEXT_AT
     api = fresh_cluster.api('alice')
-    keep = arvados.keep.KeepClient(api_client=api)
-    stored, signed = {}, {}
-
-    def block(i, size):
-        if i not in signed:
-            data = random.Random(i).randbytes(size)
-            signed[i] = keep.put(data, copies=1)
-            stored['+'.join(signed[i].split('+')[:2])] = data
-        return signed[i]
+    block, stored, _signed = _keep_blocks(api)
     text = shapes.make('deep', 10000, seed=7, block=block, small=True)
     rec = api.collections().create(body={'collection': {'name': 'packed deep', 'manifest_text': text}}).execute()
     files, dirs = expected_tree(text, stored)
-    assert len(files) == 10000 and len(text) > PACK_TEXT_AT
+    assert len(files) == 10000 and len(text) > max(PACK_TEXT_AT, BIG_BODY)
     sample = sorted(files)[::500]
     for args, sub in ((('--collection', rec['uuid']), ()), (('--by-pdh',), (rec['portable_data_hash'],))):
         with mounted(fresh_cluster.full_env('alice'), *args) as m:

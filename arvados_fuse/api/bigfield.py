@@ -22,10 +22,13 @@ _MARKER = '\x00arv-mount: the field decoded apart\x00'
 _MARKER_JSON = json.dumps(_MARKER).encode()
 # Bytes of JSON string decoded at once.
 PIECE = 1 << 20
+# From this size of body on, the field is decoded apart (what the
+# collection keeps packed: fs/collection.PACK_TEXT_AT).
+BIG_BODY = 256 * 1024
 _BACKSLASH = 0x5C
 
 
-def loads(body, field, make, min_bytes=PIECE):
+def loads(body, field, make, min_bytes=BIG_BODY):
     """json.loads(body), except that when the body is at least `min_bytes`,
     the string `field` of the record is `make(pieces)`, pieces the str
     pieces of its value in order.  Bodies this cannot read apart (no such

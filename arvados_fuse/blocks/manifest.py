@@ -215,10 +215,6 @@ class ManifestDir(object):
     def has_packed_leaves(self):
         return bool(self._leaves)
 
-    def leaf_lines(self):
-        """[(name, stream, rest), ...] of its packed leaves, in manifest
-        order."""
-        return self._leaf_lines()
 
     def leaf_columns(self):
         """Its packed leaves as columns, when every one is a line of one
@@ -242,7 +238,9 @@ class ManifestDir(object):
             return None
         return list(names), stream, positions, lengths, file_names
 
-    def _leaf_lines(self):
+    def leaf_lines(self):
+        """[(name, stream, rest), ...] of its packed leaves, in manifest
+        order."""
         leaves = self._leaves
         if not leaves:
             return []
@@ -255,7 +253,7 @@ class ManifestDir(object):
         return [(name, stream, rest) for (name, _slash, rest), stream in zip(lines, streams)]
 
     def _unpack_leaves(self):
-        lines = self._leaf_lines()
+        lines = self.leaf_lines()
         self._leaves = False
         if self._dirs is _NOTHING:
             self._dirs = {}
@@ -317,7 +315,7 @@ class ManifestDir(object):
         """What `in` tells a subdirectory's name by, leaves included."""
         if not self._leaves:
             return self._dirs.keys()
-        names = {name for name, _stream, _rest in self._leaf_lines()}
+        names = {name for name, _stream, _rest in self.leaf_lines()}
         names.update(self._dirs)
         return names
 
