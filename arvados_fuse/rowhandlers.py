@@ -165,7 +165,7 @@ def row_listing(ops, inode, here, parent_inode, tables, rows, directory, slot=No
     raws = None
     if len(tables) == 1 and len(tables[0]) <= LIMIT:
         table = tables[0]
-        raws = ops.names.encode_all(table.names())
+        raws = ops.names.encode_rows(table)
         # Not the call for a few files, which remember() declines (most
         # of a deep tree's directories hold one).
         if rows is not None and (len(table) >= FEW or table.rows_are_directories):

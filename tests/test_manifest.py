@@ -273,13 +273,16 @@ def _plain_manifest(draw):
     return ''.join(lines)
 
 
+@pytest.mark.parametrize('few_repeats', [0, 10 ** 9], ids=['repeats-folded-row-by-row', 'repeats-folded-at-once'])
 @settings(max_examples=300, deadline=None)
 @given(_plain_manifest())
-def test_file_columns_agree_with_files(text):
+def test_file_columns_agree_with_files(few_repeats, text):
     """The columns a directory's files are built from (the C-speed way) say
     what the parser's per-segment way says, or decline (None) and leave it
-    to that way, or raise what it raises."""
-    with mock.patch.object(manifest, 'FEW_SEGMENTS', 0):  # columns for every directory, however small
+    to that way, or raise what it raises; files of several segments folded
+    either way (FEW_REPEATS)."""
+    with mock.patch.object(manifest, 'FEW_SEGMENTS', 0), \
+            mock.patch.object(manifest, 'FEW_REPEATS', few_repeats):  # columns for every directory, however small
         _columns_agree(text)
 
 

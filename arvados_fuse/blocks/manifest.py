@@ -20,7 +20,7 @@ import sys
 import types
 from array import array
 from itertools import accumulate, chain, compress, islice, repeat
-from operator import add, eq, lt, ne, not_, sub
+from operator import add, eq, le, lt, ne, not_, sub
 
 from .locators import LOCATOR, MAX_BLOCK_SIZE, locator_pattern
 
@@ -85,6 +85,9 @@ STREAM_RUN = 0xFFFFFFFD
 # Below this many segments in its one line, a directory's files are parsed
 # the general way, not as columns (ManifestDir.file_columns).
 FEW_SEGMENTS = 16
+# file_columns folds the segments of files of several segments row by row
+# (_fold_few) when at most one in this many rows repeats a name.
+FEW_REPEATS = 8
 # Directory depth (stream and file path components): what PATH_MAX (4096
 # bytes) leaves room for with short names is ~2000; no real collection
 # comes near this, and deep trees cost a recursion somewhere.
@@ -339,7 +342,9 @@ class ManifestDir(object):
         its files are parsed already, failed to, or are a few (a deep
         tree's directory: the C calls cost more than they save)."""
         pending = self._pending
-        if type(pending) is str and pending.count(' ') < FEW_SEGMENTS:
+        # Counted in a prefix first: a line of 100 long names is 20 KB.
+        if type(pending) is str and pending.count(' ', 0, FEW_SEGMENTS * 256) < FEW_SEGMENTS and (
+                len(pending) <= FEW_SEGMENTS * 256 or pending.count(' ') < FEW_SEGMENTS):
             return None
         return self._lines()
 
@@ -419,16 +424,21 @@ class ManifestDir(object):
         if '.' in names or not self._child_names().isdisjoint(names):
             return None
         n = len(names)
-        if not ascending(names):
+        # A file's segments one after another (as arv-put and the API
+        # server's normalizing write them): no sort.
+        if not all(map(le, names, islice(names, 1, None))):
             order = sorted(range(n), key=names.__getitem__)  # stable: a file's segments keep their order
             names = list(map(names.__getitem__, order))
             streams = array('I', map(streams.__getitem__, order))
             positions = array('Q', map(positions.__getitem__, order))
             lengths = array('Q', map(lengths.__getitem__, order))
-        if not any(map(eq, islice(names, 1, None), names)):
+        repeats = list(compress(range(1, n), map(eq, islice(names, 1, None), names)))
+        if not repeats:
             for i in compress(range(n), map(not_, lengths)):
                 streams[i] = STREAM_EMPTY
             return names, streams, positions, lengths, None
+        if len(repeats) * FEW_REPEATS <= n:
+            return _fold_few(names, streams, positions, lengths, repeats)
         # Some names repeat (files of several segments): the first segment
         # of each file, its size from running sums, its pieces folded only
         # when it is opened.
@@ -560,6 +570,44 @@ def deferred(stream, rest):
     d = ManifestDir()
     d.defer(stream, rest)
     return d
+
+
+def _fold_few(names, streams, positions, lengths, repeats):
+    """file_columns' result for columns (in file order) where few names
+    repeat (at `repeats`, each the index of a segment whose name is its
+    predecessor's): the rows of the repeats cut out, a step per repeat,
+    instead of the ~15 passes over every row of the general way (a
+    directory of 100 files, one of them of two segments: ~80 -> ~15 us)."""
+    bounds = []  # [first, end) of each file of several segments
+    for r in repeats:
+        if bounds and bounds[-1][1] == r:
+            bounds[-1][1] = r + 1
+        else:
+            bounds.append([r - 1, r + 1])
+    sizes = array('Q', lengths)
+    run_files, run_starts = array('I'), array('I', [0])
+    run_streams, run_positions, run_lengths = array('I'), array('Q'), array('Q')
+    cut = 0
+    for first, end in bounds:
+        size = sum(lengths[first:end])
+        if size > MAX_FILE_SIZE:
+            raise ManifestError('file %r is larger than %d bytes' % (names[first][:80], MAX_FILE_SIZE))
+        sizes[first] = size
+        run_files.append(first - cut)
+        run_streams.extend(streams[first:end])
+        run_positions.extend(positions[first:end])
+        run_lengths.extend(lengths[first:end])
+        run_starts.append(run_starts[-1] + end - first)
+        cut += end - first - 1
+    streams = array('I', streams)
+    positions = array('Q', positions)
+    for r in reversed(repeats):
+        del names[r], streams[r], positions[r], sizes[r]
+    for i in run_files:
+        streams[i] = STREAM_RUN
+    for i in compress(range(len(names)), map(not_, sizes)):
+        streams[i] = STREAM_EMPTY
+    return names, streams, positions, sizes, (run_streams, run_positions, run_lengths, run_files, run_starts)
 
 
 def run_segments(runs, i):
@@ -893,8 +941,10 @@ class _NotPlain(Exception):
 def _plain_pieces(rest, pattern):
     """pattern.findall of a line's segment tokens `rest`, a piece of about
     PIECE characters at a time, cut at a space.  Raises _NotPlain for an
-    escape, a `/`, a doubled space, or a token not digits:digits:name."""
-    if '\\' in rest or '/' in rest or '  ' in rest:
+    escape, a `/`, or a token not digits:digits:name: as many tokens found
+    as the spaces cut, so an empty one (a doubled, leading or trailing
+    space) is one not found."""
+    if '\\' in rest or '/' in rest:
         raise _NotPlain()
     start, n = 0, len(rest)
     while True:

@@ -173,6 +173,9 @@ class Leaf(object):
     def names(self):
         return [self.leaves.file_name(self.i)]
 
+    def name_texts(self):
+        return None  # one name (RowTable.name_texts)
+
     def name_chunks(self, start=0):
         return ((0, self.names()),) if start < 1 else ()
 

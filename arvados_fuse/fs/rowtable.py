@@ -65,6 +65,20 @@ class RowTable(object):
             return [self._names]
         return list(chain.from_iterable(names for _first, names in self.name_chunks()))
 
+    def name_texts(self):
+        """Its names as the strings it keeps them in, each with '\n'
+        before every name and after the last (one or several strings, in
+        order); None when kept otherwise (one name, or a list: a name holds
+        a newline)."""
+        names = self._names
+        if self._count == 1:
+            return None
+        if type(names) is str:
+            return (names,) if names else None
+        if type(names) is tuple:
+            return names[1]
+        return None
+
     def name_chunks(self, start=0):
         """(index of its first name, [names]) of each run of names from
         the one holding index `start` on: a listing of 10^6 rows turned
