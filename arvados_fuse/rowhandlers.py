@@ -22,7 +22,7 @@ from time import perf_counter
 
 import llfuse
 
-from .answers import stat_attributes
+from .answers import BLOCK_SIZE_HINT
 from .fs.filetable import FileTable
 from .fs.leaves import LEAF
 from .fs.names import NAME_MAX
@@ -51,6 +51,7 @@ def lookup_handler(ops, general):
     file_mode, dir_mode, uid, gid = ops.file_st_mode, ops.dir_st_mode, ops.uid, ops.gid
     meter = ops.meters['lookup'] if ops.meters is not None else None
     latencies = ops.latencies
+    entry_attributes = llfuse.EntryAttributes
 
     def lookup(parent_inode, name, ctx=None):
         start = perf_counter()
@@ -59,17 +60,18 @@ def lookup_handler(ops, general):
         try:
             if known is not None:
                 i = known.index.get(name)
-                if i is None or not known.current():
-                    i = None
-                elif i >= 0:
-                    table = known.files
-                    sizes = known.sizes
-                    if sizes is None:
-                        sizes = known.sizes = table.sizes()
-                    size = sizes[i]
-                    mode = file_mode
-                else:
-                    i, table, size, mode = ~i, known.subdirs, 0, dir_mode
+                if i is not None:
+                    slot = known.slot  # known.current(), in this frame
+                    if (slot[known.at] if slot is not None else known.directory.ready_rows()) is not known.rows:
+                        i = None
+                    elif i >= 0:
+                        table = known.files
+                        sizes = known.sizes
+                        if sizes is None:
+                            sizes = known.sizes = table.sizes()
+                        size, mode, nlink = sizes[i], file_mode, 1
+                    else:
+                        i, table, size, mode, nlink = ~i, known.subdirs, 0, dir_mode, 2
                 tree = known.tree
             elif parent_inode not in objects and len(name) <= NAME_MAX:
                 # A file of a subdirectory not listed here (most of a
@@ -81,14 +83,14 @@ def lookup_handler(ops, general):
                     if table is LEAF:  # its one file is row `row` of the table's leaves
                         table = rows.leaves
                         if table.file_name(row) == name.decode(encoding):
-                            i, size, mode, tree = row, table.size(row), file_mode, table.tree
+                            i, size, mode, nlink, tree = row, table.size(row), file_mode, 1, table.tree
                             touched(tree.collection)
                     elif type(table) is FileTable:
                         i = table.find(name.decode(encoding))
                         if i < 0:
                             i = None
                         else:
-                            size, mode, tree = table.size(i), file_mode, table.tree
+                            size, mode, nlink, tree = table.size(i), file_mode, 1, table.tree
                             touched(tree.collection)
             if i is not None:
                 mtime_ns = tree.collection.mtime_ns()
@@ -97,7 +99,17 @@ def lookup_handler(ops, general):
             i = None  # the handler says what went wrong
         if i is None:
             return general(parent_inode, name, ctx)
-        attr = stat_attributes(table.base + i, timeout, mode, size, mtime_ns, mtime_ns, uid, gid)
+        attr = entry_attributes()  # answers.stat_attributes, in this frame
+        attr.st_ino = table.base + i
+        attr.entry_timeout = attr.attr_timeout = timeout
+        attr.st_mode = mode
+        attr.st_nlink = nlink
+        attr.st_uid = uid
+        attr.st_gid = gid
+        attr.st_size = size
+        attr.st_blksize = BLOCK_SIZE_HINT
+        attr.st_blocks = (size + 511) // 512
+        attr.st_atime_ns = attr.st_mtime_ns = attr.st_ctime_ns = mtime_ns
         table.remember(i)
         if meter is not None:
             took = perf_counter() - start
@@ -163,13 +175,16 @@ def row_listing(ops, inode, here, parent_inode, tables, rows, directory, slot=No
     (Entry.ready_rows; None: not to be remembered), `directory` and
     `slot` as ListedNames.remember."""
     raws = None
-    if len(tables) == 1 and len(tables[0]) <= LIMIT:
+    if len(tables) == 1:
         table = tables[0]
-        raws = ops.names.encode_rows(table)
-        # Not the call for a few files, which remember() declines (most
-        # of a deep tree's directories hold one).
-        if rows is not None and (len(table) >= FEW or table.rows_are_directories):
-            ops.listed.remember(inode, directory, rows, raws, None, slot)
+        count = len(table)
+        if count <= LIMIT:
+            # One name (most of a deep tree's directories): no strings to
+            # encode it from.
+            raws = ops.names.encode_rows(table) if count > 1 else ops.names.encode_all(table.names())
+            # Not the call for a few files, which remember() declines.
+            if rows is not None and (count >= FEW or table.rows_are_directories):
+                ops.listed.remember(inode, directory, rows, raws, None, slot)
     return RowListing(dots(here, parent_inode), tables, raws)
 
 
