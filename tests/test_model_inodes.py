@@ -131,3 +131,23 @@ def test_remembered_misses_are_pruned():
     time.sleep(0.02)
     d.note_missing('new')
     assert d.known_missing('new') and len(d._misses) == 1
+
+
+def test_a_row_table_is_found_by_any_of_its_numbers_until_dropped_even_right_after_it_was_found():
+    """table_of keeps the table it found last (a walk asks for one table's
+    rows again and again); a table dropped since is not found, one by one
+    or a whole tree at once (64 and more)."""
+    from arvados_fuse.fs.rowtable import RowTable
+    for count in (1, 3, 80):
+        inodes = Inodes()
+        tables = [inodes.add_rows(RowTable(ROOT_INODE, None, ['a', 'b', 'c'][:1 + k % 3])) for k in range(count)]
+        for table in tables:
+            for i in range(len(table)):
+                assert inodes.table_of(table.base + i) is table
+            assert inodes.table_of(table.base + len(table) + 1000) is not table
+        last = tables[-1]
+        assert inodes.table_of(last.base) is last
+        for table in tables:
+            inodes.drop_rows(table)
+        assert inodes.table_of(last.base) is None
+        assert all(inodes.table_of(table.base) is None for table in tables)

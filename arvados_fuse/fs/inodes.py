@@ -42,6 +42,14 @@ class Inodes(object):
         # whole while it holds any, but only those rows count as entries).
         self._table_bases = []
         self._tables = []
+        # The table table_of found last: a walk asks for the rows of one
+        # table again and again (a deep tree's ten subdirectories, each
+        # opened and its file looked up), and a bisection of 10^5 bases,
+        # each an int object elsewhere in memory, is some 34 cache misses
+        # in a daemon whose cache the kernel's work between two requests
+        # has emptied.  Never a detached table (checked), and forgotten
+        # when a table is unregistered, so as not to keep it alive.
+        self._last_table = None
         self._live_files = 0
         self._detached_held = 0
         # object uuid -> inodes of the directories that show it, so a change
@@ -110,6 +118,9 @@ class Inodes(object):
         bases = self._table_bases
         if not bases or not isinstance(inode, int):
             return None
+        table = self._last_table
+        if table is not None and 0 <= inode - table.base < len(table) and not table.detached:
+            return table
         at = bisect.bisect_right(bases, inode) - 1
         if at < 0:
             return None
@@ -117,6 +128,7 @@ class Inodes(object):
         i = inode - table.base
         if i >= len(table) or (table.detached and not table.count(i)):
             return None
+        self._last_table = table
         return table
 
     def add_rows(self, table):
@@ -167,10 +179,13 @@ class Inodes(object):
         # deletion (a move of the rest of the list) per table.
         gone = set(map(id, gone))
         kept = [table for table in self._tables if id(table) not in gone]
+        self._last_table = None
         self._tables = kept
         self._table_bases = [table.base for table in kept]
 
     def _unregister(self, table):
+        if table is self._last_table:
+            self._last_table = None
         at = bisect.bisect_left(self._table_bases, table.base)
         if at < len(self._tables) and self._tables[at] is table:
             del self._table_bases[at]
