@@ -13,7 +13,8 @@ name.  The first walk builds the directories (cold), the second finds them
 built (warm).  The floor (bench/floorfs.py) answers the same tree from
 dicts.  Prints medians [min-max] of --runs, in microseconds per directory
 (opendir+readdir+releasedir) and per lookup.  `--load`: the load alone;
-`--traced`: Python memory (tracemalloc; the load's peak counts the fake
+`--steps`: microseconds per request of the cold walk by step (the first
+lookup of a directory apart); `--traced`: Python memory (tracemalloc; the load's peak counts the fake
 API's JSON encoding of the record, which a real response does not make);
 `--pools`: how much of pymalloc's
 memory is free blocks it cannot give back (the daemon's RSS above its
@@ -70,6 +71,44 @@ def walk(ops, root):
         t_look += t2 - t1
         dirs += 1
     return t_dirs, t_look, dirs, looks
+
+
+def steps(ops, root):
+    """The cold walk of `walk`, each request timed alone: {step: (seconds,
+    count)} for opendir, readdir (with its releasedir), the first lookup
+    in a directory (ours reads the directory's segments there) and the
+    other lookups."""
+    out = {'opendir': [0.0, 0], 'readdir': [0.0, 0], 'first lookup': [0.0, 0], 'other lookups': [0.0, 0]}
+    clock = time.perf_counter
+    stack = [root]
+    while stack:
+        ino = stack.pop()
+        t0 = clock()
+        fh = ops.opendir(ino, None)
+        t1 = clock()
+        entries = list(ops.readdir(fh, 0))
+        try:
+            ops.releasedir(fh)
+        except llfuse.FUSEError:
+            pass
+        t2 = clock()
+        out['opendir'][0] += t1 - t0
+        out['readdir'][0] += t2 - t1
+        out['opendir'][1] += 1
+        out['readdir'][1] += 1
+        step = 'first lookup'
+        for name, _attr, _off in entries:
+            if name in (b'.', b'..'):
+                continue
+            t0 = clock()
+            attr = ops.lookup(ino, name, None)
+            took = clock() - t0
+            out[step][0] += took
+            out[step][1] += 1
+            step = 'other lookups'
+            if attr.st_mode & 0o040000:
+                stack.append(attr.st_ino)
+    return out
 
 
 def ours(text):
@@ -151,7 +190,26 @@ def main():
                         'the cold walk, with the size classes holding the most free bytes (sys._debugmallocstats)')
     p.add_argument('--load', action='store_true',
                    help='instead: seconds to load the collection (fetch from the fake API, parse), ours only')
+    p.add_argument('--steps', action='store_true',
+                   help='instead: us per request of the cold walk, by step (opendir, readdir, the first lookup of '
+                        'each directory, the others), ours and the floor')
     a = p.parse_args()
+    if a.steps:
+        print('%-10s %-6s %-22s %-22s %-22s %-22s %s' % ('shape', 'impl', 'opendir', 'readdir', 'first lookup',
+                                                        'other lookups', 'walk ms'))
+        for shape in a.shapes.split(','):
+            text = normalize(shapes.make(shape, a.files))[0]
+            for name, make in (('this', ours), ('floor', floor)):
+                runs = []
+                for _ in range(a.runs):
+                    gc.collect()
+                    ops, root = make(text)
+                    runs.append(steps(ops, root))
+                    del ops
+                cells = [fmt([1e6 * r[k][0] / max(r[k][1], 1) for r in runs]) for k in runs[0]]
+                total = fmt([1e3 * sum(v[0] for v in r.values()) for r in runs])
+                print('%-10s %-6s %-22s %-22s %-22s %-22s %s' % ((shape, name) + tuple(cells) + (total,)), flush=True)
+        return
     if a.load:
         for shape in a.shapes.split(','):
             text = normalize(shapes.make(shape, a.files))[0]

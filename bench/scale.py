@@ -414,6 +414,28 @@ def shapes_markdown(results, command, date):
     return '\n'.join(out)
 
 
+def merged_table(paths):
+    """shapes_markdown of several results files: the runs of a workload
+    in several files are all counted (their values of each metric
+    together); the commands joined, the latest date."""
+    results, commands, dates = {}, [], []
+    for path in paths:
+        with open(path) as f:
+            run = json.load(f)
+        for workload, impls in run['results'].items():
+            mine = results.setdefault(workload, {})
+            for impl, metrics in impls.items():
+                into = mine.setdefault(impl, {})
+                for metric, values in metrics.items():
+                    if isinstance(values, list):
+                        into.setdefault(metric, []).extend(values)
+                    else:
+                        into.setdefault(metric, values)  # a note: the first stands
+        commands.append(run['command'])
+        dates.append(run['date'])
+    return shapes_markdown(results, '` + `'.join(commands), max(dates))
+
+
 def write_doc(section):
     path = os.path.join(REPO, 'docs', 'benchmarks.md')
     with open(path) as f:
@@ -487,7 +509,13 @@ def main():
                         'of an earlier commit), alternating with the others, printed as a variant')
     p.add_argument('--markdown', action='store_true', help='write the shapes table into docs/benchmarks.md')
     p.add_argument('--out', default=os.path.join(REPO, 'bench', 'results', 'scale.json'))
+    p.add_argument('--table-from', nargs='+', metavar='JSON',
+                   help="instead of running: write the shapes table of docs/benchmarks.md from these results "
+                        "files (--out of earlier runs), merged in order, their commands given with it")
     args = p.parse_args()
+    if args.table_from:
+        write_doc(merged_table(args.table_from))
+        return
     only = set(args.only or ['shapes', 'project', 'million'])
     sizes = [int(x) for x in args.sizes.split(',')]
     if args.million:
