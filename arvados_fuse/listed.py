@@ -12,9 +12,10 @@ the directory's entry for it (a subdirectory).  In process
 subdirectories were indexed too.  A `Listed` keeps what those lookups
 need besides (the slot where the directory keeps what it shows, the
 parts of its rows, the files' sizes once asked), so the adapter answers
-one with no call but the collection's mtime, a timeout, the attributes
-and the lookup count: bench/handlers.py --shapes empty --files 10000,
-warm, 2.36-2.54 -> 1.45-1.47 us per lookup (the floor's 0.76-0.84).
+one with no call but the collection's mtime, a timeout and the lookup
+count, its attributes made in the handler's own frame: bench/handlers.py
+--shapes empty --files 10000, warm, 2.36-2.54 -> 1.45-1.47 us per lookup
+(the floor's 0.76-0.84) when that was first done.
 
 The dicts are bounded: a directory of more than LIMIT entries gets none
 (its lookups take the handler's way), and once the dicts hold LIMIT names
