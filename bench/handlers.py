@@ -45,32 +45,9 @@ UUID = 'zzzzz-4zz18-aaaaaaaaaaaaaaa'
 
 def walk(ops, root):
     """(seconds in directory requests, in lookups, directories, lookups)."""
-    t_dirs = t_look = 0.0
-    dirs = looks = 0
-    stack = [root]
-    clock = time.perf_counter
-    while stack:
-        ino = stack.pop()
-        t0 = clock()
-        fh = ops.opendir(ino, None)
-        entries = list(ops.readdir(fh, 0))
-        try:
-            ops.releasedir(fh)
-        except llfuse.FUSEError:
-            pass  # the floor keeps no handles
-        t1 = clock()
-        for name, _attr, _off in entries:
-            if name in (b'.', b'..'):
-                continue
-            attr = ops.lookup(ino, name, None)
-            looks += 1
-            if attr.st_mode & 0o040000:
-                stack.append(attr.st_ino)
-        t2 = clock()
-        t_dirs += t1 - t0
-        t_look += t2 - t1
-        dirs += 1
-    return t_dirs, t_look, dirs, looks
+    s = steps(ops, root)
+    return (s['opendir'][0] + s['readdir'][0], s['first lookup'][0] + s['other lookups'][0], s['opendir'][1],
+            s['first lookup'][1] + s['other lookups'][1])
 
 
 def steps(ops, root):
