@@ -500,7 +500,9 @@ def main():
     p.add_argument('--sizes', default='100000', help='comma-separated file counts of the shapes')
     p.add_argument('--shapes', default=','.join(shapes.SHAPES))
     p.add_argument('--million', action='store_true',
-                   help='also every shape at 1,000,000 files (one run) and the probe under --all')
+                   help='also every shape at 1,000,000 files and the probe under --all')
+    p.add_argument('--big-runs', type=int, default=1,
+                   help='runs of each shape over 100,000 files (a deep 10^6 run takes the floor some 20 minutes)')
     p.add_argument('--projects', type=int, default=5000)
     p.add_argument('--upstream-timeout', type=int, default=30)
     p.add_argument('--no-upstream', action='store_true')
@@ -585,7 +587,7 @@ def main():
                     timeouts = {'this': 1800, 'floor': 1800, 'upstream': args.upstream_timeout}
                     timeouts.update((v[0], 1800) for v in variants)
                     results['shape %s %d files' % (shape, files)] = bench_shape(
-                        commands, 1 if big else args.runs, timeouts, count_)
+                        commands, args.big_runs if big else args.runs, timeouts, count_)
                     for row in shape_rows({'shape %s %d files' % (shape, files): results['shape %s %d files' % (shape, files)]}):
                         log('  ' + ' | '.join(row))
         if 'million' in only:

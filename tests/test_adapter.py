@@ -281,10 +281,11 @@ def test_every_lookup_is_counted_and_timed_the_listed_ones_too(api):
 
 def test_a_directory_listed_by_names_whose_segments_are_out_of_bounds_is_eio_and_logged_once(ops, api, caplog):
     """A directory's names are listed without reading a number (`find`
-    needs no more); its segments are read at the first lookup.  A segment
-    out of its stream there (the API server would refuse such a manifest)
-    makes every file of that directory EIO, logged once; the rest of the
-    collection is read as ever."""
+    needs no more); the lookups that follow a listing (`ls -l`) read the
+    segments' lengths alone, and the segments are read when a file is
+    read.  A segment out of its stream there (the API server would
+    refuse such a manifest) makes every file of that directory EIO,
+    logged once; the rest of the collection is read as ever."""
     from fakes import put_block
     block = put_block(api.blocks, b'x' * 100)
     bad = ' '.join('%d:1:f%02d' % (i, i) for i in range(30)) + ' 99:2:g'  # 99+2 > 100
@@ -297,8 +298,12 @@ def test_a_directory_listed_by_names_whose_segments_are_out_of_bounds_is_eio_and
     bad_dir = lookup(ops, ROOT_INODE, 'bad').st_ino
     assert len(names(ops, bad_dir)) == 2 + 31  # listed from the names alone
     caplog.clear()
-    assert errno_of(ops.lookup, bad_dir, b'f03') == errno.EIO
-    assert errno_of(ops.lookup, bad_dir, b'g') == errno.EIO
+    f03, g = lookup(ops, bad_dir, 'f03'), lookup(ops, bad_dir, 'g')
+    assert (f03.st_size, g.st_size) == (1, 2)  # as the manifest says
+    for attr in (f03, g):
+        fh = call(ops.open, attr.st_ino, os.O_RDONLY)
+        assert errno_of(ops.read, fh, 0, 10) == errno.EIO
+        call(ops.release, fh)
     assert len([r for r in caplog.records if 'malformed' in r.getMessage()]) == 1
     good_dir = lookup(ops, ROOT_INODE, 'good').st_ino
     attr = lookup(ops, good_dir, 'h07')

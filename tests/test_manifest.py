@@ -313,6 +313,8 @@ def _columns_agree(text):
         # at the first lookup): the columns' names, or a directory whose
         # files cannot be read at all; None only where columns are None.
         names = d.file_names()
+        sizes = d.file_sizes()  # what an `ls -l` of the listing reads
+        assert sizes is None or names is not None
         try:
             columns = d.file_columns()
         except ManifestError:
@@ -332,9 +334,28 @@ def _columns_agree(text):
         except ManifestError:
             assert columns is None
             continue
+        if sizes is not None:
+            assert list(sizes) == [manifest.size_of(want[name]) for name in names]
         if columns is not None:
             assert columns[0] == sorted(columns[0]) and len(set(columns[0])) == len(columns[0])
             assert _columns_as_files(columns) == want
+
+
+def test_file_sizes_are_read_from_the_lengths_when_the_names_come_in_order(monkeypatch):
+    """A listing's `ls -l` reads the sizes from the segments' lengths alone
+    when each file's segments come one after another in name order (as
+    arv-put and the API server write them); otherwise (names out of order,
+    many repeated, a directory never listed by names) it declines."""
+    monkeypatch.setattr(manifest, 'FEW_SEGMENTS', 0)
+    b = loc(b'x' * 100)
+    root = parse('. %s 0:5:a 5:0:b 5:10:c 15:2:c 20:3:d 23:1:e 24:1:f 25:1:g 26:1:h\n' % b, lazy=True).root
+    assert root.file_names() == list('abcdefgh')
+    assert list(root.file_sizes()) == [5, 0, 12, 3, 1, 1, 1, 1] == list(root.file_columns()[3])
+    unsorted = parse('. %s 0:5:b 5:1:a\n' % b, lazy=True).root
+    assert unsorted.file_names() == ['a', 'b'] and unsorted.file_sizes() is None
+    many = parse('. %s %s\n' % (b, ' '.join('%d:1:a' % i for i in range(9))), lazy=True).root
+    assert many.file_names() == ['a'] and many.file_sizes() is None
+    assert parse('. %s 0:5:a 5:1:b\n' % b, lazy=True).root.file_sizes() is None  # not listed yet
 
 
 def test_file_columns_of_a_plain_directory(monkeypatch):

@@ -176,7 +176,7 @@ class ManifestDir(object):
     pools: 110 MB free in them after a walk of a deep 10^6 tree).  `dirs`
     makes ManifestDirs of them when asked; the model builds a directory
     without (built_subdirs, leaf_columns, leaf_lines)."""
-    __slots__ = ('_dirs', '_files', '_pending', '_stream', '_columns', '_leaves')
+    __slots__ = ('_dirs', '_files', '_pending', '_stream', '_columns', '_leaves', '_repeats')
 
     def __init__(self):
         # Both shared and empty until something is added (most directories
@@ -192,6 +192,11 @@ class ManifestDir(object):
         self._stream = None
         # file_columns() made ahead of time (prepare), or None.
         self._columns = None
+        # What file_names() found of its names' order in its lines: None,
+        # not ascending; else the indices of the tokens whose name is the
+        # one before's (a file of several segments), few, so file_sizes()
+        # may read the lengths alone.
+        self._repeats = None
         # Its packed leaves: None (none yet); a list [names, streams,
         # rests] while the parse adds to them (its lines come one after
         # another in a sorted manifest); then (text, streams), text the
@@ -371,8 +376,44 @@ class ManifestDir(object):
         if '.' in names or not self._child_names().isdisjoint(names):
             return None
         if ascending(names):  # as arv-put writes them: no set, no sort
+            self._repeats = ()
             return names
+        if all(map(le, names, islice(names, 1, None))):
+            # A file's segments one after another (the API server's
+            # normalizing writes a file on a block boundary so).
+            repeats = tuple(compress(range(1, len(names)), map(eq, islice(names, 1, None), names)))
+            if len(repeats) * FEW_REPEATS <= len(names):
+                self._repeats = repeats
         return sorted(set(names))
+
+    def file_sizes(self):
+        """The sizes of the files file_names() gave, by index, read from
+        the segments' lengths alone when it found the names in line order,
+        few of them repeated (a file a segment: most directories; the
+        segments of a file one after another); None otherwise.  What
+        an `ls -l` of the listing asks for: about a third of file_columns(),
+        which reads positions and checks bounds, and is made when a file
+        is opened (a segment out of its stream is found there)."""
+        if self._columns is not None:
+            return self._columns[3]
+        repeats = self._repeats
+        lines = self._lines() if repeats is not None else None
+        if lines is None:
+            return None
+        sizes = array('Q')
+        try:
+            for _stream, rest in lines:
+                # No cut into pieces: a line's numbers alone, a tenth of
+                # what its tokens cost (file_names checked they are plain).
+                sizes.extend(map(int, _SEGMENT_LENGTH_RE.findall(rest)))
+            for k in reversed(repeats):
+                sizes[k - 1] += sizes[k]
+                del sizes[k]
+        except (OverflowError, IndexError):
+            return None
+        if sizes and max(sizes) > MAX_FILE_SIZE:
+            return None  # file_columns() says so
+        return sizes
 
     def one_file(self):
         """(name, packed segment) of its only file when it has no
@@ -927,6 +968,9 @@ _LEAF_RE = re.compile(r'^([^/\n]*)/([0-9]{1,19}):([0-9]{1,19}):([^ /\\\n]+)$', r
 _SEGMENT_RE = re.compile(r'(?:^| )([0-9]+):([0-9]+):([^ ]+)(?= |$)')
 # The same tokens, their names alone: what a listing needs.
 _SEGMENT_NAME_RE = re.compile(_SEGMENT_RE.pattern.replace('([0-9]+):([0-9]+):', '[0-9]+:[0-9]+:'))
+# Their lengths alone, in tokens known to be plain: each match takes a
+# whole token (a name may hold digits and colons).
+_SEGMENT_LENGTH_RE = re.compile(r'[0-9]+:([0-9]+):[^ ]+')
 
 
 # Characters of a line given to the tokenizer at once: the tuples and

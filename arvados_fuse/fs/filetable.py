@@ -77,6 +77,13 @@ class FileTable(RowTable):
         listing's lookups answer from, listed.py)."""
         segs = self._segs
         if segs is None:
+            later = self._later
+            if later is not _BROKEN:
+                # From the lengths alone: the segments are read when a
+                # file is opened (a listing's lookups need no more).
+                sizes = later.file_sizes()
+                if sizes is not None and len(sizes) == self._count:
+                    return sizes
             segs = self._resolve()
         count = self._count
         if count > SMALL:
