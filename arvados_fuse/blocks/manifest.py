@@ -327,6 +327,14 @@ class ManifestDir(object):
         names.update(self._dirs)
         return names
 
+    def _names_a_subdirectory(self, names):
+        """Whether a file of `names` is also the name of a subdirectory.
+        Not asked of a directory without any: isdisjoint hashes every name
+        even then (100 names of 190 characters: ~20 us)."""
+        if not self._dirs and not self._leaves:
+            return False
+        return not self._child_names().isdisjoint(names)
+
     def _lines(self):
         """The (stream, tokens) of the lines still to parse, or None."""
         pending = self._pending
@@ -373,7 +381,7 @@ class ManifestDir(object):
                     names.extend(found)
         except _NotPlain:
             return None
-        if '.' in names or not self._child_names().isdisjoint(names):
+        if '.' in names or self._names_a_subdirectory(names):
             return None
         if ascending(names):  # as arv-put writes them: no set, no sort
             self._repeats = ()
@@ -462,7 +470,7 @@ class ManifestDir(object):
                 streams.extend(array('I', [stream.sid]) * (len(positions) - start))
         except (_NotPlain, OverflowError):
             return None
-        if '.' in names or not self._child_names().isdisjoint(names):
+        if '.' in names or self._names_a_subdirectory(names):
             return None
         n = len(names)
         # A file's segments one after another (as arv-put and the API
