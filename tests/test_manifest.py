@@ -345,7 +345,7 @@ def test_file_sizes_are_read_from_the_lengths_when_the_names_come_in_order(monke
     """A listing's `ls -l` reads the sizes from the segments' lengths alone
     when each file's segments come one after another in name order (as
     arv-put and the API server write them); otherwise (names out of order,
-    many repeated, a directory never listed by names) it declines."""
+    a directory never listed by names) it declines."""
     monkeypatch.setattr(manifest, 'FEW_SEGMENTS', 0)
     b = loc(b'x' * 100)
     root = parse('. %s 0:5:a 5:0:b 5:10:c 15:2:c 20:3:d 23:1:e 24:1:f 25:1:g 26:1:h\n' % b, lazy=True).root
@@ -353,8 +353,10 @@ def test_file_sizes_are_read_from_the_lengths_when_the_names_come_in_order(monke
     assert list(root.file_sizes()) == [5, 0, 12, 3, 1, 1, 1, 1] == list(root.file_columns()[3])
     unsorted = parse('. %s 0:5:b 5:1:a\n' % b, lazy=True).root
     assert unsorted.file_names() == ['a', 'b'] and unsorted.file_sizes() is None
-    many = parse('. %s %s\n' % (b, ' '.join('%d:1:a' % i for i in range(9))), lazy=True).root
-    assert many.file_names() == ['a'] and many.file_sizes() is None
+    # Most files of several segments (combined collections): by running sums.
+    many = parse('. %s %s 9:4:b 13:1:c 14:2:c\n' % (b, ' '.join('%d:1:a' % i for i in range(9))), lazy=True).root
+    assert many.file_names() == ['a', 'b', 'c']
+    assert list(many.file_sizes()) == [9, 4, 3] == list(many.file_columns()[3])
     assert parse('. %s 0:5:a 5:1:b\n' % b, lazy=True).root.file_sizes() is None  # not listed yet
 
 

@@ -192,10 +192,11 @@ class ManifestDir(object):
         self._stream = None
         # file_columns() made ahead of time (prepare), or None.
         self._columns = None
-        # What file_names() found of its names' order in its lines: None,
-        # not ascending; else the indices of the tokens whose name is the
-        # one before's (a file of several segments), few, so file_sizes()
-        # may read the lengths alone.
+        # What file_names() found of its names' order in its lines, so
+        # file_sizes() may read the lengths alone: None, not in order; a
+        # tuple, the indices of the tokens whose name is the one before's
+        # (a file's later segments), few of them; an array, the index of
+        # each file's first token, when many are of several segments.
         self._repeats = None
         # Its packed leaves: None (none yet); a list [names, streams,
         # rests] while the parse adds to them (its lines come one after
@@ -389,19 +390,25 @@ class ManifestDir(object):
         if all(map(le, names, islice(names, 1, None))):
             # A file's segments one after another (the API server's
             # normalizing writes a file on a block boundary so).
-            repeats = tuple(compress(range(1, len(names)), map(eq, islice(names, 1, None), names)))
-            if len(repeats) * FEW_REPEATS <= len(names):
+            n = len(names)
+            repeats = tuple(compress(range(1, n), map(eq, islice(names, 1, None), names)))
+            if len(repeats) * FEW_REPEATS <= n:
                 self._repeats = repeats
+            else:  # combined collections: most files of 2-4 segments
+                self._repeats = array('I', [0])
+                self._repeats.extend(compress(range(1, n), map(ne, islice(names, 1, None), names)))
         return sorted(set(names))
 
     def file_sizes(self):
         """The sizes of the files file_names() gave, by index, read from
-        the segments' lengths alone when it found the names in line order,
-        few of them repeated (a file a segment: most directories; the
-        segments of a file one after another); None otherwise.  What
-        an `ls -l` of the listing asks for: about a third of file_columns(),
-        which reads positions and checks bounds, and is made when a file
-        is opened (a segment out of its stream is found there)."""
+        the segments' lengths alone when it found the names in line order
+        (a file a segment: most directories; or the segments of a file one
+        after another); None otherwise.  What an `ls -l` of the listing
+        asks for (listed.py: a directory of listed.LIMIT names at most):
+        a third of what file_columns() costs (a fifth where files are of
+        several segments), which reads positions and checks bounds, and is
+        made when a file is read (a segment out of its stream is found
+        there)."""
         if self._columns is not None:
             return self._columns[3]
         repeats = self._repeats
@@ -414,9 +421,15 @@ class ManifestDir(object):
                 # No cut into pieces: a line's numbers alone, a tenth of
                 # what its tokens cost (file_names checked they are plain).
                 sizes.extend(map(int, _SEGMENT_LENGTH_RE.findall(rest)))
-            for k in reversed(repeats):
-                sizes[k - 1] += sizes[k]
-                del sizes[k]
+            if type(repeats) is tuple:
+                for k in reversed(repeats):
+                    sizes[k - 1] += sizes[k]
+                    del sizes[k]
+            else:  # by running sums, in C loops
+                sums = array('Q', accumulate(sizes, initial=0))
+                ends = repeats[1:]
+                ends.append(len(sizes))
+                sizes = array('Q', map(sub, map(sums.__getitem__, ends), map(sums.__getitem__, repeats)))
         except (OverflowError, IndexError):
             return None
         if sizes and max(sizes) > MAX_FILE_SIZE:

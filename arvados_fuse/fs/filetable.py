@@ -80,7 +80,7 @@ class FileTable(RowTable):
             later = self._later
             if later is not _BROKEN:
                 # From the lengths alone: the segments are read when a
-                # file is opened (a listing's lookups need no more).
+                # file is read (a listing's lookups need no more).
                 sizes = later.file_sizes()
                 if sizes is not None and len(sizes) == self._count:
                     return sizes
