@@ -360,6 +360,27 @@ def test_file_sizes_are_read_from_the_lengths_when_the_names_come_in_order(monke
     assert parse('. %s 0:5:a 5:1:b\n' % b, lazy=True).root.file_sizes() is None  # not listed yet
 
 
+def test_a_number_of_more_digits_than_python_reads_is_a_manifest_error(monkeypatch):
+    """int() refuses a number of over 4,300 digits (ValueError): each way
+    of reading segments declines it or says the manifest is malformed,
+    never lets the ValueError out."""
+    monkeypatch.setattr(manifest, 'FEW_SEGMENTS', 0)
+    b, huge = loc(b'x' * 100), '9' * 5000
+    for text in ('. %s 0:%s:a 0:1:b\n' % (b, huge), '. %s %s:1:a 0:1:b\n' % (b, huge)):
+        with pytest.raises(ManifestError, match='too long'):
+            parse(text)
+        lazy = parse(text, lazy=True).root
+        assert lazy.file_names() == ['a', 'b']  # listed: no number read
+        assert lazy.file_columns() is None
+        assert lazy.file_sizes() is None or list(lazy.file_sizes()) == [1, 1]  # a length read, not a position
+        with pytest.raises(ManifestError, match='too long'):
+            lazy.expand()
+    leaf = parse('./d %s 0:%s:a\n' % (b, huge), lazy=True).root.dirs['d']
+    assert leaf.one_file() is None
+    with pytest.raises(ManifestError):
+        leaf.expand()
+
+
 def test_file_columns_of_a_plain_directory(monkeypatch):
     monkeypatch.setattr(manifest, 'FEW_SEGMENTS', 0)
     b = loc(b'x' * 100)

@@ -430,7 +430,7 @@ class ManifestDir(object):
                 ends = repeats[1:]
                 ends.append(len(sizes))
                 sizes = array('Q', map(sub, map(sums.__getitem__, ends), map(sums.__getitem__, repeats)))
-        except (OverflowError, IndexError):
+        except (OverflowError, IndexError, ValueError):  # ValueError: a number of thousands of digits
             return None
         if sizes and max(sizes) > MAX_FILE_SIZE:
             return None  # file_columns() says so
@@ -481,7 +481,7 @@ class ManifestDir(object):
                 if max(map(add, positions[start:], lengths[start:])) > stream.length:
                     return None
                 streams.extend(array('I', [stream.sid]) * (len(positions) - start))
-        except (_NotPlain, OverflowError):
+        except (_NotPlain, OverflowError, ValueError):  # ValueError: a number of thousands of digits
             return None
         if '.' in names or self._names_a_subdirectory(names):
             return None
@@ -618,7 +618,7 @@ def one_segment(stream, rest):
         return None
     pos_text, len_text, name = token
     if not (pos_text.isdigit() and len_text.isdigit() and pos_text.isascii() and len_text.isascii()) \
-            or ' ' in name or '/' in name or '\\' in name or name in ('', '.'):
+            or len(pos_text) > 19 or len(len_text) > 19 or ' ' in name or '/' in name or '\\' in name or name in ('', '.'):
         return None  # several tokens, an escape: as `files` would
     seg_pos, seg_len = int(pos_text), int(len_text)
     if seg_pos + seg_len > stream.length:
@@ -1039,6 +1039,17 @@ def _add_segments(cwd, line, several, lineno=None, depth=0):
     whose directory is `cwd`: line `lineno` of the manifest, `depth`
     directories deep, if known (a directory parsed when first visited
     keeps neither: 10^6 of them cost 56 MB; its errors say no line)."""
+    try:
+        _segments_into(cwd, line, several, lineno, depth)
+    except ManifestError:
+        raise
+    except ValueError:
+        # int() refuses a number of more digits than Python reads
+        # (sys.get_int_max_str_digits, 4300): far out of any stream.
+        raise ManifestError(_at(lineno) + 'a segment number is too long') from None
+
+
+def _segments_into(cwd, line, several, lineno, depth):
     stream, rest = line
     sid = stream.sid
     stream_len = stream.length
