@@ -18,13 +18,11 @@ Guarded by the llfuse lock (only handlers run these).
 """
 
 import stat
-from array import array
 from time import perf_counter
 
 import llfuse
 
 from .answers import BLOCK_SIZE_HINT
-from .fs.kernelcache import EVENT_TIMEOUT, IMMUTABLE_TIMEOUT
 from .fs.filetable import FileTable
 from .fs.leaves import LEAF
 from .fs.names import NAME_MAX
@@ -49,8 +47,7 @@ def lookup_handler(ops, general):
     table_of = ops.inodes.table_of
     touched = ops.inodes.tree_cache.touched
     encoding = ops.encoding
-    kernel_cache = ops.model.kernel_cache
-    inodes = ops.inodes
+    files_timeout = ops.model.kernel_cache.files_timeout
     file_mode, dir_mode, uid, gid = ops.file_st_mode, ops.dir_st_mode, ops.uid, ops.gid
     meter = ops.meters['lookup'] if ops.meters is not None else None
     latencies = ops.latencies
@@ -97,9 +94,7 @@ def lookup_handler(ops, general):
                             touched(tree.collection)
             if i is not None:
                 mtime_ns = tree.collection.mtime_ns()
-                # kernel_cache.files_timeout(), in this frame
-                timeout = IMMUTABLE_TIMEOUT if tree.immutable else (
-                    EVENT_TIMEOUT if inodes.events_live else kernel_cache.refresh_time)
+                timeout = files_timeout(tree.immutable)
         except Exception:
             i = None  # the handler says what went wrong
         if i is None:
@@ -115,13 +110,7 @@ def lookup_handler(ops, general):
         attr.st_blksize = BLOCK_SIZE_HINT
         attr.st_blocks = (size + 511) // 512
         attr.st_atime_ns = attr.st_mtime_ns = attr.st_ctime_ns = mtime_ns
-        counts = table.nlookup
-        if type(counts) is array and counts[i] < 255:  # table.remember(i), in this frame
-            if not counts[i]:
-                table.held += 1
-            counts[i] += 1
-        else:
-            table.remember(i)
+        table.remember(i)
         if meter is not None:
             took = perf_counter() - start
             meter.count += 1

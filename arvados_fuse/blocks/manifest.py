@@ -387,16 +387,12 @@ class ManifestDir(object):
         if ascending(names):  # as arv-put writes them: no set, no sort
             self._repeats = ()
             return names
-        if all(map(le, names, islice(names, 1, None))):
+        if non_descending(names):
             # A file's segments one after another (the API server's
             # normalizing writes a file on a block boundary so).
-            n = len(names)
-            repeats = tuple(compress(range(1, n), map(eq, islice(names, 1, None), names)))
-            if len(repeats) * FEW_REPEATS <= n:
-                self._repeats = repeats
-            else:  # combined collections: most files of 2-4 segments
-                self._repeats = array('I', [0])
-                self._repeats.extend(compress(range(1, n), map(ne, islice(names, 1, None), names)))
+            repeats = _repeated(names)
+            # Combined collections: most files of 2-4 segments.
+            self._repeats = tuple(repeats) if len(repeats) * FEW_REPEATS <= len(names) else _firsts(names)
         return sorted(set(names))
 
     def file_sizes(self):
@@ -405,9 +401,8 @@ class ManifestDir(object):
         (a file a segment: most directories; or the segments of a file one
         after another); None otherwise.  What an `ls -l` of the listing
         asks for (listed.py: a directory of listed.LIMIT names at most):
-        a third of what file_columns() costs (a fifth where files are of
-        several segments), which reads positions and checks bounds, and is
-        made when a file is read (a segment out of its stream is found
+        about a third of what file_columns() costs, which reads positions
+        and checks bounds, and is made when a file is read (a segment out of its stream is found
         there)."""
         if self._columns is not None:
             return self._columns[3]
@@ -425,11 +420,8 @@ class ManifestDir(object):
                 for k in reversed(repeats):
                     sizes[k - 1] += sizes[k]
                     del sizes[k]
-            else:  # by running sums, in C loops
-                sums = array('Q', accumulate(sizes, initial=0))
-                ends = repeats[1:]
-                ends.append(len(sizes))
-                sizes = array('Q', map(sub, map(sums.__getitem__, ends), map(sums.__getitem__, repeats)))
+            else:
+                sizes = _run_sizes(sizes, repeats)[0]
         except (OverflowError, IndexError, ValueError):  # ValueError: a number of thousands of digits
             return None
         if sizes and max(sizes) > MAX_FILE_SIZE:
@@ -488,13 +480,13 @@ class ManifestDir(object):
         n = len(names)
         # A file's segments one after another (as arv-put and the API
         # server's normalizing write them): no sort.
-        if not all(map(le, names, islice(names, 1, None))):
+        if not non_descending(names):
             order = sorted(range(n), key=names.__getitem__)  # stable: a file's segments keep their order
             names = list(map(names.__getitem__, order))
             streams = array('I', map(streams.__getitem__, order))
             positions = array('Q', map(positions.__getitem__, order))
             lengths = array('Q', map(lengths.__getitem__, order))
-        repeats = list(compress(range(1, n), map(eq, islice(names, 1, None), names)))
+        repeats = _repeated(names)
         if not repeats:
             for i in compress(range(n), map(not_, lengths)):
                 streams[i] = STREAM_EMPTY
@@ -504,15 +496,11 @@ class ManifestDir(object):
         # Some names repeat (files of several segments): the first segment
         # of each file, its size from running sums, its pieces folded only
         # when it is opened.
-        firsts = [0]
-        firsts.extend(compress(range(1, n), map(ne, islice(names, 1, None), names)))
-        ends = firsts[1:]
-        ends.append(n)
+        firsts = _firsts(names)
         try:
-            sums = array('Q', accumulate(lengths, initial=0))
+            sizes, ends = _run_sizes(lengths, firsts)
         except OverflowError:
             return None
-        sizes = array('Q', map(sub, map(sums.__getitem__, ends), map(sums.__getitem__, firsts)))
         if max(sizes) > MAX_FILE_SIZE:
             raise ManifestError('file %r is larger than %d bytes' % (names[firsts[sizes.index(max(sizes))]][:80],
                                                                      MAX_FILE_SIZE))
@@ -1029,6 +1017,36 @@ def ascending(names):
     return all(map(lt, names, islice(names, 1, None)))
 
 
+def non_descending(names):
+    """Whether `names` are sorted, equal ones side by side (a file's
+    segments one after another)."""
+    return all(map(le, names, islice(names, 1, None)))
+
+
+def _repeated(names):
+    """Indexes of the names equal to the one before (a file's later
+    segments, in non-descending names)."""
+    return list(compress(range(1, len(names)), map(eq, islice(names, 1, None), names)))
+
+
+def _firsts(names):
+    """Index of the first of each run of equal names (one file's
+    segments, in non-descending names; at least one name)."""
+    firsts = array('I', [0])
+    firsts.extend(compress(range(1, len(names)), map(ne, islice(names, 1, None), names)))
+    return firsts
+
+
+def _run_sizes(lengths, firsts):
+    """(sizes, ends): the sum of the lengths of each run, run k from
+    firsts[k] to ends[k] (the next run's first, or the end), by running
+    sums in C loops.  OverflowError past 2^64."""
+    ends = firsts[1:]
+    ends.append(len(lengths))
+    sums = array('Q', accumulate(lengths, initial=0))
+    return array('Q', map(sub, map(sums.__getitem__, ends), map(sums.__getitem__, firsts))), ends
+
+
 def _at(lineno):
     """Where an error is, for its message: the line if known."""
     return 'line %d: ' % lineno if lineno is not None else ''
@@ -1043,10 +1061,10 @@ def _add_segments(cwd, line, several, lineno=None, depth=0):
         _segments_into(cwd, line, several, lineno, depth)
     except ManifestError:
         raise
-    except ValueError:
-        # int() refuses a number of more digits than Python reads
+    except ValueError as e:
+        # E.g. int() refuses a number of more digits than Python reads
         # (sys.get_int_max_str_digits, 4300): far out of any stream.
-        raise ManifestError(_at(lineno) + 'a segment number is too long') from None
+        raise ManifestError('%sa segment cannot be read: %s' % (_at(lineno), str(e)[:120])) from None
 
 
 def _segments_into(cwd, line, several, lineno, depth):

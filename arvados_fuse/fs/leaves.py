@@ -156,8 +156,6 @@ class Leaf(object):
     __slots__ = ('leaves', 'i')
 
     rows_are_directories = None
-    # Its row's lookup count is the LeafFiles' (remember).
-    nlookup = None
 
     def __init__(self, leaves, i):
         self.leaves = leaves
